@@ -1,0 +1,78 @@
+import type { z } from "zod";
+import type { Config } from "../../src/config";
+import type { ErrorCode, Participant, Role } from "../../src/protocol";
+
+/** Payload of a server event: `message` names it, the rest is the event's fields. */
+export type EventPayload = { message: string } & Record<string, unknown>;
+
+/** Who sent a command: the participant's stored role, never one claimed by the client. */
+export interface Sender {
+  participantId: string;
+  role: Role;
+  socket: WebSocket;
+  transactionId: number | undefined;
+}
+
+export interface CommandError {
+  error: ErrorCode;
+  text: string;
+}
+
+/** The room's small API: the only way modules touch the room or each other. */
+export interface RoomApi {
+  readonly sql: SqlStorage;
+  readonly config: Config;
+  now(): number;
+  /** A participant known to the room (connected, or disconnected within the resumption window). */
+  participant(participantId: string): Participant | undefined;
+  /** Records a raised (timestamp) or lowered (null) hand; everyone learns it through a batched control.update. */
+  setHandRaised(participantId: string, raisedAt: number | null): void;
+  /** Sends one event to every connection; the sender's own copy carries its transaction_id. */
+  broadcast(namespace: string, payload: EventPayload, sender?: Sender): void;
+  /** Answers the sender only. */
+  reply(sender: Sender, namespace: string, payload: EventPayload): void;
+  schedule(owner: string, key: string, dueAt: number, data?: unknown): Promise<void>;
+  cancel(owner: string, key: string): Promise<void>;
+}
+
+/** One protocol namespace: its state (tables), commands, events, and who may issue each command. */
+export interface RoomModuleDefinition<C extends { action: string }> {
+  namespace: string;
+  /** Versioned migrations for the module's own tables. */
+  migrations: readonly string[];
+  commands: z.ZodType<C>;
+  permissions: { readonly [A in C["action"]]: readonly Role[] };
+  handle(api: RoomApi, sender: Sender, command: C): CommandError | void | Promise<CommandError | void>;
+  /** The module's part of join_success for this participant. */
+  joinState?(api: RoomApi, participantId: string): unknown;
+  onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
+}
+
+/** A module with its command type sealed in, so the room can hold modules of different commands in one list. */
+export interface RoomModule {
+  namespace: string;
+  migrations: readonly string[];
+  rolesFor(action: string): readonly Role[] | undefined;
+  execute(api: RoomApi, sender: Sender, payload: unknown): Promise<CommandError | void>;
+  joinState?(api: RoomApi, participantId: string): unknown;
+  onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
+}
+
+export function defineModule<C extends { action: string }>(definition: RoomModuleDefinition<C>): RoomModule {
+  const permissions: Readonly<Record<string, readonly Role[]>> = definition.permissions;
+  return {
+    namespace: definition.namespace,
+    migrations: definition.migrations,
+    rolesFor: (action) => (Object.hasOwn(permissions, action) ? permissions[action] : undefined),
+    async execute(api, sender, payload) {
+      const parsed = definition.commands.safeParse(payload);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return { error: "invalid_frame", text: `${issue?.path.join(".") || "payload"}: ${issue?.message ?? "invalid"}` };
+      }
+      return definition.handle(api, sender, parsed.data);
+    },
+    joinState: definition.joinState,
+    onTimer: definition.onTimer,
+  };
+}

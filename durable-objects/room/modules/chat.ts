@@ -1,0 +1,49 @@
+import { ChatCommandSchema, type ChatCommand, type ChatMessage } from "../../../src/protocol";
+import { defineModule } from "../module";
+
+/** How many global messages a joiner receives (and the room keeps). */
+const HISTORY_LIMIT = 100;
+
+interface Row extends Record<string, SqlStorageValue> {
+  id: number;
+  source: string;
+  content: string;
+  sent_at: number;
+}
+
+const toMessage = (row: Row): ChatMessage => ({
+  id: String(row.id),
+  source: row.source,
+  content: row.content,
+  scope: "global",
+  timestamp: new Date(row.sent_at).toISOString(),
+});
+
+export const chat = defineModule<ChatCommand>({
+  namespace: "chat",
+  migrations: [
+    `CREATE TABLE chat_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL,
+      content TEXT NOT NULL, sent_at INTEGER NOT NULL)`,
+  ],
+  commands: ChatCommandSchema,
+  permissions: { send_message: ["owner", "moderator", "user", "guest"] },
+  handle(api, sender, command) {
+    const row = api.sql
+      .exec<Row>(
+        "INSERT INTO chat_messages (source, content, sent_at) VALUES (?, ?, ?) RETURNING *",
+        sender.participantId,
+        command.content,
+        api.now(),
+      )
+      .one();
+    api.sql.exec("DELETE FROM chat_messages WHERE id <= ?", row.id - HISTORY_LIMIT);
+    api.broadcast("chat", { message: "message_sent", ...toMessage(row) }, sender);
+  },
+  joinState(api) {
+    const rows = api.sql
+      .exec<Row>("SELECT * FROM chat_messages ORDER BY id DESC LIMIT ?", HISTORY_LIMIT)
+      .toArray()
+      .reverse();
+    return { messages: rows.map(toMessage) };
+  },
+});

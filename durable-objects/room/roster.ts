@@ -1,0 +1,229 @@
+import type { Participant, Role } from "../../src/protocol";
+
+export type ParticipantKind = "user" | "guest";
+export type LeaveReason = "quit" | "disconnected" | "removed";
+
+interface ParticipantRow extends Record<string, SqlStorageValue> {
+  id: string;
+  kind: ParticipantKind;
+  user_key: string | null;
+  display_name: string;
+  role: Role;
+  joined_at: number;
+  hand_raised_at: number | null;
+  disconnected_at: number | null;
+}
+
+/** Attachment of every signalling socket; survives hibernation with the socket. */
+export interface ConnectionAttachment {
+  participantId: string;
+  connectionId: string;
+}
+
+export interface PresenceBatch {
+  joined: Participant[];
+  left: Map<LeaveReason, string[]>;
+  updated: Participant[];
+}
+
+const toParticipant = (row: ParticipantRow): Participant => ({
+  participant_id: row.id,
+  display_name: row.display_name,
+  role: row.role,
+  kind: row.kind,
+  joined_at: new Date(row.joined_at).toISOString(),
+  hand_raised_at: row.hand_raised_at === null ? null : new Date(row.hand_raised_at).toISOString(),
+});
+
+/**
+ * Who is in the room: participants persisted in SQLite, their live sockets indexed in memory (rebuilt from the
+ * sockets' attachments after hibernation), and the pending presence changes that are sent to everyone in batches
+ * so a mass join or leave costs one frame per connection per batch instead of one per change.
+ */
+export class Roster {
+  static readonly migrations = [
+    `CREATE TABLE participants (
+      id TEXT PRIMARY KEY, kind TEXT NOT NULL, user_key TEXT, display_name TEXT NOT NULL, role TEXT NOT NULL,
+      joined_at INTEGER NOT NULL, hand_raised_at INTEGER, disconnected_at INTEGER)`,
+    `CREATE TABLE resumptions (hash TEXT PRIMARY KEY, participant_id TEXT NOT NULL, created_at INTEGER NOT NULL)`,
+    "CREATE INDEX resumptions_participant ON resumptions (participant_id)",
+  ] as const;
+
+  private readonly sockets = new Map<string, Set<WebSocket>>();
+  private pendingJoined = new Set<string>();
+  private pendingLeft = new Map<string, LeaveReason>();
+  private pendingUpdated = new Set<string>();
+
+  constructor(
+    private readonly sql: SqlStorage,
+    live: WebSocket[],
+    now: number,
+  ) {
+    for (const socket of live) {
+      const attachment = socket.deserializeAttachment() as ConnectionAttachment | null;
+      if (attachment) this.socketsOf(attachment.participantId).add(socket);
+    }
+    // Participants marked connected whose sockets did not survive (a crash or restart) have disconnected now.
+    const stale = sql
+      .exec<{ id: string }>("SELECT id FROM participants WHERE disconnected_at IS NULL")
+      .toArray()
+      .filter((row) => !this.sockets.has(row.id));
+    for (const { id } of stale) sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, id);
+  }
+
+  get(participantId: string): Participant | undefined {
+    const row = this.row(participantId);
+    return row && toParticipant(row);
+  }
+
+  role(participantId: string): Role | undefined {
+    return this.row(participantId)?.role;
+  }
+
+  isConnected(participantId: string): boolean {
+    return (this.sockets.get(participantId)?.size ?? 0) > 0;
+  }
+
+  /** Connected participants except `exceptId`, in one query (join_success runs it for every joiner). */
+  online(exceptId: string): Participant[] {
+    return this.sql
+      .exec<ParticipantRow>("SELECT * FROM participants WHERE disconnected_at IS NULL AND id != ?", exceptId)
+      .toArray()
+      .map(toParticipant);
+  }
+
+  connectionCount(): number {
+    let count = 0;
+    for (const set of this.sockets.values()) count += set.size;
+    return count;
+  }
+
+  /**
+   * Creates or refreshes the participant a start request admits. Returns the id and whether it was known.
+   * An existing participant keeps its role unless it is the owner's (derived from the user, always owner).
+   */
+  admit(input: {
+    id: string;
+    kind: ParticipantKind;
+    userKey: string | null;
+    displayName: string;
+    defaultRole: Role;
+    now: number;
+  }): void {
+    this.sql.exec(
+      `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET display_name = excluded.display_name,
+         role = CASE WHEN excluded.role = 'owner' THEN 'owner' ELSE participants.role END`,
+      input.id,
+      input.kind,
+      input.userKey,
+      input.displayName,
+      input.defaultRole,
+      input.now,
+      input.now,
+    );
+  }
+
+  /** The participant a resumption token belongs to, if it is still within the resumption window. */
+  resume(hash: string, now: number, windowMs: number): string | undefined {
+    const row = this.sql
+      .exec<{ participant_id: string; disconnected_at: number | null }>(
+        `SELECT r.participant_id, p.disconnected_at FROM resumptions r JOIN participants p ON p.id = r.participant_id
+         WHERE r.hash = ?`,
+        hash,
+      )
+      .toArray()[0];
+    if (!row) return undefined;
+    const live = this.isConnected(row.participant_id);
+    if (!live && row.disconnected_at !== null && now - row.disconnected_at > windowMs) return undefined;
+    return row.participant_id;
+  }
+
+  /** Stores a resumption token hash; a participant keeps its few newest tokens (one per device). */
+  addResumption(participantId: string, hash: string, now: number): void {
+    this.sql.exec("INSERT INTO resumptions (hash, participant_id, created_at) VALUES (?, ?, ?)", hash, participantId, now);
+    this.sql.exec(
+      `DELETE FROM resumptions WHERE participant_id = ? AND hash NOT IN
+        (SELECT hash FROM resumptions WHERE participant_id = ? ORDER BY created_at DESC LIMIT 8)`,
+      participantId,
+      participantId,
+    );
+  }
+
+  /** Registers a socket; returns true when this is the participant's first live connection (a join). */
+  connect(socket: WebSocket, attachment: ConnectionAttachment, now: number): boolean {
+    socket.serializeAttachment(attachment);
+    const set = this.socketsOf(attachment.participantId);
+    set.add(socket);
+    const first = set.size === 1;
+    if (first) {
+      this.sql.exec("UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?", now, attachment.participantId);
+      this.pendingLeft.delete(attachment.participantId);
+      this.pendingJoined.add(attachment.participantId);
+    }
+    return first;
+  }
+
+  /** Unregisters a socket; returns the participant id when that was its last connection (a leave). */
+  disconnect(socket: WebSocket, reason: LeaveReason, now: number): string | undefined {
+    const attachment = socket.deserializeAttachment() as ConnectionAttachment | null;
+    if (!attachment) return undefined;
+    const set = this.sockets.get(attachment.participantId);
+    if (!set?.delete(socket) || set.size > 0) return undefined;
+    this.sockets.delete(attachment.participantId);
+    this.sql.exec("UPDATE participants SET disconnected_at = ?, hand_raised_at = NULL WHERE id = ?", now, attachment.participantId);
+    if (!this.pendingJoined.delete(attachment.participantId)) this.pendingLeft.set(attachment.participantId, reason);
+    this.pendingUpdated.delete(attachment.participantId);
+    return attachment.participantId;
+  }
+
+  /** Forgets a participant whose resumption window passed without a reconnect. */
+  expire(participantId: string, now: number, windowMs: number): void {
+    if (this.isConnected(participantId)) return;
+    const row = this.row(participantId);
+    if (!row || row.disconnected_at === null || now - row.disconnected_at < windowMs) return;
+    this.sql.exec("DELETE FROM resumptions WHERE participant_id = ?", participantId);
+    // Registered users keep their row (their role survives); guests are gone for good.
+    if (row.kind === "guest") this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
+  }
+
+  setHandRaised(participantId: string, raisedAt: number | null): void {
+    this.sql.exec("UPDATE participants SET hand_raised_at = ? WHERE id = ?", raisedAt, participantId);
+    if (!this.pendingJoined.has(participantId)) this.pendingUpdated.add(participantId);
+  }
+
+  hasPendingPresence(): boolean {
+    return this.pendingJoined.size + this.pendingLeft.size + this.pendingUpdated.size > 0;
+  }
+
+  /** Takes the presence changes collected since the last batch. */
+  takePresence(): PresenceBatch {
+    const load = (ids: Iterable<string>) => [...ids].flatMap((id) => this.get(id) ?? []);
+    const left = new Map<LeaveReason, string[]>();
+    for (const [id, reason] of this.pendingLeft) {
+      const ids = left.get(reason);
+      if (ids) ids.push(id);
+      else left.set(reason, [id]);
+    }
+    const batch = { joined: load(this.pendingJoined), left, updated: load(this.pendingUpdated) };
+    this.pendingJoined = new Set();
+    this.pendingLeft = new Map();
+    this.pendingUpdated = new Set();
+    return batch;
+  }
+
+  socketsOfParticipant(participantId: string): ReadonlySet<WebSocket> {
+    return this.sockets.get(participantId) ?? new Set();
+  }
+
+  private socketsOf(participantId: string): Set<WebSocket> {
+    let set = this.sockets.get(participantId);
+    if (!set) this.sockets.set(participantId, (set = new Set()));
+    return set;
+  }
+
+  private row(participantId: string): ParticipantRow | undefined {
+    return this.sql.exec<ParticipantRow>("SELECT * FROM participants WHERE id = ?", participantId).toArray()[0];
+  }
+}

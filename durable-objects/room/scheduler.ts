@@ -1,0 +1,81 @@
+export type TimerHandler = (key: string, data: unknown) => void | Promise<void>;
+
+/**
+ * The room's timers over the object's single alarm: due times live in SQLite and the alarm is set to the
+ * earliest one, or deleted when nothing is due, so an idle room can hibernate and be evicted.
+ */
+export class Scheduler {
+  /** Alarm time we last set (null: none; undefined: not known since wake). */
+  private armedAt: number | null | undefined;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly owners: ReadonlyMap<string, TimerHandler>,
+  ) {}
+
+  static readonly migrations = [
+    `CREATE TABLE timers (owner TEXT NOT NULL, key TEXT NOT NULL, due_at INTEGER NOT NULL, data TEXT,
+      PRIMARY KEY (owner, key))`,
+    "CREATE INDEX timers_due ON timers (due_at)",
+  ] as const;
+
+  /** Sets (or moves) the timer `key` of `owner` to fire at `dueAt` (ms since epoch). */
+  async schedule(owner: string, key: string, dueAt: number, data?: unknown): Promise<void> {
+    if (!this.owners.has(owner)) throw new Error(`no timer handler for ${owner}`);
+    this.storage.sql.exec(
+      `INSERT INTO timers (owner, key, due_at, data) VALUES (?, ?, ?, ?)
+       ON CONFLICT(owner, key) DO UPDATE SET due_at = excluded.due_at, data = excluded.data`,
+      owner,
+      key,
+      dueAt,
+      data === undefined ? null : JSON.stringify(data),
+    );
+    await this.arm();
+  }
+
+  async cancel(owner: string, key: string): Promise<void> {
+    this.storage.sql.exec("DELETE FROM timers WHERE owner = ? AND key = ?", owner, key);
+    await this.arm();
+  }
+
+  /** Timers of one owner, for inspection and tests. */
+  pending(owner: string): { key: string; due_at: number }[] {
+    return this.storage.sql
+      .exec<{ key: string; due_at: number }>("SELECT key, due_at FROM timers WHERE owner = ? ORDER BY due_at", owner)
+      .toArray();
+  }
+
+  /** Runs everything due (called from the object's alarm), then re-arms for what is left. */
+  async runDue(now: number): Promise<void> {
+    this.armedAt = undefined; // the alarm that woke us is spent
+    const due = this.storage.sql
+      .exec<{ owner: string; key: string; data: string | null }>(
+        "DELETE FROM timers WHERE due_at <= ? RETURNING owner, key, data",
+        now,
+      )
+      .toArray();
+    for (const timer of due) {
+      try {
+        await this.owners.get(timer.owner)?.(timer.key, timer.data === null ? undefined : JSON.parse(timer.data));
+      } catch (error) {
+        console.error(`timer ${timer.owner}/${timer.key} failed:`, error instanceof Error ? error.message : error);
+      }
+    }
+    await this.arm();
+  }
+
+  /** Forgets what it knew about the alarm (after the room's storage was wiped). */
+  reset(): void {
+    this.armedAt = undefined;
+  }
+
+  private async arm(): Promise<void> {
+    const next =
+      this.storage.sql.exec<{ due: number | null }>("SELECT MIN(due_at) AS due FROM timers").one().due ?? null;
+    if (this.armedAt === undefined) this.armedAt = await this.storage.getAlarm();
+    if (next === this.armedAt) return;
+    if (next === null) await this.storage.deleteAlarm();
+    else await this.storage.setAlarm(next);
+    this.armedAt = next;
+  }
+}

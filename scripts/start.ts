@@ -1,0 +1,78 @@
+import { spawn } from "node:child_process";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import workerd from "workerd";
+import { z } from "zod";
+import { ConfigSchema } from "../src/config";
+import { buildWorker, root } from "./build";
+import { SETTING_NAMES, workerdConfig } from "./workerd-config";
+
+/**
+ * `npm start`: builds the worker and runs it in plain workerd (the binary an on-prem operator runs) with state on
+ * local disk. Settings come from environment variables named as in src/config.ts; locally, development login is
+ * on and the listener's own origin may open WebSockets. This process supervises workerd and forwards signals,
+ * which `npm` itself does not.
+ */
+const listen = process.env.PLENUM_LISTEN ?? "127.0.0.1:8787";
+const dataDir = resolve(process.env.PLENUM_DATA_DIR ?? join(root, ".plenum"));
+const port = listen.split(":").pop();
+
+const localDefaults: Record<string, string> = {
+  DEV_LOGIN: "enabled",
+  ALLOWED_ORIGINS: `http://${listen},http://localhost:${port},http://127.0.0.1:${port}`,
+};
+const settings: Record<string, string> = {};
+for (const name of SETTING_NAMES) {
+  const value = process.env[name] ?? localDefaults[name];
+  if (value !== undefined) settings[name] = value;
+}
+const checked = ConfigSchema.safeParse(settings);
+if (!checked.success) {
+  console.error(`plenum: invalid configuration\n${z.prettifyError(checked.error)}`);
+  process.exit(2);
+}
+
+const bundle = await buildWorker();
+const stateDir = join(dataDir, "state");
+await mkdir(stateDir, { recursive: true });
+const configPath = join(dataDir, "workerd.capnp");
+// The config holds settings such as OPERATOR_TOKEN: readable by this user only.
+await writeFile(
+  configPath,
+  workerdConfig({
+    listen,
+    stateDir,
+    bundle: relative(dataDir, bundle),
+    compatibilityDate: "2026-04-26",
+    settings,
+  }),
+  { mode: 0o600 },
+);
+await chmod(configPath, 0o600);
+
+/** workerd drains open connections on SIGTERM and waits for WebSockets to end; after this grace it is killed. */
+const graceSeconds = Number(process.env.PLENUM_SHUTDOWN_GRACE_SECONDS ?? 10);
+
+const child = spawn(workerd.default, ["serve", configPath], { stdio: "inherit" });
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    child.kill(signal);
+    // Committed state is on disk either way; the kill only cuts connections that would not drain.
+    setTimeout(() => child.kill("SIGKILL"), graceSeconds * 1000).unref();
+  });
+}
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+
+const base = `http://${listen}`;
+for (let attempt = 0; attempt < 100; attempt++) {
+  try {
+    if ((await fetch(`${base}/healthz`)).ok) {
+      console.log(`Plenum is running at ${base} (state in ${stateDir}${settings.DEV_LOGIN === "enabled" ? ", development login on" : ""})`);
+      console.log(`API description: ${base}/v1/openapi.json — stop with Ctrl-C`);
+      break;
+    }
+  } catch {
+    // not listening yet
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}

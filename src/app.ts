@@ -1,0 +1,323 @@
+import { OpenAPIHono, createRoute, type RouteConfig } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ZodType } from "zod";
+import { authenticate } from "./auth/authenticate";
+import { hashPassword } from "./auth/password";
+import type { Principal } from "./auth/principal";
+import { readConfig, type Config } from "./config";
+import { errorResponse } from "./http";
+import {
+  CreateInviteRequestSchema,
+  CreateRoomRequestSchema,
+  DevLoginRequestSchema,
+  DevLoginResponseSchema,
+  ErrorBodySchema,
+  HealthSchema,
+  httpStatusOf,
+  InviteSchema,
+  RoomParamsSchema,
+  RoomSchema,
+  StartInvitedRequestSchema,
+  StartRequestSchema,
+  StartResponseSchema,
+  UpdateRoomRequestSchema,
+  parseSubprotocols,
+  type ErrorCode,
+  type Result,
+  type StartResponse,
+} from "./protocol";
+import { randomToken } from "./secrets";
+
+type Variables = { config: Config; principal: Principal };
+type AppEnv = { Bindings: Env; Variables: Variables };
+
+const json = <T extends ZodType>(schema: T) => ({ content: { "application/json": { schema } } });
+const jsonBody = <T extends ZodType>(schema: T) => ({ body: { ...json(schema), required: true } });
+const errors = {
+  400: { ...json(ErrorBodySchema), description: "Invalid request (`invalid_request`, `invalid_json`)" },
+  401: { ...json(ErrorBodySchema), description: "Missing or invalid credentials" },
+  403: { ...json(ErrorBodySchema), description: "Not allowed" },
+  404: { ...json(ErrorBodySchema), description: "No such room (or another tenant's)" },
+  409: { ...json(ErrorBodySchema), description: "Conflict" },
+  413: { ...json(ErrorBodySchema), description: "Body too large" },
+  429: { ...json(ErrorBodySchema), description: "Too many failed attempts from this address" },
+  500: { ...json(ErrorBodySchema), description: "Internal error" },
+};
+const bearer = [{ bearer: [] }];
+
+/** Failed attempts that count against the client address. */
+const GUESSING_ERRORS = new Set<ErrorCode>(["invalid_password", "invalid_invite", "invalid_ticket"]);
+
+function route<R extends RouteConfig>(config: R) {
+  return createRoute({ ...config, responses: { ...errors, ...config.responses } });
+}
+
+/** Answers with an RPC result: its value with the success status, or the contract's error body. */
+function respond<T extends object, S extends 200 | 201>(c: Context<AppEnv>, result: Result<T>, status: S) {
+  if (result.ok) return c.json(result.value, status);
+  return c.json({ error: result.error }, httpStatusOf[result.error.code]);
+}
+
+function room(env: Env, id: string) {
+  return env.ROOMS.get(env.ROOMS.idFromName(id));
+}
+
+function clientAddress(request: Request, config: Config): string {
+  // Behind a proxy the header may hold a chain ("client, proxy1, …"); the first entry is the client.
+  return request.headers.get(config.CLIENT_IP_HEADER)?.split(",")[0]?.trim() || "unknown";
+}
+
+/**
+ * Runs an attempt that can be guessed (password, invite code, ticket): refused while the client address has too
+ * many recent failures, and counted against the address when it fails.
+ */
+async function throttled<R>(c: Context<AppEnv>, attempt: () => Promise<R>, failed: (outcome: R) => boolean) {
+  const address = clientAddress(c.req.raw, c.var.config);
+  const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(address));
+  const retryAfter = await limiter.retryAfter();
+  if (retryAfter > 0) {
+    const error = { code: "too_many_attempts" as const, message: "too many failed attempts; try again later" };
+    return c.json({ error }, 429, { "retry-after": String(retryAfter) });
+  }
+  const outcome = await attempt();
+  if (failed(outcome)) await limiter.recordFailure();
+  return outcome;
+}
+
+const guessedWrong = <T>(result: Result<T>) => !result.ok && GUESSING_ERRORS.has(result.error.code);
+
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        return errorResponse("invalid_request", `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
+      }
+    },
+  });
+
+  app.use("*", async (c, next) => {
+    c.set("config", readConfig(c.env));
+    await next();
+  });
+  app.use("/v1/*", (c, next) =>
+    bodyLimit({
+      maxSize: c.var.config.MAX_BODY_BYTES,
+      onError: () => errorResponse("payload_too_large", `bodies are at most ${c.var.config.MAX_BODY_BYTES} bytes`),
+    })(c, next),
+  );
+
+  const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const principal = await authenticate(c.req.header("authorization"), c.env, c.var.config);
+    if (!principal.ok) return errorResponse(principal.error.code, principal.error.message, { "www-authenticate": "Bearer" });
+    c.set("principal", principal.value);
+    await next();
+  };
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  app.openapi(
+    route({ method: "get", path: "/healthz", responses: { 200: { ...json(HealthSchema), description: "Alive" } } }),
+    (c) => c.json({ status: "ok" as const }, 200),
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/auth/dev-login",
+      summary: "Development login (only when DEV_LOGIN=enabled)",
+      request: jsonBody(DevLoginRequestSchema),
+      responses: { 200: { ...json(DevLoginResponseSchema), description: "Access token of the development issuer" } },
+    }),
+    async (c) => {
+      const config = c.var.config;
+      if (config.DEV_LOGIN !== "enabled") {
+        return c.json({ error: { code: "dev_login_disabled" as const, message: "development login is disabled" } }, 404);
+      }
+      const { name, tenant } = c.req.valid("json");
+      const issuer = c.env.DEV_ISSUER.get(c.env.DEV_ISSUER.idFromName("dev-issuer"));
+      const token = await issuer.issue({
+        issuer: config.DEV_ISSUER_URL,
+        // The same name is the same user: a second login with it is a second device.
+        subject: `dev:${name.toLowerCase()}`,
+        name,
+        tenant: tenant ?? "default",
+        ttlSeconds: config.DEV_TOKEN_TTL_SECONDS,
+      });
+      return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: config.DEV_TOKEN_TTL_SECONDS }, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms",
+      summary: "Create a room; the caller owns it",
+      security: bearer,
+      middleware: [requireUser] as const,
+      request: jsonBody(CreateRoomRequestSchema),
+      responses: { 201: { ...json(RoomSchema), description: "Created" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const id = randomToken(16);
+      const result = await room(c.env, id).create(c.var.principal, {
+        id,
+        name: body.name ?? "",
+        passwordHash: body.password === undefined ? null : await hashPassword(body.password),
+        waitingRoom: body.waiting_room,
+      });
+      return respond(c, result, 201);
+    },
+  );
+
+  const params = { params: RoomParamsSchema };
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}",
+      security: bearer,
+      middleware: [requireUser] as const,
+      request: params,
+      responses: { 200: { ...json(RoomSchema), description: "The room" } },
+    }),
+    async (c) => respond(c, await room(c.env, c.req.valid("param").id).info(c.var.principal), 200),
+  );
+
+  app.openapi(
+    route({
+      method: "patch",
+      path: "/v1/rooms/{id}",
+      summary: "Change name, password or waiting-room setting (owner)",
+      security: bearer,
+      middleware: [requireUser] as const,
+      request: { ...params, ...jsonBody(UpdateRoomRequestSchema) },
+      responses: { 200: { ...json(RoomSchema), description: "The updated room" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const passwordHash =
+        body.password === undefined ? undefined : body.password === null ? null : await hashPassword(body.password);
+      const result = await room(c.env, c.req.valid("param").id).update(c.var.principal, {
+        name: body.name,
+        passwordHash,
+        waitingRoom: body.waiting_room,
+      });
+      return respond(c, result, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "delete",
+      path: "/v1/rooms/{id}",
+      summary: "Delete the room and disconnect everyone (owner or operator)",
+      security: bearer,
+      middleware: [requireUser] as const,
+      request: params,
+      responses: { 204: { description: "Deleted" } },
+    }),
+    async (c) => {
+      const result = await room(c.env, c.req.valid("param").id).remove(c.var.principal);
+      return result.ok ? c.body(null, 204) : respond(c, result, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms/{id}/invites",
+      summary: "Create a guest invite code (owner)",
+      security: bearer,
+      middleware: [requireUser] as const,
+      request: { ...params, body: { ...json(CreateInviteRequestSchema), required: false } },
+      responses: { 201: { ...json(InviteSchema), description: "Invite code (shown once)" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json") ?? {};
+      const result = await room(c.env, c.req.valid("param").id).createInvite(c.var.principal, body.expires_in_seconds);
+      return respond(c, result, 201);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms/{id}/start",
+      summary: "Get a signalling ticket as a registered user",
+      security: bearer,
+      middleware: [requireUser] as const,
+      request: { ...params, ...jsonBody(StartRequestSchema) },
+      responses: { 200: { ...json(StartResponseSchema), description: "Single-use ticket and resumption token" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const id = c.req.valid("param").id;
+      const start = async (): Promise<Result<StartResponse>> => room(c.env, id).start(c.var.principal, body);
+      const result = await throttled(c, start, guessedWrong);
+      return result instanceof Response ? result : respond(c, result, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms/{id}/start_invited",
+      summary: "Get a signalling ticket as a guest with an invite code",
+      request: { ...params, ...jsonBody(StartInvitedRequestSchema) },
+      responses: { 200: { ...json(StartResponseSchema), description: "Single-use ticket and resumption token" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const id = c.req.valid("param").id;
+      const start = async (): Promise<Result<StartResponse>> => room(c.env, id).startInvited(body);
+      const result = await throttled(c, start, guessedWrong);
+      return result instanceof Response ? result : respond(c, result, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}/signaling",
+      summary: "WebSocket upgrade; ticket in `Sec-WebSocket-Protocol: plenum-signaling-v1, ticket#<ticket>`",
+      request: params,
+      responses: { 101: { description: "Switching protocols to plenum-signaling-v1" } },
+    }),
+    async (c) => {
+      const config = c.var.config;
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+        return errorResponse("invalid_request", "expected a WebSocket upgrade", { upgrade: "websocket" });
+      }
+      const origin = c.req.header("origin");
+      if (origin !== undefined && !config.ALLOWED_ORIGINS.includes(origin)) {
+        return errorResponse("forbidden_origin", "origin not allowed");
+      }
+      const offered = parseSubprotocols(c.req.header("sec-websocket-protocol") ?? null);
+      if (!offered.versionOffered) return errorResponse("invalid_request", "subprotocol plenum-signaling-v1 required");
+      if (!offered.ticket) return errorResponse("invalid_ticket", "ticket missing from Sec-WebSocket-Protocol");
+      const id = c.req.valid("param").id;
+      return throttled(c, () => room(c.env, id).fetch(c.req.raw), (response) => response.status === 401);
+    },
+  );
+
+  app.doc31("/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Plenum signalling API", version: "1" },
+  });
+
+  app.notFound(() => errorResponse("not_found", "no such route"));
+  app.onError((error) => {
+    if (error instanceof HTTPException) {
+      // Hono's validators throw 400 for bodies that are not JSON.
+      const code: ErrorCode = error.status === 400 ? "invalid_json" : error.status === 413 ? "payload_too_large" : "invalid_request";
+      return errorResponse(code, error.message);
+    }
+    console.error("unhandled error:", error instanceof Error ? error.message : "unknown");
+    return errorResponse("internal_error", "internal error");
+  });
+  return app;
+}

@@ -1,0 +1,91 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
+import type { Config, IssuerConfig } from "../config";
+import { fail, ok, type Result } from "../protocol";
+import { secretsEqual, sha256 } from "../secrets";
+import { DEV_AUDIENCE } from "../../durable-objects/dev-issuer";
+import type { Principal } from "./principal";
+
+/** Tolerated clock skew between us and an issuer. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+/** Key sets per issuer, kept for the isolate's life: jose caches fetched JWKS and refetches on unknown kid. */
+const keySets = new Map<string, JWTVerifyGetKey>();
+
+function keySetFor(issuer: IssuerConfig): JWTVerifyGetKey {
+  let keys = keySets.get(issuer.issuer);
+  if (!keys) {
+    keys = issuer.jwks_uri
+      ? createRemoteJWKSet(new URL(issuer.jwks_uri), { timeoutDuration: 5000, cooldownDuration: 30_000 })
+      : createLocalJWKSet(issuer.jwks as JSONWebKeySet);
+    keySets.set(issuer.issuer, keys);
+  }
+  return keys;
+}
+
+/** The development issuer, when enabled, is one more trusted issuer whose keys live in the DEV_ISSUER object. */
+async function devIssuer(env: Env, config: Config): Promise<IssuerConfig> {
+  if (!keySets.has(config.DEV_ISSUER_URL)) {
+    const jwks = await env.DEV_ISSUER.get(env.DEV_ISSUER.idFromName("dev-issuer")).jwks();
+    keySets.set(config.DEV_ISSUER_URL, createLocalJWKSet(jwks));
+  }
+  return { issuer: config.DEV_ISSUER_URL, audience: DEV_AUDIENCE, algorithms: ["ES256"], tenant_claim: "tenant" };
+}
+
+function isOperator(payload: JWTPayload, config: Config): boolean {
+  const [claim, value] = config.OPERATOR_CLAIM.split("=", 2) as [string, string];
+  const actual = payload[claim];
+  return Array.isArray(actual) ? actual.includes(value) : actual === value;
+}
+
+/**
+ * Verifies `Authorization: Bearer …`: the operator token from configuration, or an access token from a trusted
+ * issuer (signature against its JWKS, issuer, audience, expiry, and only the issuer's allowed asymmetric algorithms,
+ * so `alg: none` and HMAC-with-public-key tokens are refused).
+ */
+export async function authenticate(header: string | undefined, env: Env, config: Config): Promise<Result<Principal>> {
+  const token = /^Bearer ([\x21-\x7e]{1,8192})$/.exec(header ?? "")?.[1];
+  if (!token) return fail("unauthorized", "missing bearer token");
+  if (config.OPERATOR_TOKEN && (await secretsEqual(token, config.OPERATOR_TOKEN))) {
+    return ok({ tenant: "*", userKey: null, name: "operator", operator: true });
+  }
+  let claimedIssuer: string | undefined;
+  try {
+    claimedIssuer = decodeJwt(token).iss;
+  } catch {
+    return fail("unauthorized", "bearer token is not a JWT");
+  }
+  const issuer =
+    config.DEV_LOGIN === "enabled" && claimedIssuer === config.DEV_ISSUER_URL
+      ? await devIssuer(env, config)
+      : config.OIDC_ISSUERS.find((i) => i.issuer === claimedIssuer);
+  if (!issuer) return fail("unauthorized", "token issuer is not trusted");
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, keySetFor(issuer), {
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+      algorithms: issuer.algorithms,
+      requiredClaims: ["sub", "exp"],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    }));
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "ERR_JWT_INVALID";
+    return fail("unauthorized", `token rejected (${code})`);
+  }
+  const tenantClaim = payload[issuer.tenant_claim];
+  const name = payload.name ?? payload.preferred_username;
+  return ok({
+    tenant: `${issuer.issuer}#${typeof tenantClaim === "string" && tenantClaim ? tenantClaim : "default"}`,
+    userKey: await sha256(`${issuer.issuer}\n${payload.sub}`),
+    name: typeof name === "string" ? name.slice(0, 100) : undefined,
+    operator: isOperator(payload, config),
+  });
+}

@@ -1,0 +1,9 @@
+/** An authenticated caller, as the worker hands it to room objects over RPC. */
+export interface Principal {
+  /** Issuer plus tenant claim; rooms of other tenants do not exist for this caller. */
+  tenant: string;
+  /** Stable, opaque key of the user (hash of issuer and subject); null for the operator token. */
+  userKey: string | null;
+  name: string | undefined;
+  operator: boolean;
+}

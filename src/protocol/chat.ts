@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { IdSchema } from "./common";
+
+export const MAX_CHAT_LENGTH = 4000;
+
+export const ChatCommandSchema = z.discriminatedUnion("action", [
+  z
+    .object({
+      action: z.literal("send_message"),
+      content: z.string().trim().min(1).max(MAX_CHAT_LENGTH),
+    })
+    .strict(),
+]);
+export type ChatCommand = z.infer<typeof ChatCommandSchema>;
+
+export const ChatMessageSchema = z.object({
+  id: z.string(),
+  source: IdSchema,
+  content: z.string(),
+  scope: z.literal("global"),
+  timestamp: z.iso.datetime(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+export const ChatEventSchema = z.discriminatedUnion("message", [
+  z.object({ message: z.literal("message_sent"), ...ChatMessageSchema.shape }),
+]);
+
+/** Chat's part of join_success: the most recent global messages, oldest first. */
+export const ChatJoinStateSchema = z.object({ messages: z.array(ChatMessageSchema) });

@@ -1,0 +1,85 @@
+import { z } from "zod";
+
+export const RoleSchema = z.enum(["owner", "moderator", "user", "guest"]);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const WaitingRoomSchema = z.enum(["disabled", "guests", "everyone"]);
+export type WaitingRoom = z.infer<typeof WaitingRoomSchema>;
+
+/** Opaque identifiers we hand out: URL-safe, bounded. */
+export const IdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "malformed id");
+
+export const DisplayNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .refine((s) => !/\p{Cc}/u.test(s), "control characters are not allowed");
+
+/** Error codes shared by REST bodies, RPC results and WebSocket error frames. */
+export const ErrorCodeSchema = z.enum([
+  "invalid_json",
+  "invalid_frame",
+  "invalid_request",
+  "unknown_namespace",
+  "unknown_action",
+  "frame_too_large",
+  "payload_too_large",
+  "rate_limited",
+  "too_many_attempts",
+  "insufficient_permissions",
+  "unauthorized",
+  "forbidden_origin",
+  "invalid_ticket",
+  "invalid_password",
+  "invalid_invite",
+  "not_found",
+  "conflict",
+  "dev_login_disabled",
+  "internal_error",
+]);
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
+
+export const ErrorBodySchema = z.object({
+  error: z.object({ code: ErrorCodeSchema, message: z.string() }),
+});
+
+/** Result of every room-object RPC: callers never see exceptions for expected failures. */
+export type Result<T> = { ok: true; value: T } | { ok: false; error: { code: ErrorCode; message: string } };
+export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+export const fail = (code: ErrorCode, message: string): { ok: false; error: { code: ErrorCode; message: string } } => ({
+  ok: false,
+  error: { code, message },
+});
+
+/** HTTP status for each error code, so the worker maps RPC failures uniformly. */
+export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500> = {
+  invalid_json: 400,
+  invalid_frame: 400,
+  invalid_request: 400,
+  unknown_namespace: 400,
+  unknown_action: 400,
+  frame_too_large: 413,
+  payload_too_large: 413,
+  rate_limited: 429,
+  too_many_attempts: 429,
+  insufficient_permissions: 403,
+  unauthorized: 401,
+  forbidden_origin: 403,
+  invalid_ticket: 401,
+  invalid_password: 403,
+  invalid_invite: 403,
+  not_found: 404,
+  conflict: 409,
+  dev_login_disabled: 404,
+  internal_error: 500,
+};
+
+/** Close codes a client must not retry (4000–4999, DESIGN §2). */
+export const CloseCode = {
+  kicked: 4000,
+  banned: 4001,
+  meetingEnded: 4002,
+  roomDeleted: 4003,
+  rateLimited: 4029,
+} as const;

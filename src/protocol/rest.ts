@@ -1,0 +1,94 @@
+import { z } from "zod";
+import { DisplayNameSchema, IdSchema, WaitingRoomSchema } from "./common";
+
+const PasswordSchema = z.string().min(1).max(128);
+const SecretTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, "malformed token");
+const TenantSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes");
+
+export const DevLoginRequestSchema = z
+  .object({ name: DisplayNameSchema, tenant: TenantSchema.optional() })
+  .strict()
+  .meta({ id: "DevLoginRequest" });
+export const DevLoginResponseSchema = z
+  .object({ access_token: z.string(), token_type: z.literal("Bearer"), expires_in: z.number().int() })
+  .meta({ id: "DevLoginResponse" });
+
+export const CreateRoomRequestSchema = z
+  .object({
+    name: z.string().trim().max(200).optional(),
+    password: PasswordSchema.optional(),
+    waiting_room: WaitingRoomSchema.default("disabled"),
+  })
+  .strict()
+  .meta({ id: "CreateRoomRequest" });
+export type CreateRoomRequest = z.infer<typeof CreateRoomRequestSchema>;
+
+export const UpdateRoomRequestSchema = z
+  .object({
+    name: z.string().trim().max(200).optional(),
+    /** null removes the password. */
+    password: PasswordSchema.nullable().optional(),
+    waiting_room: WaitingRoomSchema.optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, "nothing to update")
+  .meta({ id: "UpdateRoomRequest" });
+export type UpdateRoomRequest = z.infer<typeof UpdateRoomRequestSchema>;
+
+export const RoomSchema = z
+  .object({
+    id: IdSchema,
+    name: z.string(),
+    has_password: z.boolean(),
+    waiting_room: WaitingRoomSchema,
+    created_at: z.iso.datetime(),
+    /** Whether the caller owns the room. */
+    is_owner: z.boolean(),
+  })
+  .meta({ id: "Room" });
+export type Room = z.infer<typeof RoomSchema>;
+
+export const RoomParamsSchema = z.object({ id: IdSchema });
+
+export const CreateInviteRequestSchema = z
+  .object({ expires_in_seconds: z.number().int().min(60).max(90 * 24 * 3600).optional() })
+  .strict()
+  .meta({ id: "CreateInviteRequest" });
+export const InviteSchema = z
+  .object({ invite_code: z.string(), expires_at: z.iso.datetime().nullable() })
+  .meta({ id: "Invite" });
+export type Invite = z.infer<typeof InviteSchema>;
+
+export const StartRequestSchema = z
+  .object({
+    display_name: DisplayNameSchema.optional(),
+    resumption: SecretTokenSchema.optional(),
+    /** Needed when the room has a password and the caller is not its owner. */
+    password: PasswordSchema.optional(),
+  })
+  .strict()
+  .meta({ id: "StartRequest" });
+export type StartRequest = z.infer<typeof StartRequestSchema>;
+
+export const StartInvitedRequestSchema = z
+  .object({
+    invite_code: SecretTokenSchema,
+    password: PasswordSchema.optional(),
+    display_name: DisplayNameSchema,
+    resumption: SecretTokenSchema.optional(),
+  })
+  .strict()
+  .meta({ id: "StartInvitedRequest" });
+export type StartInvitedRequest = z.infer<typeof StartInvitedRequestSchema>;
+
+export const StartResponseSchema = z
+  .object({
+    ticket: z.string(),
+    resumption: z.string(),
+    participant_id: IdSchema,
+    ticket_expires_at: z.iso.datetime(),
+  })
+  .meta({ id: "StartResponse" });
+export type StartResponse = z.infer<typeof StartResponseSchema>;
+
+export const HealthSchema = z.object({ status: z.literal("ok") });

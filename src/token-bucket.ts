@@ -1,0 +1,32 @@
+/**
+ * Token bucket (OpenTalk's signalling limit is 10 messages/s with a burst of 30). Pure and clock-injected so it is
+ * unit-testable; a room keeps one per connection in memory, which is exact because a room only hibernates after
+ * seconds of silence, by when every bucket has refilled.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+  /** Consecutive refusals; reset by the next accepted message. */
+  strikes = 0;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.updatedAt = now;
+  }
+
+  take(now: number): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.perSecond);
+    this.updatedAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      this.strikes = 0;
+      return true;
+    }
+    this.strikes += 1;
+    return false;
+  }
+}

@@ -1,0 +1,166 @@
+import { createServer, type Server } from "node:http";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CloseCode } from "../../src/protocol";
+import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
+import { startServer, type RunningServer } from "../helpers/server";
+
+/** Starts and connects; resolves once join_success arrived. */
+async function join(base: string, token: string, roomId: string, body: Record<string, unknown> = {}) {
+  const started = await startRoom(base, token, roomId, body);
+  const client = await openSignaling(base, roomId, started.ticket);
+  const success = await client.message("control", "join_success");
+  return { client, started, joined: success.payload as Record<string, any> };
+}
+
+describe("plain workerd started by scripts/start.ts", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ env: { RESUMPTION_WINDOW_SECONDS: "120" } });
+  });
+  afterAll(async () => server?.stop());
+
+  it("lets two participants join and chat", async () => {
+    const alice = await devLogin(server.base, "Alice");
+    const room = await createRoom(server.base, alice, { name: "Ausschuss" });
+    const a = await join(server.base, alice, room.id);
+    const b = await join(server.base, await devLogin(server.base, "Bob"), room.id);
+    expect(b.joined.participants.map((p: any) => p.participant_id)).toEqual([a.joined.participant_id]);
+    await a.client.message("control", "joined");
+    a.client.send("chat", { action: "send_message", content: "Willkommen" });
+    expect((await b.client.message("chat", "message_sent")).payload).toMatchObject({ content: "Willkommen", source: a.joined.participant_id });
+    b.client.send("chat", { action: "send_message", content: "Danke" });
+    expect((await a.client.next((f) => f.payload.message === "message_sent" && (f.payload as any).content === "Danke")).payload).toMatchObject({ source: b.joined.participant_id });
+    a.client.close();
+    b.client.close();
+  });
+
+  it("keeps a guest's participant id across a reconnect with the resumption token", async () => {
+    const owner = await devLogin(server.base, "Olga");
+    const room = await createRoom(server.base, owner);
+    const invite = (await call(server.base, "POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: {} })).body.invite_code;
+    const guestStart = async (resumption?: string) =>
+      (await call(server.base, "POST", `/v1/rooms/${room.id}/start_invited`, { body: { invite_code: invite, display_name: "Bürgerin", resumption } })).body;
+    const first = await guestStart();
+    const socket = await openSignaling(server.base, room.id, first.ticket);
+    const id = ((await socket.message("control", "join_success")).payload as any).participant_id;
+    (socket.socket as unknown as { terminate(): void }).terminate();
+    const again = await guestStart(first.resumption);
+    expect(again.participant_id).toBe(id);
+    const reconnected = await openSignaling(server.base, room.id, again.ticket);
+    expect(((await reconnected.message("control", "join_success")).payload as any).participant_id).toBe(id);
+    reconnected.close();
+  });
+
+  it("treats a second device of the same user as a second connection", async () => {
+    const owner = await devLogin(server.base, "Olga");
+    const room = await createRoom(server.base, owner);
+    const o = await join(server.base, owner, room.id);
+    const desk = await join(server.base, await devLogin(server.base, "Dana"), room.id);
+    const phone = await join(server.base, await devLogin(server.base, "Dana"), room.id);
+    expect(phone.joined.participant_id).toBe(desk.joined.participant_id);
+    await o.client.message("control", "joined");
+    o.client.send("chat", { action: "send_message", content: "an alle" });
+    await desk.client.message("chat", "message_sent");
+    await phone.client.message("chat", "message_sent");
+    expect(o.client.frames.filter((f) => f.payload.message === "joined").flatMap((f) => (f.payload as any).participants)).toHaveLength(1);
+    for (const c of [o, desk, phone]) c.client.close();
+  });
+
+  it("refuses foreign origins and reused tickets at the upgrade", async () => {
+    const owner = await devLogin(server.base, "Olga");
+    const room = await createRoom(server.base, owner);
+    const { ticket } = await startRoom(server.base, owner, room.id);
+    await expect(openSignaling(server.base, room.id, ticket, { origin: "https://evil.example" })).rejects.toMatchObject({ status: 403 });
+    const ok = await openSignaling(server.base, room.id, ticket, { origin: server.base });
+    await ok.message("control", "join_success");
+    await expect(openSignaling(server.base, room.id, ticket)).rejects.toMatchObject({ status: 401 });
+    ok.close();
+  });
+});
+
+describe("durability", () => {
+  it("keeps rooms and chat across kill -9 and a graceful SIGTERM restart", async () => {
+    let server = await startServer();
+    const dataDir = server.dataDir;
+    const port = server.port;
+    const owner = await devLogin(server.base, "Olga");
+    const room = await createRoom(server.base, owner, { name: "Dauerhaft", password: "pw" });
+    const a = await join(server.base, owner, room.id);
+    a.client.send("chat", { action: "send_message", content: "vor dem Absturz" });
+    await a.client.message("chat", "message_sent");
+
+    await server.crash();
+    await a.client.waitClosed();
+    server = await startServer({ dataDir, port });
+    // The development key survived too: the old token still verifies.
+    expect((await call(server.base, "GET", `/v1/rooms/${room.id}`, { token: owner })).body).toMatchObject({ name: "Dauerhaft", has_password: true });
+    const again = await join(server.base, owner, room.id);
+    expect(again.joined.modules.chat.messages.map((m: any) => m.content)).toEqual(["vor dem Absturz"]);
+    expect(again.joined.participants).toEqual([]);
+
+    const stopped = Date.now();
+    await server.stop("SIGTERM");
+    expect(Date.now() - stopped).toBeLessThan(60_000);
+    expect((await again.client.waitClosed()).code).not.toBe(CloseCode.roomDeleted);
+    server = await startServer({ dataDir, port });
+    expect((await call(server.base, "GET", `/v1/rooms/${room.id}`, { token: owner })).status).toBe(200);
+    await server.stop();
+  });
+});
+
+describe("OIDC issuer with a remote JWKS", () => {
+  let jwksServer: Server;
+  let jwksUrl: string;
+  let sign: (claims: Record<string, unknown>) => Promise<string>;
+  let server: RunningServer;
+  const issuer = "http://idp.test/realms/thueringen";
+
+  beforeAll(async () => {
+    const { publicKey, privateKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+    jwksServer = createServer((request, response) => {
+      response.writeHead(request.url === "/jwks" ? 200 : 404, { "content-type": "application/json" });
+      response.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
+    const address = jwksServer.address();
+    jwksUrl = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/jwks`;
+    sign = (claims) =>
+      new SignJWT({ iss: issuer, aud: "plenum", sub: "beamtin-7", tenant: "tlv", name: "Beamtin", ...claims })
+        .setProtectedHeader({ alg: "ES256", kid: "k1" })
+        .setIssuedAt()
+        .sign(privateKey);
+    server = await startServer({
+      env: {
+        DEV_LOGIN: "disabled",
+        OIDC_ISSUERS: JSON.stringify([{ issuer, audience: "plenum", jwks_uri: jwksUrl, algorithms: ["ES256"] }]),
+      },
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    jwksServer?.close();
+  });
+
+  it("verifies tokens against the issuer's JWKS and keeps a session alive after the token expires", async () => {
+    expect((await call(server.base, "POST", "/v1/auth/dev-login", { body: { name: "x" } })).body.error.code).toBe("dev_login_disabled");
+    const shortLived = await sign({ exp: Math.floor(Date.now() / 1000) + 3 });
+    const room = await createRoom(server.base, shortLived);
+    const other = await sign({ sub: "kollege-8", exp: Math.floor(Date.now() / 1000) + 600 });
+    const a = await join(server.base, shortLived, room.id);
+    const b = await join(server.base, other, room.id);
+    // Past expiry plus the verifier's clock tolerance.
+    await new Promise((r) => setTimeout(r, 9_000));
+    a.client.send("chat", { action: "send_message", content: "noch da" });
+    expect((await b.client.message("chat", "message_sent")).payload).toMatchObject({ content: "noch da" });
+    expect(a.client.closed).toBeUndefined();
+    const refused = await call(server.base, "POST", `/v1/rooms/${room.id}/start`, { token: shortLived, body: {} });
+    expect(refused).toMatchObject({ status: 401, body: { error: { code: "unauthorized" } } });
+    // A different tenant of the same issuer does not see the room.
+    const foreign = await sign({ sub: "x", tenant: "other", exp: Math.floor(Date.now() / 1000) + 600 });
+    expect((await call(server.base, "GET", `/v1/rooms/${room.id}`, { token: foreign })).status).toBe(404);
+    a.client.close();
+    b.client.close();
+  });
+});

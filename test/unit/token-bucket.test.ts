@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { TokenBucket } from "../../src/token-bucket";
+
+// Pure logic with an injected clock: no runtime involved.
+describe("TokenBucket", () => {
+  it("allows the burst, then refills at the configured rate", () => {
+    const bucket = new TokenBucket(10, 30, 0);
+    for (let i = 0; i < 30; i++) expect(bucket.take(0)).toBe(true);
+    expect(bucket.take(0)).toBe(false);
+    expect(bucket.strikes).toBe(1);
+    expect(bucket.take(100)).toBe(true); // 100 ms at 10/s is one token
+    expect(bucket.strikes).toBe(0);
+    expect(bucket.take(100)).toBe(false);
+  });
+
+  it("never holds more than the burst", () => {
+    const bucket = new TokenBucket(10, 5, 0);
+    let accepted = 0;
+    for (let i = 0; i < 20; i++) if (bucket.take(60_000)) accepted++;
+    expect(accepted).toBe(5);
+  });
+});

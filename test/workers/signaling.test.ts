@@ -1,0 +1,280 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { CloseCode, SUBPROTOCOL } from "../../src/protocol";
+import { api, devToken, join, newRoom, setting, start, upgrade } from "./helpers";
+
+const roomStub = (id: string) => env.ROOMS.get(env.ROOMS.idFromName(id));
+const chatCount = (id: string) =>
+  runInDurableObject(roomStub(id), (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM chat_messages").one().n);
+
+async function guestStart(roomId: string, invite: string, body: Record<string, unknown> = {}) {
+  const result = await api("POST", `/v1/rooms/${roomId}/start_invited`, {
+    body: { invite_code: invite, display_name: "Gast", ...body },
+    headers: { "x-test-client": `guest-${roomId}` },
+  });
+  expect(result.status).toBe(200);
+  return result.body as { ticket: string; resumption: string; participant_id: string };
+}
+
+describe("joining and presence", () => {
+  it("sends join_success with the contract's fields, then batched joined and left to the others", async () => {
+    const alice = await devToken("Alice");
+    const room = await newRoom(alice);
+    const a = await join(alice, room.id, { display_name: "Alice A." });
+    expect(a.joined).toMatchObject({ message: "join_success", role: "owner", display_name: "Alice A.", participants: [], modules: { chat: { messages: [] } } });
+
+    const b = await join(await devToken("Bob"), room.id);
+    expect(b.joined.role).toBe("user");
+    expect(b.joined.participants).toEqual([expect.objectContaining({ participant_id: a.joined.participant_id, display_name: "Alice A.", role: "owner", kind: "user" })]);
+    const joined = await a.client.message("control", "joined");
+    expect(joined.payload).toMatchObject({ participants: [{ participant_id: b.joined.participant_id, display_name: "Bob" }] });
+    // The joiner is not told about itself.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.client.frames.some((f) => f.payload.message === "joined")).toBe(false);
+
+    b.client.close(1000);
+    const left = await a.client.message("control", "left");
+    expect(left.payload).toEqual({ message: "left", participants: [b.joined.participant_id], reason: "quit" });
+  });
+
+  it("batches a burst of joins into few frames", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const first = await join(owner, room.id);
+    const tickets = await Promise.all(Array.from({ length: 12 }, async (_, i) => (await start(await devToken(`P${i}`), room.id)).ticket));
+    await Promise.all(tickets.map((t) => upgrade(room.id, t)));
+    const seen = new Set<string>();
+    while (seen.size < 12) {
+      const frame = await first.client.next((f) => f.payload.message === "joined" && (f.payload as any).participants.some((p: any) => !seen.has(p.participant_id)));
+      for (const p of (frame.payload as any).participants) seen.add(p.participant_id);
+    }
+    const joinedFrames = first.client.frames.filter((f) => f.payload.message === "joined").length;
+    expect(joinedFrames).toBeLessThan(12);
+  });
+
+  it("fans chat out to everyone, with the transaction id on the sender's copy, and keeps history", async () => {
+    const alice = await devToken("Alice");
+    const room = await newRoom(alice);
+    const a = await join(alice, room.id);
+    const b = await join(await devToken("Bob"), room.id);
+    b.client.send("chat", { action: "send_message", content: "  Guten Morgen  " }, 41);
+    const own = await b.client.message("chat", "message_sent");
+    const other = await a.client.message("chat", "message_sent");
+    expect(own.transaction_id).toBe(41);
+    expect(other.transaction_id).toBeUndefined();
+    expect(other.payload).toMatchObject({ source: b.joined.participant_id, content: "Guten Morgen", scope: "global" });
+    const c = await join(await devToken("Carl"), room.id);
+    expect(c.joined.modules.chat.messages).toEqual([expect.objectContaining({ content: "Guten Morgen", source: b.joined.participant_id })]);
+  });
+
+  it("announces raised and lowered hands", async () => {
+    const alice = await devToken("Alice");
+    const room = await newRoom(alice);
+    const a = await join(alice, room.id);
+    const b = await join(await devToken("Bob"), room.id);
+    await a.client.message("control", "joined");
+    b.client.send("control", { action: "raise_hand" });
+    const raised = await a.client.message("control", "update");
+    expect((raised.payload as any).participant).toMatchObject({ participant_id: b.joined.participant_id, hand_raised_at: expect.any(String) });
+    const from = a.client.frames.length;
+    b.client.send("control", { action: "lower_hand" });
+    const lowered = await a.client.next((f) => f.payload.message === "update", 5000, from);
+    expect((lowered.payload as any).participant.hand_raised_at).toBeNull();
+  });
+
+  it("treats a second device of a user as a second connection of the same participant", async () => {
+    const alice = await devToken("Alice");
+    const bob = await devToken("Bob");
+    const room = await newRoom(alice);
+    const a = await join(alice, room.id);
+    const phone = await join(bob, room.id);
+    const laptop = await join(bob, room.id);
+    expect(laptop.joined.participant_id).toBe(phone.joined.participant_id);
+    await a.client.message("control", "joined");
+    a.client.send("chat", { action: "send_message", content: "beide Geräte?" });
+    await phone.client.message("chat", "message_sent");
+    await laptop.client.message("chat", "message_sent");
+    phone.client.close(1000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.client.frames.filter((f) => f.payload.message === "joined")).toHaveLength(1);
+    expect(a.client.frames.some((f) => f.payload.message === "left")).toBe(false);
+    laptop.client.close(1000);
+    expect((await a.client.message("control", "left")).payload).toMatchObject({ participants: [phone.joined.participant_id] });
+  });
+
+  it("gives a guest its id back with a resumption token, within the window only", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const { invite_code } = (await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: {} })).body;
+    const first = await guestStart(room.id, invite_code);
+    const { client } = await upgrade(room.id, first.ticket);
+    await client!.message("control", "join_success");
+    client!.close(1001);
+    await client!.waitClosed();
+
+    const again = await guestStart(room.id, invite_code, { resumption: first.resumption });
+    expect(again.participant_id).toBe(first.participant_id);
+    const fresh = await guestStart(room.id, invite_code, { resumption: "x".repeat(43) });
+    expect(fresh.participant_id).not.toBe(first.participant_id);
+
+    // Past the window, the resumption token no longer restores the id.
+    await runInDurableObject(roomStub(room.id), (_i, state) => {
+      state.storage.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", Date.now() - 121_000, first.participant_id);
+    });
+    const late = await guestStart(room.id, invite_code, { resumption: again.resumption });
+    expect(late.participant_id).not.toBe(first.participant_id);
+  });
+
+  it("disconnects everyone with a do-not-retry close code when the room is deleted", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const a = await join(owner, room.id);
+    expect((await api("DELETE", `/v1/rooms/${room.id}`, { token: owner })).status).toBe(204);
+    expect(await a.client.waitClosed()).toMatchObject({ code: CloseCode.roomDeleted, reason: "room deleted" });
+  });
+});
+
+describe("the upgrade refuses", () => {
+  it("missing or wrong subprotocols, foreign origins and non-upgrade requests", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const { ticket } = await start(owner, room.id);
+    const refused = async (options: Parameters<typeof upgrade>[2], status: number, code: string) => {
+      const { response, client } = await upgrade(room.id, ticket, options);
+      expect(client).toBeUndefined();
+      expect(response.status).toBe(status);
+      expect(((await response.json()) as any).error.code).toBe(code);
+    };
+    await refused({ protocols: "" }, 400, "invalid_request");
+    await refused({ protocols: `ticket#${ticket}` }, 400, "invalid_request");
+    await refused({ protocols: SUBPROTOCOL }, 401, "invalid_ticket");
+    await refused({ origin: "https://evil.example" }, 403, "forbidden_origin");
+    const plain = await api("GET", `/v1/rooms/${room.id}/signaling`);
+    expect(plain.status).toBe(400);
+    // None of that used up the ticket: the allowed origin gets in.
+    const { response, client } = await upgrade(room.id, ticket, { origin: "https://plenum.test" });
+    expect(response.status).toBe(101);
+    expect(response.headers.get("sec-websocket-protocol")).toBe(SUBPROTOCOL);
+    await client!.message("control", "join_success");
+  });
+
+  it("unknown, reused, expired tickets and tickets of another room", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const other = await newRoom(owner);
+    const check = async (roomId: string, ticket: string) => {
+      const { response } = await upgrade(roomId, ticket, { address: `tickets-${room.id}` });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as any).error.code).toBe("invalid_ticket");
+    };
+    await check(room.id, "x".repeat(43));
+    const { ticket } = await start(owner, room.id);
+    await check(other.id, ticket); // bound to its room
+    const { client } = await upgrade(room.id, ticket);
+    await client!.message("control", "join_success");
+    await check(room.id, ticket); // single use
+    const { ticket: stale } = await start(owner, room.id);
+    await runInDurableObject(roomStub(room.id), (_i, state) => {
+      state.storage.sql.exec("UPDATE tickets SET expires_at = ?", Date.now() - 1);
+    });
+    await check(room.id, stale);
+  });
+
+  it("ticket guessing from one address after the attempt limit", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const address = `guesser-${room.id}`;
+    for (let i = 0; i < Number(setting("ATTEMPT_LIMIT")); i++) {
+      expect((await upgrade(room.id, `guess-${i}`.padEnd(43, "x"), { address })).response.status).toBe(401);
+    }
+    const { ticket } = await start(owner, room.id);
+    expect((await upgrade(room.id, ticket, { address })).response.status).toBe(429);
+    expect((await upgrade(room.id, ticket, { address: `${address}-other` })).response.status).toBe(101);
+  });
+});
+
+describe("bad frames get error frames and change nothing", () => {
+  it("answers each kind of bad input with its code", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const { client } = await join(owner, room.id);
+    client.send("chat", { action: "send_message", content: "before" });
+    await client.message("chat", "message_sent");
+    const cases: [string | Uint8Array, string][] = [
+      ["{not json", "invalid_json"],
+      ["[]", "invalid_frame"],
+      [JSON.stringify({ namespace: "chat" }), "invalid_frame"],
+      [JSON.stringify({ namespace: "chat", payload: { content: "no action" } }), "invalid_frame"],
+      [JSON.stringify({ namespace: "chat", payload: { action: "send_message" }, extra: 1 }), "invalid_frame"],
+      [JSON.stringify({ namespace: "nope", payload: { action: "x" } }), "unknown_namespace"],
+      [JSON.stringify({ namespace: "chat", payload: { action: "shout" } }), "unknown_action"],
+      [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "   " } }), "invalid_frame"],
+      [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "x".repeat(5000) } }), "frame_too_large"],
+      [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "ä".repeat(2100) } }), "frame_too_large"],
+      [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: 42 } }), "invalid_frame"],
+      [new Uint8Array([1, 2, 3]), "invalid_frame"],
+    ];
+    for (const [frame, code] of cases) {
+      const from = client.frames.length;
+      client.socket.send(frame as string);
+      expect((await client.error(from)).payload, String(frame).slice(0, 60)).toMatchObject({ error: code });
+    }
+    const from = client.frames.length;
+    client.send("chat", { action: "send_message", content: "x".repeat(1001), bogus: true }, 7);
+    const error = await client.error(from);
+    expect(error).toMatchObject({ namespace: "chat", transaction_id: 7, payload: { error: "invalid_frame" } });
+    expect(await chatCount(room.id)).toBe(1);
+    expect(client.closed).toBeUndefined();
+  });
+
+  it("rate-limits a flooding connection and then closes it", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const { client } = await join(owner, room.id);
+    for (let i = 0; i < 35; i++) client.send("control", { action: "raise_hand" });
+    await client.next((f) => f.payload.message === "error" && f.payload.error === "rate_limited");
+    for (let i = 0; i < 100; i++) client.send("chat", { action: "send_message", content: `flood ${i}` });
+    expect(await client.waitClosed()).toMatchObject({ code: CloseCode.rateLimited });
+    expect(await chatCount(room.id)).toBeLessThan(100);
+  });
+});
+
+describe("scheduler", () => {
+  it("keeps the alarm at the earliest timer, fires due timers and clears the alarm when idle", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const stub = roomStub(room.id);
+    const { invite_code } = (await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: {} })).body;
+    const guest = await guestStart(room.id, invite_code);
+    const { client } = await upgrade(room.id, guest.ticket);
+    await client!.message("control", "join_success");
+
+    // Connected: the admission timer is still pending (it re-checks and keeps a connected participant).
+    const pending = await runInDurableObject(stub, async (_i, state) => ({
+      timers: state.storage.sql.exec<{ owner: string; key: string; due_at: number }>("SELECT owner, key, due_at FROM timers").toArray(),
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(pending.timers).toEqual([expect.objectContaining({ owner: "roster", key: guest.participant_id })]);
+    expect(pending.alarm).toBe(pending.timers[0]!.due_at);
+
+    client!.close(1000);
+    await client!.waitClosed();
+    await new Promise((r) => setTimeout(r, 50));
+    // Disconnect moved the timer to the end of the resumption window; pretend that window has passed.
+    await runInDurableObject(stub, (_i, state) => {
+      const past = Date.now() - 121_000;
+      state.storage.sql.exec("UPDATE participants SET disconnected_at = ?", past);
+      state.storage.sql.exec("UPDATE timers SET due_at = ?", Date.now() - 1);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const after = await runInDurableObject(stub, async (_i, state) => ({
+      guests: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM participants WHERE kind = 'guest'").one().n,
+      timers: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timers").one().n,
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(after).toEqual({ guests: 0, timers: 0, alarm: null });
+    // The expired guest's resumption token is void.
+    const again = await guestStart(room.id, invite_code, { resumption: guest.resumption });
+    expect(again.participant_id).not.toBe(guest.participant_id);
+  });
+});

@@ -1,0 +1,41 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { exportJWK, generateKeyPair } from "jose";
+import { defineConfig } from "vitest/config";
+
+// A real key pair for a test OIDC issuer whose JWKS is configured inline (the remote-JWKS path is exercised by the
+// integration tier against an HTTP JWKS endpoint). Tests sign tokens with the private half.
+const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
+const publicJwk = { ...(await exportJWK(publicKey)), kid: "test-key", alg: "RS256", use: "sig" };
+const privateJwk = { ...(await exportJWK(privateKey)), kid: "test-key", alg: "RS256" };
+
+export const TEST_ISSUER = "https://idp.test.example/realms/land";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      main: "./src/index.ts",
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          DEV_LOGIN: "enabled",
+          ALLOWED_ORIGINS: "https://plenum.test",
+          OIDC_ISSUERS: JSON.stringify([
+            { issuer: TEST_ISSUER, audience: "plenum", jwks: { keys: [publicJwk] }, algorithms: ["RS256"], tenant_claim: "org" },
+          ]),
+          OPERATOR_TOKEN: "operator-token-for-tests-0123456789abcdef",
+          CLIENT_IP_HEADER: "x-test-client",
+          PRESENCE_BATCH_MS: "10",
+          ATTEMPT_LIMIT: "5",
+          RATE_LIMIT_STRIKES: "40",
+          MAX_FRAME_BYTES: "4096",
+          TEST_PRIVATE_JWK: JSON.stringify(privateJwk),
+          TEST_PUBLIC_JWK: JSON.stringify(publicJwk),
+          TEST_ISSUER,
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ["test/workers/**/*.test.ts"],
+  },
+});

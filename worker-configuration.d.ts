@@ -1,0 +1,16 @@
+// Binding types for the worker and its Durable Objects (kept in step with wrangler.toml).
+// Values are strings as in wrangler.toml [vars] / workerd text bindings; src/config.ts parses them.
+interface Env {
+  ROOMS: DurableObjectNamespace<import("./durable-objects/room/room").RoomObject>;
+  DEV_ISSUER: DurableObjectNamespace<import("./durable-objects/dev-issuer").DevIssuerObject>;
+  ATTEMPT_LIMITER: DurableObjectNamespace<import("./durable-objects/attempt-limiter").AttemptLimiterObject>;
+  [setting: string]: unknown;
+}
+declare namespace Cloudflare {
+  interface Env extends globalThis.Env {}
+  // Types `exports` from "cloudflare:workers" (as `wrangler types` would).
+  interface GlobalProps {
+    mainModule: typeof import("./src/index");
+    durableNamespaces: "RoomObject" | "DevIssuerObject" | "AttemptLimiterObject";
+  }
+}
