@@ -3,7 +3,7 @@ import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CloseCode } from "../../src/protocol";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
-import { startServer, type RunningServer } from "../helpers/server";
+import { startServer, type RunningServer } from "../../scripts/local-server";
 
 /** Starts and connects; resolves once join_success arrived. */
 async function join(base: string, token: string, roomId: string, body: Record<string, unknown> = {}) {

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const root = join(import.meta.dirname, "..", "..");
+const root = join(import.meta.dirname, "..");
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -20,13 +21,15 @@ export interface RunningServer {
   base: string;
   port: number;
   dataDir: string;
+  /** Resident memory of the workerd process in bytes. */
+  workerdRss(): number;
   /** Stops with a signal (SIGTERM: graceful) and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** kill -9 of the supervisor and workerd alike. */
   crash(): Promise<void>;
 }
 
-/** Starts Plenum exactly as `npm start` does (scripts/start.ts → plain workerd), on a free port. */
+/** Starts Plenum exactly as `npm start` does (for tests and benchmarks) (scripts/start.ts → plain workerd), on a free port. */
 export async function startServer(options: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<RunningServer> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "plenum-")));
@@ -56,6 +59,11 @@ export async function startServer(options: { dataDir?: string; port?: number; en
     base,
     port,
     dataDir,
+    workerdRss() {
+      const workerdPid = execFileSync("pgrep", ["-x", "-P", String(child.pid), "workerd"], { encoding: "utf8" }).trim().split("\n")[0];
+      const rssKb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${workerdPid}/status`, "utf8"))?.[1];
+      return Number(rssKb) * 1024;
+    },
     async stop(signal = "SIGTERM") {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

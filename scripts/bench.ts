@@ -1,0 +1,95 @@
+/**
+ * `npm run bench`: signalling figures on a real workerd started like `npm start`.
+ * For N = 50, 200, 500 participants in one room (Node `ws` clients spread over several processes so the client
+ * side is not the bottleneck): join rate through REST start + ticket + WebSocket upgrade + join_success, p50/p99
+ * of chat delivery to the last recipient, and workerd's resident memory. Prints figures; never fails on time.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import { startServer } from "./local-server";
+
+const SIZES = (process.env.BENCH_SIZES ?? "50,200,500").split(",").map(Number);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40);
+const PROCESSES = Math.max(2, Math.min(4, availableParallelism()));
+const now = () => performance.timeOrigin + performance.now();
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+function once<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve) => {
+    const listener = (message: { type: string }) => {
+      if (message.type === type) {
+        child.off("message", listener);
+        resolve(message as T);
+      }
+    };
+    child.on("message", listener);
+  });
+}
+
+const server = await startServer({ env: { RATE_LIMIT_BURST: "30", ATTEMPT_LIMIT: "1000" } });
+const baselineRss = server.workerdRss();
+console.log(`workerd started; idle RSS ${(baselineRss / 2 ** 20).toFixed(1)} MiB; ${PROCESSES} client processes`);
+const rows: string[] = [];
+try {
+  for (const size of SIZES) {
+    const ownerToken = await devLogin(server.base, `Chair ${size}`);
+    const room = await createRoom(server.base, ownerToken, { name: `bench ${size}` });
+    const owner = await openSignaling(server.base, room.id, (await startRoom(server.base, ownerToken, room.id)).ticket);
+    await owner.message("control", "join_success");
+    const tokens = await Promise.all(Array.from({ length: size - 1 }, (_, i) => devLogin(server.base, `P${size}-${i}`)));
+
+    const children = Array.from({ length: PROCESSES }, () =>
+      fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
+    );
+    await Promise.all(children.map((child) => once(child, "ready")));
+    const joinStart = now();
+    const joined = children.map((child) => once<{ joinTimes: number[] }>(child, "joined"));
+    children.forEach((child, i) =>
+      child.send({ type: "join", base: server.base, roomId: room.id, tokens: tokens.filter((_, t) => t % PROCESSES === i), concurrency: 8 }),
+    );
+    const joinTimes = (await Promise.all(joined)).flatMap((r) => r.joinTimes);
+    const joinSeconds = (now() - joinStart) / 1000;
+
+    // Let the last presence batch settle before measuring chat.
+    await new Promise((r) => setTimeout(r, 500));
+    const slowest = new Map<number, number[]>();
+    const delivered = new Promise<void>((resolve) => {
+      for (const child of children) {
+        child.on("message", (m: { type: string; seq: number; slowest: number }) => {
+          if (m.type !== "delivered") return;
+          const list = slowest.get(m.seq) ?? [];
+          list.push(m.slowest);
+          slowest.set(m.seq, list);
+          if ([...slowest.values()].filter((l) => l.length === PROCESSES).length === MESSAGES) resolve();
+        });
+      }
+    });
+    for (let seq = 0; seq < MESSAGES; seq++) {
+      owner.send("chat", { action: "send_message", content: `bench:${seq}:${now()}` });
+      await new Promise((r) => setTimeout(r, 150)); // below the 10 msg/s signalling limit
+    }
+    await delivered;
+    const lastRecipient = [...slowest.values()].map((l) => Math.max(...l));
+    const rss = server.workerdRss();
+    const row =
+      `N=${String(size).padStart(3)}  join ${(joinTimes.length / joinSeconds).toFixed(0).padStart(4)} joins/s ` +
+      `(per join p50 ${ms(percentile(joinTimes, 50))}, p99 ${ms(percentile(joinTimes, 99))})  ` +
+      `chat → last recipient p50 ${ms(percentile(lastRecipient, 50))}, p99 ${ms(percentile(lastRecipient, 99))}  ` +
+      `workerd RSS ${(rss / 2 ** 20).toFixed(1)} MiB (+${((rss - baselineRss) / 2 ** 20).toFixed(1)})`;
+    console.log(row);
+    rows.push(row);
+    for (const child of children) child.send({ type: "close" });
+    owner.close();
+    await Promise.all(children.map((child) => new Promise((r) => child.once("exit", r))));
+  }
+} finally {
+  await server.stop();
+}
+console.log(`\nSignalling benchmark (${MESSAGES} chat messages per size, one room per size):\n${rows.join("\n")}`);
