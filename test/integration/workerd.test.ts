@@ -67,6 +67,26 @@ describe("plain workerd started by scripts/start.ts", () => {
     for (const c of [o, desk, phone]) c.client.close();
   });
 
+  it("keeps connections, roster and hands when the idle room hibernates", async () => {
+    const owner = await devLogin(server.base, "Olga");
+    const room = await createRoom(server.base, owner);
+    const o = await join(server.base, owner, room.id);
+    const b = await join(server.base, await devLogin(server.base, "Berta"), room.id);
+    await o.client.message("control", "joined");
+    b.client.send("control", { action: "raise_hand" });
+    await o.client.message("control", "update");
+    // workerd hibernates an object after ~10 s without events; its sockets and attachments stay.
+    await new Promise((r) => setTimeout(r, 15_000));
+    o.client.send("chat", { action: "send_message", content: "nach der Pause" }, 99);
+    expect((await b.client.message("chat", "message_sent")).payload).toMatchObject({ source: o.joined.participant_id });
+    expect((await o.client.message("chat", "message_sent")).transaction_id).toBe(99);
+    const c = await join(server.base, await devLogin(server.base, "Carla"), room.id);
+    const others = c.joined.participants as { participant_id: string; hand_raised_at: string | null }[];
+    expect(others.map((p) => p.participant_id).sort()).toEqual([o.joined.participant_id, b.joined.participant_id].sort());
+    expect(others.find((p) => p.participant_id === b.joined.participant_id)?.hand_raised_at).toEqual(expect.any(String));
+    for (const x of [o, b, c]) x.client.close();
+  });
+
   it("refuses foreign origins and reused tickets at the upgrade", async () => {
     const owner = await devLogin(server.base, "Olga");
     const room = await createRoom(server.base, owner);
