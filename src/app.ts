@@ -116,6 +116,9 @@ export function createApp() {
     await next();
   };
 
+  /** Route fields of every endpoint that needs a bearer token. */
+  const authenticated = { security: bearer, middleware: requireUser };
+
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
 
   app.openapi(
@@ -155,8 +158,7 @@ export function createApp() {
       method: "post",
       path: "/v1/rooms",
       summary: "Create a room; the caller owns it",
-      security: bearer,
-      middleware: [requireUser] as const,
+      ...authenticated,
       request: jsonBody(CreateRoomRequestSchema),
       responses: { 201: { ...json(RoomSchema), description: "Created" } },
     }),
@@ -179,8 +181,7 @@ export function createApp() {
     route({
       method: "get",
       path: "/v1/rooms/{id}",
-      security: bearer,
-      middleware: [requireUser] as const,
+      ...authenticated,
       request: params,
       responses: { 200: { ...json(RoomSchema), description: "The room" } },
     }),
@@ -192,8 +193,7 @@ export function createApp() {
       method: "patch",
       path: "/v1/rooms/{id}",
       summary: "Change name, password or waiting-room setting (owner)",
-      security: bearer,
-      middleware: [requireUser] as const,
+      ...authenticated,
       request: { ...params, ...jsonBody(UpdateRoomRequestSchema) },
       responses: { 200: { ...json(RoomSchema), description: "The updated room" } },
     }),
@@ -215,8 +215,7 @@ export function createApp() {
       method: "delete",
       path: "/v1/rooms/{id}",
       summary: "Delete the room and disconnect everyone (owner or operator)",
-      security: bearer,
-      middleware: [requireUser] as const,
+      ...authenticated,
       request: params,
       responses: { 204: { description: "Deleted" } },
     }),
@@ -231,8 +230,7 @@ export function createApp() {
       method: "post",
       path: "/v1/rooms/{id}/invites",
       summary: "Create a guest invite code (owner)",
-      security: bearer,
-      middleware: [requireUser] as const,
+      ...authenticated,
       request: { ...params, body: { ...json(CreateInviteRequestSchema), required: false } },
       responses: { 201: { ...json(InviteSchema), description: "Invite code (shown once)" } },
     }),
@@ -248,8 +246,7 @@ export function createApp() {
       method: "post",
       path: "/v1/rooms/{id}/start",
       summary: "Get a signalling ticket as a registered user",
-      security: bearer,
-      middleware: [requireUser] as const,
+      ...authenticated,
       request: { ...params, ...jsonBody(StartRequestSchema) },
       responses: { 200: { ...json(StartResponseSchema), description: "Single-use ticket and resumption token" } },
     }),

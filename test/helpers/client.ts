@@ -1,27 +1,13 @@
 import WebSocket from "ws";
 import { SUBPROTOCOL, TICKET_PREFIX, type Room, type StartResponse } from "../../src/protocol";
 import { FrameCollector, type SocketLike } from "./collector";
+import { apiRequest, readResult, type ApiResult, type RequestOptions } from "./request";
 
-export interface HttpResult<T = unknown> {
-  status: number;
-  body: T;
+export async function call<T = any>(base: string, method: string, path: string, options: RequestOptions = {}): Promise<ApiResult<T>> {
+  return readResult<T>(await fetch(apiRequest(base, method, path, options)));
 }
 
-export async function call<T = any>(base: string, method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<HttpResult<T>> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(options.body === undefined ? {} : { "content-type": "application/json" }),
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...options.headers,
-    },
-    body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
-}
-
-function expectOk<T>(result: HttpResult<T>, what: string): T {
+function expectOk<T>(result: ApiResult<T>, what: string): T {
   if (result.status >= 300) throw new Error(`${what}: ${result.status} ${JSON.stringify(result.body)}`);
   return result.body;
 }

@@ -2,35 +2,14 @@ import { env, exports } from "cloudflare:workers";
 import { SignJWT, importJWK, type JWK } from "jose";
 import { SUBPROTOCOL, TICKET_PREFIX, type Room, type StartResponse } from "../../src/protocol";
 import { FrameCollector, type SocketLike } from "../helpers/collector";
+import { apiRequest, readResult, type ApiResult, type RequestOptions } from "../helpers/request";
 
 export const BASE = "https://plenum.test";
 export const setting = (name: string) => env[name] as string;
 
-export interface ApiResult<T = any> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
 /** Calls the worker's REST API in-process (the same Hono app workerd serves). */
-export async function api<T = any>(
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<ApiResult<T>> {
-  const response = await exports.default.fetch(
-    new Request(`${BASE}${path}`, {
-      method,
-      headers: {
-        ...(options.body === undefined ? {} : { "content-type": "application/json" }),
-        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-        ...options.headers,
-      },
-      body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
-    }),
-  );
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
+export async function api<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResult<T>> {
+  return readResult<T>(await exports.default.fetch(apiRequest(BASE, method, path, options)));
 }
 
 export async function devToken(name: string, tenant?: string): Promise<string> {
