@@ -2,7 +2,8 @@
 // Values are strings as in wrangler.toml [vars] / workerd text bindings; src/config.ts parses them.
 interface Env {
   ROOMS: DurableObjectNamespace<import("./durable-objects/room/room").RoomObject>;
-  DEV_ISSUER: DurableObjectNamespace<import("./durable-objects/dev-issuer").DevIssuerObject>;
+  SIGNING_KEYS: DurableObjectNamespace<import("./durable-objects/signing-key").SigningKeyObject>;
+  TURN_FLEET: DurableObjectNamespace<import("./durable-objects/turn-fleet").TurnFleetObject>;
   ATTEMPT_LIMITER: DurableObjectNamespace<import("./durable-objects/attempt-limiter").AttemptLimiterObject>;
   [setting: string]: unknown;
 }
@@ -11,6 +12,6 @@ declare namespace Cloudflare {
   // Types `exports` from "cloudflare:workers" (as `wrangler types` would).
   interface GlobalProps {
     mainModule: typeof import("./src/index");
-    durableNamespaces: "RoomObject" | "DevIssuerObject" | "AttemptLimiterObject";
+    durableNamespaces: "RoomObject" | "SigningKeyObject" | "AttemptLimiterObject" | "TurnFleetObject";
   }
 }

@@ -20,7 +20,8 @@ export interface WorkerdOptions {
  */
 const DURABLE_OBJECTS = [
   { binding: "ROOMS", className: "RoomObject", uniqueKey: "plenum-rooms" },
-  { binding: "DEV_ISSUER", className: "DevIssuerObject", uniqueKey: "plenum-dev-issuer" },
+  { binding: "SIGNING_KEYS", className: "SigningKeyObject", uniqueKey: "plenum-signing-keys" },
+  { binding: "TURN_FLEET", className: "TurnFleetObject", uniqueKey: "plenum-turn-fleet" },
   { binding: "ATTEMPT_LIMITER", className: "AttemptLimiterObject", uniqueKey: "plenum-attempt-limiter" },
 ] as const;
 

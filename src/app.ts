@@ -2,9 +2,11 @@ import { OpenAPIHono, createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import type { ZodType } from "zod";
+import { z, type ZodType } from "zod";
 import { authenticate } from "./auth/authenticate";
+import { DEV_AUDIENCE, signingKey } from "./auth/keys";
 import { hashPassword } from "./auth/password";
+import { verifySessionToken } from "./auth/session";
 import type { Principal } from "./auth/principal";
 import { readConfig, type Config } from "./config";
 import { errorResponse } from "./http";
@@ -15,6 +17,13 @@ import {
   DevLoginResponseSchema,
   ErrorBodySchema,
   HealthSchema,
+  AddTurnSecretRequestSchema,
+  AddedTurnSecretSchema,
+  IceGrantSchema,
+  NodeHealthSchema,
+  SecretParamsSchema,
+  TurnSecretListSchema,
+  TurnSecretSchema,
   httpStatusOf,
   InviteSchema,
   RoomParamsSchema,
@@ -28,6 +37,7 @@ import {
   type Result,
   type StartResponse,
 } from "./protocol";
+import { clientAddress, clientRegion, REGION_HEADER } from "./region";
 import { randomToken } from "./secrets";
 
 type Variables = { config: Config; principal: Principal };
@@ -64,9 +74,8 @@ function room(env: Env, id: string) {
   return env.ROOMS.get(env.ROOMS.idFromName(id));
 }
 
-function clientAddress(request: Request, config: Config): string {
-  // Behind a proxy the header may hold a chain ("client, proxy1, …"); the first entry is the client.
-  return request.headers.get(config.CLIENT_IP_HEADER)?.split(",")[0]?.trim() || "unknown";
+function fleet(env: Env) {
+  return env.TURN_FLEET.get(env.TURN_FLEET.idFromName("fleet"));
 }
 
 /**
@@ -140,13 +149,12 @@ export function createApp() {
         return c.json({ error: { code: "dev_login_disabled" as const, message: "development login is disabled" } }, 404);
       }
       const { name, tenant } = c.req.valid("json");
-      const issuer = c.env.DEV_ISSUER.get(c.env.DEV_ISSUER.idFromName("dev-issuer"));
-      const token = await issuer.issue({
+      const token = await signingKey(c.env, "dev-issuer").sign({
         issuer: config.DEV_ISSUER_URL,
+        audience: DEV_AUDIENCE,
         // The same name is the same user: a second login with it is a second device.
         subject: `dev:${name.toLowerCase()}`,
-        name,
-        tenant: tenant ?? "default",
+        claims: { name, tenant: tenant ?? "default" },
         ttlSeconds: config.DEV_TOKEN_TTL_SECONDS,
       });
       return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: config.DEV_TOKEN_TTL_SECONDS }, 200);
@@ -297,8 +305,104 @@ export function createApp() {
       if (!offered.versionOffered) return errorResponse("invalid_request", "subprotocol plenum-signaling-v1 required");
       if (!offered.ticket) return errorResponse("invalid_ticket", "ticket missing from Sec-WebSocket-Protocol");
       const id = c.req.valid("param").id;
-      return throttled(c, () => room(c.env, id).fetch(c.req.raw), (response) => response.status === 401);
+      // The room learns the client's region from us only; a client-sent header of that name is replaced.
+      const headers = new Headers(c.req.raw.headers);
+      headers.delete(REGION_HEADER);
+      const region = clientRegion(c.req.raw, config);
+      if (region) headers.set(REGION_HEADER, region);
+      const upgrade = new Request(c.req.raw, { headers });
+      return throttled(c, () => room(c.env, id).fetch(upgrade), (response) => response.status === 401);
     },
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/turn",
+      summary: "TURN credentials for a live room session (bearer: the session token from join_success)",
+      security: bearer,
+      responses: { 200: { ...json(IceGrantSchema), description: "ICE servers, nearest healthy region first" } },
+    }),
+    async (c) => {
+      const session = await verifySessionToken(c.req.header("authorization"), c.env);
+      if (!session.ok) return c.json({ error: session.error }, 401, { "www-authenticate": "Bearer" });
+      const { room: roomId, tenant, participantId, sessionId } = session.value;
+      if (!(await room(c.env, roomId).sessionValid(tenant, participantId))) {
+        return c.json({ error: { code: "unauthorized" as const, message: "session is over" } }, 401);
+      }
+      const [grant] = await fleet(c.env).grant([{ opaqueId: sessionId, region: clientRegion(c.req.raw, c.var.config) }]);
+      return c.json(grant!, 200);
+    },
+  );
+
+  const operatorOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+    if (!c.var.principal.operator) return errorResponse("insufficient_permissions", "operators only");
+    await next();
+  };
+  const operator = { security: bearer, middleware: [requireUser, operatorOnly] };
+  const secretParams = { params: SecretParamsSchema };
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/operator/turn/secrets",
+      summary: "TURN secret keyring (values are never shown)",
+      ...operator,
+      responses: { 200: { ...json(TurnSecretListSchema), description: "Secrets and the credential lifetime" } },
+    }),
+    async (c) => c.json(await fleet(c.env).secrets(), 200),
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/operator/turn/secrets",
+      summary: "Add a TURN secret (staged, or active with `activate`); a generated secret is returned once",
+      ...operator,
+      request: jsonBody(AddTurnSecretRequestSchema),
+      responses: { 201: { ...json(AddedTurnSecretSchema), description: "The new secret's record" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      return respond(c, await fleet(c.env).addSecret(body.secret, body.activate), 201);
+    },
+  );
+
+  for (const action of ["activate", "retire"] as const) {
+    app.openapi(
+      route({
+        method: "post",
+        path: `/v1/operator/turn/secrets/{secret_id}/${action}`,
+        summary: action === "activate" ? "Sign new credentials with this secret; the active one retires" : "Stop signing with this secret",
+        ...operator,
+        request: secretParams,
+        responses: { 200: { ...json(TurnSecretSchema), description: "The secret's record" } },
+      }),
+      async (c) => respond(c, await fleet(c.env).change(c.req.valid("param").secret_id, action), 200),
+    );
+  }
+
+  app.openapi(
+    route({
+      method: "delete",
+      path: "/v1/operator/turn/secrets/{secret_id}",
+      summary: "Remove a staged or retiring secret (its value is erased)",
+      ...operator,
+      request: secretParams,
+      responses: { 200: { ...json(TurnSecretSchema), description: "The secret's record" } },
+    }),
+    async (c) => respond(c, await fleet(c.env).change(c.req.valid("param").secret_id, "remove"), 200),
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/operator/turn/nodes",
+      summary: "TURN nodes and their health",
+      ...operator,
+      responses: { 200: { ...json(z.object({ nodes: z.array(NodeHealthSchema) })), description: "Every configured node" } },
+    }),
+    async (c) => c.json({ nodes: await fleet(c.env).health() }, 200),
   );
 
   app.doc31("/v1/openapi.json", {

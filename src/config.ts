@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { TurnNodeSchema } from "../turn/fleet";
+import { RegionRulesSchema } from "../turn/region";
 
 /** One trusted OIDC issuer. Tokens are verified against its JWKS (remote URL or inline keys). */
 export const IssuerConfigSchema = z
@@ -15,6 +17,21 @@ export const IssuerConfigSchema = z
 export type IssuerConfig = z.infer<typeof IssuerConfigSchema>;
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** A setting holding JSON, checked against `schema`. */
+const json = <T extends z.ZodType>(schema: T, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "not JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 const list = z
   .string()
   .default("")
@@ -28,18 +45,7 @@ export const ConfigSchema = z.object({
   DEV_LOGIN: z.enum(["enabled", "disabled"]).default("disabled"),
   DEV_ISSUER_URL: z.string().default("urn:plenum:dev-issuer"),
   DEV_TOKEN_TTL_SECONDS: seconds(3600),
-  OIDC_ISSUERS: z
-    .string()
-    .default("[]")
-    .transform((s, ctx) => {
-      try {
-        return JSON.parse(s) as unknown;
-      } catch {
-        ctx.addIssue({ code: "custom", message: "OIDC_ISSUERS is not JSON" });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.array(IssuerConfigSchema)),
+  OIDC_ISSUERS: json(z.array(IssuerConfigSchema), "[]"),
   /** Origins allowed to open the signalling WebSocket; requests without Origin (non-browser clients) pass. */
   ALLOWED_ORIGINS: list,
   /** Header carrying the client address (cf-connecting-ip on Cloudflare, x-real-ip behind an on-prem proxy). */
@@ -59,6 +65,23 @@ export const ConfigSchema = z.object({
   /** Failed attempts on invite codes, passwords and tickets per client address and window. */
   ATTEMPT_LIMIT: seconds(10),
   ATTEMPT_WINDOW_SECONDS: seconds(60),
+  /** Lifetime of the room session token (signalling → REST, e.g. GET /v1/turn); hard cap one hour. */
+  SESSION_TOKEN_TTL_SECONDS: seconds(600).pipe(z.number().max(3600)),
+  /** The coturn fleet; empty: no TURN (local default). */
+  TURN_NODES: json(
+    z.array(TurnNodeSchema).refine((nodes) => new Set(nodes.map((n) => n.id)).size === nodes.length, "node ids must be unique"),
+    "[]",
+  ),
+  TURN_REALM: z.string().regex(/^[A-Za-z0-9.-]{1,127}$/).default("plenum"),
+  /** Lifetime of TURN credentials; hard cap one hour (a leaked credential is useful that long at most). */
+  TURN_TTL_SECONDS: seconds(600).pipe(z.number().max(3600)),
+  TURN_PROBE_INTERVAL_SECONDS: seconds(10),
+  TURN_PROBE_TIMEOUT_MS: seconds(2000),
+  /** Consecutive failed probes before a node is taken out, and successful ones before it comes back. */
+  TURN_DOWN_AFTER: seconds(3),
+  TURN_UP_AFTER: seconds(2),
+  /** How a client's region is found and which regions are near each other. */
+  REGION_RULES: json(RegionRulesSchema, "{}"),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -1,7 +1,8 @@
 import { createApp } from "./app";
 
 export { RoomObject } from "../durable-objects/room/room";
-export { DevIssuerObject } from "../durable-objects/dev-issuer";
+export { SigningKeyObject } from "../durable-objects/signing-key";
+export { TurnFleetObject } from "../durable-objects/turn-fleet";
 export { AttemptLimiterObject } from "../durable-objects/attempt-limiter";
 
 export default createApp();

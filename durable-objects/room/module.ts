@@ -6,8 +6,7 @@ import type { ErrorCode, Participant, Role } from "../../src/protocol";
 export type EventPayload = { message: string } & Record<string, unknown>;
 
 /** Who sent a command: the participant's stored role, never one claimed by the client. */
-export interface Sender {
-  participantId: string;
+export interface Sender extends Connection {
   role: Role;
   socket: WebSocket;
   transactionId: number | undefined;
@@ -18,11 +17,27 @@ export interface CommandError {
   text: string;
 }
 
+/** One signalling connection (a participant may have several devices). */
+export interface Connection {
+  participantId: string;
+  connectionId: string;
+  /** The client's region as the worker resolved it at the upgrade. */
+  region: string | undefined;
+}
+
 /** The room's small API: the only way modules touch the room or each other. */
 export interface RoomApi {
   readonly sql: SqlStorage;
   readonly config: Config;
+  /** Bindings, for modules that call other objects (the TURN fleet, signing keys). */
+  readonly env: Env;
   now(): number;
+  /** The room's identity. */
+  room(): { id: string; tenant: string };
+  /** A participant's live connections. */
+  connectionsOf(participantId: string): Connection[];
+  /** Sends one event to one connection. */
+  sendTo(connection: Connection, namespace: string, payload: EventPayload): void;
   /** A participant known to the room (connected, or disconnected within the resumption window). */
   participant(participantId: string): Participant | undefined;
   /** Records a raised (timestamp) or lowered (null) hand; everyone learns it through a batched control.update. */
@@ -43,8 +58,8 @@ export interface RoomModuleDefinition<C extends { action: string }> {
   commands: z.ZodType<C>;
   permissions: { readonly [A in C["action"]]: readonly Role[] };
   handle(api: RoomApi, sender: Sender, command: C): CommandError | void | Promise<CommandError | void>;
-  /** The module's part of join_success for this participant. */
-  joinState?(api: RoomApi, participantId: string): unknown;
+  /** The module's part of join_success for a new connection; computed before the socket is accepted. */
+  joinState?(api: RoomApi, connection: Connection): unknown;
   onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
 }
 
@@ -54,7 +69,7 @@ export interface RoomModule {
   migrations: readonly string[];
   rolesFor(action: string): readonly Role[] | undefined;
   execute(api: RoomApi, sender: Sender, payload: unknown): Promise<CommandError | void>;
-  joinState?(api: RoomApi, participantId: string): unknown;
+  joinState?(api: RoomApi, connection: Connection): unknown;
   onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
 }
 

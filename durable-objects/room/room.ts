@@ -20,16 +20,18 @@ import {
   type WaitingRoom,
 } from "../../src/protocol";
 import { randomToken, sha256 } from "../../src/secrets";
+import { REGION_HEADER } from "../../src/region";
 import { TokenBucket } from "../../src/token-bucket";
 import { migrate } from "./migrations";
-import type { EventPayload, RoomApi, RoomModule, Sender } from "./module";
+import type { Connection, EventPayload, RoomApi, RoomModule, Sender } from "./module";
 import { chat } from "./modules/chat";
 import { control } from "./modules/control";
+import { turn } from "./modules/turn";
 import { Roster, type ConnectionAttachment, type LeaveReason } from "./roster";
 import { Scheduler } from "./scheduler";
 
 /** The room's protocol namespaces. A new namespace is one more module file and one more entry here. */
-const MODULES: readonly RoomModule[] = [control, chat];
+const MODULES: readonly RoomModule[] = [control, chat, turn];
 
 const ROOM_MIGRATIONS = [
   `CREATE TABLE room (id TEXT NOT NULL, tenant TEXT NOT NULL, owner_key TEXT NOT NULL, name TEXT NOT NULL,
@@ -101,7 +103,18 @@ export class RoomObject extends DurableObject<Env> {
     this.api = {
       sql: this.sql,
       config: this.config,
+      env,
       now: () => Date.now(),
+      room: () => {
+        const room = this.room();
+        if (!room) throw new Error("room does not exist");
+        return { id: room.id, tenant: room.tenant };
+      },
+      connectionsOf: (id) => this.roster.connectionsOf(id).map((c) => c.connection),
+      sendTo: (connection, namespace, payload) => {
+        const target = this.roster.connectionsOf(connection.participantId).find((c) => c.connection.connectionId === connection.connectionId);
+        if (target) this.send(target.socket, namespace, payload);
+      },
       participant: (id) => this.roster.get(id),
       setHandRaised: (id, at) => {
         this.roster.setHandRaised(id, at);
@@ -226,6 +239,13 @@ export class RoomObject extends DurableObject<Env> {
     return ok(await this.issueTicket(participantId, now));
   }
 
+  /** Whether a room session token still speaks for someone in this room (for REST calls such as GET /v1/turn). */
+  sessionValid(tenant: string, participantId: string): boolean {
+    const room = this.room();
+    if (!room || room.tenant !== tenant) return false;
+    return this.roster.isPresent(participantId, Date.now(), this.resumptionWindowMs);
+  }
+
   // ── Signalling connections ─────────────────────────────────────────────────────────────────────────────────
 
   /** The WebSocket upgrade; the worker has already checked Origin and the offered subprotocol. */
@@ -247,17 +267,20 @@ export class RoomObject extends DurableObject<Env> {
     const participant = claimed && claimed.expires_at >= now ? this.roster.get(claimed.participant_id) : undefined;
     if (!participant) return errorResponse("invalid_ticket", "ticket unknown, used or expired");
 
-    const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server);
-    const joined = this.roster.connect(
-      server,
-      { participantId: participant.participant_id, connectionId: randomToken(12) },
-      now,
-    );
+    const connection: Connection = {
+      participantId: participant.participant_id,
+      connectionId: randomToken(12),
+      region: request.headers.get(REGION_HEADER) ?? undefined,
+    };
+    // Module states may need other objects (TURN credentials): gather them before the socket exists, so no frame
+    // of this connection is handled before its join_success is sent.
     const modules: Record<string, unknown> = {};
     for (const module of MODULES) {
-      if (module.joinState) modules[module.namespace] = module.joinState(this.api, participant.participant_id);
+      if (module.joinState) modules[module.namespace] = await module.joinState(this.api, connection);
     }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    const joined = this.roster.connect(server, connection, Date.now());
     this.send(server, "control", {
       message: "join_success",
       participant_id: participant.participant_id,
@@ -308,7 +331,7 @@ export class RoomObject extends DurableObject<Env> {
     if (!roles.includes(role)) {
       return this.sendError(socket, namespace, transactionId, "insufficient_permissions", `${role} may not ${payload.action}`);
     }
-    const sender: Sender = { participantId: attachment.participantId, role, socket, transactionId };
+    const sender: Sender = { ...attachment, role, socket, transactionId };
     const failure = await module.execute(this.api, sender, payload);
     if (failure) this.sendError(socket, namespace, transactionId, failure.error, failure.text);
   }

@@ -1,4 +1,5 @@
 import type { Participant, Role } from "../../src/protocol";
+import type { Connection } from "./module";
 
 export type ParticipantKind = "user" | "guest";
 export type LeaveReason = "quit" | "disconnected" | "removed";
@@ -15,10 +16,7 @@ interface ParticipantRow extends Record<string, SqlStorageValue> {
 }
 
 /** Attachment of every signalling socket; survives hibernation with the socket. */
-export interface ConnectionAttachment {
-  participantId: string;
-  connectionId: string;
-}
+export type ConnectionAttachment = Connection;
 
 export interface PresenceBatch {
   joined: Participant[];
@@ -78,6 +76,13 @@ export class Roster {
 
   role(participantId: string): Role | undefined {
     return this.row(participantId)?.role;
+  }
+
+  /** Connected, or disconnected less than `windowMs` ago. */
+  isPresent(participantId: string, now: number, windowMs: number): boolean {
+    if (this.isConnected(participantId)) return true;
+    const left = this.row(participantId)?.disconnected_at;
+    return left !== undefined && left !== null && now - left <= windowMs;
   }
 
   isConnected(participantId: string): boolean {
@@ -213,8 +218,12 @@ export class Roster {
     return batch;
   }
 
-  socketsOfParticipant(participantId: string): ReadonlySet<WebSocket> {
-    return this.sockets.get(participantId) ?? new Set();
+  /** A participant's live sockets with their attachments. */
+  connectionsOf(participantId: string): { socket: WebSocket; connection: Connection }[] {
+    return [...(this.sockets.get(participantId) ?? [])].map((socket) => ({
+      socket,
+      connection: socket.deserializeAttachment() as Connection,
+    }));
   }
 
   private socketsOf(participantId: string): Set<WebSocket> {

@@ -10,7 +10,7 @@ import {
 import type { Config, IssuerConfig } from "../config";
 import { fail, ok, type Result } from "../protocol";
 import { secretsEqual, sha256 } from "../secrets";
-import { DEV_AUDIENCE } from "../../durable-objects/dev-issuer";
+import { DEV_AUDIENCE, publicKeys } from "./keys";
 import type { Principal } from "./principal";
 
 /** Tolerated clock skew between us and an issuer. */
@@ -30,12 +30,9 @@ function keySetFor(issuer: IssuerConfig): JWTVerifyGetKey {
   return keys;
 }
 
-/** The development issuer, when enabled, is one more trusted issuer whose keys live in the DEV_ISSUER object. */
+/** The development issuer, when enabled, is one more trusted issuer; its key lives in a SigningKeyObject. */
 async function devIssuer(env: Env, config: Config): Promise<IssuerConfig> {
-  if (!keySets.has(config.DEV_ISSUER_URL)) {
-    const jwks = await env.DEV_ISSUER.get(env.DEV_ISSUER.idFromName("dev-issuer")).jwks();
-    keySets.set(config.DEV_ISSUER_URL, createLocalJWKSet(jwks));
-  }
+  if (!keySets.has(config.DEV_ISSUER_URL)) keySets.set(config.DEV_ISSUER_URL, await publicKeys(env, "dev-issuer"));
   return { issuer: config.DEV_ISSUER_URL, audience: DEV_AUDIENCE, algorithms: ["ES256"], tenant_claim: "tenant" };
 }
 

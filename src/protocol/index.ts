@@ -2,17 +2,20 @@ import { z } from "zod";
 import { ChatEventSchema } from "./chat";
 import { ControlEventSchema } from "./control";
 import { ErrorPayloadSchema, serverFrameSchema } from "./frames";
+import { TurnEventSchema } from "./turn";
 
 export * from "./common";
 export * from "./frames";
 export * from "./control";
 export * from "./chat";
 export * from "./rest";
+export * from "./turn";
 
 /** Every server → client frame, discriminated by namespace; clients and tests parse with this. */
 export const ServerFrameSchema = z.union([
   serverFrameSchema(ErrorPayloadSchema).extend({ namespace: z.string() }),
   serverFrameSchema(ControlEventSchema).extend({ namespace: z.literal("control") }),
   serverFrameSchema(ChatEventSchema).extend({ namespace: z.literal("chat") }),
+  serverFrameSchema(TurnEventSchema).extend({ namespace: z.literal("turn") }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;

@@ -2,30 +2,42 @@ import { DurableObject } from "cloudflare:workers";
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from "jose";
 import { migrate } from "./room/migrations";
 
-export const DEV_AUDIENCE = "plenum-dev";
 const ALGORITHM = "ES256";
 
+export interface SignRequest {
+  issuer: string;
+  audience: string;
+  subject: string;
+  ttlSeconds: number;
+  claims: Record<string, string>;
+}
+
 /**
- * The local development issuer: one signing key, generated on first use and kept in this object's storage, so
- * tokens stay valid across restarts. Only reachable when configuration enables development login.
+ * One signing key per instance (`SIGNING_KEYS.idFromName(purpose)`): the development issuer's, and the one for
+ * room session tokens. Generated on first use and kept in this object's storage; the private key never leaves it.
  */
-export class DevIssuerObject extends DurableObject<Env> {
+export class SigningKeyObject extends DurableObject<Env> {
   private key: Promise<{ kid: string; privateKey: CryptoKey; publicJwk: JWK }> | undefined;
 
   async jwks(): Promise<JSONWebKeySet> {
     return { keys: [(await this.signingKey()).publicJwk] };
   }
 
-  async issue(input: { issuer: string; subject: string; name: string; tenant: string; ttlSeconds: number }): Promise<string> {
+  async sign(request: SignRequest): Promise<string> {
     const { kid, privateKey } = await this.signingKey();
-    return new SignJWT({ name: input.name, tenant: input.tenant })
+    return new SignJWT(request.claims)
       .setProtectedHeader({ alg: ALGORITHM, kid, typ: "JWT" })
-      .setIssuer(input.issuer)
-      .setAudience(DEV_AUDIENCE)
-      .setSubject(input.subject)
+      .setIssuer(request.issuer)
+      .setAudience(request.audience)
+      .setSubject(request.subject)
       .setIssuedAt()
-      .setExpirationTime(`${input.ttlSeconds}s`)
+      .setExpirationTime(`${request.ttlSeconds}s`)
       .sign(privateKey);
+  }
+
+  /** Signs several tokens in one call (a room refreshing many participants at once). */
+  async signAll(requests: SignRequest[]): Promise<string[]> {
+    return Promise.all(requests.map((request) => this.sign(request)));
   }
 
   private signingKey() {
@@ -35,7 +47,7 @@ export class DevIssuerObject extends DurableObject<Env> {
 
   private async loadOrCreateKey() {
     const sql = this.ctx.storage.sql;
-    migrate(sql, "dev_issuer", ["CREATE TABLE signing_key (kid TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL)"]);
+    migrate(sql, "signing_key", ["CREATE TABLE signing_key (kid TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL)"]);
     const stored = sql.exec<{ kid: string; private_jwk: string; public_jwk: string }>("SELECT * FROM signing_key").toArray()[0];
     if (stored) {
       const privateKey = (await importJWK(JSON.parse(stored.private_jwk) as JWK, ALGORITHM)) as CryptoKey;

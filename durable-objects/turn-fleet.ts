@@ -1,0 +1,239 @@
+import { DurableObject } from "cloudflare:workers";
+import { connect } from "cloudflare:sockets";
+import { readConfig, type Config } from "../src/config";
+import { fail, ok, type Result } from "../src/protocol";
+import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
+import { randomToken, sha256 } from "../src/secrets";
+import { mintTurnCredential } from "../turn/credentials";
+import { nodeUrls, probeAddress, selectNodes, type TurnNode } from "../turn/fleet";
+import { transition, type KeyringAction, type SecretState } from "../turn/keyring";
+import { STUN_HEADER_BYTES, bindingRequest, isBindingSuccess } from "../turn/stun";
+import { migrate } from "./room/migrations";
+
+export interface GrantRequest {
+  /** Opaque id in the TURN username (a connection id); never a name or e-mail. */
+  opaqueId: string;
+  region: string | undefined;
+}
+
+interface SecretRow extends Record<string, SqlStorageValue> {
+  id: string;
+  value: string | null;
+  fingerprint: string;
+  state: SecretState;
+  created_at: number;
+  activated_at: number | null;
+  retired_at: number | null;
+  removed_at: number | null;
+}
+
+interface HealthRow extends Record<string, SqlStorageValue> {
+  node_id: string;
+  healthy: number;
+  failures: number;
+  successes: number;
+  checked_at: number | null;
+  rtt_ms: number | null;
+  error: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * The coturn fleet's state, one instance: the shared-secret keyring (values never leave this object) and each
+ * node's health from an alarm-driven STUN probe. It mints TURN REST credentials, so signing always uses the
+ * currently active secret and only healthy nodes are handed out.
+ */
+export class TurnFleetObject extends DurableObject<Env> {
+  private readonly config: Config;
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = readConfig(env);
+    this.sql = ctx.storage.sql;
+    migrate(this.sql, "turn_fleet", [
+      `CREATE TABLE secrets (id TEXT PRIMARY KEY, value TEXT, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
+        created_at INTEGER NOT NULL, activated_at INTEGER, retired_at INTEGER, removed_at INTEGER)`,
+      `CREATE TABLE node_health (node_id TEXT PRIMARY KEY, healthy INTEGER NOT NULL, failures INTEGER NOT NULL,
+        successes INTEGER NOT NULL, checked_at INTEGER, rtt_ms INTEGER, error TEXT)`,
+    ]);
+    // Probing runs only while there are nodes to watch; the first use after a start arms it.
+    if (this.config.TURN_NODES.length > 0) {
+      ctx.blockConcurrencyWhile(async () => {
+        if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now());
+      });
+    }
+  }
+
+  // ── Credentials ───────────────────────────────────────────────────────────────────────────────────────────
+
+  /** TURN credentials and servers for each request; empty lists when no TURN is configured or usable. */
+  async grant(requests: GrantRequest[]): Promise<IceGrant[]> {
+    const ttl = this.config.TURN_TTL_SECONDS;
+    const expiresAt = Math.floor(Date.now() / 1000) + ttl;
+    const secret = this.sql.exec<{ value: string }>("SELECT value FROM secrets WHERE state = 'active'").toArray()[0]?.value;
+    const healthy = this.healthyPredicate();
+    return Promise.all(
+      requests.map(async ({ opaqueId, region }) => {
+        const nodes = secret ? selectNodes(this.config.TURN_NODES, healthy, region, this.config.REGION_RULES.neighbours) : [];
+        const credential = secret ? await mintTurnCredential(secret, opaqueId, expiresAt) : undefined;
+        return {
+          ice_servers: credential
+            ? nodes.map((node) => ({ urls: nodeUrls(node), username: credential.username, credential: credential.credential }))
+            : [],
+          expires_at: new Date(expiresAt * 1000).toISOString(),
+        };
+      }),
+    );
+  }
+
+  // ── Keyring (operator) ────────────────────────────────────────────────────────────────────────────────────
+
+  secrets(): { credential_ttl_seconds: number; secrets: TurnSecret[] } {
+    const rows = this.sql.exec<SecretRow>("SELECT * FROM secrets ORDER BY created_at").toArray();
+    return { credential_ttl_seconds: this.config.TURN_TTL_SECONDS, secrets: rows.map(describe) };
+  }
+
+  /** Adds a secret as `staged` (or `active` with `activate`); a generated value is returned this once only. */
+  async addSecret(value: string | undefined, activate: boolean): Promise<Result<TurnSecret & { secret?: string }>> {
+    const secret = value ?? randomToken(32);
+    const fingerprint = (await sha256(secret)).slice(0, 16);
+    const clash = this.sql.exec("SELECT id FROM secrets WHERE fingerprint = ? AND state != 'removed'", fingerprint).toArray();
+    if (clash.length > 0) return fail("conflict", "this secret is already in the keyring");
+    const id = randomToken(9);
+    this.sql.exec(
+      "INSERT INTO secrets (id, value, fingerprint, state, created_at) VALUES (?, ?, ?, 'staged', ?)",
+      id,
+      secret,
+      fingerprint,
+      Date.now(),
+    );
+    if (activate) this.change(id, "activate");
+    const row = this.row(id)!;
+    return ok(value === undefined ? { ...describe(row), secret } : describe(row));
+  }
+
+  change(id: string, action: KeyringAction): Result<TurnSecret> {
+    const all = this.sql.exec<SecretRow>("SELECT * FROM secrets").toArray();
+    const outcome = transition(all, action, id);
+    if (!outcome.ok) return fail(outcome.code, outcome.message);
+    const now = Date.now();
+    for (const change of outcome.changes) {
+      const stamp = change.state === "active" ? "activated_at" : change.state === "retiring" ? "retired_at" : "removed_at";
+      this.sql.exec(`UPDATE secrets SET state = ?, ${stamp} = ? WHERE id = ?`, change.state, now, change.id);
+      // A removed secret's value is erased; only its fingerprint stays for the record.
+      if (change.state === "removed") this.sql.exec("UPDATE secrets SET value = NULL WHERE id = ?", change.id);
+    }
+    return ok(describe(this.row(id)!));
+  }
+
+  // ── Health ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  health(): NodeHealth[] {
+    const rows = new Map(this.sql.exec<HealthRow>("SELECT * FROM node_health").toArray().map((r) => [r.node_id, r]));
+    return this.config.TURN_NODES.map((node) => {
+      const row = rows.get(node.id);
+      return {
+        id: node.id,
+        region: node.region,
+        urls: nodeUrls(node),
+        healthy: row ? row.healthy === 1 : true,
+        probed: row !== undefined,
+        consecutive_failures: row?.failures ?? 0,
+        checked_at: iso(row?.checked_at ?? null),
+        rtt_ms: row?.rtt_ms ?? null,
+        error: row?.error ?? null,
+      };
+    });
+  }
+
+  override async alarm(): Promise<void> {
+    const nodes = this.config.TURN_NODES;
+    if (nodes.length === 0) return;
+    const results = await Promise.all(nodes.map((node) => this.probe(node)));
+    const now = Date.now();
+    nodes.forEach((node, i) => this.record(node, results[i]!, now));
+    await this.ctx.storage.setAlarm(now + this.config.TURN_PROBE_INTERVAL_SECONDS * 1000);
+  }
+
+  /** One STUN Binding request over TCP; resolves with the round trip or the reason it failed. */
+  private async probe(node: TurnNode): Promise<{ rttMs: number } | { error: string }> {
+    const started = Date.now();
+    const request = bindingRequest();
+    let socket: Socket | undefined;
+    const timeout = new Promise<{ error: string }>((resolve) =>
+      setTimeout(() => resolve({ error: "timeout" }), this.config.TURN_PROBE_TIMEOUT_MS),
+    );
+    const exchange = (async () => {
+      socket = connect(probeAddress(node));
+      const writer = socket.writable.getWriter();
+      await writer.write(request);
+      const reader = socket.readable.getReader();
+      let received: Uint8Array = new Uint8Array(0);
+      while (received.byteLength < STUN_HEADER_BYTES) {
+        const { value, done } = await reader.read();
+        if (done) return { error: "closed before answering" };
+        received = concat(received, value);
+      }
+      return isBindingSuccess(request, received) ? { rttMs: Date.now() - started } : { error: "not a STUN binding success" };
+    })().catch((error: unknown) => ({ error: error instanceof Error ? error.message.slice(0, 200) : "connect failed" }));
+    try {
+      return await Promise.race([exchange, timeout]);
+    } finally {
+      socket?.close().catch(() => {});
+    }
+  }
+
+  private record(node: TurnNode, result: { rttMs: number } | { error: string }, now: number): void {
+    const previous = this.sql.exec<HealthRow>("SELECT * FROM node_health WHERE node_id = ?", node.id).toArray()[0];
+    const passed = "rttMs" in result;
+    const failures = passed ? 0 : (previous?.failures ?? 0) + 1;
+    const successes = passed ? (previous?.successes ?? 0) + 1 : 0;
+    const wasHealthy = previous ? previous.healthy === 1 : true;
+    const healthy = wasHealthy ? failures < this.config.TURN_DOWN_AFTER : successes >= this.config.TURN_UP_AFTER;
+    if (wasHealthy !== healthy) console.log(`turn node ${node.id} is ${healthy ? "up" : "down"}`);
+    this.sql.exec(
+      `INSERT INTO node_health (node_id, healthy, failures, successes, checked_at, rtt_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(node_id) DO UPDATE SET healthy = excluded.healthy, failures = excluded.failures,
+         successes = excluded.successes, checked_at = excluded.checked_at, rtt_ms = excluded.rtt_ms, error = excluded.error`,
+      node.id,
+      healthy ? 1 : 0,
+      failures,
+      successes,
+      now,
+      passed ? result.rttMs : null,
+      passed ? null : result.error,
+    );
+  }
+
+  private healthyPredicate(): (node: TurnNode) => boolean {
+    const down = new Set(
+      this.sql.exec<{ node_id: string }>("SELECT node_id FROM node_health WHERE healthy = 0").toArray().map((r) => r.node_id),
+    );
+    return (node) => !down.has(node.id);
+  }
+
+  private row(id: string): SecretRow | undefined {
+    return this.sql.exec<SecretRow>("SELECT * FROM secrets WHERE id = ?", id).toArray()[0];
+  }
+}
+
+function describe(row: SecretRow): TurnSecret {
+  return {
+    id: row.id,
+    state: row.state,
+    fingerprint: row.fingerprint,
+    created_at: iso(row.created_at)!,
+    activated_at: iso(row.activated_at),
+    retired_at: iso(row.retired_at),
+    removed_at: iso(row.removed_at),
+  };
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a);
+  joined.set(b, a.byteLength);
+  return joined;
+}

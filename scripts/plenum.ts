@@ -1,0 +1,166 @@
+/**
+ * Operator CLI: `npm run plenum -- <command>` (or `node --import tsx scripts/plenum.ts <command>`).
+ *
+ *   turn config  --node <id> --listening-ip <ip> (--sqlite <file> | --redis <coturn redis-userdb string>) [options]
+ *   turn rotate  --api <url> (--sqlite <file> … | --redis <redis url> …) [--wait <seconds>]
+ *   turn secrets --api <url>
+ *   turn nodes   --api <url>
+ *
+ * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
+ * TURN_REALM, as the server reads them.
+ */
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { ConfigSchema } from "../src/config";
+import { TurnSecretListSchema, TurnSecretSchema, AddedTurnSecretSchema, NodeHealthSchema } from "../src/protocol";
+import { coturnConfig } from "../turn/coturn-config";
+import { RedisSecretDatabase, SqliteSecretDatabase, type SecretDatabase } from "../turn/secret-db";
+
+class UsageError extends Error {}
+
+function operatorApi(base: string) {
+  const token = process.env.PLENUM_OPERATOR_TOKEN;
+  if (!token) throw new UsageError("set PLENUM_OPERATOR_TOKEN to the server's OPERATOR_TOKEN");
+  return async <T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> => {
+    const response = await fetch(new URL(path, base), {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return schema.parse(JSON.parse(text));
+  };
+}
+
+function secretDatabases(values: { sqlite?: string[]; redis?: string[] }, realm: string): SecretDatabase[] {
+  const databases = [
+    ...(values.sqlite ?? []).map((path) => new SqliteSecretDatabase(path, realm)),
+    ...(values.redis ?? []).map((url) => new RedisSecretDatabase(url, realm)),
+  ];
+  if (databases.length === 0) throw new UsageError("name coturn's secret database(s): --sqlite <file> and/or --redis <url>");
+  return databases;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
+
+/**
+ * Zero-downtime rotation: stage the new secret in every coturn database, sign with it, wait one credential
+ * lifetime so every credential signed with the old secret has expired, then remove the old one everywhere.
+ */
+async function rotate(api: ReturnType<typeof operatorApi>, databases: SecretDatabase[], waitSeconds: number | undefined) {
+  const before = await api("GET", "/v1/operator/turn/secrets", TurnSecretListSchema);
+  const old = before.secrets.filter((s) => s.state === "active" || s.state === "retiring");
+  const secret = randomBytes(32).toString("base64url");
+  const added = await api("POST", "/v1/operator/turn/secrets", AddedTurnSecretSchema, { secret });
+  log(`staged secret ${added.id} (fingerprint ${added.fingerprint})`);
+  for (const db of databases) {
+    await db.add(secret);
+    log(`added ${added.id} to ${db.name}`);
+  }
+  await api("POST", `/v1/operator/turn/secrets/${added.id}/activate`, TurnSecretSchema);
+  log(`activated ${added.id}; new credentials are signed with it`);
+  const wait = waitSeconds ?? before.credential_ttl_seconds;
+  if (old.length > 0) {
+    log(`waiting ${wait} s (one credential lifetime) before removing ${old.map((s) => s.id).join(", ")}`);
+    await sleep(wait * 1000);
+  }
+  for (const retired of old) {
+    for (const db of databases) {
+      await db.remove(retired.fingerprint);
+      log(`removed ${retired.id} from ${db.name}`);
+    }
+    await api("DELETE", `/v1/operator/turn/secrets/${retired.id}`, TurnSecretSchema);
+    log(`removed ${retired.id} from the keyring`);
+  }
+  log("rotation complete");
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      api: { type: "string" },
+      sqlite: { type: "string", multiple: true },
+      redis: { type: "string", multiple: true },
+      wait: { type: "string" },
+      node: { type: "string" },
+      "listening-ip": { type: "string" },
+      "relay-ip": { type: "string" },
+      "external-ip": { type: "string" },
+      cert: { type: "string" },
+      pkey: { type: "string" },
+      "cli-password": { type: "string" },
+      "cli-port": { type: "string" },
+      "min-port": { type: "string" },
+      "max-port": { type: "string" },
+      "allow-loopback-peers": { type: "boolean" },
+      "log-file": { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  const [area, command] = positionals;
+  if (area !== "turn" || !command) throw new UsageError("usage: plenum turn <config|rotate|secrets|nodes> [options]");
+  const settings = ConfigSchema.parse(Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)));
+  const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+
+  switch (command) {
+    case "config": {
+      const node = settings.TURN_NODES.find((n) => n.id === values.node);
+      if (!node) throw new UsageError(`--node must name one of TURN_NODES (${settings.TURN_NODES.map((n) => n.id).join(", ") || "none configured"})`);
+      if (!values["listening-ip"]) throw new UsageError("--listening-ip is required");
+      const userdb = values.sqlite?.[0] ? { sqlite: values.sqlite[0] } : values.redis?.[0] ? { redis: values.redis[0] } : undefined;
+      if (!userdb) throw new UsageError("--sqlite <file> or --redis <redis-userdb connection string> is required");
+      const conf = coturnConfig({
+        node,
+        realm: settings.TURN_REALM,
+        listeningIp: values["listening-ip"],
+        relayIp: values["relay-ip"],
+        externalIp: values["external-ip"],
+        userdb,
+        tls: values.cert && values.pkey ? { cert: values.cert, pkey: values.pkey } : undefined,
+        cliPassword: values["cli-password"] ?? randomBytes(18).toString("base64url"),
+        cliPort: number(values["cli-port"]),
+        minRelayPort: number(values["min-port"]),
+        maxRelayPort: number(values["max-port"]),
+        allowLoopbackPeers: values["allow-loopback-peers"],
+        logFile: values["log-file"],
+      });
+      if (values.out) await writeFile(values.out, conf, { mode: 0o600 });
+      else process.stdout.write(conf);
+      return;
+    }
+    case "rotate": {
+      if (!values.api) throw new UsageError("--api <Plenum base URL> is required");
+      const databases = secretDatabases(values, settings.TURN_REALM);
+      try {
+        await rotate(operatorApi(values.api), databases, number(values.wait));
+      } finally {
+        await Promise.all(databases.map((db) => db.close()));
+      }
+      return;
+    }
+    case "secrets":
+    case "nodes": {
+      if (!values.api) throw new UsageError("--api <Plenum base URL> is required");
+      const api = operatorApi(values.api);
+      const result =
+        command === "secrets"
+          ? await api("GET", "/v1/operator/turn/secrets", TurnSecretListSchema)
+          : await api("GET", "/v1/operator/turn/nodes", z.object({ nodes: z.array(NodeHealthSchema) }));
+      console.log(JSON.stringify(result, null, 2));
+      return;
+    }
+    default:
+      throw new UsageError(`unknown command turn ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(`plenum: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(error instanceof UsageError ? 2 : 1);
+});

@@ -1,0 +1,5 @@
+import { ensurePackages } from "../../scripts/ensure-packages";
+
+export default function setup(): void {
+  ensurePackages();
+}

@@ -1,0 +1,215 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, startServer, type RunningServer } from "../../scripts/local-server";
+import type { IceGrant, TurnCredentials } from "../../src/protocol";
+import { mintTurnCredential } from "../../turn/credentials";
+import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
+import { allocates, plenumCli, startCoturn, stunAnswers, waitForPort, type Coturn } from "./coturn";
+
+const OPERATOR_TOKEN = "e2e-operator-token-0123456789abcdef0123";
+const TTL = 24;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The node's credentials in a grant (servers carry their port in the URL). */
+function credentialFor(grant: IceGrant, node: Coturn) {
+  const server = grant.ice_servers.find((s) => s.urls.some((u) => u.includes(`:${node.port}?`)));
+  if (!server) throw new Error(`no server for port ${node.port} in ${JSON.stringify(grant.ice_servers.map((s) => s.urls[0]))}`);
+  return server;
+}
+
+describe("TURN fleet against real coturn", () => {
+  let dir: string;
+  let east: Coturn;
+  let west: Coturn;
+  let shared: Coturn;
+  let redis: ChildProcess;
+  let redisUrl: string;
+  let server: RunningServer;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "plenum-turn-"));
+    const [eastPort, westPort, sharedPort, redisPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    redisUrl = `redis://127.0.0.1:${redisPort}`;
+    redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    // coturn connects to Redis once at start: it must be up first.
+    await waitForPort(redisPort);
+    const nodes = [
+      { id: "east-1", region: "de-east", host: "127.0.0.1", port: eastPort, tls_port: null },
+      { id: "west-1", region: "de-west", host: "127.0.0.1", port: westPort, tls_port: null },
+    ];
+    env = {
+      TURN_NODES: JSON.stringify([...nodes, { id: "shared-1", region: "shared", host: "127.0.0.1", port: sharedPort, tls_port: null }]),
+      TURN_REALM: "plenum.test",
+      PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN,
+    };
+    const coturn = (nodeId: string, port: number, index: number, userdb: { sqlite: string } | { redis: string }) =>
+      startCoturn({ nodeId, port, cliPort: port + 1, relayPorts: [40000 + index * 200, 40000 + index * 200 + 199], userdb, configPath: join(dir, `${nodeId}.conf`), env });
+    [east, west, shared] = await Promise.all([
+      coturn("east-1", eastPort, 0, { sqlite: join(dir, "east.db") }),
+      coturn("west-1", westPort, 1, { sqlite: join(dir, "west.db") }),
+      coturn("shared-1", sharedPort, 2, { redis: `ip=127.0.0.1 port=${redisPort} dbname=0` }),
+    ]);
+    server = await startServer({
+      env: {
+        OPERATOR_TOKEN,
+        TURN_NODES: JSON.stringify(nodes),
+        TURN_REALM: "plenum.test",
+        TURN_TTL_SECONDS: String(TTL),
+        SESSION_TOKEN_TTL_SECONDS: String(TTL),
+        TURN_PROBE_INTERVAL_SECONDS: "1",
+        TURN_PROBE_TIMEOUT_MS: "500",
+        TURN_DOWN_AFTER: "2",
+        TURN_UP_AFTER: "1",
+        REGION_RULES: JSON.stringify({ header: "x-region", neighbours: { "de-east": ["de-west"], "de-west": ["de-east"] } }),
+      },
+    });
+    // The first secret: a rotation from an empty keyring stages, distributes and activates without waiting.
+    await plenumCli(["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "east.db"), "--sqlite", join(dir, "west.db"), "--redis", redisUrl], env);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await Promise.all([east, west, shared].map((n) => n?.stop()));
+    redis?.kill();
+  });
+
+  async function session(region = "de-east") {
+    const token = await devLogin(server.base, `Teilnehmerin ${Math.random()}`);
+    const room = await createRoom(server.base, token);
+    const { ticket } = await startRoom(server.base, token, room.id);
+    const client = await openSignaling(server.base, room.id, ticket);
+    const joined = (await client.message("control", "join_success")).payload as unknown as { modules: { turn: TurnCredentials } };
+    const turn = (sessionToken = joined.modules.turn.session_token) =>
+      call<IceGrant>(server.base, "GET", "/v1/turn", { headers: { authorization: `Bearer ${sessionToken}`, "x-region": region } });
+    return { token, room, client, credentials: joined.modules.turn, turn };
+  }
+
+  it("hands out credentials in join_success and GET /v1/turn that coturn accepts, nearest region first", async () => {
+    const east1 = await session("de-east");
+    expect(east1.credentials.ice_servers.length).toBeGreaterThan(0);
+    const grant = await east1.turn();
+    expect(grant.status).toBe(200);
+    expect(grant.body.ice_servers.map((s) => s.urls[0])).toEqual([`turn:127.0.0.1:${east.port}?transport=udp`, `turn:127.0.0.1:${west.port}?transport=udp`]);
+    const { username, credential } = credentialFor(grant.body, east);
+    expect(username).toMatch(/^\d+:[A-Za-z0-9_-]+$/);
+    expect(username).not.toContain("Teilnehmerin");
+    expect(await allocates(east.port, username, credential)).toBe(true);
+    expect(await allocates(west.port, username, credential)).toBe(true);
+    // Tampered credentials fail.
+    expect(await allocates(east.port, username, `${credential.slice(0, -4)}AAA=`)).toBe(false);
+    expect(await allocates(east.port, username.replace(/^\d+/, (t) => String(Number(t) + 3600)), credential)).toBe(false);
+
+    const westGrant = await (await session("de-west")).turn();
+    expect(westGrant.body.ice_servers[0]!.urls[0]).toContain(`:${west.port}?`);
+    east1.client.close();
+  });
+
+  it("refuses GET /v1/turn without a live session token", async () => {
+    const s = await session();
+    const refused = async (authorization: string | undefined) => {
+      const result = await call(server.base, "GET", "/v1/turn", { headers: authorization ? { authorization } : {} });
+      expect(result.status).toBe(401);
+      expect(result.body.error.code).toBe("unauthorized");
+    };
+    await refused(undefined);
+    await refused(`Bearer ${s.token}`); // an access token is not a session token
+    const [h, p, sig] = s.credentials.session_token.split(".");
+    await refused(`Bearer ${h}.${p}.${sig!.slice(0, -3)}AAA`);
+    // Deleting the room ends its sessions.
+    expect((await call(server.base, "DELETE", `/v1/rooms/${s.room.id}`, { token: s.token })).status).toBe(204);
+    await refused(`Bearer ${s.credentials.session_token}`);
+  });
+
+  it("expires credentials and refreshes them over the signalling channel", async () => {
+    const s = await session();
+    const first = credentialFor((await s.turn()).body, east);
+    const refreshed = await s.client.message("turn", "credentials", (TTL + 5) * 1000);
+    const fresh = refreshed.payload as unknown as TurnCredentials;
+    expect(Date.parse(fresh.expires_at)).toBeGreaterThan(Date.parse(s.credentials.expires_at));
+    await sleep(Math.max(0, Number(first.username.split(":")[0]) * 1000 - Date.now()) + 1500);
+    expect(await allocates(east.port, first.username, first.credential)).toBe(false);
+    // The refreshed session token still works and yields credentials coturn accepts.
+    const renewed = await s.turn(fresh.session_token);
+    expect(renewed.status).toBe(200);
+    const next = credentialFor(renewed.body, east);
+    expect(await allocates(east.port, next.username, next.credential)).toBe(true);
+    // The expired session token does not.
+    expect((await s.turn()).status).toBe(401);
+    s.client.close();
+  });
+
+  it("rotates the secret without downtime: old credentials work during the overlap and fail once it is removed", async () => {
+    const s = await session();
+    const before = credentialFor((await s.turn()).body, east);
+    const secretsBefore = (await call(server.base, "GET", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN })).body;
+    const oldActive = secretsBefore.secrets.find((x: { state: string }) => x.state === "active");
+
+    const rotation = plenumCli(
+      ["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "east.db"), "--sqlite", join(dir, "west.db"), "--redis", redisUrl, "--wait", "8"],
+      env,
+    );
+    // Overlap: the new secret signs, the old one is still in coturn's database.
+    let during: IceGrant | undefined;
+    for (let i = 0; i < 100; i++) {
+      const list = (await call(server.base, "GET", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN })).body;
+      if (list.secrets.some((x: { id: string; state: string }) => x.id === oldActive.id && x.state === "retiring")) {
+        during = (await s.turn()).body;
+        break;
+      }
+      await sleep(100);
+    }
+    expect(during).toBeDefined();
+    const after = credentialFor(during!, east);
+    expect(after.credential).not.toBe(before.credential);
+    expect(await Promise.all([allocates(east.port, before.username, before.credential), allocates(east.port, after.username, after.credential)])).toEqual([true, true]);
+
+    const { stdout } = await rotation;
+    expect(stdout).toContain("rotation complete");
+    expect(stdout).not.toMatch(/[A-Za-z0-9_-]{43}/); // the new secret never appears in the output
+    // The old secret is gone from coturn: its credentials fail although they have not expired yet.
+    expect(Number(before.username.split(":")[0]) * 1000).toBeGreaterThan(Date.now());
+    expect(await allocates(east.port, before.username, before.credential)).toBe(false);
+    expect(await allocates(west.port, before.username, before.credential)).toBe(false);
+    expect(await allocates(east.port, after.username, after.credential)).toBe(true);
+    // The Redis-backed node got the same secrets.
+    expect(await allocates(shared.port, after.username, after.credential)).toBe(true);
+    const list = (await call(server.base, "GET", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN })).body;
+    expect(list.secrets.find((x: { id: string }) => x.id === oldActive.id).state).toBe("removed");
+    expect(JSON.stringify(list)).not.toMatch(/"(secret|value)"/);
+    s.client.close();
+  });
+
+  it("takes a dead node out of the answer and brings it back when it recovers", async () => {
+    const s = await session("de-west");
+    await west.stop();
+    expect(await stunAnswers(west.port)).toBe(false);
+    const nodes = async () => (await call(server.base, "GET", "/v1/operator/turn/nodes", { token: OPERATOR_TOKEN })).body.nodes;
+    const waitFor = async (predicate: (westHealthy: boolean) => boolean) => {
+      for (let i = 0; i < 150; i++) {
+        const west1 = (await nodes()).find((n: { id: string }) => n.id === "west-1");
+        if (west1.probed && predicate(west1.healthy)) return west1;
+        await sleep(200);
+      }
+      throw new Error("health did not change");
+    };
+    const down = await waitFor((healthy) => !healthy);
+    expect(down.consecutive_failures).toBeGreaterThanOrEqual(2);
+    expect((await s.turn(s.credentials.session_token)).body.ice_servers.map((x) => x.urls[0])).toEqual([`turn:127.0.0.1:${east.port}?transport=udp`]);
+
+    await west.start();
+    await waitFor((healthy) => healthy);
+    const back = (await s.turn()).body.ice_servers.map((x) => x.urls[0]);
+    expect(back[0]).toBe(`turn:127.0.0.1:${west.port}?transport=udp`);
+    s.client.close();
+  });
+
+  it("mints credentials coturn accepts with the same algorithm as our minting code (cross-check)", async () => {
+    const expiry = Math.floor(Date.now() / 1000) + 60;
+    const wrong = await mintTurnCredential("not-the-secret-not-the-secret-00", "probe", expiry);
+    expect(await allocates(east.port, wrong.username, wrong.credential)).toBe(false);
+  });
+});
