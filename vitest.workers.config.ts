@@ -28,6 +28,12 @@ export default defineConfig({
           ATTEMPT_LIMIT: "5",
           RATE_LIMIT_STRIKES: "40",
           MAX_FRAME_BYTES: "4096",
+          TURN_NODES: JSON.stringify([
+            { id: "east-1", region: "de-east", host: "turn-east.plenum.test" },
+            { id: "west-1", region: "de-west", host: "turn-west.plenum.test", tls_port: null },
+          ]),
+          TURN_TTL_SECONDS: "300",
+          REGION_RULES: JSON.stringify({ header: "x-test-region", neighbours: { "de-east": ["de-west"] } }),
           TEST_PRIVATE_JWK: JSON.stringify(privateJwk),
           TEST_PUBLIC_JWK: JSON.stringify(publicJwk),
           TEST_ISSUER,

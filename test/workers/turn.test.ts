@@ -1,0 +1,125 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../src/auth/keys";
+import type { TurnCredentials } from "../../src/protocol";
+import { api, devToken, join, newRoom, setting } from "./helpers";
+
+const operator = { authorization: `Bearer ${setting("OPERATOR_TOKEN")}` };
+const turn = (sessionToken: string, headers: Record<string, string> = {}) =>
+  api("GET", "/v1/turn", { headers: { authorization: `Bearer ${sessionToken}`, ...headers } });
+
+async function activeSecret(): Promise<void> {
+  const list = await api("GET", "/v1/operator/turn/secrets", { headers: operator });
+  if (list.body.secrets.some((s: { state: string }) => s.state === "active")) return;
+  expect((await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { activate: true } })).status).toBe(201);
+}
+
+describe("TURN credentials", () => {
+  it("come in join_success with a session token that GET /v1/turn accepts", async () => {
+    await activeSecret();
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const { joined } = await join(owner, room.id);
+    const credentials = joined.modules.turn as TurnCredentials;
+    expect(credentials.ice_servers).toHaveLength(2);
+    expect(credentials.ice_servers[0]!.username).toMatch(/^\d+:[A-Za-z0-9_-]+$/);
+    const result = await turn(credentials.session_token, { "x-test-region": "de-west" });
+    expect(result.status).toBe(200);
+    expect(result.body.ice_servers.map((s: { urls: string[] }) => s.urls[0])).toEqual([
+      "turn:turn-west.plenum.test:3478?transport=udp",
+      "turn:turn-east.plenum.test:3478?transport=udp",
+    ]);
+    expect(result.body.ice_servers[0].urls).toHaveLength(2); // west has no TLS port
+    const expiresIn = Date.parse(result.body.expires_at) - Date.now();
+    expect(expiresIn).toBeGreaterThan(290_000);
+    expect(expiresIn).toBeLessThanOrEqual(300_000);
+  });
+
+  it("are refreshed on request over the signalling channel", async () => {
+    await activeSecret();
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const { client } = await join(owner, room.id);
+    client.send("turn", { action: "refresh" }, 5);
+    const reply = await client.message("turn", "credentials");
+    expect(reply.transaction_id).toBe(5);
+    expect((reply.payload as unknown as TurnCredentials).session_token).toEqual(expect.any(String));
+  });
+
+  it("are refused for tokens that are not live session tokens of that room and tenant", async () => {
+    await activeSecret();
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const { joined, client } = await join(owner, room.id);
+    const refused = async (token: string) => {
+      const result = await turn(token);
+      expect(result.status).toBe(401);
+      expect(result.body.error.code).toBe("unauthorized");
+    };
+    await refused(owner);
+    await refused(`${joined.modules.turn.session_token}x`);
+    const sign = (claims: Record<string, string>, subject = joined.participant_id as string, ttlSeconds = 60) =>
+      signingKey(env, "session").sign({ issuer: SESSION_ISSUER, audience: SESSION_AUDIENCE, subject, ttlSeconds, claims });
+    // Properly signed, but claiming another tenant, a room that does not exist, or a stranger.
+    await refused(await sign({ tenant: "urn:plenum:dev-issuer#other", room: room.id, sid: "abcdefgh" }));
+    await refused(await sign({ tenant: "urn:plenum:dev-issuer#default", room: "NoSuchRoom123", sid: "abcdefgh" }));
+    await refused(await sign({ tenant: "urn:plenum:dev-issuer#default", room: room.id, sid: "abcdefgh" }, "strangerstranger"));
+    // The genuine claims pass, until the participant has been gone longer than the resumption window.
+    const genuine = await sign({ tenant: "urn:plenum:dev-issuer#default", room: room.id, sid: "abcdefgh" });
+    expect((await turn(genuine)).status).toBe(200);
+    client.close(1000);
+    await client.waitClosed();
+    expect((await turn(genuine)).status).toBe(200); // within the resumption window
+    await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_instance, state) => {
+      state.storage.sql.exec("UPDATE participants SET disconnected_at = ?", Date.now() - 121_000);
+    });
+    await refused(genuine);
+  });
+});
+
+describe("operator keyring API", () => {
+  it("is for operators only", async () => {
+    const user = await devToken("Ulla");
+    expect((await api("GET", "/v1/operator/turn/secrets", { token: user })).body.error.code).toBe("insufficient_permissions");
+    expect((await api("GET", "/v1/operator/turn/nodes")).status).toBe(401);
+  });
+
+  it("adds, activates, retires and removes secrets without ever showing their values again", async () => {
+    const provided = "p".repeat(40);
+    const added = await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { secret: provided } });
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ state: "staged", fingerprint: expect.any(String) });
+    expect(added.body.secret).toBeUndefined();
+    expect((await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { secret: provided } })).body.error.code).toBe("conflict");
+    const generated = await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: {} });
+    expect(generated.body.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const id = added.body.id as string;
+    const activate = await api("POST", `/v1/operator/turn/secrets/${id}/activate`, { headers: operator });
+    expect(activate.body).toMatchObject({ id, state: "active", activated_at: expect.any(String) });
+    expect((await api("DELETE", `/v1/operator/turn/secrets/${id}`, { headers: operator })).status).toBe(409);
+    await api("POST", `/v1/operator/turn/secrets/${generated.body.id}/activate`, { headers: operator });
+    const list = await api("GET", "/v1/operator/turn/secrets", { headers: operator });
+    expect(list.body.credential_ttl_seconds).toBe(300);
+    expect(list.body.secrets.find((s: { id: string }) => s.id === id).state).toBe("retiring");
+    const removed = await api("DELETE", `/v1/operator/turn/secrets/${id}`, { headers: operator });
+    expect(removed.body).toMatchObject({ state: "removed", removed_at: expect.any(String) });
+    const text = JSON.stringify((await api("GET", "/v1/operator/turn/secrets", { headers: operator })).body);
+    expect(text).not.toContain(provided);
+    expect(text).not.toContain(generated.body.secret);
+    await runInDurableObject(env.TURN_FLEET.get(env.TURN_FLEET.idFromName("fleet")), (_i, state) => {
+      expect(state.storage.sql.exec("SELECT value FROM secrets WHERE id = ?", id).one().value).toBeNull();
+    });
+  });
+
+  it("validates bodies and ids", async () => {
+    expect((await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { secret: "short" } })).body.error.code).toBe("invalid_request");
+    expect((await api("POST", "/v1/operator/turn/secrets/unknown-id-1/activate", { headers: operator })).status).toBe(404);
+    expect((await api("POST", "/v1/operator/turn/secrets/x/retire", { headers: operator })).status).toBe(400);
+  });
+
+  it("lists the configured nodes with their health", async () => {
+    const nodes = (await api("GET", "/v1/operator/turn/nodes", { headers: operator })).body.nodes;
+    expect(nodes.map((n: { id: string; region: string }) => `${n.id}@${n.region}`)).toEqual(["east-1@de-east", "west-1@de-west"]);
+  });
+});
