@@ -7,6 +7,7 @@ import { freePort, startServer, type RunningServer } from "../../scripts/local-s
 import type { IceGrant, TurnCredentials } from "../../src/protocol";
 import { mintTurnCredential } from "../../turn/credentials";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
+import { blankPageServer, launchChromium } from "./browser";
 import { allocates, plenumCli, startCoturn, stunAnswers, waitForPort, type Coturn } from "./coturn";
 
 const OPERATOR_TOKEN = "e2e-operator-token-0123456789abcdef0123";
@@ -205,6 +206,87 @@ describe("TURN fleet against real coturn", () => {
     const back = (await s.turn()).body.ice_servers.map((x) => x.urls[0]);
     expect(back[0]).toBe(`turn:127.0.0.1:${west.port}?transport=udp`);
     s.client.close();
+  });
+
+  it("carries video between two relay-only Chromium peers through coturn with credentials from the API", async () => {
+    const [a, b] = await Promise.all([session("de-east"), session("de-east")]);
+    const page = await blankPageServer();
+    const browser = await launchChromium();
+    try {
+      const peers = await Promise.all(
+        [a, b].map(async (s) => {
+          const tab = await (await browser.newContext()).newPage();
+          await tab.goto(page.url);
+          const iceServers = (await s.turn()).body.ice_servers;
+          await tab.evaluate(async (servers) => {
+            const pc = new RTCPeerConnection({ iceServers: servers, iceTransportPolicy: "relay" });
+            const media = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
+            for (const track of media.getTracks()) pc.addTrack(track, media);
+            const w = window as unknown as { pc: RTCPeerConnection; candidates: RTCIceCandidateInit[] };
+            w.pc = pc;
+            w.candidates = [];
+            pc.onicecandidate = (e) => e.candidate && w.candidates.push(e.candidate.toJSON());
+          }, iceServers);
+          return tab;
+        }),
+      );
+      const [caller, callee] = peers as [typeof peers[0], typeof peers[0]];
+      type W = { pc: RTCPeerConnection; candidates: RTCIceCandidateInit[] };
+      const offer = await caller.evaluate(async () => {
+        const pc = (window as unknown as W).pc;
+        await pc.setLocalDescription(await pc.createOffer());
+        return pc.localDescription!.toJSON();
+      });
+      const answer = await callee.evaluate(async (o) => {
+        const pc = (window as unknown as W).pc;
+        await pc.setRemoteDescription(o);
+        await pc.setLocalDescription(await pc.createAnswer());
+        return pc.localDescription!.toJSON();
+      }, offer);
+      await caller.evaluate(async (o) => (window as unknown as W).pc.setRemoteDescription(o), answer);
+      // Trickle: relay candidates only, exchanged until both sides connect.
+      const deadline = Date.now() + 60_000;
+      const seen = [0, 0];
+      let connected = false;
+      while (!connected && Date.now() < deadline) {
+        for (const [i, [from, to]] of [[caller, callee], [callee, caller]].entries()) {
+          const fresh = await from!.evaluate((n) => (window as unknown as W).candidates.slice(n), seen[i]!);
+          seen[i]! += fresh.length;
+          for (const candidate of fresh) {
+            expect(candidate.candidate).toContain(" typ relay ");
+            await to!.evaluate(async (c) => (window as unknown as W).pc.addIceCandidate(c), candidate);
+          }
+        }
+        connected = (await Promise.all(peers.map((p) => p.evaluate(() => (window as unknown as W).pc.connectionState)))).every((st) => st === "connected");
+        await sleep(200);
+      }
+      expect(connected).toBe(true);
+      // Let media flow, then read the stats of the selected pair and the received video.
+      const stats = async () =>
+        callee.evaluate(async () => {
+          const report = await (window as unknown as W).pc.getStats();
+          const all = [...report.values()] as Record<string, any>[];
+          const pair = all.find((s) => s.type === "candidate-pair" && s.nominated && s.state === "succeeded");
+          const local = pair && all.find((s) => s.id === pair.localCandidateId);
+          const remote = pair && all.find((s) => s.id === pair.remoteCandidateId);
+          const video = all.find((s) => s.type === "inbound-rtp" && s.kind === "video");
+          return { local: local?.candidateType, remote: remote?.candidateType, bytes: video?.bytesReceived ?? 0, frames: video?.framesDecoded ?? 0 };
+        });
+      let result = await stats();
+      for (let i = 0; i < 50 && result.frames < 10; i++) {
+        await sleep(200);
+        result = await stats();
+      }
+      expect(result.local).toBe("relay");
+      expect(result.remote).toBe("relay");
+      expect(result.bytes).toBeGreaterThan(10_000);
+      expect(result.frames).toBeGreaterThan(10);
+    } finally {
+      await browser.close();
+      page.close();
+      a.client.close();
+      b.client.close();
+    }
   });
 
   it("mints credentials coturn accepts with the same algorithm as our minting code (cross-check)", async () => {
