@@ -1,14 +1,18 @@
 /**
- * `npm run bench`: signalling figures on a real workerd started like `npm start`.
- * For N = 50, 200, 500 participants in one room (Node `ws` clients spread over several processes so the client
- * side is not the bottleneck): join rate through REST start + ticket + WebSocket upgrade + join_success, p50/p99
- * of chat delivery to the last recipient, and workerd's resident memory. Prints figures; never fails on time.
+ * `npm run bench`: figures from a real workerd started like `npm start`. Prints; never fails on time.
+ *
+ * Signalling: for N = 50, 200, 500 participants in one room (Node `ws` clients spread over several processes so
+ * the client side is not the bottleneck): join rate through REST start + ticket + WebSocket upgrade +
+ * join_success, p50/p99 of chat delivery to the last recipient, and workerd's resident memory.
+ *
+ * TURN: GET /v1/turn per second from one workerd process (session-token check, room liveness, HMAC, selection).
+ * `BENCH_ONLY=signalling|turn` runs one part.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
-import { startServer } from "./local-server";
+import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import { startServer, type RunningServer } from "./local-server";
 
 const SIZES = (process.env.BENCH_SIZES ?? "50,200,500").split(",").map(Number);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40);
@@ -33,63 +37,123 @@ function once<T>(child: ChildProcess, type: string): Promise<T> {
   });
 }
 
-const server = await startServer({ env: { RATE_LIMIT_BURST: "30", ATTEMPT_LIMIT: "1000" } });
-const baselineRss = server.workerdRss();
-console.log(`workerd started; idle RSS ${(baselineRss / 2 ** 20).toFixed(1)} MiB; ${PROCESSES} client processes`);
-const rows: string[] = [];
-try {
-  for (const size of SIZES) {
-    const ownerToken = await devLogin(server.base, `Chair ${size}`);
-    const room = await createRoom(server.base, ownerToken, { name: `bench ${size}` });
-    const owner = await openSignaling(server.base, room.id, (await startRoom(server.base, ownerToken, room.id)).ticket);
-    await owner.message("control", "join_success");
-    const tokens = await Promise.all(Array.from({ length: size - 1 }, (_, i) => devLogin(server.base, `P${size}-${i}`)));
+async function signalling(): Promise<string[]> {
+  const server = await startServer({ env: { ATTEMPT_LIMIT: "1000" } });
+  const baselineRss = server.workerdRss();
+  console.log(`workerd started; idle RSS ${(baselineRss / 2 ** 20).toFixed(1)} MiB; ${PROCESSES} client processes`);
+  const rows: string[] = [];
+  try {
+    for (const size of SIZES) {
+      const ownerToken = await devLogin(server.base, `Chair ${size}`);
+      const room = await createRoom(server.base, ownerToken, { name: `bench ${size}` });
+      const owner = await openSignaling(server.base, room.id, (await startRoom(server.base, ownerToken, room.id)).ticket);
+      await owner.message("control", "join_success");
+      const tokens = await Promise.all(Array.from({ length: size - 1 }, (_, i) => devLogin(server.base, `P${size}-${i}`)));
 
-    const children = Array.from({ length: PROCESSES }, () =>
-      fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
-    );
-    await Promise.all(children.map((child) => once(child, "ready")));
-    const joinStart = now();
-    const joined = children.map((child) => once<{ joinTimes: number[] }>(child, "joined"));
-    children.forEach((child, i) =>
-      child.send({ type: "join", base: server.base, roomId: room.id, tokens: tokens.filter((_, t) => t % PROCESSES === i), concurrency: 8 }),
-    );
-    const joinTimes = (await Promise.all(joined)).flatMap((r) => r.joinTimes);
-    const joinSeconds = (now() - joinStart) / 1000;
+      const children = Array.from({ length: PROCESSES }, () =>
+        fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
+      );
+      await Promise.all(children.map((child) => once(child, "ready")));
+      const joinStart = now();
+      const joined = children.map((child) => once<{ joinTimes: number[] }>(child, "joined"));
+      children.forEach((child, i) =>
+        child.send({ type: "join", base: server.base, roomId: room.id, tokens: tokens.filter((_, t) => t % PROCESSES === i), concurrency: 8 }),
+      );
+      const joinTimes = (await Promise.all(joined)).flatMap((r) => r.joinTimes);
+      const joinSeconds = (now() - joinStart) / 1000;
 
-    // Let the last presence batch settle before measuring chat.
-    await new Promise((r) => setTimeout(r, 500));
-    const slowest = new Map<number, number[]>();
-    const delivered = new Promise<void>((resolve) => {
-      for (const child of children) {
-        child.on("message", (m: { type: string; seq: number; slowest: number }) => {
-          if (m.type !== "delivered") return;
-          const list = slowest.get(m.seq) ?? [];
-          list.push(m.slowest);
-          slowest.set(m.seq, list);
-          if ([...slowest.values()].filter((l) => l.length === PROCESSES).length === MESSAGES) resolve();
-        });
+      // Let the last presence batch settle before measuring chat.
+      await new Promise((r) => setTimeout(r, 500));
+      const slowest = new Map<number, number[]>();
+      const delivered = new Promise<void>((resolve) => {
+        for (const child of children) {
+          child.on("message", (m: { type: string; seq: number; slowest: number }) => {
+            if (m.type !== "delivered") return;
+            const list = slowest.get(m.seq) ?? [];
+            list.push(m.slowest);
+            slowest.set(m.seq, list);
+            if ([...slowest.values()].filter((l) => l.length === PROCESSES).length === MESSAGES) resolve();
+          });
+        }
+      });
+      for (let seq = 0; seq < MESSAGES; seq++) {
+        owner.send("chat", { action: "send_message", content: `bench:${seq}:${now()}` });
+        await new Promise((r) => setTimeout(r, 150)); // below the 10 msg/s signalling limit
       }
-    });
-    for (let seq = 0; seq < MESSAGES; seq++) {
-      owner.send("chat", { action: "send_message", content: `bench:${seq}:${now()}` });
-      await new Promise((r) => setTimeout(r, 150)); // below the 10 msg/s signalling limit
+      await delivered;
+      const lastRecipient = [...slowest.values()].map((l) => Math.max(...l));
+      const rss = server.workerdRss();
+      const row =
+        `N=${String(size).padStart(3)}  join ${(joinTimes.length / joinSeconds).toFixed(0).padStart(4)} joins/s ` +
+        `(per join p50 ${ms(percentile(joinTimes, 50))}, p99 ${ms(percentile(joinTimes, 99))})  ` +
+        `chat → last recipient p50 ${ms(percentile(lastRecipient, 50))}, p99 ${ms(percentile(lastRecipient, 99))}  ` +
+        `workerd RSS ${(rss / 2 ** 20).toFixed(1)} MiB (+${((rss - baselineRss) / 2 ** 20).toFixed(1)})`;
+      console.log(row);
+      rows.push(row);
+      for (const child of children) child.send({ type: "close" });
+      owner.close();
+      await Promise.all(children.map((child) => new Promise((r) => child.once("exit", r))));
     }
-    await delivered;
-    const lastRecipient = [...slowest.values()].map((l) => Math.max(...l));
-    const rss = server.workerdRss();
-    const row =
-      `N=${String(size).padStart(3)}  join ${(joinTimes.length / joinSeconds).toFixed(0).padStart(4)} joins/s ` +
-      `(per join p50 ${ms(percentile(joinTimes, 50))}, p99 ${ms(percentile(joinTimes, 99))})  ` +
-      `chat → last recipient p50 ${ms(percentile(lastRecipient, 50))}, p99 ${ms(percentile(lastRecipient, 99))}  ` +
-      `workerd RSS ${(rss / 2 ** 20).toFixed(1)} MiB (+${((rss - baselineRss) / 2 ** 20).toFixed(1)})`;
-    console.log(row);
-    rows.push(row);
-    for (const child of children) child.send({ type: "close" });
-    owner.close();
-    await Promise.all(children.map((child) => new Promise((r) => child.once("exit", r))));
+  } finally {
+    await server.stop();
   }
-} finally {
-  await server.stop();
+  return rows;
 }
-console.log(`\nSignalling benchmark (${MESSAGES} chat messages per size, one room per size):\n${rows.join("\n")}`);
+
+const OPERATOR_TOKEN = "bench-operator-token-0123456789abcdef012";
+
+async function turnCredentials(): Promise<string[]> {
+  // Two regions of made-up nodes: selection and HMAC run as in production; probing is pushed out of the way.
+  const server: RunningServer = await startServer({
+    env: {
+      OPERATOR_TOKEN,
+      TURN_NODES: JSON.stringify([
+        { id: "e1", region: "de-east", host: "turn-e1.example" },
+        { id: "e2", region: "de-east", host: "turn-e2.example" },
+        { id: "w1", region: "de-west", host: "turn-w1.example" },
+      ]),
+      TURN_PROBE_INTERVAL_SECONDS: "3600",
+      REGION_RULES: JSON.stringify({ header: "x-region", neighbours: { "de-east": ["de-west"] } }),
+    },
+  });
+  try {
+    await call(server.base, "POST", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN, body: { activate: true } });
+    const token = await devLogin(server.base, "Bench");
+    const room = await createRoom(server.base, token);
+    const socket = await openSignaling(server.base, room.id, (await startRoom(server.base, token, room.id)).ticket);
+    const joined = (await socket.message("control", "join_success")).payload as unknown as { modules: { turn: { session_token: string } } };
+    const headers = { authorization: `Bearer ${joined.modules.turn.session_token}`, "x-region": "de-east" };
+    const latencies: number[] = [];
+    const runFor = async (ms: number, record: boolean) => {
+      const until = now() + ms;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (now() < until) {
+            const started = now();
+            const response = await fetch(`${server.base}/v1/turn`, { headers });
+            if (response.status !== 200) throw new Error(`GET /v1/turn ${response.status}`);
+            await response.arrayBuffer();
+            if (record) latencies.push(now() - started);
+          }
+        }),
+      );
+    };
+    await runFor(1000, false); // warm-up
+    const seconds = 5;
+    await runFor(seconds * 1000, true);
+    socket.close();
+    return [
+      `GET /v1/turn: ${(latencies.length / seconds).toFixed(0)} credentials/s from one workerd process ` +
+        `(32 concurrent clients; p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))})`,
+    ];
+  } finally {
+    await server.stop();
+  }
+}
+
+const only = process.env.BENCH_ONLY;
+const report = [
+  ...(only === undefined || only === "signalling" ? [`Signalling (${MESSAGES} chat messages per size, one room per size):`, ...(await signalling())] : []),
+  ...(only === undefined || only === "turn" ? ["TURN credentials:", ...(await turnCredentials())] : []),
+];
+console.log(`\n${report.join("\n")}`);
