@@ -7,6 +7,8 @@ const TurnCommandSchema = z.discriminatedUnion("action", [z.object({ action: z.l
 
 /** Credentials are renewed when this share of their lifetime has passed. */
 const REFRESH_AT = 0.8;
+/** When minting failed, the next try. */
+const RETRY_MS = 5000;
 
 /**
  * The `turn` namespace: every connection gets TURN credentials for the nearest healthy nodes and a room session
@@ -48,15 +50,27 @@ export const turn = defineModule<z.infer<typeof TurnCommandSchema>>({
     api.reply(sender, "turn", { message: "credentials", ...credentials! });
   },
   async joinState(api, connection) {
-    const [credentials] = await credentialsFor(api, [connection]);
-    await scheduleRefresh(api, connection.participantId);
-    return credentials;
+    try {
+      const [credentials] = await credentialsFor(api, [connection]);
+      await scheduleRefresh(api, connection.participantId);
+      return credentials;
+    } catch (error) {
+      // Joining must not depend on TURN: the connection gets credentials from the retry instead.
+      console.error("turn credentials unavailable at join:", error instanceof Error ? error.message : "unknown");
+      await api.schedule("turn", connection.participantId, api.now() + RETRY_MS);
+      return null;
+    }
   },
   async onTimer(api, participantId) {
     const connections = api.connectionsOf(participantId);
     if (connections.length === 0) return; // gone: the timer ends with the participant
-    const fresh = await credentialsFor(api, connections);
-    connections.forEach((c, i) => api.sendTo(c, "turn", { message: "credentials", ...fresh[i]! }));
-    await scheduleRefresh(api, participantId);
+    try {
+      const fresh = await credentialsFor(api, connections);
+      connections.forEach((c, i) => api.sendTo(c, "turn", { message: "credentials", ...fresh[i]! }));
+      await scheduleRefresh(api, participantId);
+    } catch (error) {
+      console.error("turn credential refresh failed:", error instanceof Error ? error.message : "unknown");
+      await api.schedule("turn", participantId, api.now() + RETRY_MS);
+    }
   },
 });
