@@ -29,8 +29,9 @@ export default defineConfig({
           RATE_LIMIT_STRIKES: "40",
           MAX_FRAME_BYTES: "4096",
           TURN_NODES: JSON.stringify([
-            { id: "east-1", region: "de-east", host: "turn-east.plenum.test" },
-            { id: "west-1", region: "de-west", host: "turn-west.plenum.test", tls_port: null },
+            // Probes go to a closed loopback port: nothing leaves the machine (the e2e tier probes real coturn).
+            { id: "east-1", region: "de-east", host: "turn-east.plenum.test", probe: "127.0.0.1:9" },
+            { id: "west-1", region: "de-west", host: "turn-west.plenum.test", tls_port: null, probe: "127.0.0.1:9" },
           ]),
           TURN_TTL_SECONDS: "300",
           REGION_RULES: JSON.stringify({ header: "x-test-region", neighbours: { "de-east": ["de-west"] } }),
@@ -43,5 +44,7 @@ export default defineConfig({
   ],
   test: {
     include: ["test/workers/**/*.test.ts"],
+    // Password hashing (PBKDF2, 100,000 rounds) is slow on two busy cores; liveness limits, not speed checks.
+    testTimeout: 30_000,
   },
 });

@@ -4,6 +4,7 @@ interface Env {
   ROOMS: DurableObjectNamespace<import("./durable-objects/room/room").RoomObject>;
   SIGNING_KEYS: DurableObjectNamespace<import("./durable-objects/signing-key").SigningKeyObject>;
   TURN_FLEET: DurableObjectNamespace<import("./durable-objects/turn-fleet").TurnFleetObject>;
+  SFU_POOL: DurableObjectNamespace<import("./durable-objects/sfu-pool").SfuPoolObject>;
   ATTEMPT_LIMITER: DurableObjectNamespace<import("./durable-objects/attempt-limiter").AttemptLimiterObject>;
   [setting: string]: unknown;
 }
@@ -12,6 +13,6 @@ declare namespace Cloudflare {
   // Types `exports` from "cloudflare:workers" (as `wrangler types` would).
   interface GlobalProps {
     mainModule: typeof import("./src/index");
-    durableNamespaces: "RoomObject" | "SigningKeyObject" | "AttemptLimiterObject" | "TurnFleetObject";
+    durableNamespaces: "RoomObject" | "SigningKeyObject" | "AttemptLimiterObject" | "TurnFleetObject" | "SfuPoolObject";
   }
 }

@@ -167,6 +167,9 @@ export class TurnFleetObject extends DurableObject<Env> {
     );
     const exchange = (async () => {
       socket = connect(probeAddress(node));
+      // A refused connection also rejects `opened` and `closed`; the write and read below report it.
+      socket.opened.catch(() => {});
+      socket.closed.catch(() => {});
       const writer = socket.writable.getWriter();
       await writer.write(request);
       const reader = socket.readable.getReader();

@@ -6,6 +6,7 @@ export const E2E_PACKAGES: Record<string, string> = {
   sqlite3: "sqlite3",
   "redis-server": "redis-server",
   chromium: "chromium",
+  janus: "janus",
 };
 
 const has = (command: string) => {
@@ -31,5 +32,5 @@ export function ensurePackages(packages: Record<string, string> = E2E_PACKAGES):
   execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
   execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { stdio: "inherit", env });
   // Debian starts some daemons on install where it can; tests run their own instances.
-  execFileSync("sh", ["-c", "pkill -x turnserver; pkill -x redis-server; true"], { stdio: "ignore" });
+  execFileSync("sh", ["-c", "pkill -x turnserver; pkill -x redis-server; pkill -x janus; true"], { stdio: "ignore" });
 }

@@ -5,6 +5,10 @@
  *   turn rotate  --api <url> (--sqlite <file> … | --redis <redis url> …) [--wait <seconds>]
  *   turn secrets --api <url>
  *   turn nodes   --api <url>
+ *   sfu list     --api <url>
+ *   sfu add      --api <url> --id <id> --region <r> --janus <api url> --admin <admin url> --capacity <n>
+ *                (the admin secret comes from JANUS_ADMIN_SECRET)
+ *   sfu drain|undrain|remove <id> --api <url>
  *
  * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
  * TURN_REALM, as the server reads them.
@@ -14,7 +18,7 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigSchema } from "../src/config";
-import { TurnSecretListSchema, TurnSecretSchema, AddedTurnSecretSchema, NodeHealthSchema } from "../src/protocol";
+import { AddedTurnSecretSchema, NodeHealthSchema, SfuNodeSchema, TurnSecretListSchema, TurnSecretSchema } from "../src/protocol";
 import { coturnConfig } from "../turn/coturn-config";
 import { RedisSecretDatabase, SqliteSecretDatabase, type SecretDatabase } from "../turn/secret-db";
 
@@ -31,7 +35,7 @@ function operatorApi(base: string) {
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return schema.parse(JSON.parse(text));
+    return schema.parse(text ? JSON.parse(text) : null);
   };
 }
 
@@ -101,10 +105,16 @@ async function main(argv: string[]): Promise<void> {
       "allow-loopback-peers": { type: "boolean" },
       "log-file": { type: "string" },
       out: { type: "string" },
+      id: { type: "string" },
+      region: { type: "string" },
+      janus: { type: "string" },
+      admin: { type: "string" },
+      capacity: { type: "string" },
     },
   });
-  const [area, command] = positionals;
-  if (area !== "turn" || !command) throw new UsageError("usage: plenum turn <config|rotate|secrets|nodes> [options]");
+  const [area, command, target] = positionals;
+  if (area === "sfu" && command) return sfu(command, target, values);
+  if (area !== "turn" || !command) throw new UsageError("usage: plenum turn <config|rotate|secrets|nodes> | plenum sfu <list|add|drain|undrain|remove> [options]");
   const settings = ConfigSchema.parse(Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)));
   const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
 
@@ -157,6 +167,41 @@ async function main(argv: string[]): Promise<void> {
     }
     default:
       throw new UsageError(`unknown command turn ${command}`);
+  }
+}
+
+/** SFU pool management: register, drain and remove Janus nodes. */
+async function sfu(command: string, id: string | undefined, values: Record<string, unknown>): Promise<void> {
+  if (typeof values.api !== "string") throw new UsageError("--api <Plenum base URL> is required");
+  const api = operatorApi(values.api);
+  const print = (result: unknown) => console.log(JSON.stringify(result, null, 2));
+  switch (command) {
+    case "list":
+      return print(await api("GET", "/v1/operator/sfu/nodes", z.object({ nodes: z.array(SfuNodeSchema) })));
+    case "add": {
+      const secret = process.env.JANUS_ADMIN_SECRET;
+      if (!secret) throw new UsageError("set JANUS_ADMIN_SECRET to the node's Janus admin_secret");
+      return print(
+        await api("POST", "/v1/operator/sfu/nodes", SfuNodeSchema, {
+          id: values.id,
+          region: values.region,
+          api_url: values.janus,
+          admin_url: values.admin,
+          admin_secret: secret,
+          capacity: Number(values.capacity),
+        }),
+      );
+    }
+    case "drain":
+    case "undrain":
+      if (!id) throw new UsageError(`usage: plenum sfu ${command} <node id> --api <url>`);
+      return print(await api("POST", `/v1/operator/sfu/nodes/${encodeURIComponent(id)}/${command}`, SfuNodeSchema));
+    case "remove":
+      if (!id) throw new UsageError("usage: plenum sfu remove <node id> --api <url>");
+      await api("DELETE", `/v1/operator/sfu/nodes/${encodeURIComponent(id)}`, z.null());
+      return console.log(`removed ${id}; its rooms moved to other nodes`);
+    default:
+      throw new UsageError(`unknown command sfu ${command}`);
   }
 }
 

@@ -22,6 +22,7 @@ const DURABLE_OBJECTS = [
   { binding: "ROOMS", className: "RoomObject", uniqueKey: "plenum-rooms" },
   { binding: "SIGNING_KEYS", className: "SigningKeyObject", uniqueKey: "plenum-signing-keys" },
   { binding: "TURN_FLEET", className: "TurnFleetObject", uniqueKey: "plenum-turn-fleet" },
+  { binding: "SFU_POOL", className: "SfuPoolObject", uniqueKey: "plenum-sfu-pool" },
   { binding: "ATTEMPT_LIMITER", className: "AttemptLimiterObject", uniqueKey: "plenum-attempt-limiter" },
 ] as const;
 

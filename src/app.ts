@@ -17,6 +17,9 @@ import {
   DevLoginResponseSchema,
   ErrorBodySchema,
   HealthSchema,
+  AddSfuNodeRequestSchema,
+  SfuNodeParamsSchema,
+  SfuNodeSchema,
   AddTurnSecretRequestSchema,
   AddedTurnSecretSchema,
   IceGrantSchema,
@@ -54,6 +57,7 @@ const errors = {
   413: { ...json(ErrorBodySchema), description: "Body too large" },
   429: { ...json(ErrorBodySchema), description: "Too many failed attempts from this address" },
   500: { ...json(ErrorBodySchema), description: "Internal error" },
+  503: { ...json(ErrorBodySchema), description: "A needed service (e.g. SFU capacity) is unavailable" },
 };
 const bearer = [{ bearer: [] }];
 
@@ -72,6 +76,10 @@ function respond<T extends object, S extends 200 | 201>(c: Context<AppEnv>, resu
 
 function room(env: Env, id: string) {
   return env.ROOMS.get(env.ROOMS.idFromName(id));
+}
+
+function sfuPool(env: Env) {
+  return env.SFU_POOL.get(env.SFU_POOL.idFromName("pool"));
 }
 
 function fleet(env: Env) {
@@ -403,6 +411,60 @@ export function createApp() {
       responses: { 200: { ...json(z.object({ nodes: z.array(NodeHealthSchema) })), description: "Every configured node" } },
     }),
     async (c) => c.json({ nodes: await fleet(c.env).health() }, 200),
+  );
+
+  const nodeParams = { params: SfuNodeParamsSchema };
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/operator/sfu/nodes",
+      summary: "SFU (Janus) nodes with liveness and load",
+      ...operator,
+      responses: { 200: { ...json(z.object({ nodes: z.array(SfuNodeSchema) })), description: "Every registered node" } },
+    }),
+    async (c) => c.json({ nodes: await sfuPool(c.env).list() }, 200),
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/operator/sfu/nodes",
+      summary: "Register a Janus node; it takes rooms once it has answered a poll",
+      ...operator,
+      request: jsonBody(AddSfuNodeRequestSchema),
+      responses: { 201: { ...json(SfuNodeSchema), description: "The node (its admin secret is never shown)" } },
+    }),
+    async (c) => respond(c, await sfuPool(c.env).add(c.req.valid("json")), 201),
+  );
+
+  for (const [action, draining] of [["drain", true], ["undrain", false]] as const) {
+    app.openapi(
+      route({
+        method: "post",
+        path: `/v1/operator/sfu/nodes/{node_id}/${action}`,
+        summary: draining ? "Stop placing new rooms on the node (its rooms stay)" : "Place rooms on the node again",
+        ...operator,
+        request: nodeParams,
+        responses: { 200: { ...json(SfuNodeSchema), description: "The node" } },
+      }),
+      async (c) => respond(c, await sfuPool(c.env).setDraining(c.req.valid("param").node_id, draining), 200),
+    );
+  }
+
+  app.openapi(
+    route({
+      method: "delete",
+      path: "/v1/operator/sfu/nodes/{node_id}",
+      summary: "Remove the node; its rooms move to other nodes",
+      ...operator,
+      request: nodeParams,
+      responses: { 204: { description: "Removed" } },
+    }),
+    async (c) => {
+      const result = await sfuPool(c.env).remove(c.req.valid("param").node_id);
+      return result.ok ? c.body(null, 204) : respond(c, result, 200);
+    },
   );
 
   app.doc31("/v1/openapi.json", {

@@ -80,6 +80,10 @@ export const ConfigSchema = z.object({
   /** Consecutive failed probes before a node is taken out, and successful ones before it comes back. */
   TURN_DOWN_AFTER: seconds(3),
   TURN_UP_AFTER: seconds(2),
+  /** SFU pool: how often each Janus node is polled, how long a poll may take, silence after which it is dead. */
+  SFU_POLL_INTERVAL_MS: seconds(2000),
+  SFU_POLL_TIMEOUT_MS: seconds(1500),
+  SFU_DEAD_AFTER_MS: seconds(5000),
   /** How a client's region is found and which regions are near each other. */
   REGION_RULES: json(RegionRulesSchema, "{}"),
 });

@@ -26,12 +26,14 @@ import { migrate } from "./migrations";
 import type { Connection, EventPayload, RoomApi, RoomModule, Sender } from "./module";
 import { chat } from "./modules/chat";
 import { control } from "./modules/control";
+import { media, sfuMoved } from "./modules/media";
 import { turn } from "./modules/turn";
 import { Roster, type ConnectionAttachment, type LeaveReason } from "./roster";
 import { Scheduler } from "./scheduler";
+import type { SfuPin } from "../sfu-pool";
 
 /** The room's protocol namespaces. A new namespace is one more module file and one more entry here. */
-const MODULES: readonly RoomModule[] = [control, chat, turn];
+const MODULES: readonly RoomModule[] = [control, chat, turn, media];
 
 const ROOM_MIGRATIONS = [
   `CREATE TABLE room (id TEXT NOT NULL, tenant TEXT NOT NULL, owner_key TEXT NOT NULL, name TEXT NOT NULL,
@@ -244,6 +246,11 @@ export class RoomObject extends DurableObject<Env> {
     const room = this.room();
     if (!room || room.tenant !== tenant) return false;
     return this.roster.isPresent(participantId, Date.now(), this.resumptionWindowMs);
+  }
+
+  /** The SFU pool moved this room off a lost node (`pin` null: no node could take it). */
+  sfuMoved(pin: SfuPin | null, reason: "dead" | "removed"): void {
+    if (this.room()) sfuMoved(this.api, pin, reason);
   }
 
   // ── Signalling connections ─────────────────────────────────────────────────────────────────────────────────

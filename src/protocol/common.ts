@@ -36,6 +36,7 @@ export const ErrorCodeSchema = z.enum([
   "not_found",
   "conflict",
   "dev_login_disabled",
+  "sfu_unavailable",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -53,7 +54,7 @@ export const fail = (code: ErrorCode, message: string): { ok: false; error: { co
 });
 
 /** HTTP status for each error code, so the worker maps RPC failures uniformly. */
-export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500> = {
+export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500 | 503> = {
   invalid_json: 400,
   invalid_frame: 400,
   invalid_request: 400,
@@ -72,6 +73,7 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   not_found: 404,
   conflict: 409,
   dev_login_disabled: 404,
+  sfu_unavailable: 503,
   internal_error: 500,
 };
 

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ChatEventSchema } from "./chat";
 import { ControlEventSchema } from "./control";
 import { ErrorPayloadSchema, serverFrameSchema } from "./frames";
+import { MediaEventSchema } from "./sfu";
 import { TurnEventSchema } from "./turn";
 
 export * from "./common";
@@ -10,6 +11,7 @@ export * from "./control";
 export * from "./chat";
 export * from "./rest";
 export * from "./turn";
+export * from "./sfu";
 
 /** Every server → client frame, discriminated by namespace; clients and tests parse with this. */
 export const ServerFrameSchema = z.union([
@@ -17,5 +19,6 @@ export const ServerFrameSchema = z.union([
   serverFrameSchema(ControlEventSchema).extend({ namespace: z.literal("control") }),
   serverFrameSchema(ChatEventSchema).extend({ namespace: z.literal("chat") }),
   serverFrameSchema(TurnEventSchema).extend({ namespace: z.literal("turn") }),
+  serverFrameSchema(MediaEventSchema).extend({ namespace: z.literal("media") }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;

@@ -1,0 +1,48 @@
+import { z } from "zod";
+
+const HttpUrl = z.url({ protocol: /^https?$/ });
+
+export const AddSfuNodeRequestSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+    region: z.string().min(1).max(64),
+    /** Janus REST API base, e.g. http://10.0.3.5:8088/janus */
+    api_url: HttpUrl,
+    /** Janus admin API base, e.g. http://10.0.3.5:7088/admin */
+    admin_url: HttpUrl,
+    admin_secret: z.string().min(8).max(256),
+    /** Most handles (publishers and subscriptions) the node should carry. */
+    capacity: z.number().int().positive().max(1_000_000),
+  })
+  .strict()
+  .meta({ id: "AddSfuNodeRequest" });
+export type AddSfuNodeRequest = z.infer<typeof AddSfuNodeRequestSchema>;
+
+export const SfuNodeSchema = z
+  .object({
+    id: z.string(),
+    region: z.string(),
+    api_url: z.string(),
+    capacity: z.number().int(),
+    draining: z.boolean(),
+    alive: z.boolean(),
+    last_seen: z.iso.datetime().nullable(),
+    sessions: z.number().int(),
+    handles: z.number().int(),
+    rooms: z.number().int(),
+    error: z.string().nullable(),
+  })
+  .meta({ id: "SfuNode" });
+export type SfuNode = z.infer<typeof SfuNodeSchema>;
+
+export const SfuNodeParamsSchema = z.object({ node_id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/) });
+
+/** media namespace events so far: the room's SFU changed (failover or removal); clients set up media again. */
+export const MediaEventSchema = z.discriminatedUnion("message", [
+  z.object({
+    message: z.literal("sfu_changed"),
+    reason: z.enum(["dead", "removed"]),
+    /** False when no other node could take the room: media is unavailable until one can. */
+    available: z.boolean(),
+  }),
+]);
