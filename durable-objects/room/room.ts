@@ -407,6 +407,9 @@ export class RoomObject extends DurableObject<Env> {
   }
 
   private async issueTicket(participantId: string, now: number): Promise<StartResponse> {
+    // A start of a connected participant (another device) may have renamed it: the others learn it.
+    this.roster.changed(participantId);
+    if (this.roster.hasPendingPresence()) this.schedulePresence();
     const ticket = randomToken(32);
     const resumption = randomToken(32);
     const expiresAt = now + this.config.TICKET_TTL_SECONDS * 1000;

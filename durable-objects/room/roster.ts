@@ -195,7 +195,12 @@ export class Roster {
 
   setHandRaised(participantId: string, raisedAt: number | null): void {
     this.sql.exec("UPDATE participants SET hand_raised_at = ? WHERE id = ?", raisedAt, participantId);
-    if (!this.pendingJoined.has(participantId)) this.pendingUpdated.add(participantId);
+    this.changed(participantId);
+  }
+
+  /** Queues a control.update for a connected participant whose public state changed. */
+  changed(participantId: string): void {
+    if (this.isConnected(participantId) && !this.pendingJoined.has(participantId)) this.pendingUpdated.add(participantId);
   }
 
   hasPendingPresence(): boolean {

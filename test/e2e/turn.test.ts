@@ -150,7 +150,7 @@ describe("TURN fleet against real coturn", () => {
     const oldActive = secretsBefore.secrets.find((x: { state: string }) => x.state === "active");
 
     const rotation = plenumCli(
-      ["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "east.db"), "--sqlite", join(dir, "west.db"), "--redis", redisUrl, "--wait", "8"],
+      ["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "east.db"), "--sqlite", join(dir, "west.db"), "--redis", redisUrl, "--wait", "15"],
       env,
     );
     // Overlap: the new secret signs, the old one is still in coturn's database.

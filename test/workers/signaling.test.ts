@@ -98,6 +98,11 @@ describe("joining and presence", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(a.client.frames.filter((f) => f.payload.message === "joined")).toHaveLength(1);
     expect(a.client.frames.some((f) => f.payload.message === "left")).toBe(false);
+    // Starting yet another device under a new name renames the participant for everyone.
+    const from = a.client.frames.length;
+    await start(bob, room.id, { display_name: "Bob (Tablet)" });
+    const renamed = await a.client.next((f) => f.payload.message === "update", 5000, from);
+    expect((renamed.payload as any).participant).toMatchObject({ participant_id: phone.joined.participant_id, display_name: "Bob (Tablet)" });
     laptop.client.close(1000);
     expect((await a.client.message("control", "left")).payload).toMatchObject({ participants: [phone.joined.participant_id] });
   });
