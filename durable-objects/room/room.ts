@@ -202,7 +202,7 @@ export class RoomObject extends DurableObject<Env> {
     }
     const participantId = await participantIdFor(room.value.id, principal.userKey);
     const now = Date.now();
-    this.roster.admit({
+    this.admit({
       id: participantId,
       kind: "user",
       userKey: principal.userKey,
@@ -230,7 +230,7 @@ export class RoomObject extends DurableObject<Env> {
       request.resumption &&
       this.roster.resume(await sha256(request.resumption), now, this.resumptionWindowMs);
     const participantId = resumed && this.roster.get(resumed)?.kind === "guest" ? resumed : randomToken(16);
-    this.roster.admit({
+    this.admit({
       id: participantId,
       kind: "guest",
       userKey: null,
@@ -406,10 +406,12 @@ export class RoomObject extends DurableObject<Env> {
     return fail("invalid_password", password === undefined ? "this room needs a password" : "wrong password");
   }
 
+  /** Admits a participant; a connected one renamed by another device's start is announced to everyone. */
+  private admit(input: Parameters<Roster["admit"]>[0]): void {
+    if (this.roster.admit(input)) this.schedulePresence();
+  }
+
   private async issueTicket(participantId: string, now: number): Promise<StartResponse> {
-    // A start of a connected participant (another device) may have renamed it: the others learn it.
-    this.roster.changed(participantId);
-    if (this.roster.hasPendingPresence()) this.schedulePresence();
     const ticket = randomToken(32);
     const resumption = randomToken(32);
     const expiresAt = now + this.config.TICKET_TTL_SECONDS * 1000;

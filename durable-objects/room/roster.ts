@@ -104,8 +104,9 @@ export class Roster {
   }
 
   /**
-   * Creates or refreshes the participant a start request admits. Returns the id and whether it was known.
-   * An existing participant keeps its role unless it is the owner's (derived from the user, always owner).
+   * Creates or refreshes the participant a start request admits. An existing participant keeps its role unless it
+   * is the owner's (derived from the user, always owner). Returns whether a presence update is now pending (a
+   * connected participant renamed by another device).
    */
   admit(input: {
     id: string;
@@ -114,7 +115,8 @@ export class Roster {
     displayName: string;
     defaultRole: Role;
     now: number;
-  }): void {
+  }): boolean {
+    const renamed = this.row(input.id)?.display_name !== input.displayName;
     this.sql.exec(
       `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -128,6 +130,9 @@ export class Roster {
       input.now,
       input.now,
     );
+    if (!renamed || !this.isConnected(input.id)) return false;
+    this.changed(input.id);
+    return true;
   }
 
   /** The participant a resumption token belongs to, if it is still within the resumption window. */
