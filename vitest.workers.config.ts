@@ -28,6 +28,7 @@ export default defineConfig({
           ATTEMPT_LIMIT: "5",
           RATE_LIMIT_STRIKES: "40",
           MAX_FRAME_BYTES: "4096",
+          MAX_SDP_BYTES: "2048",
           TURN_NODES: JSON.stringify([
             // Probes go to a closed loopback port: nothing leaves the machine (the e2e tier probes real coturn).
             { id: "east-1", region: "de-east", host: "turn-east.plenum.test", probe: "127.0.0.1:9" },

@@ -58,6 +58,10 @@ export const ConfigSchema = z.object({
   PRESENCE_BATCH_MS: z.coerce.number().int().min(0).default(50),
   MAX_FRAME_BYTES: seconds(65536),
   MAX_BODY_BYTES: seconds(16384),
+  /** Largest SDP a client may send (simulcast offers are a few KiB). */
+  MAX_SDP_BYTES: seconds(16384),
+  /** Rooms without an SFU run as a peer-to-peer mesh up to this many participants. */
+  MESH_MAX_PARTICIPANTS: seconds(4),
   RATE_LIMIT_PER_SECOND: seconds(10),
   RATE_LIMIT_BURST: seconds(30),
   /** A connection that keeps sending after this many rate_limited answers is closed. */

@@ -38,6 +38,8 @@ export interface RoomApi {
   connectionsOf(participantId: string): Connection[];
   /** Sends one event to one connection. */
   sendTo(connection: Connection, namespace: string, payload: EventPayload): void;
+  /** Connected participants. */
+  connectedCount(): number;
   /** A participant known to the room (connected, or disconnected within the resumption window). */
   participant(participantId: string): Participant | undefined;
   /** Records a raised (timestamp) or lowered (null) hand; everyone learns it through a batched control.update. */
@@ -61,6 +63,8 @@ export interface RoomModuleDefinition<C extends { action: string }> {
   /** The module's part of join_success for a new connection; computed before the socket is accepted. */
   joinState?(api: RoomApi, connection: Connection): unknown;
   onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
+  /** The participant's last connection closed. */
+  onLeave?(api: RoomApi, participantId: string): void;
 }
 
 /** A module with its command type sealed in, so the room can hold modules of different commands in one list. */
@@ -71,6 +75,7 @@ export interface RoomModule {
   execute(api: RoomApi, sender: Sender, payload: unknown): Promise<CommandError | void>;
   joinState?(api: RoomApi, connection: Connection): unknown;
   onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
+  onLeave?(api: RoomApi, participantId: string): void;
 }
 
 export function defineModule<C extends { action: string }>(definition: RoomModuleDefinition<C>): RoomModule {
@@ -89,5 +94,6 @@ export function defineModule<C extends { action: string }>(definition: RoomModul
     },
     joinState: definition.joinState,
     onTimer: definition.onTimer,
+    onLeave: definition.onLeave,
   };
 }

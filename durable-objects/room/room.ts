@@ -113,6 +113,7 @@ export class RoomObject extends DurableObject<Env> {
         return { id: room.id, tenant: room.tenant };
       },
       connectionsOf: (id) => this.roster.connectionsOf(id).map((c) => c.connection),
+      connectedCount: () => this.roster.connectedCount(),
       sendTo: (connection, namespace, payload) => {
         const target = this.roster.connectionsOf(connection.participantId).find((c) => c.connection.connectionId === connection.connectionId);
         if (target) this.send(target.socket, namespace, payload);
@@ -430,6 +431,7 @@ export class RoomObject extends DurableObject<Env> {
     const now = Date.now();
     const left = this.roster.disconnect(socket, reason, now);
     if (!left) return;
+    for (const module of MODULES) module.onLeave?.(this.api, left);
     this.schedulePresence();
     await this.scheduler.schedule(ROSTER_TIMERS, left, now + this.resumptionWindowMs);
   }

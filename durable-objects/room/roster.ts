@@ -97,10 +97,8 @@ export class Roster {
       .map(toParticipant);
   }
 
-  connectionCount(): number {
-    let count = 0;
-    for (const set of this.sockets.values()) count += set.size;
-    return count;
+  connectedCount(): number {
+    return this.sockets.size;
   }
 
   /**

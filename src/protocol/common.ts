@@ -37,6 +37,7 @@ export const ErrorCodeSchema = z.enum([
   "conflict",
   "dev_login_disabled",
   "sfu_unavailable",
+  "media_unavailable",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -74,6 +75,7 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   conflict: 409,
   dev_login_disabled: 404,
   sfu_unavailable: 503,
+  media_unavailable: 409,
   internal_error: 500,
 };
 

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ChatEventSchema } from "./chat";
 import { ControlEventSchema } from "./control";
 import { ErrorPayloadSchema, serverFrameSchema } from "./frames";
-import { MediaEventSchema } from "./sfu";
+import { MediaEventSchema } from "./media";
 import { TurnEventSchema } from "./turn";
 
 export * from "./common";
@@ -12,6 +12,7 @@ export * from "./chat";
 export * from "./rest";
 export * from "./turn";
 export * from "./sfu";
+export * from "./media";
 
 /** Every server → client frame, discriminated by namespace; clients and tests parse with this. */
 export const ServerFrameSchema = z.union([

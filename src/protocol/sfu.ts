@@ -36,13 +36,3 @@ export const SfuNodeSchema = z
 export type SfuNode = z.infer<typeof SfuNodeSchema>;
 
 export const SfuNodeParamsSchema = z.object({ node_id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/) });
-
-/** media namespace events so far: the room's SFU changed (failover or removal); clients set up media again. */
-export const MediaEventSchema = z.discriminatedUnion("message", [
-  z.object({
-    message: z.literal("sfu_changed"),
-    reason: z.enum(["dead", "removed"]),
-    /** False when no other node could take the room: media is unavailable until one can. */
-    available: z.boolean(),
-  }),
-]);

@@ -1,0 +1,92 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { devToken, join, newRoom } from "./helpers";
+
+const streamsOf = (roomId: string) =>
+  runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(roomId)), (_i, state) =>
+    state.storage.sql.exec("SELECT participant_id, stream, audio, video FROM media_streams ORDER BY participant_id, stream").toArray(),
+  );
+const fakeSdp = (size = 200) => `v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n${"a=x\r\n".repeat(Math.ceil(size / 5))}`;
+
+async function meshRoom() {
+  const owner = await devToken("Olga");
+  const room = await newRoom(owner);
+  const a = await join(owner, room.id);
+  const b = await join(await devToken("Bernd"), room.id);
+  return { room, a, b };
+}
+
+describe("media in a room without an SFU (mesh)", () => {
+  it("announces publishers and relays subscribe, offer, answer and candidates between two participants", async () => {
+    const { room, a, b } = await meshRoom();
+    expect(a.joined.modules.media).toEqual({ mode: "mesh", publishers: [] });
+    a.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
+    const update = await b.client.message("media", "publisher_update");
+    expect(update.payload).toEqual({ message: "publisher_update", publisher: { participant_id: a.joined.participant_id, streams: { camera: { audio: true, video: true } } } });
+
+    b.client.send("media", { action: "subscribe", target: a.joined.participant_id, stream: "camera" });
+    expect((await a.client.message("media", "subscribe_request")).payload).toEqual({ message: "subscribe_request", subscriber: b.joined.participant_id, stream: "camera" });
+    a.client.send("media", { action: "relay", target: b.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp() });
+    expect((await b.client.message("media", "relay")).payload).toMatchObject({ source: a.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp() });
+    b.client.send("media", { action: "relay", target: a.joined.participant_id, stream: "camera", kind: "answer", sdp: fakeSdp() });
+    expect((await a.client.message("media", "relay")).payload).toMatchObject({ source: b.joined.participant_id, kind: "answer" });
+    const candidate = { candidate: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host", sdpMid: "0", sdpMLineIndex: 0 };
+    const from = a.client.frames.length;
+    b.client.send("media", { action: "relay", target: a.joined.participant_id, stream: "camera", kind: "candidate", candidate });
+    expect((await a.client.next((f) => f.payload.message === "relay", 5000, from)).payload).toMatchObject({ kind: "candidate", candidate });
+
+    // Muting is a new publish of the same stream; a newcomer learns the publishers in join_success.
+    a.client.send("media", { action: "publish", stream: "camera", audio: false, video: true });
+    await b.client.next((f) => f.payload.message === "publisher_update" && (f.payload as any).publisher.streams.camera?.audio === false);
+    const c = await join(await devToken("Carla"), room.id);
+    expect(c.joined.modules.media.publishers).toEqual([{ participant_id: a.joined.participant_id, streams: { camera: { audio: false, video: true } } }]);
+
+    // Leaving ends the publisher's streams for everyone.
+    a.client.close(1000);
+    const gone = await b.client.next((f) => f.payload.message === "publisher_update" && Object.keys((f.payload as any).publisher.streams).length === 0);
+    expect((gone.payload as any).publisher.participant_id).toBe(a.joined.participant_id);
+    expect(await streamsOf(room.id)).toEqual([]);
+  });
+
+  it("refuses bad media commands with error frames and keeps the room's media state", async () => {
+    const { room, a, b } = await meshRoom();
+    a.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
+    await b.client.message("media", "publisher_update");
+    const before = await streamsOf(room.id);
+    const cases: [Record<string, unknown>, string][] = [
+      // SDP over the limit (MAX_SDP_BYTES is 2048 in this tier; the frame itself is within its limit).
+      [{ action: "relay", target: b.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp(3000) }, "frame_too_large"],
+      // An offer for a stream the sender does not publish; an answer to someone who does not publish it.
+      [{ action: "relay", target: a.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp() }, "insufficient_permissions"],
+      [{ action: "relay", target: b.joined.participant_id, stream: "screen", kind: "answer", sdp: fakeSdp() }, "insufficient_permissions"],
+      // Subscribing to a publisher or stream that does not exist; relaying to nobody.
+      [{ action: "subscribe", target: "NoSuchParticipant1", stream: "camera" }, "not_found"],
+      [{ action: "subscribe", target: a.joined.participant_id, stream: "screen" }, "not_found"],
+      [{ action: "relay", target: "NoSuchParticipant1", stream: "camera", kind: "candidate", candidate: { candidate: "x" } }, "not_found"],
+      // Malformed: an offer without SDP, a candidate with SDP, an unknown stream, unpublishing what is not published.
+      [{ action: "relay", target: a.joined.participant_id, stream: "camera", kind: "offer" }, "invalid_frame"],
+      [{ action: "relay", target: a.joined.participant_id, stream: "camera", kind: "candidate", sdp: "v=0" }, "invalid_frame"],
+      [{ action: "publish", stream: "hologram", audio: true, video: true }, "invalid_frame"],
+      [{ action: "unpublish", stream: "screen" }, "not_found"],
+    ];
+    for (const [payload, code] of cases) {
+      const from = b.client.frames.length;
+      b.client.send("media", payload);
+      expect((await b.client.error(from)).payload, JSON.stringify(payload).slice(0, 80)).toMatchObject({ error: code });
+    }
+    expect(await streamsOf(room.id)).toEqual(before);
+    expect(a.client.frames.some((f) => f.payload.message === "relay")).toBe(false);
+  });
+
+  it("gives rooms larger than the mesh limit a clear error instead of media", async () => {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const people = [await join(owner, room.id)];
+    for (const name of ["P2", "P3", "P4", "P5"]) people.push(await join(await devToken(name), room.id));
+    const last = people[4]!.client;
+    const from = last.frames.length;
+    last.send("media", { action: "publish", stream: "camera", audio: true, video: true });
+    expect((await last.error(from)).payload).toMatchObject({ error: "media_unavailable" });
+    expect(await streamsOf(room.id)).toEqual([]);
+  });
+});
