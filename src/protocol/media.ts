@@ -21,7 +21,14 @@ const CandidateSchema = z
     sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(),
   })
   .strict();
-const relayFields = { stream: StreamSchema, kind: RelayKindSchema, sdp: z.string().min(1).optional(), candidate: CandidateSchema.optional() };
+/** `publisher` names whose stream the connection carries, so both ends of a pair tell their two connections apart. */
+const relayFields = {
+  publisher: IdSchema,
+  stream: StreamSchema,
+  kind: RelayKindSchema,
+  sdp: z.string().min(1).optional(),
+  candidate: CandidateSchema.optional(),
+};
 const relayComplete = (r: { kind: string; sdp?: string; candidate?: unknown }) =>
   (r.kind === "offer" || r.kind === "answer") === (r.sdp !== undefined) && (r.kind === "candidate") === (r.candidate !== undefined);
 const RELAY_SHAPE = "offers and answers carry sdp, candidates carry candidate, nothing else";

@@ -26,13 +26,14 @@ describe("media in a room without an SFU (mesh)", () => {
 
     b.client.send("media", { action: "subscribe", target: a.joined.participant_id, stream: "camera" });
     expect((await a.client.message("media", "subscribe_request")).payload).toEqual({ message: "subscribe_request", subscriber: b.joined.participant_id, stream: "camera" });
-    a.client.send("media", { action: "relay", target: b.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp() });
-    expect((await b.client.message("media", "relay")).payload).toMatchObject({ source: a.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp() });
-    b.client.send("media", { action: "relay", target: a.joined.participant_id, stream: "camera", kind: "answer", sdp: fakeSdp() });
+    const pub = a.joined.participant_id;
+    a.client.send("media", { action: "relay", target: b.joined.participant_id, publisher: pub, stream: "camera", kind: "offer", sdp: fakeSdp() });
+    expect((await b.client.message("media", "relay")).payload).toMatchObject({ source: pub, publisher: pub, stream: "camera", kind: "offer", sdp: fakeSdp() });
+    b.client.send("media", { action: "relay", target: pub, publisher: pub, stream: "camera", kind: "answer", sdp: fakeSdp() });
     expect((await a.client.message("media", "relay")).payload).toMatchObject({ source: b.joined.participant_id, kind: "answer" });
     const candidate = { candidate: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host", sdpMid: "0", sdpMLineIndex: 0 };
     const from = a.client.frames.length;
-    b.client.send("media", { action: "relay", target: a.joined.participant_id, stream: "camera", kind: "candidate", candidate });
+    b.client.send("media", { action: "relay", target: pub, publisher: pub, stream: "camera", kind: "candidate", candidate });
     expect((await a.client.next((f) => f.payload.message === "relay", 5000, from)).payload).toMatchObject({ kind: "candidate", candidate });
 
     // Muting is a new publish of the same stream; a newcomer learns the publishers in join_success.
@@ -53,19 +54,22 @@ describe("media in a room without an SFU (mesh)", () => {
     a.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
     await b.client.message("media", "publisher_update");
     const before = await streamsOf(room.id);
+    const [pa, pb] = [a.joined.participant_id, b.joined.participant_id];
     const cases: [Record<string, unknown>, string][] = [
       // SDP over the limit (MAX_SDP_BYTES is 2048 in this tier; the frame itself is within its limit).
-      [{ action: "relay", target: b.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp(3000) }, "frame_too_large"],
-      // An offer for a stream the sender does not publish; an answer to someone who does not publish it.
-      [{ action: "relay", target: a.joined.participant_id, stream: "camera", kind: "offer", sdp: fakeSdp() }, "insufficient_permissions"],
-      [{ action: "relay", target: b.joined.participant_id, stream: "screen", kind: "answer", sdp: fakeSdp() }, "insufficient_permissions"],
+      [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "answer", sdp: fakeSdp(3000) }, "frame_too_large"],
+      // An offer for a stream the sender does not publish (claiming it, or naming someone else's); a wrong answer.
+      [{ action: "relay", target: pa, publisher: pb, stream: "camera", kind: "offer", sdp: fakeSdp() }, "insufficient_permissions"],
+      [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "offer", sdp: fakeSdp() }, "insufficient_permissions"],
+      [{ action: "relay", target: pa, publisher: pa, stream: "screen", kind: "answer", sdp: fakeSdp() }, "insufficient_permissions"],
+      [{ action: "relay", target: pa, publisher: "SomeoneElse12", stream: "camera", kind: "candidate", candidate: { candidate: "x" } }, "insufficient_permissions"],
       // Subscribing to a publisher or stream that does not exist; relaying to nobody.
       [{ action: "subscribe", target: "NoSuchParticipant1", stream: "camera" }, "not_found"],
       [{ action: "subscribe", target: a.joined.participant_id, stream: "screen" }, "not_found"],
-      [{ action: "relay", target: "NoSuchParticipant1", stream: "camera", kind: "candidate", candidate: { candidate: "x" } }, "not_found"],
+      [{ action: "relay", target: "NoSuchParticipant1", publisher: pb, stream: "camera", kind: "end_of_candidates" }, "not_found"],
       // Malformed: an offer without SDP, a candidate with SDP, an unknown stream, unpublishing what is not published.
-      [{ action: "relay", target: a.joined.participant_id, stream: "camera", kind: "offer" }, "invalid_frame"],
-      [{ action: "relay", target: a.joined.participant_id, stream: "camera", kind: "candidate", sdp: "v=0" }, "invalid_frame"],
+      [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "answer" }, "invalid_frame"],
+      [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "candidate", sdp: "v=0" }, "invalid_frame"],
       [{ action: "publish", stream: "hologram", audio: true, video: true }, "invalid_frame"],
       [{ action: "unpublish", stream: "screen" }, "not_found"],
     ];

@@ -90,13 +90,14 @@ export const media = defineModule<MediaCommand>({
       case "relay": {
         if (!mesh) return { error: "media_unavailable", text: "peer-to-peer signalling is for rooms without an SFU" };
         if (sdpTooLarge(api, command.sdp)) return { error: "frame_too_large", text: `SDP is limited to ${api.config.MAX_SDP_BYTES} bytes` };
-        // An offer describes the sender's own stream; an answer goes to the stream's publisher.
-        const publisher = command.kind === "offer" ? sender.participantId : command.kind === "answer" ? command.target : undefined;
-        if (publisher !== undefined && !publishes(api, publisher, command.stream)) {
-          return { error: "insufficient_permissions", text: command.kind === "offer" ? "you do not publish that stream" : "the target does not publish that stream" };
-        }
         const targets = api.connectionsOf(command.target);
         if (targets.length === 0) return { error: "not_found", text: "no such participant" };
+        // The stream's publisher is one end of the pair: it sends the offer and receives the answer.
+        const publisherEnd = command.kind === "offer" ? sender.participantId : command.kind === "answer" ? command.target : undefined;
+        const ends = publisherEnd === undefined ? [sender.participantId, command.target] : [publisherEnd];
+        if (!ends.includes(command.publisher) || !publishes(api, command.publisher, command.stream)) {
+          return { error: "insufficient_permissions", text: "that stream is not published by this end of the connection" };
+        }
         const { action: _action, target: _target, ...body } = command;
         for (const connection of targets) api.sendTo(connection, "media", { message: "relay", source: sender.participantId, ...body });
         return;
