@@ -19,6 +19,7 @@ const CandidateSchema = z
     candidate: z.string().max(1024),
     sdpMid: z.string().max(64).nullable().optional(),
     sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(),
+    usernameFragment: z.string().max(256).nullable().optional(),
   })
   .strict();
 /** `publisher` names whose stream the connection carries, so both ends of a pair tell their two connections apart. */

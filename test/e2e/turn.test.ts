@@ -30,8 +30,10 @@ describe("TURN fleet against real coturn", () => {
   let redisUrl: string;
   let server: RunningServer;
   let env: Record<string, string>;
+  let page: Awaited<ReturnType<typeof blankPageServer>>;
 
   beforeAll(async () => {
+    page = await blankPageServer();
     dir = await mkdtemp(join(tmpdir(), "plenum-turn-"));
     const [eastPort, westPort, sharedPort, redisPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     redisUrl = `redis://127.0.0.1:${redisPort}`;
@@ -66,6 +68,7 @@ describe("TURN fleet against real coturn", () => {
         TURN_DOWN_AFTER: "2",
         TURN_UP_AFTER: "1",
         REGION_RULES: JSON.stringify({ header: "x-region", neighbours: { "de-east": ["de-west"], "de-west": ["de-east"] } }),
+        ALLOWED_ORIGINS: page.origin,
       },
     });
     // The first secret: a rotation from an empty keyring stages, distributes and activates without waiting.
@@ -74,6 +77,7 @@ describe("TURN fleet against real coturn", () => {
 
   afterAll(async () => {
     await server?.stop();
+    page?.close();
     await Promise.all([east, west, shared].map((n) => n?.stop()));
     redis?.kill();
   });
@@ -210,7 +214,6 @@ describe("TURN fleet against real coturn", () => {
 
   it("carries video between two relay-only Chromium peers through coturn with credentials from the API", async () => {
     const [a, b] = await Promise.all([session("de-east"), session("de-east")]);
-    const page = await blankPageServer();
     const browser = await launchChromium();
     try {
       const peers = await Promise.all(
@@ -283,9 +286,69 @@ describe("TURN fleet against real coturn", () => {
       expect(result.frames).toBeGreaterThan(10);
     } finally {
       await browser.close();
-      page.close();
       a.client.close();
       b.client.close();
+    }
+  });
+
+  it("connects two browsers through the client's mesh media (no SFU), relay-only via coturn, both decoding video", async () => {
+    const owner = await devLogin(server.base, "Gastgeberin");
+    const room = await createRoom(server.base, owner);
+    const tickets = [(await startRoom(server.base, owner, room.id)).ticket, (await startRoom(server.base, await devLogin(server.base, "Gast"), room.id)).ticket];
+    const browser = await launchChromium();
+    try {
+      const pages = await Promise.all(
+        tickets.map(async (ticket) => {
+          const tab = await (await browser.newContext()).newPage();
+          await tab.goto(page.url);
+          await tab.evaluate(
+            async ({ base, roomId, ticket }) => {
+              type Any = any;
+              const P = (window as Any).Plenum;
+              const signaling = await P.Signaling.open(base, roomId, ticket);
+              const joined: Any = await new Promise((resolve) => {
+                const off = signaling.on((ns: string, payload: Any) => ns === "control" && payload.message === "join_success" && (off(), resolve(payload)));
+              });
+              // Listen from join_success on, before awaiting the camera, so no publisher_update is missed.
+              const w = window as Any;
+              w.remote = [];
+              w.mesh = new P.MeshMedia(
+                signaling,
+                {
+                  selfId: joined.participant_id,
+                  iceServers: joined.modules.turn.ice_servers,
+                  iceTransportPolicy: "relay",
+                  onRemoteStream: (participant: string, stream: string) => w.remote.push(`${participant}/${stream}`),
+                  onRemoteEnded: () => {},
+                },
+                joined.modules.media.publishers,
+              );
+              w.mesh.publish("camera", await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }));
+            },
+            { base: server.base, roomId: room.id, ticket },
+          );
+          return tab;
+        }),
+      );
+      const decoded = (tab: (typeof pages)[0]) =>
+        tab.evaluate(async () => {
+          let frames = 0;
+          for (const pc of (window as any).mesh.peerConnections() as RTCPeerConnection[]) {
+            for (const s of (await pc.getStats()).values()) if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded ?? 0;
+          }
+          return frames;
+        });
+      const deadline = Date.now() + 60_000;
+      let frames = [0, 0];
+      while (Date.now() < deadline && frames.some((f) => f < 10)) {
+        await sleep(500);
+        frames = await Promise.all(pages.map(decoded));
+      }
+      expect(frames[0]).toBeGreaterThan(10);
+      expect(frames[1]).toBeGreaterThan(10);
+      expect(await pages[0]!.evaluate(() => (window as any).remote.length)).toBeGreaterThan(0);
+    } finally {
+      await browser.close();
     }
   });
 

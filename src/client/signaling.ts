@@ -1,0 +1,40 @@
+import { SUBPROTOCOL, TICKET_PREFIX } from "../protocol/frames";
+
+export type ServerPayload = { message: string } & Record<string, unknown>;
+export type FrameHandler = (namespace: string, payload: ServerPayload) => void;
+
+/** The browser's signalling connection: the ticket travels in the subprotocol header, never in the URL. */
+export class Signaling {
+  private readonly handlers = new Set<FrameHandler>();
+  private transaction = 0;
+
+  private constructor(private readonly socket: WebSocket) {
+    socket.addEventListener("message", (event) => {
+      const frame = JSON.parse(String(event.data)) as { namespace: string; payload: ServerPayload };
+      for (const handler of this.handlers) handler(frame.namespace, frame.payload);
+    });
+  }
+
+  static open(base: string, roomId: string, ticket: string): Promise<Signaling> {
+    const url = `${base.replace(/^http/, "ws")}/v1/rooms/${encodeURIComponent(roomId)}/signaling`;
+    const socket = new WebSocket(url, [SUBPROTOCOL, `${TICKET_PREFIX}${ticket}`]);
+    return new Promise((resolve, reject) => {
+      const signaling = new Signaling(socket);
+      socket.addEventListener("open", () => resolve(signaling), { once: true });
+      socket.addEventListener("error", () => reject(new Error("signalling connection failed")), { once: true });
+    });
+  }
+
+  on(handler: FrameHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  send(namespace: string, payload: Record<string, unknown>): void {
+    this.socket.send(JSON.stringify({ namespace, payload, transaction_id: ++this.transaction }));
+  }
+
+  close(): void {
+    this.socket.close(1000);
+  }
+}
