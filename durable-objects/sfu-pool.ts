@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { readConfig, type Config } from "../src/config";
+import { isoOrNull } from "../src/time";
 import { fail, ok, type Result } from "../src/protocol";
 import type { AddSfuNodeRequest, SfuNode } from "../src/protocol/sfu";
 import { janusInfo, janusLoad } from "../src/sfu/janus";
@@ -27,8 +28,6 @@ export interface SfuPin {
   apiUrl: string;
   region: string;
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * The SFU pool registry, one instance: Janus nodes (id, region, API, capacity), their liveness and load from an
@@ -204,7 +203,7 @@ export class SfuPoolObject extends DurableObject<Env> {
       capacity: row.capacity,
       draining: row.draining === 1,
       alive: this.alive(row, now),
-      last_seen: iso(row.last_seen),
+      last_seen: isoOrNull(row.last_seen),
       sessions: row.sessions,
       handles: row.handles,
       rooms: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM placements WHERE node_id = ?", row.id).one().n,

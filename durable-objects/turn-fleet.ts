@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { connect } from "cloudflare:sockets";
 import { readConfig, type Config } from "../src/config";
+import { isoOrNull } from "../src/time";
 import { fail, ok, type Result } from "../src/protocol";
 import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
 import { randomToken, sha256 } from "../src/secrets";
@@ -36,8 +37,6 @@ interface HealthRow extends Record<string, SqlStorageValue> {
   rtt_ms: number | null;
   error: string | null;
 }
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * The coturn fleet's state, one instance: the shared-secret keyring (values never leave this object) and each
@@ -141,7 +140,7 @@ export class TurnFleetObject extends DurableObject<Env> {
         healthy: row ? row.healthy === 1 : true,
         probed: row !== undefined,
         consecutive_failures: row?.failures ?? 0,
-        checked_at: iso(row?.checked_at ?? null),
+        checked_at: isoOrNull(row?.checked_at ?? null),
         rtt_ms: row?.rtt_ms ?? null,
         error: row?.error ?? null,
       };
@@ -227,10 +226,10 @@ function describe(row: SecretRow): TurnSecret {
     id: row.id,
     state: row.state,
     fingerprint: row.fingerprint,
-    created_at: iso(row.created_at)!,
-    activated_at: iso(row.activated_at),
-    retired_at: iso(row.retired_at),
-    removed_at: iso(row.removed_at),
+    created_at: isoOrNull(row.created_at)!,
+    activated_at: isoOrNull(row.activated_at),
+    retired_at: isoOrNull(row.retired_at),
+    removed_at: isoOrNull(row.removed_at),
   };
 }
 

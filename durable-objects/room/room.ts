@@ -26,7 +26,7 @@ import { migrate } from "./migrations";
 import type { Connection, EventPayload, RoomApi, RoomModule, Sender } from "./module";
 import { chat } from "./modules/chat";
 import { control } from "./modules/control";
-import { media, sfuMoved } from "./modules/media";
+import { media, sfuMoved, sfuPin } from "./modules/media";
 import { turn } from "./modules/turn";
 import { Roster, type ConnectionAttachment, type LeaveReason } from "./roster";
 import { Scheduler } from "./scheduler";
@@ -171,6 +171,7 @@ export class RoomObject extends DurableObject<Env> {
     const room = this.managedBy(principal);
     if (!room.ok) return room;
     for (const socket of this.ctx.getWebSockets()) this.closeSocket(socket, CloseCode.roomDeleted, "room deleted");
+    if (sfuPin(this.api)) await this.env.SFU_POOL.get(this.env.SFU_POOL.idFromName("pool")).release(room.value.id);
     if (this.presenceTimer !== undefined) clearTimeout(this.presenceTimer);
     this.presenceTimer = undefined;
     await this.ctx.storage.deleteAlarm();

@@ -1,4 +1,5 @@
 import type { Participant, Role } from "../../src/protocol";
+import { isoOrNull } from "../../src/time";
 import type { Connection } from "./module";
 
 export type ParticipantKind = "user" | "guest";
@@ -30,7 +31,7 @@ const toParticipant = (row: ParticipantRow): Participant => ({
   role: row.role,
   kind: row.kind,
   joined_at: new Date(row.joined_at).toISOString(),
-  hand_raised_at: row.hand_raised_at === null ? null : new Date(row.hand_raised_at).toISOString(),
+  hand_raised_at: isoOrNull(row.hand_raised_at),
 });
 
 /**
