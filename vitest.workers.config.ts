@@ -24,7 +24,8 @@ export default defineConfig({
           ]),
           OPERATOR_TOKEN: "operator-token-for-tests-0123456789abcdef",
           CLIENT_IP_HEADER: "x-test-client",
-          PRESENCE_BATCH_MS: "10",
+          // Wide enough that a burst of parallel joins (each minting TURN credentials) shares batches.
+          PRESENCE_BATCH_MS: "100",
           ATTEMPT_LIMIT: "5",
           RATE_LIMIT_STRIKES: "40",
           MAX_FRAME_BYTES: "4096",

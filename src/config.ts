@@ -64,7 +64,7 @@ export const ConfigSchema = z.object({
   MESH_MAX_PARTICIPANTS: seconds(4),
   RATE_LIMIT_PER_SECOND: seconds(10),
   RATE_LIMIT_BURST: seconds(30),
-  /** A connection that keeps sending after this many rate_limited answers is closed. */
+  /** A connection whose rate_limited answers outnumber its accepted frames by this much is closed. */
   RATE_LIMIT_STRIKES: seconds(50),
   /** Failed attempts on invite codes, passwords and tickets per client address and window. */
   ATTEMPT_LIMIT: seconds(10),

@@ -6,7 +6,10 @@
 export class TokenBucket {
   private tokens: number;
   private updatedAt: number;
-  /** Consecutive refusals; reset by the next accepted message. */
+  /**
+   * Refusals not yet worked off: +1 per refused message, −1 per accepted one. A flood keeps growing it however
+   * slowly the server drains it; a short burst over the limit fades.
+   */
   strikes = 0;
 
   constructor(
@@ -23,7 +26,7 @@ export class TokenBucket {
     this.updatedAt = now;
     if (this.tokens >= 1) {
       this.tokens -= 1;
-      this.strikes = 0;
+      this.strikes = Math.max(0, this.strikes - 1);
       return true;
     }
     this.strikes += 1;

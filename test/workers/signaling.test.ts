@@ -28,9 +28,10 @@ describe("joining and presence", () => {
     expect(b.joined.participants).toEqual([expect.objectContaining({ participant_id: a.joined.participant_id, display_name: "Alice A.", role: "owner", kind: "user" })]);
     const joined = await a.client.message("control", "joined");
     expect(joined.payload).toMatchObject({ participants: [{ participant_id: b.joined.participant_id, display_name: "Bob" }] });
-    // The joiner is not told about itself.
-    await new Promise((r) => setTimeout(r, 50));
-    expect(b.client.frames.some((f) => f.payload.message === "joined")).toBe(false);
+    // The joiner is never told about itself (it may hear of Alice if both joins fell into one batch).
+    await new Promise((r) => setTimeout(r, 250));
+    const toldB = b.client.frames.filter((f) => f.payload.message === "joined").flatMap((f) => (f.payload as any).participants);
+    expect(toldB.map((p: { participant_id: string }) => p.participant_id)).not.toContain(b.joined.participant_id);
 
     b.client.close(1000);
     const left = await a.client.message("control", "left");
@@ -238,8 +239,8 @@ describe("bad frames get error frames and change nothing", () => {
     const { client } = await join(owner, room.id);
     for (let i = 0; i < 35; i++) client.send("control", { action: "raise_hand" });
     await client.next((f) => f.payload.message === "error" && f.payload.error === "rate_limited");
-    for (let i = 0; i < 100; i++) client.send("chat", { action: "send_message", content: `flood ${i}` });
-    expect(await client.waitClosed()).toMatchObject({ code: CloseCode.rateLimited });
+    for (let i = 0; i < 300; i++) client.send("chat", { action: "send_message", content: `flood ${i}` });
+    expect(await client.waitClosed(20_000)).toMatchObject({ code: CloseCode.rateLimited });
     expect(await chatCount(room.id)).toBeLessThan(100);
   });
 });
