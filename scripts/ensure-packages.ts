@@ -30,7 +30,7 @@ export function ensurePackages(packages: Record<string, string> = E2E_PACKAGES):
   console.log(`installing ${missing.join(", ")} …`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
-  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { stdio: "inherit", env });
+  execFileSync("apt-get", ["install", "-y", "-qq", ...missing], { stdio: "inherit", env });
   // Debian starts some daemons on install where it can; tests run their own instances.
   execFileSync("sh", ["-c", "pkill -x turnserver; pkill -x redis-server; pkill -x janus; true"], { stdio: "ignore" });
 }

@@ -207,10 +207,6 @@ export class Roster {
     if (this.isConnected(participantId) && !this.pendingJoined.has(participantId)) this.pendingUpdated.add(participantId);
   }
 
-  hasPendingPresence(): boolean {
-    return this.pendingJoined.size + this.pendingLeft.size + this.pendingUpdated.size > 0;
-  }
-
   /** Takes the presence changes collected since the last batch. */
   takePresence(): PresenceBatch {
     const load = (ids: Iterable<string>) => [...ids].flatMap((id) => this.get(id) ?? []);

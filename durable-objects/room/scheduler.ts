@@ -38,13 +38,6 @@ export class Scheduler {
     await this.arm();
   }
 
-  /** Timers of one owner, for inspection and tests. */
-  pending(owner: string): { key: string; due_at: number }[] {
-    return this.storage.sql
-      .exec<{ key: string; due_at: number }>("SELECT key, due_at FROM timers WHERE owner = ? ORDER BY due_at", owner)
-      .toArray();
-  }
-
   /** Runs everything due (called from the object's alarm), then re-arms for what is left. */
   async runDue(now: number): Promise<void> {
     this.armedAt = undefined; // the alarm that woke us is spent

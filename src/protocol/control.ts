@@ -1,5 +1,8 @@
 import { z } from "zod";
+import { ChatJoinStateSchema } from "./chat";
 import { IdSchema, RoleSchema } from "./common";
+import { MediaJoinStateSchema } from "./media";
+import { TurnCredentialsSchema } from "./turn";
 
 export const ParticipantSchema = z.object({
   participant_id: IdSchema,
@@ -27,8 +30,8 @@ export const ControlEventSchema = z.discriminatedUnion("message", [
     display_name: z.string(),
     /** Everyone else currently in the room. */
     participants: z.array(ParticipantSchema),
-    /** Each module's state for the joiner, keyed by namespace. */
-    modules: z.record(z.string(), z.unknown()),
+    /** Each module's state for the joiner, keyed by namespace (turn is null when minting failed; it follows). */
+    modules: z.object({ chat: ChatJoinStateSchema, turn: TurnCredentialsSchema.nullable(), media: MediaJoinStateSchema }),
   }),
   z.object({ message: z.literal("joined"), participants: z.array(ParticipantSchema) }),
   z.object({ message: z.literal("left"), participants: z.array(IdSchema), reason: LeaveReasonSchema }),

@@ -4,13 +4,7 @@
  */
 export interface JanusReply {
   janus: string;
-  transaction?: string;
-  data?: { id?: number };
-  session_id?: number;
-  sender?: number;
   error?: { code: number; reason: string };
-  plugindata?: { plugin: string; data: Record<string, unknown> };
-  jsep?: { type: "offer" | "answer"; sdp: string };
   [field: string]: unknown;
 }
 

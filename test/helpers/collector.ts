@@ -35,10 +35,6 @@ export class FrameCollector {
     return id;
   }
 
-  sendRaw(data: string): void {
-    this.socket.send(data);
-  }
-
   /** The first recorded frame from index `from` on that matches, waiting up to `timeoutMs`. */
   async next(match: (frame: ServerFrame) => boolean, timeoutMs = 10_000, from = 0): Promise<ServerFrame> {
     const deadline = Date.now() + timeoutMs;
