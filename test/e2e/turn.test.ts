@@ -280,7 +280,7 @@ describe("TURN fleet against real coturn", () => {
           return { local: local?.candidateType, remote: remote?.candidateType, bytes: video?.bytesReceived ?? 0, frames: video?.framesDecoded ?? 0 };
         });
       let result = await stats();
-      for (let i = 0; i < 50 && result.frames < 10; i++) {
+      for (let i = 0; i < 50 && result.frames <= 10; i++) {
         await sleep(200);
         result = await stats();
       }
@@ -344,7 +344,7 @@ describe("TURN fleet against real coturn", () => {
         });
       const deadline = Date.now() + 60_000;
       let frames = [0, 0];
-      while (Date.now() < deadline && frames.some((f) => f < 10)) {
+      while (Date.now() < deadline && frames.some((f) => f <= 10)) {
         await sleep(500);
         frames = await Promise.all(pages.map(decoded));
       }
