@@ -2,6 +2,7 @@
  * Operator CLI: `npm run plenum -- <command>` (or `node --import tsx scripts/plenum.ts <command>`).
  *
  *   turn config  --node <id> --listening-ip <ip> (--sqlite <file> | --redis <coturn redis-userdb string>) [options]
+ *               [--allow-peer <ip|a-b>]… (private addresses relays may reach, e.g. the SFU nodes')
  *   turn rotate  --api <url> (--sqlite <file> … | --redis <redis url> …) [--wait <seconds>]
  *   turn secrets --api <url>
  *   turn nodes   --api <url>
@@ -13,6 +14,7 @@
  * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
  * TURN_REALM, as the server reads them.
  */
+import { isIP } from "node:net";
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
@@ -103,6 +105,7 @@ async function main(argv: string[]): Promise<void> {
       "min-port": { type: "string" },
       "max-port": { type: "string" },
       "allow-loopback-peers": { type: "boolean" },
+      "allow-peer": { type: "string", multiple: true },
       "log-file": { type: "string" },
       out: { type: "string" },
       id: { type: "string" },
@@ -138,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
         minRelayPort: number(values["min-port"]),
         maxRelayPort: number(values["max-port"]),
         allowLoopbackPeers: values["allow-loopback-peers"],
+        allowedPeers: values["allow-peer"]?.map(peerRange),
         logFile: values["log-file"],
       });
       if (values.out) await writeFile(values.out, conf, { mode: 0o600 });
@@ -209,3 +213,10 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   console.error(`plenum: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(error instanceof UsageError ? 2 : 1);
 });
+
+/** An IP address or an `a-b` range, as coturn's allowed-peer-ip takes them. */
+function peerRange(value: string): string {
+  const parts = value.split("-");
+  if (parts.length > 2 || !parts.every((p) => isIP(p) !== 0)) throw new UsageError(`--allow-peer: ${value} is not an address or an a-b range`);
+  return value;
+}

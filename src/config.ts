@@ -88,6 +88,15 @@ export const ConfigSchema = z.object({
   SFU_POLL_INTERVAL_MS: seconds(2000),
   SFU_POLL_TIMEOUT_MS: seconds(1500),
   SFU_DEAD_AFTER_MS: seconds(5000),
+  /** Deadline of one request from a room to its Janus node. */
+  SFU_REQUEST_TIMEOUT_MS: seconds(5000),
+  /** Per-room cap on new SFU connections (publishers and subscriptions) per second, and the burst allowed. */
+  SFU_JOIN_RATE: seconds(10),
+  SFU_JOIN_BURST: seconds(20),
+  /** With more camera publishers than this, subscribers get video only of this many most recent speakers. */
+  SFU_LAST_N: seconds(6),
+  /** Publisher bitrate cap the SFU asks browsers to respect (bits/s). */
+  SFU_PUBLISHER_BITRATE: seconds(800_000),
   /** How a client's region is found and which regions are near each other. */
   REGION_RULES: json(RegionRulesSchema, "{}"),
 });

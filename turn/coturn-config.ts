@@ -16,6 +16,11 @@ export interface CoturnConfigOptions {
   maxRelayPort?: number;
   /** Test rigs on one machine relay between loopback addresses; never in production. */
   allowLoopbackPeers?: boolean;
+  /**
+   * Addresses or ranges (`a-b`) relays may reach although they are private: the SFU nodes' media addresses when
+   * Janus runs on an internal network.
+   */
+  allowedPeers?: string[];
   logFile?: string;
 }
 
@@ -62,6 +67,7 @@ export function coturnConfig(o: CoturnConfigOptions): string {
     ...DENIED_PEERS.filter((range) => !(o.allowLoopbackPeers && (range.startsWith("127.") || range === "::1"))).map(
       (range) => `denied-peer-ip=${range}`,
     ),
+    ...(o.allowedPeers ?? []).map((range) => `allowed-peer-ip=${range}`),
     "no-software-attribute",
     "stale-nonce=600",
     "user-quota=12",

@@ -36,6 +36,8 @@ export interface RoomApi {
   room(): { id: string; tenant: string };
   /** A participant's live connections. */
   connectionsOf(participantId: string): Connection[];
+  /** Every live connection. */
+  connections(): Connection[];
   /** Sends one event to one connection. */
   sendTo(connection: Connection, namespace: string, payload: EventPayload): void;
   /** Connected participants. */
@@ -63,8 +65,12 @@ export interface RoomModuleDefinition<C extends { action: string }> {
   /** The module's part of join_success for a new connection; computed before the socket is accepted. */
   joinState?(api: RoomApi, connection: Connection): unknown;
   onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
+  /** One connection closed (the participant may have others). */
+  onClose?(api: RoomApi, connection: Connection): void | Promise<void>;
   /** The participant's last connection closed. */
   onLeave?(api: RoomApi, participantId: string): void;
+  /** The object was (re)built, e.g. after hibernation or a restart, with its surviving connections. */
+  onLoad?(api: RoomApi): void;
 }
 
 /** A module with its command type sealed in, so the room can hold modules of different commands in one list. */
@@ -75,7 +81,9 @@ export interface RoomModule {
   execute(api: RoomApi, sender: Sender, payload: unknown): Promise<CommandError | void>;
   joinState?(api: RoomApi, connection: Connection): unknown;
   onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
+  onClose?(api: RoomApi, connection: Connection): void | Promise<void>;
   onLeave?(api: RoomApi, participantId: string): void;
+  onLoad?(api: RoomApi): void;
 }
 
 export function defineModule<C extends { action: string }>(definition: RoomModuleDefinition<C>): RoomModule {
@@ -94,6 +102,8 @@ export function defineModule<C extends { action: string }>(definition: RoomModul
     },
     joinState: definition.joinState,
     onTimer: definition.onTimer,
+    onClose: definition.onClose,
     onLeave: definition.onLeave,
+    onLoad: definition.onLoad,
   };
 }

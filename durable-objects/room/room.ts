@@ -26,7 +26,7 @@ import { migrate } from "./migrations";
 import type { Connection, EventPayload, RoomApi, RoomModule, Sender } from "./module";
 import { chat } from "./modules/chat";
 import { control } from "./modules/control";
-import { media, sfuMoved, sfuPin } from "./modules/media";
+import { endMedia, media, sfuMoved, sfuPin } from "./modules/media";
 import { turn } from "./modules/turn";
 import { Roster, type ConnectionAttachment, type LeaveReason } from "./roster";
 import { Scheduler } from "./scheduler";
@@ -113,6 +113,7 @@ export class RoomObject extends DurableObject<Env> {
         return { id: room.id, tenant: room.tenant };
       },
       connectionsOf: (id) => this.roster.connectionsOf(id).map((c) => c.connection),
+      connections: () => this.roster.connections(),
       connectedCount: () => this.roster.connectedCount(),
       sendTo: (connection, namespace, payload) => {
         const target = this.roster.connectionsOf(connection.participantId).find((c) => c.connection.connectionId === connection.connectionId);
@@ -128,6 +129,7 @@ export class RoomObject extends DurableObject<Env> {
       schedule: (owner, key, dueAt, data) => this.scheduler.schedule(owner, key, dueAt, data),
       cancel: (owner, key) => this.scheduler.cancel(owner, key),
     };
+    for (const module of MODULES) module.onLoad?.(this.api);
   }
 
   // ── RPC from the worker ────────────────────────────────────────────────────────────────────────────────────
@@ -171,7 +173,10 @@ export class RoomObject extends DurableObject<Env> {
     const room = this.managedBy(principal);
     if (!room.ok) return room;
     for (const socket of this.ctx.getWebSockets()) this.closeSocket(socket, CloseCode.roomDeleted, "room deleted");
-    if (sfuPin(this.api)) await this.env.SFU_POOL.get(this.env.SFU_POOL.idFromName("pool")).release(room.value.id);
+    if (sfuPin(this.api)) {
+      await endMedia(this.api);
+      await this.env.SFU_POOL.get(this.env.SFU_POOL.idFromName("pool")).release(room.value.id);
+    }
     if (this.presenceTimer !== undefined) clearTimeout(this.presenceTimer);
     this.presenceTimer = undefined;
     await this.ctx.storage.deleteAlarm();
@@ -251,8 +256,8 @@ export class RoomObject extends DurableObject<Env> {
   }
 
   /** The SFU pool moved this room off a lost node (`pin` null: no node could take it). */
-  sfuMoved(pin: SfuPin | null, reason: "dead" | "removed"): void {
-    if (this.room()) sfuMoved(this.api, pin, reason);
+  async sfuMoved(pin: SfuPin | null, reason: "dead" | "removed"): Promise<void> {
+    if (this.room()) await sfuMoved(this.api, pin, reason);
   }
 
   // ── Signalling connections ─────────────────────────────────────────────────────────────────────────────────
@@ -430,7 +435,11 @@ export class RoomObject extends DurableObject<Env> {
   private async disconnected(socket: WebSocket, reason: LeaveReason): Promise<void> {
     this.buckets.delete(socket);
     const now = Date.now();
+    const connection = socket.deserializeAttachment() as ConnectionAttachment | null;
+    // Close and error may both arrive for one socket: only the first counts.
+    const live = connection !== null && this.roster.connectionsOf(connection.participantId).some((c) => c.socket === socket);
     const left = this.roster.disconnect(socket, reason, now);
+    if (live) for (const module of MODULES) await module.onClose?.(this.api, connection);
     if (!left) return;
     for (const module of MODULES) module.onLeave?.(this.api, left);
     this.schedulePresence();

@@ -231,6 +231,14 @@ export class Roster {
     }));
   }
 
+  connections(): Connection[] {
+    const all: Connection[] = [];
+    for (const sockets of this.sockets.values()) {
+      for (const socket of sockets) all.push(socket.deserializeAttachment() as Connection);
+    }
+    return all;
+  }
+
   private socketsOf(participantId: string): Set<WebSocket> {
     let set = this.sockets.get(participantId);
     if (!set) this.sockets.set(participantId, (set = new Set()));

@@ -1,15 +1,6 @@
 import type { Publisher, Stream } from "../protocol/media";
+import { MediaSession, type MediaOptions } from "./media";
 import type { ServerPayload, Signaling } from "./signaling";
-
-export interface MeshOptions {
-  selfId: string;
-  iceServers: RTCIceServer[];
-  iceTransportPolicy?: RTCIceTransportPolicy;
-  /** A remote participant's stream arrived (or was replaced). */
-  onRemoteStream(participantId: string, stream: Stream, media: MediaStream): void;
-  /** A remote participant stopped publishing a stream. */
-  onRemoteEnded(participantId: string, stream: Stream): void;
-}
 
 interface Relay extends ServerPayload {
   source: string;
@@ -25,51 +16,29 @@ interface Relay extends ServerPayload {
  * each subscription is one RTCPeerConnection between publisher and subscriber, negotiated through the room's
  * relay (the publisher offers).
  */
-export class MeshMedia {
+export class MeshMedia extends MediaSession {
   /** Connections by `<publisher>/<subscriber>/<stream>`. */
   private readonly connections = new Map<string, RTCPeerConnection>();
-  private readonly local = new Map<Stream, MediaStream>();
-  private readonly unsubscribe: () => void;
-  /** Media events are handled one after another, so a candidate never overtakes its offer. */
-  private queue: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly signaling: Signaling,
-    private readonly options: MeshOptions,
-    publishers: Publisher[] = [],
-  ) {
-    this.unsubscribe = signaling.on((namespace, payload) => {
-      if (namespace === "media") {
-        this.queue = this.queue.then(() => this.handle(payload)).catch((error: unknown) => console.warn("media signalling failed:", error));
-      }
-      if (namespace === "turn" && payload.message === "credentials") this.options.iceServers = payload.ice_servers as RTCIceServer[];
-    });
+  constructor(signaling: Signaling, options: MediaOptions, publishers: Publisher[] = []) {
+    super(signaling, options);
     for (const publisher of publishers) this.subscribeTo(publisher);
   }
 
-  publish(stream: Stream, media: MediaStream): void {
-    this.local.set(stream, media);
-    this.sendState(stream);
+  peerConnections(): RTCPeerConnection[] {
+    return [...this.connections.values()];
   }
 
-  /** Mutes or unmutes local tracks and tells the room. */
-  setEnabled(stream: Stream, kind: "audio" | "video", enabled: boolean): void {
-    const media = this.local.get(stream);
-    if (!media) return;
-    for (const track of kind === "audio" ? media.getAudioTracks() : media.getVideoTracks()) track.enabled = enabled;
-    this.sendState(stream);
-  }
+  /** Subscribers ask for the stream once they learn of it (publisher_update). */
+  protected connectLocal(): void {}
 
-  close(): void {
-    this.unsubscribe();
-    for (const pc of this.connections.values()) pc.close();
-    this.connections.clear();
-  }
-
-  private sendState(stream: Stream): void {
-    const media = this.local.get(stream)!;
-    const on = (tracks: MediaStreamTrack[]) => tracks.some((t) => t.enabled);
-    this.signaling.send("media", { action: "publish", stream, audio: on(media.getAudioTracks()), video: on(media.getVideoTracks()) });
+  protected disconnectLocal(stream: Stream): void {
+    for (const [id, pc] of this.connections) {
+      if (id.startsWith(`${this.options.selfId}/`) && id.endsWith(`/${stream}`)) {
+        pc.close();
+        this.connections.delete(id);
+      }
+    }
   }
 
   private subscribeTo(publisher: Publisher): void {
@@ -81,7 +50,7 @@ export class MeshMedia {
     }
   }
 
-  private async handle(payload: ServerPayload): Promise<void> {
+  protected async handle(payload: ServerPayload): Promise<void> {
     switch (payload.message) {
       case "publisher_update": {
         const publisher = payload.publisher as Publisher;
@@ -130,7 +99,7 @@ export class MeshMedia {
   private connection(publisher: string, subscriber: string, stream: Stream, peer: string): RTCPeerConnection {
     const id = key(publisher, subscriber, stream);
     this.connections.get(id)?.close();
-    const pc = new RTCPeerConnection({ iceServers: this.options.iceServers, iceTransportPolicy: this.options.iceTransportPolicy ?? "all" });
+    const pc = this.newConnection();
     pc.onicecandidate = (event) =>
       this.relay(peer, publisher, stream, event.candidate ? { kind: "candidate", candidate: event.candidate.toJSON() } : { kind: "end_of_candidates" });
     this.connections.set(id, pc);
@@ -139,11 +108,6 @@ export class MeshMedia {
 
   private relay(target: string, publisher: string, stream: Stream, body: Record<string, unknown>): void {
     this.signaling.send("media", { action: "relay", target, publisher, stream, ...body });
-  }
-
-  /** Connections for tests and the UI (e.g. getStats). */
-  peerConnections(): RTCPeerConnection[] {
-    return [...this.connections.values()];
   }
 }
 

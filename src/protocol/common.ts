@@ -38,6 +38,9 @@ export const ErrorCodeSchema = z.enum([
   "dev_login_disabled",
   "sfu_unavailable",
   "media_unavailable",
+  "negotiation_pending",
+  "stale_negotiation",
+  "sfu_error",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -76,6 +79,9 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   dev_login_disabled: 404,
   sfu_unavailable: 503,
   media_unavailable: 409,
+  negotiation_pending: 409,
+  stale_negotiation: 409,
+  sfu_error: 503,
   internal_error: 500,
 };
 

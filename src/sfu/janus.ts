@@ -8,7 +8,18 @@ export interface JanusReply {
   [field: string]: unknown;
 }
 
-export class JanusError extends Error {}
+export class JanusError extends Error {
+  constructor(
+    message: string,
+    /** Janus's error code, e.g. 458 (no such session). */
+    readonly code?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Janus error: the session does not exist (timed out, or the node restarted). */
+export const JANUS_NO_SUCH_SESSION = 458;
 
 /** fetch with a deadline; the timer is cleared once the request settles. */
 async function fetchWithin(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
@@ -29,7 +40,7 @@ async function post(url: string, body: Record<string, unknown>, timeoutMs: numbe
   );
   if (!response.ok) throw new JanusError(`janus answered HTTP ${response.status}`);
   const reply = (await response.json()) as JanusReply;
-  if (reply.janus === "error") throw new JanusError(`janus error ${reply.error?.code}: ${reply.error?.reason}`);
+  if (reply.janus === "error") throw new JanusError(`janus error ${reply.error?.code}: ${reply.error?.reason}`, reply.error?.code);
   return reply;
 }
 
@@ -50,4 +61,65 @@ export async function janusLoad(adminUrl: string, adminSecret: string, timeoutMs
     handles += ((reply.handles as number[] | undefined) ?? []).length;
   }
   return { sessions: sessions.length, handles };
+}
+
+/** A Janus session on one node (the room object's; one per room with live media). */
+export class JanusSession {
+  private constructor(
+    readonly apiUrl: string,
+    readonly id: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async create(apiUrl: string, timeoutMs: number): Promise<JanusSession> {
+    const reply = await post(apiUrl, { janus: "create" }, timeoutMs);
+    return new JanusSession(apiUrl, (reply.data as { id: number }).id, timeoutMs);
+  }
+
+  /** A session the room created earlier (after the object was rebuilt). */
+  static resume(apiUrl: string, id: number, timeoutMs: number): JanusSession {
+    return new JanusSession(apiUrl, id, timeoutMs);
+  }
+
+  async attach(): Promise<number> {
+    const reply = await post(`${this.apiUrl}/${this.id}`, { janus: "attach", plugin: "janus.plugin.videoroom" }, this.timeoutMs);
+    return (reply.data as { id: number }).id;
+  }
+
+  /**
+   * A plugin request. Synchronous requests (create, kick) answer with `success` and their plugin data; the
+   * asynchronous ones (join, configure, update, start) answer `ack` and their outcome arrives as an event.
+   */
+  async message(handle: number, body: Record<string, unknown>, jsep?: { type: string; sdp: string }): Promise<JanusReply> {
+    const reply = await post(`${this.apiUrl}/${this.id}/${handle}`, { janus: "message", body, ...(jsep ? { jsep } : {}) }, this.timeoutMs);
+    const data = (reply.plugindata as { data?: { error_code?: number; error?: string } } | undefined)?.data;
+    if (data?.error_code !== undefined) throw new JanusError(`videoroom error ${data.error_code}: ${data.error}`, data.error_code);
+    return reply;
+  }
+
+  async trickle(handle: number, candidate: Record<string, unknown> | null): Promise<void> {
+    await post(`${this.apiUrl}/${this.id}/${handle}`, { janus: "trickle", candidate: candidate ?? { completed: true } }, this.timeoutMs);
+  }
+
+  async detach(handle: number): Promise<void> {
+    await post(`${this.apiUrl}/${this.id}/${handle}`, { janus: "detach" }, this.timeoutMs);
+  }
+
+  async destroy(): Promise<void> {
+    await post(`${this.apiUrl}/${this.id}`, { janus: "destroy" }, this.timeoutMs);
+  }
+
+  /**
+   * Long-poll for events: Janus holds the request up to 30 s and answers with the events queued meanwhile (or a
+   * keepalive). Each poll also keeps the session from timing out.
+   */
+  async poll(maxEvents: number): Promise<JanusReply[]> {
+    const response = await fetchWithin(`${this.apiUrl}/${this.id}?maxev=${maxEvents}`, {}, 40_000);
+    if (!response.ok) throw new JanusError(`janus answered HTTP ${response.status}`);
+    const body = (await response.json()) as JanusReply | JanusReply[];
+    const events = Array.isArray(body) ? body : [body];
+    const failure = events.find((e) => e.janus === "error");
+    if (failure) throw new JanusError(`janus error ${failure.error?.code}: ${failure.error?.reason}`, failure.error?.code);
+    return events.filter((e) => e.janus !== "keepalive");
+  }
 }

@@ -18,6 +18,7 @@ export function launchChromium(): Promise<Browser> {
       "--disable-sync",
       "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
       "--disable-features=WebRtcHideLocalIpsWithMdns",
+      "--autoplay-policy=no-user-gesture-required",
     ],
   });
 }

@@ -66,11 +66,17 @@ export async function startCoturn(options: {
   userdb: { sqlite: string } | { redis: string };
   configPath: string;
   env: Record<string, string>;
+  /** Address to listen and relay on (default 127.0.0.1). */
+  ip?: string;
+  /** Private addresses relays may reach (`--allow-peer`), e.g. the SFU's. */
+  allowPeers?: string[];
 }): Promise<Coturn> {
+  const ip = options.ip ?? "127.0.0.1";
   const db = "sqlite" in options.userdb ? ["--sqlite", options.userdb.sqlite] : ["--redis", options.userdb.redis];
   await plenumCli(
     [
-      "turn", "config", "--node", options.nodeId, "--listening-ip", "127.0.0.1", ...db,
+      "turn", "config", "--node", options.nodeId, "--listening-ip", ip, ...db,
+      ...(options.allowPeers ?? []).flatMap((peer) => ["--allow-peer", peer]),
       "--cli-port", String(options.cliPort), "--min-port", String(options.relayPorts[0]), "--max-port", String(options.relayPorts[1]),
       "--allow-loopback-peers", "--out", options.configPath,
     ],
@@ -81,7 +87,7 @@ export async function startCoturn(options: {
     port: options.port,
     async start() {
       child = spawn("turnserver", ["-c", options.configPath], { stdio: "ignore" });
-      for (let i = 0; i < 100 && !(await stunAnswers(options.port, "127.0.0.1", 300)); i++) {
+      for (let i = 0; i < 100 && !(await stunAnswers(options.port, ip, 300)); i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
     },

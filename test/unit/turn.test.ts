@@ -115,6 +115,7 @@ describe("coturn configuration", () => {
       userdb: { redis: "ip=10.0.0.2 dbname=0" },
       tls: { cert: "/etc/ssl/turn.pem", pkey: "/etc/ssl/turn.key" },
       cliPassword: "pw",
+      allowedPeers: ["10.0.3.5", "10.0.4.0-10.0.4.255"],
     });
     for (const line of [
       "use-auth-secret",
@@ -127,6 +128,9 @@ describe("coturn configuration", () => {
       "denied-peer-ip=10.0.0.0-10.255.255.255",
       "denied-peer-ip=127.0.0.0-127.255.255.255",
       "cli-ip=127.0.0.1",
+      // The SFU nodes' private addresses stay reachable for relays, nothing else of 10/8.
+      "allowed-peer-ip=10.0.3.5",
+      "allowed-peer-ip=10.0.4.0-10.0.4.255",
     ]) {
       expect(conf.split("\n")).toContain(line);
     }

@@ -94,3 +94,58 @@ describe("media in a room without an SFU (mesh)", () => {
     expect(await streamsOf(room.id)).toEqual([]);
   });
 });
+
+describe("media in a room pinned to an SFU node", () => {
+  /** A room pinned to a node nothing answers on: every refusal below must happen before the room calls Janus. */
+  async function pinnedRoom() {
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_i, state) => {
+      state.storage.sql.exec("INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES ('gone-1', 'http://127.0.0.1:9/janus', 'de-east', ?)", Date.now());
+    });
+    const a = await join(owner, room.id);
+    const b = await join(await devToken("Bernd"), room.id);
+    return { room, a, b };
+  }
+  const handlesOf = (roomId: string) =>
+    runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(roomId)), (_i, state) => state.storage.sql.exec("SELECT * FROM media_handles").toArray());
+
+  it("refuses bad SFU media commands with error frames, keeping publishers and SFU state unchanged", async () => {
+    const { room, a, b } = await pinnedRoom();
+    expect(a.joined.modules.media).toEqual({ mode: "sfu", publishers: [] });
+    b.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
+    await a.client.message("media", "publisher_update");
+    const before = await streamsOf(room.id);
+    const candidate = { candidate: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host", sdpMid: "0", sdpMLineIndex: 0 };
+    const cases: [Record<string, unknown>, string][] = [
+      // SDP over the limit, for publishing and for answering a subscription.
+      [{ action: "publish_offer", stream: "camera", sdp: fakeSdp(3000) }, "frame_too_large"],
+      [{ action: "subscribe_answer", negotiation: 1, sdp: fakeSdp(3000) }, "frame_too_large"],
+      // SDP for a stream the sender has not announced (screen), an answer to an offer never made.
+      [{ action: "publish_offer", stream: "screen", sdp: fakeSdp() }, "insufficient_permissions"],
+      [{ action: "subscribe_answer", negotiation: 1, sdp: fakeSdp() }, "stale_negotiation"],
+      // Candidates for media connections that do not exist.
+      [{ action: "trickle", direction: "publish", stream: "camera", candidate }, "not_found"],
+      [{ action: "trickle", direction: "subscribe", candidate: null }, "not_found"],
+      // Subscribing to a publisher that does not exist; peer-to-peer signalling in an SFU room.
+      [{ action: "subscribe", target: "NoSuchParticipant1", stream: "camera" }, "not_found"],
+      [{ action: "relay", target: b.joined.participant_id, publisher: b.joined.participant_id, stream: "camera", kind: "end_of_candidates" }, "media_unavailable"],
+      // Malformed: publish candidates without their stream, a negotiation number that is not one.
+      [{ action: "trickle", direction: "publish", candidate }, "invalid_frame"],
+      [{ action: "subscribe_answer", negotiation: 0, sdp: fakeSdp() }, "invalid_frame"],
+    ];
+    for (const [payload, code] of cases) {
+      const from = a.client.frames.length;
+      a.client.send("media", payload);
+      expect((await a.client.error(from)).payload, JSON.stringify(payload).slice(0, 80)).toMatchObject({ error: code });
+    }
+    // A valid offer for an announced stream reaches for the node, which does not answer: sfu_error, nothing kept.
+    a.client.send("media", { action: "publish", stream: "camera", audio: true, video: false });
+    await b.client.next((f) => f.payload.message === "publisher_update" && (f.payload as any).publisher.participant_id === a.joined.participant_id);
+    const from = a.client.frames.length;
+    a.client.send("media", { action: "publish_offer", stream: "camera", sdp: fakeSdp() });
+    expect((await a.client.error(from, 15_000)).payload).toMatchObject({ error: "sfu_error" });
+    expect(await handlesOf(room.id)).toEqual([]);
+    expect((await streamsOf(room.id)).filter((r) => r.participant_id === b.joined.participant_id)).toEqual(before);
+  });
+});

@@ -1,0 +1,200 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { NETNS_INTERFACE, NETNS_MEDIA_IP } from "../../scripts/in-netns";
+import { freePort, startServer, type RunningServer } from "../../scripts/local-server";
+import type { SfuNode } from "../../src/protocol";
+import { call, createRoom, devLogin, startRoom } from "../helpers/client";
+import { blankPageServer, launchChromium } from "../e2e/browser";
+import { plenumCli, startCoturn, type Coturn } from "../e2e/coturn";
+import { startJanus, type JanusNode } from "../e2e/janus";
+
+export const OPERATOR_TOKEN = "media-operator-token-0123456789abcdef01";
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The media rig inside the test's network namespace: two Janus nodes (ICE on the veth interface), one coturn
+ * relaying on the veth's other end and allowed to reach the SFU's address, a workerd started as `npm start` does,
+ * a page server on 127.0.0.1 (a secure context) and one Chromium whose contexts are the participants.
+ */
+export interface MediaRig {
+  server: RunningServer;
+  janus: Record<string, JanusNode>;
+  coturn: Coturn;
+  browser: Browser;
+  pageUrl: string;
+  stop(): Promise<void>;
+}
+
+export const JANUS_NODES = ["erfurt-1", "gera-1"] as const;
+
+export async function startMediaRig(env: Record<string, string> = {}): Promise<MediaRig> {
+  const dir = await mkdtemp(join(tmpdir(), "plenum-media-"));
+  const page = await blankPageServer();
+  const janus: Record<string, JanusNode> = {};
+  for (const [i, id] of JANUS_NODES.entries()) {
+    const [apiPort, adminPort] = [await freePort(), await freePort()];
+    janus[id] = await startJanus({ dir: join(dir, id), apiPort, adminPort, iceInterface: NETNS_INTERFACE, rtpPorts: [30000 + i * 1000, 30999 + i * 1000] });
+  }
+  const turnPort = await freePort();
+  const turnNodes = [{ id: "turn-1", region: "de-central", host: NETNS_MEDIA_IP, port: turnPort, tls_port: null }];
+  const turnEnv = { TURN_NODES: JSON.stringify(turnNodes), TURN_REALM: "plenum.media", PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN };
+  const coturn = await startCoturn({
+    nodeId: "turn-1",
+    port: turnPort,
+    cliPort: await freePort(),
+    relayPorts: [42000, 42999],
+    userdb: { sqlite: join(dir, "turn.db") },
+    configPath: join(dir, "turn.conf"),
+    env: turnEnv,
+    // On the SFU's own address: relayed to from the veth's other end, Janus never answered (seen here).
+    ip: NETNS_MEDIA_IP,
+    allowPeers: [NETNS_MEDIA_IP],
+  });
+  const server = await startServer({
+    env: {
+      OPERATOR_TOKEN,
+      ALLOWED_ORIGINS: page.origin,
+      TURN_NODES: JSON.stringify(turnNodes),
+      TURN_REALM: "plenum.media",
+      SFU_POLL_INTERVAL_MS: "500",
+      SFU_DEAD_AFTER_MS: "2500",
+      ...env,
+    },
+  });
+  await plenumCli(["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "turn.db")], turnEnv);
+  for (const id of JANUS_NODES) {
+    await plenumCli(
+      ["sfu", "add", "--api", server.base, "--id", id, "--region", "de-central", "--janus", janus[id]!.apiUrl, "--admin", janus[id]!.adminUrl, "--capacity", "500"],
+      { PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN, JANUS_ADMIN_SECRET: janus[id]!.adminSecret },
+    );
+  }
+  const deadline = Date.now() + 30_000;
+  while (!(await sfuNodes(server.base)).every((n) => n.alive)) {
+    if (Date.now() > deadline) throw new Error("SFU nodes never came alive");
+    await sleep(200);
+  }
+  const browser = await launchChromium();
+  return {
+    server,
+    janus,
+    coturn,
+    browser,
+    pageUrl: page.url,
+    async stop() {
+      await browser.close().catch(() => undefined);
+      await server.stop();
+      await coturn.stop();
+      await Promise.all(Object.values(janus).map((j) => j.kill()));
+      page.close();
+    },
+  };
+}
+
+export async function sfuNodes(base: string): Promise<SfuNode[]> {
+  return (await call<{ nodes: SfuNode[] }>(base, "GET", "/v1/operator/sfu/nodes", { token: OPERATOR_TOKEN })).body.nodes;
+}
+
+/** A room and a start ticket for each named participant. */
+export async function roomWithTickets(base: string, names: string[]): Promise<{ roomId: string; tickets: string[] }> {
+  const owner = await devLogin(base, names[0]!);
+  const room = await createRoom(base, owner);
+  const tickets = [(await startRoom(base, owner, room.id)).ticket];
+  for (const name of names.slice(1)) tickets.push((await startRoom(base, await devLogin(base, name), room.id)).ticket);
+  return { roomId: room.id, tickets };
+}
+
+/**
+ * One participant in its own browser context: signalling with the ticket, media through the client module the
+ * room's mode asks for, camera and microphone (fake devices, 320x240) published. Counts sfu_changed events.
+ */
+export async function joinInBrowser(rig: MediaRig, roomId: string, ticket: string, relay = false): Promise<{ page: Page; mode: string }> {
+  const page = await (await rig.browser.newContext()).newPage();
+  await page.goto(rig.pageUrl);
+  const mode = await page.evaluate(
+    async ({ base, roomId, ticket, relay }) => {
+      type Any = any;
+      const w = window as Any;
+      const P = w.Plenum;
+      const signaling = await P.Signaling.open(base, roomId, ticket);
+      const joined: Any = await new Promise((resolve) => {
+        const off = signaling.on((ns: string, payload: Any) => ns === "control" && payload.message === "join_success" && (off(), resolve(payload)));
+      });
+      w.sfuChanges = 0;
+      w.remote = {};
+      signaling.on((ns: string, payload: Any) => ns === "media" && payload.message === "sfu_changed" && w.sfuChanges++);
+      w.log = [];
+      // Media frames as received, printed when media does not arrive.
+      signaling.on((ns: string, payload: Any) => ns === "media" && w.log.push(JSON.stringify({ ...payload, sdp: payload.sdp?.length })));
+      w.media = P.joinMedia(signaling, joined.modules.media, {
+        selfId: joined.participant_id,
+        iceServers: joined.modules.turn?.ice_servers ?? [],
+        iceTransportPolicy: relay ? "relay" : "all",
+        // Played as a page would: Chromium decodes received audio only for a sink that plays it.
+        onRemoteStream: (participant: string, stream: string, media: MediaStream) => {
+          const id = `${participant}/${stream}`;
+          let element = w.remote[id] as HTMLAudioElement | undefined;
+          if (!element) document.body.append((element = w.remote[id] = document.createElement("audio")));
+          element.srcObject = media;
+          void element.play().catch(() => undefined);
+        },
+        onRemoteEnded: (participant: string, stream: string) => {
+          w.remote[`${participant}/${stream}`]?.remove();
+          delete w.remote[`${participant}/${stream}`];
+        },
+      });
+      w.media.publish("camera", await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }));
+      return joined.modules.media.mode as string;
+    },
+    { base: rig.server.base, roomId, ticket, relay },
+  );
+  return { page, mode };
+}
+
+export interface ReceivedMedia {
+  /** Inbound video streams with decoded frames. */
+  videos: number;
+  /** Inbound audio streams with decoded samples. */
+  audios: number;
+  frames: number;
+  /** Candidate types of the selected pairs (local side) of every connection. */
+  localCandidates: string[];
+}
+
+/** What a participant's page receives now, from getStats of its current connections. */
+export function received(page: Page): Promise<ReceivedMedia> {
+  return page.evaluate(async () => {
+    const result = { videos: 0, audios: 0, frames: 0, localCandidates: [] as string[] };
+    for (const pc of (window as any).media.peerConnections() as RTCPeerConnection[]) {
+      const stats = [...(await pc.getStats()).values()];
+      for (const s of stats) {
+        if (s.type === "inbound-rtp" && s.kind === "video" && (s.framesDecoded ?? 0) > 0) {
+          result.videos += 1;
+          result.frames += s.framesDecoded;
+        }
+        if (s.type === "inbound-rtp" && s.kind === "audio" && (s.totalSamplesReceived ?? 0) > 0) result.audios += 1;
+        if (s.type === "transport" && s.selectedCandidatePairId) {
+          const pair = stats.find((p) => p.id === s.selectedCandidatePairId);
+          const local = pair && stats.find((c) => c.id === pair.localCandidateId);
+          if (local) result.localCandidates.push(local.candidateType);
+        }
+      }
+    }
+    return result;
+  });
+}
+
+/** Waits until every page receives `videos` decoding video streams and as many audio streams. */
+export async function untilEveryoneReceives(pages: Page[], videos: number, timeoutMs = 90_000): Promise<ReceivedMedia[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const all = await Promise.all(pages.map(received));
+    if (all.every((r) => r.videos >= videos && r.audios >= videos)) return all;
+    if (Date.now() > deadline) {
+      for (const page of pages) console.log((await page.evaluate(() => (window as any).log as string[])).join("\n"));
+      throw new Error(`media did not arrive: ${JSON.stringify(all)}`);
+    }
+    await sleep(250);
+  }
+}

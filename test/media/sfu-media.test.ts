@@ -1,0 +1,69 @@
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JANUS_NODES, joinInBrowser, roomWithTickets, sfuNodes, sleep, startMediaRig, untilEveryoneReceives, type MediaRig } from "./rig";
+
+async function untilEveryPage(pages: Page[], predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await Promise.all(pages.map((p) => p.evaluate(predicate)))).every(Boolean)) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(100);
+  }
+}
+
+describe("media through real Janus nodes (in a private network namespace)", () => {
+  let rig: MediaRig;
+
+  beforeAll(async () => {
+    rig = await startMediaRig();
+  });
+
+  afterAll(async () => {
+    await rig?.stop();
+  });
+
+  const closeAll = (pages: Page[]) => Promise.all(pages.map((p) => p.context().close()));
+
+  it("three participants on one Janus node each decode the other two's video and audio; moving the room to the other node brings media back", async () => {
+    const { roomId, tickets } = await roomWithTickets(rig.server.base, ["Vorsitz", "Schriftführung", "Bürgerin"]);
+    const joined = [];
+    for (const ticket of tickets) joined.push(await joinInBrowser(rig, roomId, ticket));
+    const pages = joined.map((j) => j.page);
+    try {
+      expect(joined.map((j) => j.mode)).toEqual(["sfu", "sfu", "sfu"]);
+      const before = await untilEveryoneReceives(pages, 2);
+      for (const r of before) expect(r.frames).toBeGreaterThan(0);
+
+      // The room is pinned to one node; kill it as in a crash.
+      const pinned = (await sfuNodes(rig.server.base)).find((n) => n.rooms > 0);
+      expect(JANUS_NODES).toContain(pinned?.id);
+      const other = JANUS_NODES.find((id) => id !== pinned!.id)!;
+      await rig.janus[pinned!.id]!.kill();
+
+      // The pool repins the room, every client is told and sets up again, and video decodes on the other node.
+      await untilEveryPage(pages, () => (window as any).sfuChanges === 1, "every client told of the move");
+      const after = await untilEveryoneReceives(pages, 2);
+      for (const r of after) expect(r.videos).toBe(2);
+      const nodes = await sfuNodes(rig.server.base);
+      expect(nodes.find((n) => n.id === other)!.rooms).toBe(1);
+      expect(nodes.find((n) => n.id === pinned!.id)!.alive).toBe(false);
+      await rig.janus[pinned!.id]!.start();
+    } finally {
+      await closeAll(pages);
+    }
+  });
+
+  it("relay-only participants (iceTransportPolicy relay) get media through coturn to the SFU", async () => {
+    const { roomId, tickets } = await roomWithTickets(rig.server.base, ["Relais A", "Relais B"]);
+    const pages = [];
+    for (const ticket of tickets) pages.push((await joinInBrowser(rig, roomId, ticket, true)).page);
+    try {
+      const media = await untilEveryoneReceives(pages, 1);
+      for (const r of media) {
+        expect(r.localCandidates.length).toBeGreaterThanOrEqual(2); // publishing and subscribing connections
+        expect(new Set(r.localCandidates)).toEqual(new Set(["relay"]));
+      }
+    } finally {
+      await closeAll(pages);
+    }
+  });
+});
