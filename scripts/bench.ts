@@ -6,9 +6,11 @@
  * join_success, p50/p99 of chat delivery to the last recipient, and workerd's resident memory.
  *
  * TURN: GET /v1/turn per second from one workerd process (session-token check, room liveness, HMAC, selection).
- * `BENCH_ONLY=signalling|turn` runs one part.
+ * Media: join → first remote video frame through Janus (and relay-only via TURN), and failover time after killing
+ * the pinned Janus node (scripts/bench-media.ts, inside a private network namespace).
+ * `BENCH_ONLY=signalling|turn|media` runs one part.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
@@ -151,9 +153,19 @@ async function turnCredentials(): Promise<string[]> {
   }
 }
 
+/** Janus cannot do ICE on loopback: the media figures come from a run inside a network namespace. */
+function media(): string[] {
+  const output = execFileSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "in-netns.ts"), process.execPath, "--import", "tsx", join(import.meta.dirname, "bench-media.ts")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return output.slice(output.indexOf("--- media\n") + "--- media\n".length).trim().split("\n");
+}
+
 const only = process.env.BENCH_ONLY;
 const report = [
   ...(only === undefined || only === "signalling" ? [`Signalling (${MESSAGES} chat messages per size, one room per size):`, ...(await signalling())] : []),
   ...(only === undefined || only === "turn" ? ["TURN credentials:", ...(await turnCredentials())] : []),
+  ...(only === undefined || only === "media" ? ["Media (Janus 1.1, coturn, Chromium with 320x240 fake camera, in a network namespace):", ...media()] : []),
 ];
 console.log(`\n${report.join("\n")}`);

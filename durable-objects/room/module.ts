@@ -44,6 +44,12 @@ export interface RoomApi {
   connectedCount(): number;
   /** A participant known to the room (connected, or disconnected within the resumption window). */
   participant(participantId: string): Participant | undefined;
+  /** Connected participants in the waiting room. */
+  waiting(): Participant[];
+  /** Lets a waiting participant in (they get join_success, everyone a joined); false when nobody of that id waits. */
+  letIn(participantId: string): Promise<boolean>;
+  /** Closes a waiting participant's connections (4000, not admitted); false when nobody of that id waits. */
+  turnAway(participantId: string): boolean;
   /** Records a raised (timestamp) or lowered (null) hand; everyone learns it through a batched control.update. */
   setHandRaised(participantId: string, raisedAt: number | null): void;
   /** Sends one event to every connection; the sender's own copy carries its transaction_id. */
@@ -68,7 +74,7 @@ export interface RoomModuleDefinition<C extends { action: string }> {
   /** One connection closed (the participant may have others). */
   onClose?(api: RoomApi, connection: Connection): void | Promise<void>;
   /** The participant's last connection closed. */
-  onLeave?(api: RoomApi, participantId: string): void;
+  onLeave?(api: RoomApi, participantId: string): void | Promise<void>;
   /** The object was (re)built, e.g. after hibernation or a restart, with its surviving connections. */
   onLoad?(api: RoomApi): void;
 }
@@ -82,7 +88,7 @@ export interface RoomModule {
   joinState?(api: RoomApi, connection: Connection): unknown;
   onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
   onClose?(api: RoomApi, connection: Connection): void | Promise<void>;
-  onLeave?(api: RoomApi, participantId: string): void;
+  onLeave?(api: RoomApi, participantId: string): void | Promise<void>;
   onLoad?(api: RoomApi): void;
 }
 

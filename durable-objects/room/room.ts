@@ -26,14 +26,15 @@ import { migrate } from "./migrations";
 import type { Connection, EventPayload, RoomApi, RoomModule, Sender } from "./module";
 import { chat } from "./modules/chat";
 import { control } from "./modules/control";
-import { endMedia, media, sfuMoved, sfuPin } from "./modules/media";
+import { endMedia, media, sfuMoved } from "./modules/media";
+import { moderation, waitingChanged } from "./modules/moderation";
 import { turn } from "./modules/turn";
 import { Roster, type ConnectionAttachment, type LeaveReason } from "./roster";
 import { Scheduler } from "./scheduler";
 import type { SfuPin } from "../sfu-pool";
 
 /** The room's protocol namespaces. A new namespace is one more module file and one more entry here. */
-const MODULES: readonly RoomModule[] = [control, chat, turn, media];
+const MODULES: readonly RoomModule[] = [control, chat, turn, media, moderation];
 
 const ROOM_MIGRATIONS = [
   `CREATE TABLE room (id TEXT NOT NULL, tenant TEXT NOT NULL, owner_key TEXT NOT NULL, name TEXT NOT NULL,
@@ -120,6 +121,13 @@ export class RoomObject extends DurableObject<Env> {
         if (target) this.send(target.socket, namespace, payload);
       },
       participant: (id) => this.roster.get(id),
+      waiting: () => this.roster.waiting(),
+      letIn: (id) => this.letIn(id),
+      turnAway: (id) => {
+        if (!this.roster.isWaiting(id) || !this.roster.isConnected(id)) return false;
+        for (const { socket } of this.roster.connectionsOf(id)) this.closeSocket(socket, CloseCode.kicked, "not admitted");
+        return true;
+      },
       setHandRaised: (id, at) => {
         this.roster.setHandRaised(id, at);
         this.schedulePresence();
@@ -173,10 +181,7 @@ export class RoomObject extends DurableObject<Env> {
     const room = this.managedBy(principal);
     if (!room.ok) return room;
     for (const socket of this.ctx.getWebSockets()) this.closeSocket(socket, CloseCode.roomDeleted, "room deleted");
-    if (sfuPin(this.api)) {
-      await endMedia(this.api);
-      await this.env.SFU_POOL.get(this.env.SFU_POOL.idFromName("pool")).release(room.value.id);
-    }
+    await endMedia(this.api);
     if (this.presenceTimer !== undefined) clearTimeout(this.presenceTimer);
     this.presenceTimer = undefined;
     await this.ctx.storage.deleteAlarm();
@@ -215,6 +220,7 @@ export class RoomObject extends DurableObject<Env> {
       userKey: principal.userKey,
       displayName: request.display_name ?? principal.name ?? "Participant",
       defaultRole: owner ? "owner" : "user",
+      mustWait: room.value.waiting_room === "everyone",
       now,
     });
     return ok(await this.issueTicket(participantId, now));
@@ -243,6 +249,7 @@ export class RoomObject extends DurableObject<Env> {
       userKey: null,
       displayName: request.display_name,
       defaultRole: "guest",
+      mustWait: room.waiting_room !== "disabled",
       now,
     });
     return ok(await this.issueTicket(participantId, now));
@@ -286,25 +293,23 @@ export class RoomObject extends DurableObject<Env> {
       connectionId: randomToken(12),
       region: request.headers.get(REGION_HEADER) ?? undefined,
     };
+    const { 0: client, 1: server } = new WebSocketPair();
+    const response = new Response(null, { status: 101, webSocket: client, headers: { "sec-websocket-protocol": SUBPROTOCOL } });
+    if (this.roster.isWaiting(participant.participant_id)) {
+      this.ctx.acceptWebSocket(server);
+      this.roster.connect(server, connection, Date.now());
+      this.send(server, "moderation", { message: "in_waiting_room", display_name: participant.display_name });
+      waitingChanged(this.api);
+      return response;
+    }
     // Module states may need other objects (TURN credentials): gather them before the socket exists, so no frame
     // of this connection is handled before its join_success is sent.
-    const modules: Record<string, unknown> = {};
-    for (const module of MODULES) {
-      if (module.joinState) modules[module.namespace] = await module.joinState(this.api, connection);
-    }
-    const { 0: client, 1: server } = new WebSocketPair();
+    const modules = await this.moduleStates(connection);
     this.ctx.acceptWebSocket(server);
     const joined = this.roster.connect(server, connection, Date.now());
-    this.send(server, "control", {
-      message: "join_success",
-      participant_id: participant.participant_id,
-      role: participant.role,
-      display_name: participant.display_name,
-      participants: this.roster.online(participant.participant_id),
-      modules,
-    });
+    this.welcome(server, participant.participant_id, modules);
     if (joined) this.schedulePresence();
-    return new Response(null, { status: 101, webSocket: client, headers: { "sec-websocket-protocol": SUBPROTOCOL } });
+    return response;
   }
 
   override async webSocketMessage(socket: WebSocket, message: string | ArrayBuffer): Promise<void> {
@@ -342,6 +347,9 @@ export class RoomObject extends DurableObject<Env> {
     if (!roles) return this.sendError(socket, namespace, transactionId, "unknown_action", `no action ${payload.action}`);
     const role = this.roster.role(attachment.participantId);
     if (!role) return this.closeSocket(socket, CloseCode.kicked, "participant removed");
+    if (this.roster.isWaiting(attachment.participantId)) {
+      return this.sendError(socket, namespace, transactionId, "insufficient_permissions", "you are in the waiting room until a moderator lets you in");
+    }
     if (!roles.includes(role)) {
       return this.sendError(socket, namespace, transactionId, "insufficient_permissions", `${role} may not ${payload.action}`);
     }
@@ -432,16 +440,52 @@ export class RoomObject extends DurableObject<Env> {
     return { ticket, resumption, participant_id: participantId, ticket_expires_at: new Date(expiresAt).toISOString() };
   }
 
+  private async moduleStates(connection: Connection): Promise<Record<string, unknown>> {
+    const modules: Record<string, unknown> = {};
+    for (const module of MODULES) {
+      if (module.joinState) modules[module.namespace] = await module.joinState(this.api, connection);
+    }
+    return modules;
+  }
+
+  private welcome(socket: WebSocket, participantId: string, modules: Record<string, unknown>): void {
+    const participant = this.roster.get(participantId)!;
+    this.send(socket, "control", {
+      message: "join_success",
+      participant_id: participantId,
+      role: participant.role,
+      display_name: participant.display_name,
+      participants: this.roster.online(participantId),
+      modules,
+    });
+  }
+
+  /** A moderator lets someone in: each of their waiting connections gets its join_success, everyone a joined. */
+  private async letIn(participantId: string): Promise<boolean> {
+    const waiting = this.roster.isWaiting(participantId) ? this.roster.connectionsOf(participantId) : [];
+    if (waiting.length === 0) return false;
+    const states = await Promise.all(waiting.map((c) => this.moduleStates(c.connection)));
+    // Gathering took a moment: only connections still there, and only once.
+    if (!this.roster.letIn(participantId)) return false;
+    const live = new Set(this.roster.connectionsOf(participantId).map((c) => c.socket));
+    waiting.forEach((c, i) => live.has(c.socket) && this.welcome(c.socket, participantId, states[i]!));
+    this.schedulePresence();
+    waitingChanged(this.api);
+    return true;
+  }
+
   private async disconnected(socket: WebSocket, reason: LeaveReason): Promise<void> {
     this.buckets.delete(socket);
     const now = Date.now();
     const connection = socket.deserializeAttachment() as ConnectionAttachment | null;
     // Close and error may both arrive for one socket: only the first counts.
     const live = connection !== null && this.roster.connectionsOf(connection.participantId).some((c) => c.socket === socket);
+    const waited = connection !== null && this.roster.isWaiting(connection.participantId);
     const left = this.roster.disconnect(socket, reason, now);
+    if (waited && left) waitingChanged(this.api);
     if (live) for (const module of MODULES) await module.onClose?.(this.api, connection);
     if (!left) return;
-    for (const module of MODULES) module.onLeave?.(this.api, left);
+    for (const module of MODULES) await module.onLeave?.(this.api, left);
     this.schedulePresence();
     await this.scheduler.schedule(ROSTER_TIMERS, left, now + this.resumptionWindowMs);
   }
@@ -474,6 +518,7 @@ export class RoomObject extends DurableObject<Env> {
       const joiners = new Set(batch.joined.map((p) => p.participant_id));
       const shared = this.frame("control", { message: "joined", participants: batch.joined });
       for (const socket of this.ctx.getWebSockets()) {
+        if (this.roster.waitingSocket(socket)) continue;
         const own = (socket.deserializeAttachment() as ConnectionAttachment | null)?.participantId;
         if (own === undefined || !joiners.has(own)) {
           this.sendRaw(socket, shared);
@@ -493,7 +538,9 @@ export class RoomObject extends DurableObject<Env> {
   private broadcast(namespace: string, payload: EventPayload, sender?: Sender): void {
     const shared = this.frame(namespace, payload);
     const own = sender?.transactionId === undefined ? shared : this.frame(namespace, payload, sender.transactionId);
-    for (const socket of this.ctx.getWebSockets()) this.sendRaw(socket, socket === sender?.socket ? own : shared);
+    for (const socket of this.ctx.getWebSockets()) {
+      if (!this.roster.waitingSocket(socket)) this.sendRaw(socket, socket === sender?.socket ? own : shared);
+    }
   }
 
   private send(socket: WebSocket, namespace: string, payload: EventPayload, transactionId?: number): void {

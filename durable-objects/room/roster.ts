@@ -14,6 +14,8 @@ interface ParticipantRow extends Record<string, SqlStorageValue> {
   joined_at: number;
   hand_raised_at: number | null;
   disconnected_at: number | null;
+  /** In the waiting room: connected but not in the room until a moderator lets them in. */
+  waiting: number;
 }
 
 /** Attachment of every signalling socket; survives hibernation with the socket. */
@@ -46,9 +48,12 @@ export class Roster {
       joined_at INTEGER NOT NULL, hand_raised_at INTEGER, disconnected_at INTEGER)`,
     `CREATE TABLE resumptions (hash TEXT PRIMARY KEY, participant_id TEXT NOT NULL, created_at INTEGER NOT NULL)`,
     "CREATE INDEX resumptions_participant ON resumptions (participant_id)",
+    "ALTER TABLE participants ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0",
   ] as const;
 
   private readonly sockets = new Map<string, Set<WebSocket>>();
+  /** Participants in the waiting room (kept in memory too: every broadcast skips their sockets). */
+  private readonly waitingIds: Set<string>;
   private pendingJoined = new Set<string>();
   private pendingLeft = new Map<string, LeaveReason>();
   private pendingUpdated = new Set<string>();
@@ -68,6 +73,7 @@ export class Roster {
       .toArray()
       .filter((row) => !this.sockets.has(row.id));
     for (const { id } of stale) sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, id);
+    this.waitingIds = new Set(sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray().map((r) => r.id));
   }
 
   get(participantId: string): Participant | undefined {
@@ -93,7 +99,7 @@ export class Roster {
   /** Connected participants except `exceptId`, in one query (join_success runs it for every joiner). */
   online(exceptId: string): Participant[] {
     return this.sql
-      .exec<ParticipantRow>("SELECT * FROM participants WHERE disconnected_at IS NULL AND id != ?", exceptId)
+      .exec<ParticipantRow>("SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0 AND id != ?", exceptId)
       .toArray()
       .map(toParticipant);
   }
@@ -104,8 +110,9 @@ export class Roster {
 
   /**
    * Creates or refreshes the participant a start request admits. An existing participant keeps its role unless it
-   * is the owner's (derived from the user, always owner). Returns whether a presence update is now pending (a
-   * connected participant renamed by another device).
+   * is the owner's (derived from the user, always owner). `mustWait` sends them to the waiting room unless they
+   * are owner or moderator or were let in before. Returns whether a presence update is now pending (a connected
+   * participant renamed by another device).
    */
   admit(input: {
     id: string;
@@ -113,14 +120,16 @@ export class Roster {
     userKey: string | null;
     displayName: string;
     defaultRole: Role;
+    mustWait: boolean;
     now: number;
   }): boolean {
     const renamed = this.row(input.id)?.display_name !== input.displayName;
     this.sql.exec(
-      `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at, waiting)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET display_name = excluded.display_name,
-         role = CASE WHEN excluded.role = 'owner' THEN 'owner' ELSE participants.role END`,
+         role = CASE WHEN excluded.role = 'owner' THEN 'owner' ELSE participants.role END,
+         waiting = MIN(participants.waiting, excluded.waiting)`,
       input.id,
       input.kind,
       input.userKey,
@@ -128,7 +137,11 @@ export class Roster {
       input.defaultRole,
       input.now,
       input.now,
+      input.mustWait && input.defaultRole !== "owner" ? 1 : 0,
     );
+    this.sql.exec("UPDATE participants SET waiting = 0 WHERE id = ? AND role IN ('owner', 'moderator')", input.id);
+    if (this.row(input.id)?.waiting === 1) this.waitingIds.add(input.id);
+    else this.waitingIds.delete(input.id);
     if (!renamed || !this.isConnected(input.id)) return false;
     this.changed(input.id);
     return true;
@@ -169,9 +182,31 @@ export class Roster {
     if (first) {
       this.sql.exec("UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?", now, attachment.participantId);
       this.pendingLeft.delete(attachment.participantId);
-      this.pendingJoined.add(attachment.participantId);
+      if (!this.isWaiting(attachment.participantId)) this.pendingJoined.add(attachment.participantId);
     }
     return first;
+  }
+
+  isWaiting(participantId: string): boolean {
+    return this.waitingIds.has(participantId);
+  }
+
+  /** Connected participants in the waiting room, longest waiting first. */
+  waiting(): Participant[] {
+    return this.sql
+      .exec<ParticipantRow>("SELECT * FROM participants WHERE waiting = 1 AND disconnected_at IS NULL ORDER BY joined_at")
+      .toArray()
+      .filter((row) => this.isConnected(row.id))
+      .map(toParticipant);
+  }
+
+  /** Lets a waiting participant in: from now on they are announced and may act. */
+  letIn(participantId: string): boolean {
+    if (!this.isWaiting(participantId)) return false;
+    this.sql.exec("UPDATE participants SET waiting = 0 WHERE id = ?", participantId);
+    this.waitingIds.delete(participantId);
+    if (this.isConnected(participantId)) this.pendingJoined.add(participantId);
+    return true;
   }
 
   /** Unregisters a socket; returns the participant id when that was its last connection (a leave). */
@@ -182,7 +217,10 @@ export class Roster {
     if (!set?.delete(socket) || set.size > 0) return undefined;
     this.sockets.delete(attachment.participantId);
     this.sql.exec("UPDATE participants SET disconnected_at = ?, hand_raised_at = NULL WHERE id = ?", now, attachment.participantId);
-    if (!this.pendingJoined.delete(attachment.participantId)) this.pendingLeft.set(attachment.participantId, reason);
+    // Nobody was told of someone who only waited.
+    if (!this.pendingJoined.delete(attachment.participantId) && !this.isWaiting(attachment.participantId)) {
+      this.pendingLeft.set(attachment.participantId, reason);
+    }
     this.pendingUpdated.delete(attachment.participantId);
     return attachment.participantId;
   }
@@ -204,7 +242,9 @@ export class Roster {
 
   /** Queues a control.update for a connected participant whose public state changed. */
   changed(participantId: string): void {
-    if (this.isConnected(participantId) && !this.pendingJoined.has(participantId)) this.pendingUpdated.add(participantId);
+    if (this.isConnected(participantId) && !this.pendingJoined.has(participantId) && !this.isWaiting(participantId)) {
+      this.pendingUpdated.add(participantId);
+    }
   }
 
   /** Takes the presence changes collected since the last batch. */
@@ -231,12 +271,21 @@ export class Roster {
     }));
   }
 
+  /** Connections of everyone in the room (not the waiting room). */
   connections(): Connection[] {
     const all: Connection[] = [];
-    for (const sockets of this.sockets.values()) {
+    for (const [participantId, sockets] of this.sockets) {
+      if (this.waitingIds.has(participantId)) continue;
       for (const socket of sockets) all.push(socket.deserializeAttachment() as Connection);
     }
     return all;
+  }
+
+  /** Whether a socket belongs to someone in the waiting room (who gets no room traffic). */
+  waitingSocket(socket: WebSocket): boolean {
+    if (this.waitingIds.size === 0) return false;
+    const participantId = (socket.deserializeAttachment() as ConnectionAttachment | null)?.participantId;
+    return participantId !== undefined && this.waitingIds.has(participantId);
   }
 
   private socketsOf(participantId: string): Set<WebSocket> {

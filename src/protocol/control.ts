@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ChatJoinStateSchema } from "./chat";
 import { IdSchema, RoleSchema } from "./common";
 import { MediaJoinStateSchema } from "./media";
+import { ModerationJoinStateSchema } from "./moderation";
 import { TurnCredentialsSchema } from "./turn";
 
 export const ParticipantSchema = z.object({
@@ -31,7 +32,12 @@ export const ControlEventSchema = z.discriminatedUnion("message", [
     /** Everyone else currently in the room. */
     participants: z.array(ParticipantSchema),
     /** Each module's state for the joiner, keyed by namespace (turn is null when minting failed; it follows). */
-    modules: z.object({ chat: ChatJoinStateSchema, turn: TurnCredentialsSchema.nullable(), media: MediaJoinStateSchema }),
+    modules: z.object({
+      chat: ChatJoinStateSchema,
+      turn: TurnCredentialsSchema.nullable(),
+      media: MediaJoinStateSchema,
+      moderation: ModerationJoinStateSchema,
+    }),
   }),
   z.object({ message: z.literal("joined"), participants: z.array(ParticipantSchema) }),
   z.object({ message: z.literal("left"), participants: z.array(IdSchema), reason: LeaveReasonSchema }),

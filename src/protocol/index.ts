@@ -3,6 +3,7 @@ import { ChatEventSchema } from "./chat";
 import { ControlEventSchema } from "./control";
 import { ErrorPayloadSchema, serverFrameSchema } from "./frames";
 import { MediaEventSchema } from "./media";
+import { ModerationEventSchema } from "./moderation";
 import { TurnEventSchema } from "./turn";
 
 export * from "./common";
@@ -13,6 +14,7 @@ export * from "./rest";
 export * from "./turn";
 export * from "./sfu";
 export * from "./media";
+export * from "./moderation";
 
 /** Every server → client frame, discriminated by namespace; clients and tests parse with this. */
 export const ServerFrameSchema = z.union([
@@ -21,5 +23,6 @@ export const ServerFrameSchema = z.union([
   serverFrameSchema(ChatEventSchema).extend({ namespace: z.literal("chat") }),
   serverFrameSchema(TurnEventSchema).extend({ namespace: z.literal("turn") }),
   serverFrameSchema(MediaEventSchema).extend({ namespace: z.literal("media") }),
+  serverFrameSchema(ModerationEventSchema).extend({ namespace: z.literal("moderation") }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;

@@ -110,7 +110,10 @@ export async function roomWithTickets(base: string, names: string[]): Promise<{ 
  * room's mode asks for, camera and microphone (fake devices, 320x240) published. Counts sfu_changed events.
  */
 export async function joinInBrowser(rig: MediaRig, roomId: string, ticket: string, relay = false): Promise<{ page: Page; mode: string }> {
-  const page = await (await rig.browser.newContext()).newPage();
+  const context = await rig.browser.newContext();
+  // Scripts run through tsx (the benchmark) wrap named functions in esbuild's __name helper, page code included.
+  await context.addInitScript({ content: "globalThis.__name = (fn) => fn;" });
+  const page = await context.newPage();
   await page.goto(rig.pageUrl);
   const mode = await page.evaluate(
     async ({ base, roomId, ticket, relay }) => {

@@ -65,5 +65,12 @@ describe("media through real Janus nodes (in a private network namespace)", () =
     } finally {
       await closeAll(pages);
     }
+    // Everyone left: the rooms' handles and sessions are gone from the nodes (as the admin API counts them) and
+    // the rooms gave their placements back.
+    const deadline = Date.now() + 30_000;
+    while ((await sfuNodes(rig.server.base)).some((n) => n.sessions > 0 || n.handles > 0 || n.rooms > 0)) {
+      if (Date.now() > deadline) throw new Error(`SFU state left behind: ${JSON.stringify(await sfuNodes(rig.server.base))}`);
+      await sleep(250);
+    }
   });
 });

@@ -174,10 +174,13 @@ export const media = defineModule<MediaCommand>({
   onClose(api, connection) {
     return bridgeOf(api).closed(connection);
   },
-  onLeave(api, participantId) {
-    if (!publishes(api, participantId, "camera") && !publishes(api, participantId, "screen")) return;
-    api.sql.exec("DELETE FROM media_streams WHERE participant_id = ?", participantId);
-    announce(api, participantId);
+  async onLeave(api, participantId) {
+    if (publishes(api, participantId, "camera") || publishes(api, participantId, "screen")) {
+      api.sql.exec("DELETE FROM media_streams WHERE participant_id = ?", participantId);
+      announce(api, participantId);
+    }
+    // The last one left: the room gives its node back and is placed afresh when someone comes.
+    if (api.connectedCount() === 0) await endMedia(api);
   },
 });
 
@@ -197,7 +200,14 @@ export async function sfuMoved(api: RoomApi, pin: SfuPin | null, reason: "dead" 
   await ending;
 }
 
-/** The room is deleted: its media leaves the SFU. */
-export function endMedia(api: RoomApi): Promise<void> {
-  return bridgeOf(api).reset(true);
+/** The room is empty or deleted: its media leaves the SFU and the pool forgets the placement. */
+export async function endMedia(api: RoomApi): Promise<void> {
+  if (!sfuPin(api)) return;
+  keepPin(api, null);
+  try {
+    await api.env.SFU_POOL.get(api.env.SFU_POOL.idFromName("pool")).release(api.room().id);
+  } catch (error) {
+    console.warn("sfu placement could not be released:", error instanceof Error ? error.message : error);
+  }
+  await bridgeOf(api).reset(true);
 }
