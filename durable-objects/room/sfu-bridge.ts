@@ -2,6 +2,7 @@ import type { Stream } from "../../src/protocol";
 import { randomToken } from "../../src/secrets";
 import { JANUS_NO_SUCH_SESSION, JanusError, JanusSession, type JanusReply } from "../../src/sfu/janus";
 import {
+  JoinPacer,
   mediaMids,
   subscriptionChanges,
   subscriptionKey,
@@ -106,9 +107,11 @@ export class SfuBridge {
   private reconcileAgain = false;
   private speakers: number[] = [];
   private readonly talking = new Set<number>();
-  private lastJoinSlot = Number.NEGATIVE_INFINITY;
+  private readonly pacer: JoinPacer;
 
-  constructor(private readonly api: RoomApi) {}
+  constructor(private readonly api: RoomApi) {
+    this.pacer = new JoinPacer(api.config.SFU_JOIN_RATE, api.config.SFU_JOIN_BURST);
+  }
 
   /** After the object was rebuilt: keep polling the stored session; handles of connections that are gone go. */
   resume(): void {
@@ -548,11 +551,8 @@ export class SfuBridge {
 
   /** Waits for the room's next slot for a new SFU connection (at most SFU_JOIN_RATE per second after a burst). */
   private async joinSlot(): Promise<void> {
-    const interval = 1000 / this.api.config.SFU_JOIN_RATE;
-    const now = Date.now();
-    const slot = Math.max(now - (this.api.config.SFU_JOIN_BURST - 1) * interval, this.lastJoinSlot + interval);
-    this.lastJoinSlot = slot;
-    if (slot > now) await sleep(slot - now);
+    const delay = this.pacer.delayFor(Date.now());
+    if (delay > 0) await sleep(delay);
   }
 
   private takeFeedId(): number {

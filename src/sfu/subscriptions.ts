@@ -85,3 +85,23 @@ export function mediaMids(sdp: string): { audioMid: string | null; videoMid: str
   }
   return mids;
 }
+
+/**
+ * Paces new SFU connections of one room: a burst of `burst` goes at once, then one every 1/`perSecond` s. Returns
+ * how long the caller waits for its slot (clock injected, so it is testable).
+ */
+export class JoinPacer {
+  private lastSlot = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+  ) {}
+
+  delayFor(now: number): number {
+    const interval = 1000 / this.perSecond;
+    const slot = Math.max(now - (this.burst - 1) * interval, this.lastSlot + interval);
+    this.lastSlot = slot;
+    return Math.max(0, slot - now);
+  }
+}

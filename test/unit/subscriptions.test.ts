@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { layerFor, mediaMids, subscriptionChanges, videoFeeds, wantedBy, type Feed } from "../../src/sfu/subscriptions";
+import { JoinPacer, layerFor, mediaMids, subscriptionChanges, videoFeeds, wantedBy, type Feed } from "../../src/sfu/subscriptions";
 
 const camera = (feed: number, participantId = `p${feed}`): Feed => ({ feed, participantId, stream: "camera", audioMid: "0", videoMid: "1" });
 
@@ -41,5 +41,13 @@ describe("SFU subscriptions (pure logic)", () => {
     const sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=video 9 UDP 96\r\na=mid:2\r\n";
     expect(mediaMids(sdp)).toEqual({ audioMid: "0", videoMid: "1" });
     expect(mediaMids("v=0\r\nm=video 9 X 96\r\na=mid:v\r\n")).toEqual({ audioMid: null, videoMid: "v" });
+  });
+
+  it("paces a room's new SFU connections: a burst at once, then at the configured rate", () => {
+    const pacer = new JoinPacer(10, 3);
+    expect([0, 0, 0].map(() => pacer.delayFor(1000))).toEqual([0, 0, 0]);
+    expect([pacer.delayFor(1000), pacer.delayFor(1000), pacer.delayFor(1000)]).toEqual([100, 200, 300]);
+    // After a quiet second the burst is available again.
+    expect(pacer.delayFor(3000)).toBe(0);
   });
 });
