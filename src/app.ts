@@ -42,6 +42,7 @@ import {
 } from "./protocol";
 import { clientAddress, clientRegion, REGION_HEADER } from "./region";
 import { randomToken } from "./secrets";
+import { WEB_ASSETS } from "./web-assets.generated";
 
 type Variables = { config: Config; principal: Principal };
 type AppEnv = { Bindings: Env; Variables: Variables };
@@ -137,6 +138,23 @@ export function createApp() {
   const authenticated = { security: bearer, middleware: requireUser };
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+
+  // The web client (bundled at build time). Camera and microphone need a secure context: localhost or HTTPS.
+  for (const [path, asset] of Object.entries(WEB_ASSETS)) {
+    app.get(path, () =>
+      new Response(asset.body, {
+        headers: {
+          "content-type": asset.type,
+          "cache-control": "no-cache",
+          "x-content-type-options": "nosniff",
+          "referrer-policy": "no-referrer",
+          "content-security-policy":
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+          "permissions-policy": "camera=(self), microphone=(self), display-capture=(self)",
+        },
+      }),
+    );
+  }
 
   app.openapi(
     route({ method: "get", path: "/healthz", responses: { 200: { ...json(HealthSchema), description: "Alive" } } }),
@@ -306,7 +324,8 @@ export function createApp() {
         return errorResponse("invalid_request", "expected a WebSocket upgrade", { upgrade: "websocket" });
       }
       const origin = c.req.header("origin");
-      if (origin !== undefined && !config.ALLOWED_ORIGINS.includes(origin)) {
+      // The served web client's own origin is always allowed; other pages only when configured.
+      if (origin !== undefined && origin !== new URL(c.req.url).origin && !config.ALLOWED_ORIGINS.includes(origin)) {
         return errorResponse("forbidden_origin", "origin not allowed");
       }
       const offered = parseSubprotocols(c.req.header("sec-websocket-protocol") ?? null);

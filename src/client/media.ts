@@ -45,6 +45,20 @@ export abstract class MediaSession {
     this.enqueue(() => this.disconnectLocal(stream));
   }
 
+  /** Swaps a published stream's tracks (another camera or microphone) without renegotiating. */
+  async replace(stream: Stream, media: MediaStream): Promise<void> {
+    const old = this.local.get(stream);
+    if (!old) return this.publish(stream, media);
+    this.local.set(stream, media);
+    for (const pc of this.peerConnections()) {
+      for (const sender of pc.getSenders()) {
+        const track = sender.track && old.getTracks().includes(sender.track) ? media.getTracks().find((t) => t.kind === sender.track!.kind) : undefined;
+        if (track) await sender.replaceTrack(track);
+      }
+    }
+    this.sendState(stream);
+  }
+
   /** Mutes or unmutes local tracks and tells the room. */
   setEnabled(stream: Stream, kind: "audio" | "video", enabled: boolean): void {
     const media = this.local.get(stream);

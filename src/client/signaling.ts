@@ -25,6 +25,11 @@ export class Signaling {
     });
   }
 
+  /** The connection closed (code 4000–4999: the server says do not reconnect). */
+  onClose(handler: (code: number, reason: string) => void): void {
+    this.socket.addEventListener("close", (event) => handler(event.code, event.reason), { once: true });
+  }
+
   on(handler: FrameHandler): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);

@@ -1,0 +1,162 @@
+import { api, ApiError, session } from "./api";
+import { announce, fill, h } from "./dom";
+import { initialLanguage, language, setLanguage, t, type Language } from "./i18n";
+import { enterRoom } from "./room";
+
+/**
+ * The web client: one page. `/` is the start page (sign in, create a room, copy its links); `/?room=<id>` joins a
+ * room (signed in), `/?room=<id>&invite=<code>` joins as a guest.
+ */
+const main = document.getElementById("main")!;
+/** What a language change redraws: the current screen (a room relabels itself and stays connected). */
+let redraw: () => void = render;
+
+function render(): void {
+  const params = new URLSearchParams(location.search);
+  const roomId = params.get("room");
+  const invite = params.get("invite");
+  if (roomId && invite) return guestJoin(roomId, invite);
+  if (roomId && session.token()) return void join(roomId, { kind: "user", displayName: session.name() });
+  startPage(roomId);
+}
+
+function header(): HTMLElement {
+  const select = h(
+    "select",
+    { id: "language", onchange: (event: Event) => {
+      setLanguage((event.target as HTMLSelectElement).value as Language);
+      redraw();
+    } },
+    h("option", { value: "de", selected: language() === "de" }, "Deutsch"),
+    h("option", { value: "en", selected: language() === "en" }, "English"),
+  );
+  return h("header", { class: "top" }, h("span", { class: "brand" }, "Plenum"), h("label", { for: "language" }, t("language")), select);
+}
+
+function errorBox(error: unknown): HTMLElement {
+  const text = error instanceof ApiError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  return h("p", { class: "error", role: "alert" }, t("error", { text }));
+}
+
+function startPage(pendingRoom: string | null): void {
+  const status = h("div", { id: "status" });
+  const token = session.token();
+  if (!token) {
+    const name = h("input", { id: "name", name: "name", autocomplete: "name", required: true, maxlength: 100 });
+    const form = h(
+      "form",
+      { class: "card", "aria-labelledby": "sign-in-title", onsubmit: async (event: Event) => {
+        event.preventDefault();
+        try {
+          const { access_token } = await api.devLogin(name.value.trim());
+          session.set(access_token, name.value.trim());
+          if (pendingRoom) return join(pendingRoom, { kind: "user", displayName: name.value.trim() });
+          render();
+        } catch (error) {
+          fill(status, errorBox(error));
+        }
+      } },
+      h("h2", { id: "sign-in-title" }, t("signInTitle")),
+      h("label", { for: "name" }, t("yourName")),
+      name,
+      h("button", { type: "submit" }, t("signInDev")),
+    );
+    fill(main, header(), h("h1", {}, t("appTitle")), form, status);
+    return;
+  }
+  const roomName = h("input", { id: "room-name", name: "room-name", required: true, maxlength: 200 });
+  const waiting = h(
+    "select",
+    { id: "waiting-room", name: "waiting-room" },
+    h("option", { value: "disabled" }, t("waitingDisabled")),
+    h("option", { value: "guests" }, t("waitingGuests")),
+    h("option", { value: "everyone" }, t("waitingEveryone")),
+  );
+  const created = h("div", { id: "created" });
+  const form = h(
+    "form",
+    { class: "card", "aria-labelledby": "create-title", onsubmit: async (event: Event) => {
+      event.preventDefault();
+      try {
+        const room = await api.createRoom(roomName.value.trim(), waiting.value);
+        showCreated(created, room.id, room.name);
+      } catch (error) {
+        fill(status, errorBox(error));
+      }
+    } },
+    h("h2", { id: "create-title" }, t("createTitle")),
+    h("label", { for: "room-name" }, t("roomName")),
+    roomName,
+    h("label", { for: "waiting-room" }, t("waitingRoomSetting")),
+    waiting,
+    h("button", { type: "submit" }, t("create")),
+  );
+  const signedIn = h(
+    "p",
+    {},
+    t("signedInAs", { name: session.name() }),
+    " ",
+    h("button", { type: "button", class: "link", onclick: () => (session.clear(), render()) }, t("signOut")),
+  );
+  fill(main, header(), h("h1", {}, t("appTitle")), signedIn, form, created, status);
+}
+
+function linkField(id: string, label: string, url: string): HTMLElement {
+  const input = h("input", { id, readonly: true, value: url });
+  return h(
+    "div",
+    { class: "link-field" },
+    h("label", { for: id }, label),
+    input,
+    h("button", { type: "button", onclick: async () => {
+      await navigator.clipboard?.writeText(url).catch(() => undefined);
+      input.select();
+      announce(t("copied"));
+    } }, t("copy")),
+  );
+}
+
+function showCreated(target: HTMLElement, roomId: string, name: string): void {
+  const url = `${location.origin}/?room=${encodeURIComponent(roomId)}`;
+  const invites = h("div", {});
+  fill(
+    target,
+    h("h2", {}, name),
+    linkField("room-link", t("roomLink"), url),
+    h("button", { type: "button", id: "create-invite", onclick: async () => {
+      const { invite_code } = await api.invite(roomId);
+      fill(invites, linkField("invite-link", t("inviteLink"), `${url}&invite=${encodeURIComponent(invite_code)}`));
+      (invites.querySelector("input") as HTMLInputElement).focus();
+    } }, t("createInvite")),
+    invites,
+    h("a", { class: "button", id: "join-room", href: url }, t("join")),
+  );
+  (target.querySelector("#room-link") as HTMLInputElement).focus();
+}
+
+function guestJoin(roomId: string, invite: string): void {
+  const name = h("input", { id: "guest-name", name: "guest-name", autocomplete: "name", required: true, maxlength: 100 });
+  const form = h(
+    "form",
+    { class: "card", "aria-labelledby": "guest-title", onsubmit: (event: Event) => {
+      event.preventDefault();
+      void join(roomId, { kind: "guest", invite, displayName: name.value.trim() });
+    } },
+    h("h2", { id: "guest-title" }, t("guestTitle")),
+    h("label", { for: "guest-name" }, t("guestName")),
+    name,
+    h("button", { type: "submit" }, t("join")),
+  );
+  fill(main, header(), h("h1", {}, t("appTitle")), form);
+  name.focus();
+}
+
+async function join(roomId: string, who: Parameters<typeof enterRoom>[2]): Promise<void> {
+  fill(main, header(), h("p", { role: "status" }, t("joining")));
+  redraw = () => fill(main, header(), h("p", { role: "status" }, t("joining")));
+  const room = await enterRoom(main, roomId, who, header);
+  redraw = () => room.relabel();
+}
+
+setLanguage(initialLanguage());
+render();

@@ -1,0 +1,165 @@
+import { createRequire } from "node:module";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Page, WebSocketRoute } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sleep, startMediaRig, type MediaRig } from "./rig";
+
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+const SCREENSHOTS = join(import.meta.dirname, "..", "..", "test-results", "screenshots");
+
+/** A fresh browser profile (a person); axe needs its script injected, which the page's CSP would refuse. */
+async function person(rig: MediaRig, language = "de-DE"): Promise<Page> {
+  const context = await rig.browser.newContext({ bypassCSP: true, locale: language, viewport: { width: 1280, height: 800 } });
+  return context.newPage();
+}
+
+async function axeViolations(page: Page): Promise<unknown[]> {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(() =>
+    (window as any).axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  return (result.violations as { id: string; nodes: { target: string[] }[] }[]).map((v) => ({ id: v.id, targets: v.nodes.map((n) => n.target.join(" ")) }));
+}
+
+/** Presses Tab until the element with `id` has focus (keyboard only), failing after `limit` presses. */
+async function tabTo(page: Page, id: string, limit = 60): Promise<void> {
+  for (let i = 0; i < limit; i++) {
+    if (await page.evaluate((target) => document.activeElement?.id === target, id)) return;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`#${id} cannot be reached with Tab`);
+}
+
+/** Videos in the grid that show a picture (own preview included). */
+const playingVideos = (page: Page) =>
+  page.evaluate(() => [...document.querySelectorAll<HTMLVideoElement>(".tile video")].filter((v) => v.videoWidth > 0 && v.readyState >= 2).length);
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await sleep(200);
+  }
+}
+
+async function signIn(page: Page, base: string, name: string): Promise<void> {
+  await page.goto(base);
+  await page.fill("#name", name);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#room-name");
+}
+
+/** Signs in, creates a room, returns its link and a guest invitation link. */
+async function createRoom(page: Page, base: string, name: string, waiting = "disabled") {
+  await signIn(page, base, name);
+  await page.fill("#room-name", "Gemeinderat");
+  await page.selectOption("#waiting-room", waiting);
+  await page.click("form button[type=submit]");
+  const roomLink = await page.inputValue("#room-link");
+  await page.click("#create-invite");
+  const inviteLink = await page.inputValue("#invite-link");
+  return { roomLink, inviteLink };
+}
+
+describe("web client served at / (real workerd, Janus, Chromium)", () => {
+  let rig: MediaRig;
+
+  beforeAll(async () => {
+    rig = await startMediaRig();
+    await mkdir(SCREENSHOTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await rig?.stop();
+  });
+
+  it("three people join through the page (one as guest by invitation link), see each other, chat and raise a hand", async () => {
+    const [chair, member, guest] = [await person(rig), await person(rig, "en-GB"), await person(rig)];
+    await chair.goto(rig.server.base);
+    expect(await chair.textContent("h1")).toContain("Videokonferenz");
+    expect(await axeViolations(chair)).toEqual([]);
+    await chair.screenshot({ path: join(SCREENSHOTS, "landing.png") });
+
+    const { roomLink, inviteLink } = await createRoom(chair, rig.server.base, "Vorsitz");
+    await chair.click("#join-room");
+    // A member follows the room link (signs in first); the guest follows the invitation link and gives a name.
+    await member.goto(roomLink);
+    expect(await member.textContent("h1")).toContain("video conference");
+    await member.fill("#name", "Member");
+    await member.click("button[type=submit]");
+    // The guest's signalling goes through a proxy the test can cut, as a network drop would.
+    const guestSockets: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
+    await guest.routeWebSocket(/\/signaling$/, (ws) => void guestSockets.push({ page: ws, server: ws.connectToServer() }));
+    await guest.goto(inviteLink);
+    await guest.fill("#guest-name", "Bürgerin");
+    await guest.click("button[type=submit]");
+
+    const pages = [chair, member, guest];
+    for (const page of pages) await until(async () => (await playingVideos(page)) >= 3, "three pictures on every page");
+    for (const page of pages) expect(await page.locator("#participants li").count()).toBe(3);
+
+    await chair.fill("#chat-input", "Willkommen zur Sitzung");
+    await chair.press("#chat-input", "Enter");
+    for (const page of [member, guest]) await page.waitForSelector("#chat-log >> text=Willkommen zur Sitzung");
+
+    await guest.click("#toggle-hand");
+    await chair.waitForSelector("#participants >> text=Hand gehoben");
+    await member.waitForSelector("#participants >> text=hand raised");
+    expect(await chair.getAttribute("#toggle-hand", "aria-pressed")).toBe("false");
+    expect(await guest.getAttribute("#toggle-hand", "aria-pressed")).toBe("true");
+
+    expect(await axeViolations(chair)).toEqual([]);
+    await chair.screenshot({ path: join(SCREENSHOTS, "room-three-people.png") });
+
+    // The guest's connection drops: the page says so, reconnects with its resumption token, keeps its id.
+    const guestId = await chair.getAttribute("#participants li:has-text('Bürgerin')", "data-participant");
+    const dropped = guestSockets.at(-1)!;
+    await dropped.server.close();
+    await dropped.page.close({ code: 1011, reason: "network dropped" });
+    await guest.waitForSelector("#connection >> text=neuer Versuch");
+    await guest.waitForSelector("#connection >> text=Verbunden", { timeout: 30_000 });
+    expect(guestSockets.length).toBe(2);
+    await until(async () => (await chair.locator(`#participants li[data-participant="${guestId}"]`).count()) === 1, "the guest is back");
+    expect(await chair.locator("#participants li").count()).toBe(3);
+    await until(async () => (await playingVideos(guest)) >= 3, "the guest sees everyone again");
+
+    for (const page of pages) await page.context().close();
+  });
+
+  it("holds a guest in the waiting room until the host lets them in (axe-clean waiting room), and works by keyboard alone", async () => {
+    const chair = await person(rig);
+    const { inviteLink } = await createRoom(chair, rig.server.base, "Vorsitz", "guests");
+    await chair.click("#join-room");
+    await chair.waitForSelector("#connection >> text=Verbunden");
+
+    const guest = await person(rig);
+    await guest.goto(inviteLink);
+    // Keyboard only from here on for the guest.
+    await tabTo(guest, "guest-name");
+    await guest.keyboard.type("Gast Tastatur");
+    await guest.keyboard.press("Enter");
+    await guest.waitForSelector("#waiting-status");
+    expect(await axeViolations(guest)).toEqual([]);
+
+    await chair.click("text=Einlassen: Gast Tastatur");
+    await guest.waitForSelector("#connection >> text=Verbunden");
+    await until(async () => (await playingVideos(guest)) >= 2, "the guest sees the host");
+
+    await tabTo(guest, "toggle-mic");
+    await guest.keyboard.press("Space");
+    await until(async () => (await guest.getAttribute("#toggle-mic", "aria-pressed")) === "false", "microphone off");
+    await chair.waitForSelector(".tile .label >> text=Gast Tastatur – stumm");
+
+    await tabTo(guest, "chat-input");
+    await guest.keyboard.type("Guten Tag");
+    await guest.keyboard.press("Enter");
+    await chair.waitForSelector("#chat-log >> text=Guten Tag");
+
+    await tabTo(guest, "toggle-hand");
+    await guest.keyboard.press("Enter");
+    await chair.waitForSelector("#participants >> text=Hand gehoben");
+    await guest.context().close();
+    await chair.context().close();
+  });
+});
