@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServer } from "../../scripts/local-server";
 import { sleep, startMediaRig, type MediaRig } from "./rig";
 
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
@@ -161,5 +162,26 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await chair.waitForSelector("#participants >> text=Hand gehoben");
     await guest.context().close();
     await chair.context().close();
+  });
+
+  it("gives a working call on the local defaults (no SFU, no TURN: peer-to-peer mesh), as `npm start` does", async () => {
+    const local = await startServer();
+    try {
+      const host = await person(rig);
+      const { roomLink } = await createRoom(host, local.base, "Gastgeberin");
+      await host.click("#join-room");
+      const visitor = await person(rig);
+      await visitor.goto(roomLink);
+      await visitor.fill("#name", "Besuch");
+      await visitor.click("button[type=submit]");
+      for (const page of [host, visitor]) await until(async () => (await playingVideos(page)) >= 2, "both pictures on both pages");
+      await visitor.click("#leave");
+      await visitor.waitForSelector("#ended");
+      await host.waitForSelector("#participants li >> nth=0");
+      await until(async () => (await host.locator("#participants li").count()) === 1, "the visitor left");
+      for (const page of [host, visitor]) await page.context().close();
+    } finally {
+      await local.stop();
+    }
   });
 });
