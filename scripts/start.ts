@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { get as httpsGet } from "node:https";
 import { join, relative, resolve } from "node:path";
 import workerd from "workerd";
 import { z } from "zod";
@@ -33,6 +34,8 @@ if (!checked.success) {
 }
 
 const bundle = await buildWorker();
+/** PLENUM_TLS_CERT and PLENUM_TLS_KEY (PEM files): workerd serves HTTPS itself (browsers need it for cameras). */
+const tls = process.env.PLENUM_TLS_CERT && process.env.PLENUM_TLS_KEY ? { cert: process.env.PLENUM_TLS_CERT, key: process.env.PLENUM_TLS_KEY } : undefined;
 const stateDir = join(dataDir, "state");
 await mkdir(stateDir, { recursive: true });
 const configPath = join(dataDir, "workerd.capnp");
@@ -45,6 +48,7 @@ await writeFile(
     bundle: relative(dataDir, bundle),
     compatibilityDate: "2026-04-26",
     settings,
+    tls: tls && { certificateChain: relative(dataDir, resolve(tls.cert)), privateKey: relative(dataDir, resolve(tls.key)) },
   }),
   { mode: 0o600 },
 );
@@ -63,10 +67,13 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 
-const base = `http://${listen}`;
+const base = `${tls ? "https" : "http"}://${listen}`;
+const ready = tls
+  ? () => new Promise<boolean>((done) => httpsGet(`${base}/healthz`, { rejectUnauthorized: false }, (r) => done(r.statusCode === 200)).on("error", () => done(false)))
+  : async () => (await fetch(`${base}/healthz`)).ok;
 for (let attempt = 0; attempt < 100; attempt++) {
   try {
-    if ((await fetch(`${base}/healthz`)).ok) {
+    if (await ready()) {
       console.log(`Plenum is running at ${base} (state in ${stateDir}${settings.DEV_LOGIN === "enabled" ? ", development login on" : ""})`);
       console.log(`API description: ${base}/v1/openapi.json — stop with Ctrl-C`);
       break;

@@ -13,6 +13,8 @@ export interface WorkerdOptions {
   compatibilityDate: string;
   /** Settings passed to the worker as text bindings. */
   settings: Record<string, string>;
+  /** PEM files (relative to the generated config file) for serving HTTPS directly; without them plain HTTP. */
+  tls?: { certificateChain: string; privateKey: string };
 }
 
 /**
@@ -27,6 +29,12 @@ const DURABLE_OBJECTS = [
 ] as const;
 
 const quote = (value: string) => JSON.stringify(value);
+
+function listener(options: WorkerdOptions): string {
+  if (!options.tls) return "http = ()";
+  const { certificateChain, privateKey } = options.tls;
+  return `https = (options = (), tlsOptions = (keypair = (privateKey = embed ${quote(privateKey)}, certificateChain = embed ${quote(certificateChain)})))`;
+}
 
 /** The capnp config for plain workerd: one worker, SQLite-backed Durable Objects on local disk. */
 export function workerdConfig(options: WorkerdOptions): string {
@@ -47,7 +55,7 @@ const config :Workerd.Config = (
     # Identity providers' JWKS (and later SFU and TURN nodes) are often on private networks.
     (name = "internet", network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),
   ],
-  sockets = [(name = "http", address = ${quote(options.listen)}, http = (), service = "plenum")],
+  sockets = [(name = "http", address = ${quote(options.listen)}, ${listener(options)}, service = "plenum")],
 );
 
 const plenum :Workerd.Worker = (
