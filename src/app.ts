@@ -15,6 +15,7 @@ import {
   CreateRoomRequestSchema,
   DevLoginRequestSchema,
   DevLoginResponseSchema,
+  AuthOptionsSchema,
   ErrorBodySchema,
   HealthSchema,
   AddSfuNodeRequestSchema,
@@ -141,7 +142,7 @@ export function createApp() {
 
   // The web client (bundled at build time). Camera and microphone need a secure context: localhost or HTTPS.
   for (const [path, asset] of Object.entries(WEB_ASSETS)) {
-    app.get(path, () =>
+    app.get(path, (c) =>
       new Response(asset.body, {
         headers: {
           "content-type": asset.type,
@@ -149,7 +150,8 @@ export function createApp() {
           "x-content-type-options": "nosniff",
           "referrer-policy": "no-referrer",
           "content-security-policy":
-            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            `default-src 'none'; script-src 'self'; style-src 'self'; connect-src ${connectSources(c.var.config)}; ` +
+            "media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
           "permissions-policy": "camera=(self), microphone=(self), display-capture=(self)",
         },
       }),
@@ -159,6 +161,20 @@ export function createApp() {
   app.openapi(
     route({ method: "get", path: "/healthz", responses: { 200: { ...json(HealthSchema), description: "Alive" } } }),
     (c) => c.json({ status: "ok" as const }, 200),
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/auth/options",
+      summary: "How the web client can sign people in",
+      responses: { 200: { ...json(AuthOptionsSchema), description: "Development login and browser sign-in issuers" } },
+    }),
+    (c) => {
+      const config = c.var.config;
+      const oidc = config.OIDC_ISSUERS.flatMap((i) => (i.login ? [{ issuer: i.issuer, ...i.login }] : []));
+      return c.json({ dev_login: config.DEV_LOGIN === "enabled", oidc }, 200);
+    },
   );
 
   app.openapi(
@@ -502,4 +518,10 @@ export function createApp() {
     return errorResponse("internal_error", "internal error");
   });
   return app;
+}
+
+/** The page may call its own API and the token endpoints of issuers with browser sign-in. */
+function connectSources(config: Config): string {
+  const tokenOrigins = config.OIDC_ISSUERS.flatMap((i) => (i.login ? [new URL(i.login.token_endpoint).origin] : []));
+  return ["'self'", ...new Set(tokenOrigins)].join(" ");
 }

@@ -12,6 +12,16 @@ export const IssuerConfigSchema = z
     algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"])).min(1).default(["RS256", "ES256"]),
     /** Claim whose value names the tenant inside this issuer; absent claim → tenant "default". */
     tenant_claim: z.string().min(1).default("tenant"),
+    /** Browser sign-in for the web client (authorization code with PKCE, a public client); absent: API only. */
+    login: z
+      .object({
+        label: z.string().min(1).max(100),
+        client_id: z.string().min(1),
+        authorization_endpoint: z.url({ protocol: /^https?$/ }),
+        token_endpoint: z.url({ protocol: /^https?$/ }),
+        scope: z.string().default("openid profile"),
+      })
+      .optional(),
   })
   .refine((c) => Boolean(c.jwks_uri) !== Boolean(c.jwks), { message: "exactly one of jwks_uri or jwks" });
 export type IssuerConfig = z.infer<typeof IssuerConfigSchema>;

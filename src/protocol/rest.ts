@@ -92,3 +92,21 @@ export const StartResponseSchema = z
 export type StartResponse = z.infer<typeof StartResponseSchema>;
 
 export const HealthSchema = z.object({ status: z.literal("ok") });
+
+/** How people can sign in (GET /v1/auth/options): development login, and issuers with browser sign-in. */
+export const AuthOptionsSchema = z
+  .object({
+    dev_login: z.boolean(),
+    oidc: z.array(
+      z.object({
+        issuer: z.string(),
+        label: z.string(),
+        client_id: z.string(),
+        authorization_endpoint: z.string(),
+        token_endpoint: z.string(),
+        scope: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: "AuthOptions" });
+export type AuthOptions = z.infer<typeof AuthOptionsSchema>;

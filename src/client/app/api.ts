@@ -1,4 +1,4 @@
-import type { Room, StartResponse } from "../../protocol";
+import type { AuthOptions, Room, StartResponse } from "../../protocol";
 
 /** The signed-in user's access token (development login or OIDC), per browser tab. */
 const TOKEN_KEY = "plenum.token";
@@ -39,6 +39,7 @@ async function call<T>(method: string, path: string, body?: unknown, token = ses
 }
 
 export const api = {
+  authOptions: () => call<AuthOptions>("GET", "/v1/auth/options", undefined, null),
   devLogin: (name: string) => call<{ access_token: string }>("POST", "/v1/auth/dev-login", { name }, null),
   createRoom: (name: string, waitingRoom: string) => call<Room>("POST", "/v1/rooms", { name, waiting_room: waitingRoom }),
   room: (id: string) => call<Room>("GET", `/v1/rooms/${encodeURIComponent(id)}`),

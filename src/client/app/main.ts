@@ -1,6 +1,7 @@
 import { api, ApiError, session } from "./api";
 import { announce, fill, h } from "./dom";
 import { initialLanguage, language, setLanguage, t, type Language } from "./i18n";
+import { beginSignIn, finishSignIn } from "./oidc";
 import { enterRoom } from "./room";
 
 /**
@@ -9,15 +10,30 @@ import { enterRoom } from "./room";
  */
 const main = document.getElementById("main")!;
 /** What a language change redraws: the current screen (a room relabels itself and stays connected). */
-let redraw: () => void = render;
+let redraw: () => void = () => void render();
 
-function render(): void {
+async function render(): Promise<void> {
   const params = new URLSearchParams(location.search);
+  if (params.has("code")) return completeSignIn(params);
   const roomId = params.get("room");
   const invite = params.get("invite");
   if (roomId && invite) return guestJoin(roomId, invite);
   if (roomId && session.token()) return void join(roomId, { kind: "user", displayName: session.name() });
-  startPage(roomId);
+  await startPage(roomId);
+}
+
+/** Back from the identity provider: exchange the code, then go where the person was headed. */
+async function completeSignIn(params: URLSearchParams): Promise<void> {
+  try {
+    const result = await finishSignIn(params);
+    if (result) session.set(result.token, result.name);
+    history.replaceState(null, "", result?.returnTo ? `/?room=${encodeURIComponent(result.returnTo)}` : "/");
+  } catch (error) {
+    history.replaceState(null, "", "/");
+    fill(main, header(), h("h1", {}, t("appTitle")), errorBox(error));
+    return;
+  }
+  await render();
 }
 
 function header(): HTMLElement {
@@ -38,10 +54,14 @@ function errorBox(error: unknown): HTMLElement {
   return h("p", { class: "error", role: "alert" }, t("error", { text }));
 }
 
-function startPage(pendingRoom: string | null): void {
+async function startPage(pendingRoom: string | null): Promise<void> {
   const status = h("div", { id: "status" });
   const token = session.token();
   if (!token) {
+    const options = await api.authOptions().catch(() => ({ dev_login: false, oidc: [] }));
+    const providers = options.oidc.map((login) =>
+      h("button", { type: "button", class: "provider", onclick: () => void beginSignIn(login, pendingRoom) }, t("signInWith", { name: login.label })),
+    );
     const name = h("input", { id: "name", name: "name", autocomplete: "name", required: true, maxlength: 100 });
     const form = h(
       "form",
@@ -51,7 +71,7 @@ function startPage(pendingRoom: string | null): void {
           const { access_token } = await api.devLogin(name.value.trim());
           session.set(access_token, name.value.trim());
           if (pendingRoom) return join(pendingRoom, { kind: "user", displayName: name.value.trim() });
-          render();
+          await render();
         } catch (error) {
           fill(status, errorBox(error));
         }
@@ -61,7 +81,8 @@ function startPage(pendingRoom: string | null): void {
       name,
       h("button", { type: "submit" }, t("signInDev")),
     );
-    fill(main, header(), h("h1", {}, t("appTitle")), form, status);
+    const providerCard = providers.length > 0 ? h("section", { class: "card", "aria-labelledby": "providers-title" }, h("h2", { id: "providers-title" }, t("signInTitle")), ...providers) : null;
+    fill(main, header(), h("h1", {}, t("appTitle")), providerCard, options.dev_login ? form : null, status);
     return;
   }
   const roomName = h("input", { id: "room-name", name: "room-name", required: true, maxlength: 200 });
@@ -96,7 +117,7 @@ function startPage(pendingRoom: string | null): void {
     {},
     t("signedInAs", { name: session.name() }),
     " ",
-    h("button", { type: "button", class: "link", onclick: () => (session.clear(), render()) }, t("signOut")),
+    h("button", { type: "button", class: "link", onclick: () => (session.clear(), void render()) }, t("signOut")),
   );
   fill(main, header(), h("h1", {}, t("appTitle")), signedIn, form, created, status);
 }
@@ -159,4 +180,4 @@ async function join(roomId: string, who: Parameters<typeof enterRoom>[2]): Promi
 }
 
 setLanguage(initialLanguage());
-render();
+void render();
