@@ -160,8 +160,21 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await tabTo(guest, "toggle-hand");
     await guest.keyboard.press("Enter");
     await chair.waitForSelector("#participants >> text=Hand gehoben");
-    await guest.context().close();
-    await chair.context().close();
+
+    // Turned away from the waiting room: the page says so and does not try again (close code 4000).
+    const stranger = await person(rig);
+    let upgrades = 0;
+    stranger.on("websocket", () => upgrades++);
+    await stranger.goto(inviteLink);
+    await stranger.fill("#guest-name", "Unbekannt");
+    await stranger.click("button[type=submit]");
+    await stranger.waitForSelector("#waiting-status");
+    await chair.click("text=Abweisen: Unbekannt");
+    await stranger.waitForSelector("#ended");
+    await sleep(3000);
+    expect(upgrades).toBe(1);
+    expect(await stranger.textContent("#ended")).toContain("nicht eingelassen");
+    for (const page of [guest, chair, stranger]) await page.context().close();
   });
 
   it("gives a working call on the local defaults (no SFU, no TURN: peer-to-peer mesh), as `npm start` does", async () => {

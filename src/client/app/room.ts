@@ -27,6 +27,7 @@ class RoomView {
   private resumption: string | undefined;
   private attempt = 0;
   private leaving = false;
+  private inWaitingRoom = false;
   private selfId = "";
   private role: Role = "guest";
   private readonly participants = new Map<string, Participant>();
@@ -113,6 +114,7 @@ class RoomView {
 
   private async joined(payload: ServerPayload): Promise<void> {
     this.attempt = 0;
+    this.inWaitingRoom = false;
     this.selfId = payload.participant_id as string;
     this.role = payload.role as Role;
     this.participants.clear();
@@ -390,6 +392,7 @@ class RoomView {
   }
 
   private showWaitingRoom(): void {
+    this.inWaitingRoom = true;
     fill(this.main, this.header(), h("h1", {}, t("waitingTitle")), h("p", { role: "status", id: "waiting-status" }, t("waitingText")), this.leaveButton());
   }
 
@@ -409,10 +412,9 @@ class RoomView {
     this.media = undefined;
     for (const key of [...this.tiles.keys()]) if (!key.startsWith(`${this.selfId}/`)) this.removeTile(key);
     if (this.leaving) return;
-    const final = FINAL_CLOSES[code];
-    if (final || (code >= 4000 && code <= 4999)) {
+    if (code >= 4000 && code <= 4999) {
       this.stopLocal();
-      return this.end(t(final ?? "notAdmitted"));
+      return this.end(t(this.inWaitingRoom && code === 4000 ? "notAdmitted" : (FINAL_CLOSES[code] ?? "kicked")));
     }
     this.retry();
   }
