@@ -1,3 +1,4 @@
+import { ServerFrameSchema } from "../protocol";
 import { SUBPROTOCOL, TICKET_PREFIX } from "../protocol/frames";
 
 export type ServerPayload = { message: string } & Record<string, unknown>;
@@ -9,9 +10,18 @@ export class Signaling {
   private transaction = 0;
 
   private constructor(private readonly socket: WebSocket) {
+    // Every frame is checked against the protocol's schemas (the server's own); one that does not fit is dropped.
     socket.addEventListener("message", (event) => {
-      const frame = JSON.parse(String(event.data)) as { namespace: string; payload: ServerPayload };
-      for (const handler of this.handlers) handler(frame.namespace, frame.payload);
+      let json: unknown;
+      try {
+        json = JSON.parse(String(event.data));
+      } catch {
+        return console.warn("signalling: a frame that is not JSON was dropped");
+      }
+      const frame = ServerFrameSchema.safeParse(json);
+      if (!frame.success) return console.warn("signalling: a frame outside the protocol was dropped:", frame.error.issues[0]);
+      const { namespace, payload } = frame.data as { namespace: string; payload: ServerPayload };
+      for (const handler of this.handlers) handler(namespace, payload);
     });
   }
 

@@ -110,8 +110,16 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     expect(await chair.getAttribute("#toggle-hand", "aria-pressed")).toBe("false");
     expect(await guest.getAttribute("#toggle-hand", "aria-pressed")).toBe("true");
 
+    // The chair shares the screen: everyone else gets it as one more picture, labelled as a screen share.
+    await chair.click("#toggle-screen");
+    expect(await chair.getAttribute("#toggle-screen", "aria-pressed")).toBe("true");
+    for (const page of [member, guest]) await until(async () => (await playingVideos(page)) >= 4, "the shared screen arrives");
+    await member.waitForSelector(".tile .label >> text=Vorsitz – Share screen");
+
     expect(await axeViolations(chair)).toEqual([]);
     await chair.screenshot({ path: join(SCREENSHOTS, "room-three-people.png") });
+    await chair.click("#toggle-screen");
+    for (const page of [member, guest]) await until(async () => (await playingVideos(page)) === 3, "the shared screen ends");
 
     // The guest's connection drops: the page says so, reconnects with its resumption token, keeps its id.
     const guestId = await chair.getAttribute("#participants li:has-text('Bürgerin')", "data-participant");

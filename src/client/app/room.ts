@@ -139,6 +139,8 @@ class RoomView {
     try {
       this.camera ??= await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
       this.media.publish("camera", this.camera);
+      // After a reconnect a running screen share goes out again too.
+      if (this.screen) this.media.publish("screen", this.screen);
       this.localTile();
       this.updateControls();
       await this.renderDevices();
@@ -240,11 +242,17 @@ class RoomView {
       for (const track of this.screen.getTracks()) track.stop();
       this.screen = undefined;
       this.media?.unpublish("screen");
+      this.removeTile(`${this.selfId}/screen`);
     } else {
       try {
         this.screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
         this.screen.getVideoTracks()[0]?.addEventListener("ended", () => void (this.screen && this.toggleScreen()));
         this.media?.publish("screen", this.screen);
+        const preview = this.tile(`${this.selfId}/screen`).querySelector("video")!;
+        preview.muted = true;
+        preview.srcObject = this.screen;
+        void preview.play().catch(() => undefined);
+        this.renderTiles();
       } catch (error) {
         console.warn("screen sharing refused:", error);
       }
