@@ -63,24 +63,12 @@ async function startPage(pendingRoom: string | null): Promise<void> {
       h("button", { type: "button", class: "provider", onclick: () => void beginSignIn(login, pendingRoom) }, t("signInWith", { name: login.label })),
     );
     const name = h("input", { id: "name", name: "name", autocomplete: "name", required: true, maxlength: 100 });
-    const form = h(
-      "form",
-      { class: "card", "aria-labelledby": "sign-in-title", onsubmit: async (event: Event) => {
-        event.preventDefault();
-        try {
-          const { access_token } = await api.devLogin(name.value.trim());
-          session.set(access_token, name.value.trim());
-          if (pendingRoom) return join(pendingRoom, { kind: "user", displayName: name.value.trim() });
-          await render();
-        } catch (error) {
-          fill(status, errorBox(error));
-        }
-      } },
-      h("h2", { id: "sign-in-title" }, t("signInTitle")),
-      h("label", { for: "name" }, t("yourName")),
-      name,
-      h("button", { type: "submit" }, t("signInDev")),
-    );
+    const form = cardForm("sign-in-title", t("signInTitle"), t("signInDev"), status, async () => {
+      const { access_token } = await api.devLogin(name.value.trim());
+      session.set(access_token, name.value.trim());
+      if (pendingRoom) return join(pendingRoom, { kind: "user", displayName: name.value.trim() });
+      await render();
+    }, h("label", { for: "name" }, t("yourName")), name);
     const providerCard = providers.length > 0 ? h("section", { class: "card", "aria-labelledby": "providers-title" }, h("h2", { id: "providers-title" }, t("signInTitle")), ...providers) : null;
     fill(main, header(), h("h1", {}, t("appTitle")), providerCard, options.dev_login ? form : null, status);
     return;
@@ -94,23 +82,19 @@ async function startPage(pendingRoom: string | null): Promise<void> {
     h("option", { value: "everyone" }, t("waitingEveryone")),
   );
   const created = h("div", { id: "created" });
-  const form = h(
-    "form",
-    { class: "card", "aria-labelledby": "create-title", onsubmit: async (event: Event) => {
-      event.preventDefault();
-      try {
-        const room = await api.createRoom(roomName.value.trim(), waiting.value);
-        showCreated(created, room.id, room.name);
-      } catch (error) {
-        fill(status, errorBox(error));
-      }
-    } },
-    h("h2", { id: "create-title" }, t("createTitle")),
+  const form = cardForm(
+    "create-title",
+    t("createTitle"),
+    t("create"),
+    status,
+    async () => {
+      const room = await api.createRoom(roomName.value.trim(), waiting.value);
+      showCreated(created, room.id, room.name);
+    },
     h("label", { for: "room-name" }, t("roomName")),
     roomName,
     h("label", { for: "waiting-room" }, t("waitingRoomSetting")),
     waiting,
-    h("button", { type: "submit" }, t("create")),
   );
   const signedIn = h(
     "p",
@@ -120,6 +104,24 @@ async function startPage(pendingRoom: string | null): Promise<void> {
     h("button", { type: "button", class: "link", onclick: () => (session.clear(), void render()) }, t("signOut")),
   );
   fill(main, header(), h("h1", {}, t("appTitle")), signedIn, form, created, status);
+}
+
+/** A titled form card; a failed submit shows its error in `status`. */
+function cardForm(titleId: string, title: string, submitLabel: string, status: HTMLElement, submit: () => Promise<void>, ...fields: HTMLElement[]): HTMLFormElement {
+  return h(
+    "form",
+    { class: "card", "aria-labelledby": titleId, onsubmit: async (event: Event) => {
+      event.preventDefault();
+      try {
+        await submit();
+      } catch (error) {
+        fill(status, errorBox(error));
+      }
+    } },
+    h("h2", { id: titleId }, title),
+    ...fields,
+    h("button", { type: "submit" }, submitLabel),
+  );
 }
 
 function linkField(id: string, label: string, url: string): HTMLElement {
@@ -157,18 +159,12 @@ function showCreated(target: HTMLElement, roomId: string, name: string): void {
 
 function guestJoin(roomId: string, invite: string): void {
   const name = h("input", { id: "guest-name", name: "guest-name", autocomplete: "name", required: true, maxlength: 100 });
-  const form = h(
-    "form",
-    { class: "card", "aria-labelledby": "guest-title", onsubmit: (event: Event) => {
-      event.preventDefault();
-      void join(roomId, { kind: "guest", invite, displayName: name.value.trim() });
-    } },
-    h("h2", { id: "guest-title" }, t("guestTitle")),
+  const status = h("div", { id: "status" });
+  const form = cardForm("guest-title", t("guestTitle"), t("join"), status, () => join(roomId, { kind: "guest", invite, displayName: name.value.trim() }),
     h("label", { for: "guest-name" }, t("guestName")),
     name,
-    h("button", { type: "submit" }, t("join")),
   );
-  fill(main, header(), h("h1", {}, t("appTitle")), form);
+  fill(main, header(), h("h1", {}, t("appTitle")), form, status);
   name.focus();
 }
 
