@@ -1,11 +1,9 @@
-import { DurableObject } from "cloudflare:workers";
-import { readConfig, type Config } from "../src/config";
 import { isoOrNull } from "../src/time";
 import { fail, ok, type Result } from "../src/protocol";
 import type { AddSfuNodeRequest, SfuNode } from "../src/protocol/sfu";
 import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
-import { migrate } from "./room/migrations";
+import { SqlObject } from "./sql-object";
 
 interface NodeRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -34,15 +32,9 @@ export interface SfuPin {
  * alarm-driven poll (armed only while there are nodes), and placement of rooms onto nodes. Rooms keep their pin;
  * the registry remembers placements so it can tell the rooms of a node that died.
  */
-export class SfuPoolObject extends DurableObject<Env> {
-  private readonly config: Config;
-  private readonly sql: SqlStorage;
-
+export class SfuPoolObject extends SqlObject {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.config = readConfig(env);
-    this.sql = ctx.storage.sql;
-    migrate(this.sql, "sfu_pool", [
+    super(ctx, env, "sfu_pool", [
       `CREATE TABLE nodes (id TEXT PRIMARY KEY, region TEXT NOT NULL, api_url TEXT NOT NULL, admin_url TEXT NOT NULL,
         admin_secret TEXT NOT NULL, capacity INTEGER NOT NULL, draining INTEGER NOT NULL DEFAULT 0,
         created_at INTEGER NOT NULL, last_seen INTEGER, sessions INTEGER NOT NULL DEFAULT 0,

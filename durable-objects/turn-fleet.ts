@@ -1,6 +1,4 @@
-import { DurableObject } from "cloudflare:workers";
 import { connect } from "cloudflare:sockets";
-import { readConfig, type Config } from "../src/config";
 import { isoOrNull } from "../src/time";
 import { fail, ok, type Result } from "../src/protocol";
 import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
@@ -9,7 +7,7 @@ import { mintTurnCredential } from "../turn/credentials";
 import { nodeUrls, probeAddress, selectNodes, type TurnNode } from "../turn/fleet";
 import { transition, type KeyringAction, type SecretState } from "../turn/keyring";
 import { STUN_HEADER_BYTES, bindingRequest, isBindingSuccess } from "../turn/stun";
-import { migrate } from "./room/migrations";
+import { SqlObject } from "./sql-object";
 
 export interface GrantRequest {
   /** Opaque id in the TURN username (a connection id); never a name or e-mail. */
@@ -43,15 +41,9 @@ interface HealthRow extends Record<string, SqlStorageValue> {
  * node's health from an alarm-driven STUN probe. It mints TURN REST credentials, so signing always uses the
  * currently active secret and only healthy nodes are handed out.
  */
-export class TurnFleetObject extends DurableObject<Env> {
-  private readonly config: Config;
-  private readonly sql: SqlStorage;
-
+export class TurnFleetObject extends SqlObject {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.config = readConfig(env);
-    this.sql = ctx.storage.sql;
-    migrate(this.sql, "turn_fleet", [
+    super(ctx, env, "turn_fleet", [
       `CREATE TABLE secrets (id TEXT PRIMARY KEY, value TEXT, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
         created_at INTEGER NOT NULL, activated_at INTEGER, retired_at INTEGER, removed_at INTEGER)`,
       `CREATE TABLE node_health (node_id TEXT PRIMARY KEY, healthy INTEGER NOT NULL, failures INTEGER NOT NULL,

@@ -25,6 +25,8 @@ export const SFU_MIGRATIONS = [
   `CREATE TABLE media_subscriptions (handle_id INTEGER NOT NULL, feed INTEGER NOT NULL, mid TEXT NOT NULL,
     substream INTEGER, sub_mid TEXT, PRIMARY KEY (handle_id, feed, mid))`,
   "CREATE TABLE media_requested (connection_id TEXT NOT NULL, feed INTEGER NOT NULL, PRIMARY KEY (connection_id, feed))",
+  // Speaking events and departures look publishers up by feed.
+  "CREATE INDEX media_handles_feed ON media_handles (feed)",
 ] as const;
 
 interface SessionRow extends Record<string, SqlStorageValue> {
@@ -128,12 +130,12 @@ export class SfuBridge {
 
   async publishOffer(pin: SfuPin, connection: Connection, stream: Stream, sdp: string): Promise<CommandError | void> {
     const key = `${connection.connectionId}/${stream}`;
-    if (this.publishing.has(key)) return { error: "negotiation_pending", text: "the previous offer for this stream is still being answered" };
     const existing = this.publisherOf(connection.participantId, stream);
-    if (existing?.connection_id === connection.connectionId) {
-      if (existing.pending === 1) return { error: "negotiation_pending", text: "the previous offer for this stream is still being answered" };
-      return this.renegotiate(existing, sdp);
+    const own = existing?.connection_id === connection.connectionId ? existing : undefined;
+    if (this.publishing.has(key) || own?.pending === 1) {
+      return { error: "negotiation_pending", text: "the previous offer for this stream is still being answered" };
     }
+    if (own) return this.renegotiate(own, sdp);
     const setup = this.openPublisher(pin, connection, stream, sdp, existing);
     this.publishing.set(key, setup);
     try {
@@ -463,9 +465,12 @@ export class SfuBridge {
   }
 
   private speaking(feed: number, talking: boolean): void {
-    const publisher = this.liveFeeds().find((f) => f.feed === feed);
-    // Janus tells every publisher handle of the room; the room tells its participants once per change.
-    if (!publisher || this.talking.has(feed) === talking) return;
+    // Janus tells every publisher handle of the room: only a change is looked at, and told once.
+    if (this.talking.has(feed) === talking) return;
+    const publisher = this.api.sql
+      .exec<{ participant_id: string }>("SELECT participant_id FROM media_handles WHERE feed = ? AND kind = 'publisher' AND live = 1", feed)
+      .toArray()[0];
+    if (!publisher) return;
     if (talking) {
       this.talking.add(feed);
       if (this.speakers[0] !== feed) {
@@ -475,8 +480,9 @@ export class SfuBridge {
     } else {
       this.talking.delete(feed);
     }
-    this.api.broadcast("media", { message: "speaking", participant_id: publisher.participantId, speaking: talking });
+    this.api.broadcast("media", { message: "speaking", participant_id: publisher.participant_id, speaking: talking });
   }
+
 
   // ── Session, handles, pacing ──────────────────────────────────────────────────────────────────────────────
 

@@ -60,7 +60,7 @@ const meshOnly = { error: "media_unavailable" as const, text: "peer-to-peer sign
 const sfuOnly = { error: "media_unavailable" as const, text: "this room has no SFU; media runs peer to peer (relay)" };
 
 /** A room without a pin and without media asks the pool for a node; no node (none configured, none free): mesh. */
-async function placeRoom(api: RoomApi, connection: Connection): Promise<void> {
+async function ensurePlacement(api: RoomApi, connection: Connection): Promise<void> {
   if (sfuPin(api) || api.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0) return;
   try {
     const placed = await api.env.SFU_POOL.get(api.env.SFU_POOL.idFromName("pool")).place(api.room().id, connection.region);
@@ -161,7 +161,7 @@ export const media = defineModule<MediaCommand>({
     }
   },
   async joinState(api, connection) {
-    await placeRoom(api, connection);
+    await ensurePlacement(api, connection);
     const pinned = sfuPin(api) !== undefined;
     // The new connection gets its subscriptions once it is connected.
     if (pinned) bridgeOf(api).scheduleReconcile();

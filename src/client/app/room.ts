@@ -1,4 +1,4 @@
-import type { Participant, Publisher, Role, Stream } from "../../protocol";
+import { CloseCode, type Participant, type Publisher, type Role, type Stream } from "../../protocol";
 import { joinMedia } from "../index";
 import type { MediaSession } from "../media";
 import { Signaling, type ServerPayload } from "../signaling";
@@ -9,7 +9,12 @@ import { t, type TextKey } from "./i18n";
 export type Who = { kind: "user"; displayName: string } | { kind: "guest"; invite: string; displayName: string };
 
 /** Close codes after which the client must not reconnect (the protocol's 4000–4999). */
-const FINAL_CLOSES: Record<number, TextKey> = { 4000: "kicked", 4001: "banned", 4002: "meetingEnded", 4003: "roomDeleted" };
+const FINAL_CLOSES: Record<number, TextKey> = {
+  [CloseCode.kicked]: "kicked",
+  [CloseCode.banned]: "banned",
+  [CloseCode.meetingEnded]: "meetingEnded",
+  [CloseCode.roomDeleted]: "roomDeleted",
+};
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 
 /** The room page: video grid, controls, participants, waiting list (moderators) and chat; reconnects on drops. */
@@ -422,7 +427,7 @@ class RoomView {
     if (this.leaving) return;
     if (code >= 4000 && code <= 4999) {
       this.stopLocal();
-      return this.end(t(this.inWaitingRoom && code === 4000 ? "notAdmitted" : (FINAL_CLOSES[code] ?? "kicked")));
+      return this.end(t(this.inWaitingRoom && code === CloseCode.kicked ? "notAdmitted" : (FINAL_CLOSES[code] ?? "kicked")));
     }
     this.retry();
   }

@@ -1,0 +1,16 @@
+import { DurableObject } from "cloudflare:workers";
+import { readConfig, type Config } from "../src/config";
+import { migrate } from "./room/migrations";
+
+/** A singleton-style Durable Object with the settings, its SQLite storage and its tables migrated on start. */
+export abstract class SqlObject extends DurableObject<Env> {
+  protected readonly config: Config;
+  protected readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env, owner: string, migrations: readonly string[]) {
+    super(ctx, env);
+    this.config = readConfig(env);
+    this.sql = ctx.storage.sql;
+    migrate(this.sql, owner, migrations);
+  }
+}
