@@ -20,7 +20,13 @@ export default defineConfig({
           DEV_LOGIN: "enabled",
           ALLOWED_ORIGINS: "https://plenum.test",
           OIDC_ISSUERS: JSON.stringify([
-            { issuer: TEST_ISSUER, audience: "plenum", jwks: { keys: [publicJwk] }, algorithms: ["RS256"], tenant_claim: "org" },
+            {
+              issuer: TEST_ISSUER,
+              audience: "plenum",
+              jwks: { keys: [publicJwk] },
+              algorithms: ["RS256"],
+              tenant_claim: "org",
+            },
           ]),
           OPERATOR_TOKEN: "operator-token-for-tests-0123456789abcdef",
           CLIENT_IP_HEADER: "x-test-client",

@@ -1,8 +1,8 @@
-import { isoOrNull } from "../src/time";
 import { fail, ok, type Result } from "../src/protocol";
 import type { AddSfuNodeRequest, SfuNode } from "../src/protocol/sfu";
 import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
+import { isoOrNull } from "../src/time";
 import { SqlObject } from "./sql-object";
 
 interface NodeRow extends Record<string, SqlStorageValue> {
@@ -145,7 +145,11 @@ export class SfuPoolObject extends SqlObject {
             row.id,
           );
         } catch (error) {
-          this.sql.exec("UPDATE nodes SET error = ? WHERE id = ?", error instanceof Error ? error.message.slice(0, 200) : "poll failed", row.id);
+          this.sql.exec(
+            "UPDATE nodes SET error = ? WHERE id = ?",
+            error instanceof Error ? error.message.slice(0, 200) : "poll failed",
+            row.id,
+          );
         }
         // A node silent for longer than the limit is dead: its rooms move (once; their placements go with it).
         const latest = this.row(row.id);
@@ -174,9 +178,15 @@ export class SfuPoolObject extends SqlObject {
       rooms.map(async ({ room_id }) => {
         const placed = this.place(room_id, region, nodeId);
         try {
-          await this.env.ROOMS.get(this.env.ROOMS.idFromName(room_id)).sfuMoved(placed.ok ? placed.value : null, reason);
+          await this.env.ROOMS.get(this.env.ROOMS.idFromName(room_id)).sfuMoved(
+            placed.ok ? placed.value : null,
+            reason,
+          );
         } catch (error) {
-          console.error(`room ${room_id} could not be told of the lost node:`, error instanceof Error ? error.message : error);
+          console.error(
+            `room ${room_id} could not be told of the lost node:`,
+            error instanceof Error ? error.message : error,
+          );
         }
       }),
     );

@@ -1,5 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from "jose";
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  SignJWT,
+} from "jose";
 import { migrate } from "./room/migrations";
 
 const ALGORITHM = "ES256";
@@ -47,8 +55,12 @@ export class SigningKeyObject extends DurableObject<Env> {
 
   private async loadOrCreateKey() {
     const sql = this.ctx.storage.sql;
-    migrate(sql, "signing_key", ["CREATE TABLE signing_key (kid TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL)"]);
-    const stored = sql.exec<{ kid: string; private_jwk: string; public_jwk: string }>("SELECT * FROM signing_key").toArray()[0];
+    migrate(sql, "signing_key", [
+      "CREATE TABLE signing_key (kid TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL)",
+    ]);
+    const stored = sql
+      .exec<{ kid: string; private_jwk: string; public_jwk: string }>("SELECT * FROM signing_key")
+      .toArray()[0];
     if (stored) {
       const privateKey = (await importJWK(JSON.parse(stored.private_jwk) as JWK, ALGORITHM)) as CryptoKey;
       return { kid: stored.kid, privateKey, publicJwk: JSON.parse(stored.public_jwk) as JWK };

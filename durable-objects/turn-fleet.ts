@@ -1,12 +1,12 @@
 import { connect } from "cloudflare:sockets";
-import { isoOrNull } from "../src/time";
 import { fail, ok, type Result } from "../src/protocol";
 import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
 import { randomToken, sha256 } from "../src/secrets";
+import { isoOrNull } from "../src/time";
 import { mintTurnCredential } from "../turn/credentials";
 import { nodeUrls, probeAddress, selectNodes, type TurnNode } from "../turn/fleet";
-import { transition, type KeyringAction, type SecretState } from "../turn/keyring";
-import { STUN_HEADER_BYTES, bindingRequest, isBindingSuccess } from "../turn/stun";
+import { type KeyringAction, type SecretState, transition } from "../turn/keyring";
+import { bindingRequest, isBindingSuccess, STUN_HEADER_BYTES } from "../turn/stun";
 import { SqlObject } from "./sql-object";
 
 export interface GrantRequest {
@@ -63,15 +63,23 @@ export class TurnFleetObject extends SqlObject {
   async grant(requests: GrantRequest[]): Promise<IceGrant[]> {
     const ttl = this.config.TURN_TTL_SECONDS;
     const expiresAt = Math.floor(Date.now() / 1000) + ttl;
-    const secret = this.sql.exec<{ value: string }>("SELECT value FROM secrets WHERE state = 'active'").toArray()[0]?.value;
+    const secret = this.sql
+      .exec<{ value: string }>("SELECT value FROM secrets WHERE state = 'active'")
+      .toArray()[0]?.value;
     const healthy = this.healthyPredicate();
     return Promise.all(
       requests.map(async ({ opaqueId, region }) => {
-        const nodes = secret ? selectNodes(this.config.TURN_NODES, healthy, region, this.config.REGION_RULES.neighbours) : [];
+        const nodes = secret
+          ? selectNodes(this.config.TURN_NODES, healthy, region, this.config.REGION_RULES.neighbours)
+          : [];
         const credential = secret ? await mintTurnCredential(secret, opaqueId, expiresAt) : undefined;
         return {
           ice_servers: credential
-            ? nodes.map((node) => ({ urls: nodeUrls(node), username: credential.username, credential: credential.credential }))
+            ? nodes.map((node) => ({
+                urls: nodeUrls(node),
+                username: credential.username,
+                credential: credential.credential,
+              }))
             : [],
           expires_at: new Date(expiresAt * 1000).toISOString(),
         };
@@ -90,7 +98,9 @@ export class TurnFleetObject extends SqlObject {
   async addSecret(value: string | undefined, activate: boolean): Promise<Result<TurnSecret & { secret?: string }>> {
     const secret = value ?? randomToken(32);
     const fingerprint = (await sha256(secret)).slice(0, 16);
-    const clash = this.sql.exec("SELECT id FROM secrets WHERE fingerprint = ? AND state != 'removed'", fingerprint).toArray();
+    const clash = this.sql
+      .exec("SELECT id FROM secrets WHERE fingerprint = ? AND state != 'removed'", fingerprint)
+      .toArray();
     if (clash.length > 0) return fail("conflict", "this secret is already in the keyring");
     const id = randomToken(9);
     this.sql.exec(
@@ -111,7 +121,8 @@ export class TurnFleetObject extends SqlObject {
     if (!outcome.ok) return fail(outcome.code, outcome.message);
     const now = Date.now();
     for (const change of outcome.changes) {
-      const stamp = change.state === "active" ? "activated_at" : change.state === "retiring" ? "retired_at" : "removed_at";
+      const stamp =
+        change.state === "active" ? "activated_at" : change.state === "retiring" ? "retired_at" : "removed_at";
       this.sql.exec(`UPDATE secrets SET state = ?, ${stamp} = ? WHERE id = ?`, change.state, now, change.id);
       // A removed secret's value is erased; only its fingerprint stays for the record.
       if (change.state === "removed") this.sql.exec("UPDATE secrets SET value = NULL WHERE id = ?", change.id);
@@ -122,7 +133,12 @@ export class TurnFleetObject extends SqlObject {
   // ── Health ────────────────────────────────────────────────────────────────────────────────────────────────
 
   health(): NodeHealth[] {
-    const rows = new Map(this.sql.exec<HealthRow>("SELECT * FROM node_health").toArray().map((r) => [r.node_id, r]));
+    const rows = new Map(
+      this.sql
+        .exec<HealthRow>("SELECT * FROM node_health")
+        .toArray()
+        .map((r) => [r.node_id, r]),
+    );
     return this.config.TURN_NODES.map((node) => {
       const row = rows.get(node.id);
       return {
@@ -144,7 +160,7 @@ export class TurnFleetObject extends SqlObject {
     if (nodes.length === 0) return;
     const results = await Promise.all(nodes.map((node) => this.probe(node)));
     const now = Date.now();
-    nodes.forEach((node, i) => this.record(node, results[i]!, now));
+    for (const [i, node] of nodes.entries()) this.record(node, results[i]!, now);
     await this.ctx.storage.setAlarm(now + this.config.TURN_PROBE_INTERVAL_SECONDS * 1000);
   }
 
@@ -170,8 +186,12 @@ export class TurnFleetObject extends SqlObject {
         if (done) return { error: "closed before answering" };
         received = concat(received, value);
       }
-      return isBindingSuccess(request, received) ? { rttMs: Date.now() - started } : { error: "not a STUN binding success" };
-    })().catch((error: unknown) => ({ error: error instanceof Error ? error.message.slice(0, 200) : "connect failed" }));
+      return isBindingSuccess(request, received)
+        ? { rttMs: Date.now() - started }
+        : { error: "not a STUN binding success" };
+    })().catch((error: unknown) => ({
+      error: error instanceof Error ? error.message.slice(0, 200) : "connect failed",
+    }));
     try {
       return await Promise.race([exchange, timeout]);
     } finally {
@@ -203,7 +223,10 @@ export class TurnFleetObject extends SqlObject {
 
   private healthyPredicate(): (node: TurnNode) => boolean {
     const down = new Set(
-      this.sql.exec<{ node_id: string }>("SELECT node_id FROM node_health WHERE healthy = 0").toArray().map((r) => r.node_id),
+      this.sql
+        .exec<{ node_id: string }>("SELECT node_id FROM node_health WHERE healthy = 0")
+        .toArray()
+        .map((r) => r.node_id),
     );
     return (node) => !down.has(node.id);
   }

@@ -9,7 +9,7 @@
  */
 import type { Page } from "playwright-core";
 import { createRoom, devLogin, startRoom } from "../test/helpers/client";
-import { joinInBrowser, received, sfuNodes, sleep, startMediaRig, type MediaRig } from "../test/media/rig";
+import { joinInBrowser, type MediaRig, received, sfuNodes, sleep, startMediaRig } from "../test/media/rig";
 
 const RUNS = Number(process.env.BENCH_MEDIA_RUNS ?? 5);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -43,7 +43,15 @@ async function failover(rig: MediaRig): Promise<number> {
   const room = await createRoom(rig.server.base, owner);
   const pages = [
     (await joinInBrowser(rig, room.id, (await startRoom(rig.server.base, owner, room.id)).ticket)).page,
-    (await joinInBrowser(rig, room.id, (await startRoom(rig.server.base, await devLogin(rig.server.base, "Zweite"), room.id)).ticket)).page,
+    (
+      await joinInBrowser(
+        rig,
+        room.id,
+        (
+          await startRoom(rig.server.base, await devLogin(rig.server.base, "Zweite"), room.id)
+        ).ticket,
+      )
+    ).page,
   ];
   await until(async () => (await Promise.all(pages.map(decodes))).every(Boolean), "both decode video");
   // Earlier rooms emptied and gave their nodes back: the one placed room is this one.
@@ -51,8 +59,12 @@ async function failover(rig: MediaRig): Promise<number> {
   const pinned = (await sfuNodes(rig.server.base)).find((n) => n.rooms > 0)!.id;
   const killed = Date.now();
   await rig.janus[pinned]!.kill();
-  const movedAndDecoding = async (page: Page) => (await page.evaluate(() => (window as any).sfuChanges >= 1)) && (await decodes(page));
-  await until(async () => (await Promise.all(pages.map(movedAndDecoding))).every(Boolean), "both decode again after the kill");
+  const movedAndDecoding = async (page: Page) =>
+    (await page.evaluate(() => (window as any).sfuChanges >= 1)) && (await decodes(page));
+  await until(
+    async () => (await Promise.all(pages.map(movedAndDecoding))).every(Boolean),
+    "both decode again after the kill",
+  );
   const elapsed = Date.now() - killed;
   await Promise.all(pages.map((p) => p.context().close()));
   await rig.janus[pinned]!.start();
@@ -70,14 +82,18 @@ try {
       times.push(await joinToFirstFrame(rig, relay));
       console.error(`join → first frame${relay ? " (relay)" : ""}, run ${i + 1}: ${seconds(times.at(-1)!)}`);
     }
-    lines.push(`join → first remote video frame ${relay ? "through Janus + TURN relay" : "through Janus"}: p50 ${seconds(median(times))} (${RUNS} runs: ${times.map(seconds).join(", ")})`);
+    lines.push(
+      `join → first remote video frame ${relay ? "through Janus + TURN relay" : "through Janus"}: p50 ${seconds(median(times))} (${RUNS} runs: ${times.map(seconds).join(", ")})`,
+    );
   }
   const failovers: number[] = [];
   for (let i = 0; i < Math.min(RUNS, 3); i++) {
     failovers.push(await failover(rig));
     console.error(`failover, run ${i + 1}: ${seconds(failovers.at(-1)!)}`);
   }
-  lines.push(`kill pinned Janus node → video decoding again for both participants: p50 ${seconds(median(failovers))} (${failovers.map(seconds).join(", ")}; dead after 2.5 s of silence, polled every 0.5 s)`);
+  lines.push(
+    `kill pinned Janus node → video decoding again for both participants: p50 ${seconds(median(failovers))} (${failovers.map(seconds).join(", ")}; dead after 2.5 s of silence, polled every 0.5 s)`,
+  );
   console.log(`--- media\n${lines.join("\n")}`);
 } finally {
   await rig.stop();

@@ -10,11 +10,11 @@
  * the pinned Janus node (scripts/bench-media.ts, inside a private network namespace).
  * `BENCH_ONLY=signalling|turn|media` runs one part.
  */
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
-import { startServer, type RunningServer } from "./local-server";
+import { type RunningServer, startServer } from "./local-server";
 
 const SIZES = (process.env.BENCH_SIZES ?? "50,200,500").split(",").map(Number);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40);
@@ -48,9 +48,15 @@ async function signalling(): Promise<string[]> {
     for (const size of SIZES) {
       const ownerToken = await devLogin(server.base, `Chair ${size}`);
       const room = await createRoom(server.base, ownerToken, { name: `bench ${size}` });
-      const owner = await openSignaling(server.base, room.id, (await startRoom(server.base, ownerToken, room.id)).ticket);
+      const owner = await openSignaling(
+        server.base,
+        room.id,
+        (await startRoom(server.base, ownerToken, room.id)).ticket,
+      );
       await owner.message("control", "join_success");
-      const tokens = await Promise.all(Array.from({ length: size - 1 }, (_, i) => devLogin(server.base, `P${size}-${i}`)));
+      const tokens = await Promise.all(
+        Array.from({ length: size - 1 }, (_, i) => devLogin(server.base, `P${size}-${i}`)),
+      );
 
       const children = Array.from({ length: PROCESSES }, () =>
         fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
@@ -58,9 +64,15 @@ async function signalling(): Promise<string[]> {
       await Promise.all(children.map((child) => once(child, "ready")));
       const joinStart = now();
       const joined = children.map((child) => once<{ joinTimes: number[] }>(child, "joined"));
-      children.forEach((child, i) =>
-        child.send({ type: "join", base: server.base, roomId: room.id, tokens: tokens.filter((_, t) => t % PROCESSES === i), concurrency: 8 }),
-      );
+      for (const [i, child] of children.entries()) {
+        child.send({
+          type: "join",
+          base: server.base,
+          roomId: room.id,
+          tokens: tokens.filter((_, t) => t % PROCESSES === i),
+          concurrency: 8,
+        });
+      }
       const joinTimes = (await Promise.all(joined)).flatMap((r) => r.joinTimes);
       const joinSeconds = (now() - joinStart) / 1000;
 
@@ -123,7 +135,9 @@ async function turnCredentials(): Promise<string[]> {
     const token = await devLogin(server.base, "Bench");
     const room = await createRoom(server.base, token);
     const socket = await openSignaling(server.base, room.id, (await startRoom(server.base, token, room.id)).ticket);
-    const joined = (await socket.message("control", "join_success")).payload as unknown as { modules: { turn: { session_token: string } } };
+    const joined = (await socket.message("control", "join_success")).payload as unknown as {
+      modules: { turn: { session_token: string } };
+    };
     const headers = { authorization: `Bearer ${joined.modules.turn.session_token}`, "x-region": "de-east" };
     const latencies: number[] = [];
     const runFor = async (ms: number, record: boolean) => {
@@ -155,17 +169,36 @@ async function turnCredentials(): Promise<string[]> {
 
 /** Janus cannot do ICE on loopback: the media figures come from a run inside a network namespace. */
 function media(): string[] {
-  const output = execFileSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "in-netns.ts"), process.execPath, "--import", "tsx", join(import.meta.dirname, "bench-media.ts")], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return output.slice(output.indexOf("--- media\n") + "--- media\n".length).trim().split("\n");
+  const output = execFileSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "in-netns.ts"),
+      process.execPath,
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "bench-media.ts"),
+    ],
+    {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  return output
+    .slice(output.indexOf("--- media\n") + "--- media\n".length)
+    .trim()
+    .split("\n");
 }
 
 const only = process.env.BENCH_ONLY;
 const report = [
-  ...(only === undefined || only === "signalling" ? [`Signalling (${MESSAGES} chat messages per size, one room per size):`, ...(await signalling())] : []),
+  ...(only === undefined || only === "signalling"
+    ? [`Signalling (${MESSAGES} chat messages per size, one room per size):`, ...(await signalling())]
+    : []),
   ...(only === undefined || only === "turn" ? ["TURN credentials:", ...(await turnCredentials())] : []),
-  ...(only === undefined || only === "media" ? ["Media (Janus 1.1, coturn, Chromium with 320x240 fake camera, in a network namespace):", ...media()] : []),
+  ...(only === undefined || only === "media"
+    ? ["Media (Janus 1.1, coturn, Chromium with 320x240 fake camera, in a network namespace):", ...media()]
+    : []),
 ];
 console.log(`\n${report.join("\n")}`);

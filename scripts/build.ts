@@ -1,7 +1,7 @@
-import { build as esbuild } from "esbuild";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build as esbuild } from "esbuild";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const workerBundle = join(root, "dist", "worker.js");

@@ -25,7 +25,9 @@ export function ensurePackages(packages: Record<string, string> = E2E_PACKAGES):
     .map(([name]) => name);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new Error(`the end-to-end tier needs these Debian packages: ${missing.join(" ")} (apt-get install ${missing.join(" ")})`);
+    throw new Error(
+      `the end-to-end tier needs these Debian packages: ${missing.join(" ")} (apt-get install ${missing.join(" ")})`,
+    );
   }
   console.log(`installing ${missing.join(", ")} …`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };

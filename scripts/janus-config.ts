@@ -17,11 +17,24 @@ export interface JanusConfigOptions {
 }
 
 const DISABLED_PLUGINS = [
-  "audiobridge", "duktape", "echotest", "lua", "nosip", "recordplay", "sip", "streaming", "textroom", "videocall", "voicemail",
+  "audiobridge",
+  "duktape",
+  "echotest",
+  "lua",
+  "nosip",
+  "recordplay",
+  "sip",
+  "streaming",
+  "textroom",
+  "videocall",
+  "voicemail",
 ].map((p) => `libjanus_${p}.so`);
 const DISABLED_TRANSPORTS = ["mqtt", "nanomsg", "pfunix", "rabbitmq", "websockets"].map((t) => `libjanus_${t}.so`);
 
-export function janusConfigFiles(o: JanusConfigOptions, folders = "/usr/lib/x86_64-linux-gnu/janus"): Record<string, string> {
+export function janusConfigFiles(
+  o: JanusConfigOptions,
+  folders = "/usr/lib/x86_64-linux-gnu/janus",
+): Record<string, string> {
   const q = JSON.stringify;
   return {
     "janus.jcfg": `general: {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -12,7 +12,9 @@ export async function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -30,7 +32,9 @@ export interface RunningServer {
 }
 
 /** Starts Plenum exactly as `npm start` does (for tests and benchmarks) (scripts/start.ts → plain workerd), on a free port. */
-export async function startServer(options: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<RunningServer> {
+export async function startServer(
+  options: { dataDir?: string; port?: number; env?: Record<string, string> } = {},
+): Promise<RunningServer> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "plenum-")));
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(root, "scripts", "start.ts")], {
@@ -60,7 +64,9 @@ export async function startServer(options: { dataDir?: string; port?: number; en
     port,
     dataDir,
     workerdRss() {
-      const workerdPid = execFileSync("pgrep", ["-x", "-P", String(child.pid), "workerd"], { encoding: "utf8" }).trim().split("\n")[0];
+      const workerdPid = execFileSync("pgrep", ["-x", "-P", String(child.pid), "workerd"], { encoding: "utf8" })
+        .trim()
+        .split("\n")[0];
       const rssKb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${workerdPid}/status`, "utf8"))?.[1];
       return Number(rssKb) * 1024;
     },

@@ -14,15 +14,22 @@
  * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
  * TURN_REALM, as the server reads them.
  */
-import { isIP } from "node:net";
+
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigSchema } from "../src/config";
-import { AddedTurnSecretSchema, NodeHealthSchema, SfuNodeSchema, TurnSecretListSchema, TurnSecretSchema } from "../src/protocol";
+import {
+  AddedTurnSecretSchema,
+  NodeHealthSchema,
+  SfuNodeSchema,
+  TurnSecretListSchema,
+  TurnSecretSchema,
+} from "../src/protocol";
 import { coturnConfig } from "../turn/coturn-config";
-import { RedisSecretDatabase, SqliteSecretDatabase, type SecretDatabase } from "../turn/secret-db";
+import { RedisSecretDatabase, type SecretDatabase, SqliteSecretDatabase } from "../turn/secret-db";
 
 class UsageError extends Error {}
 
@@ -32,7 +39,10 @@ function operatorApi(base: string) {
   return async <T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> => {
     const response = await fetch(new URL(path, base), {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();
@@ -46,7 +56,8 @@ function secretDatabases(values: { sqlite?: string[]; redis?: string[] }, realm:
     ...(values.sqlite ?? []).map((path) => new SqliteSecretDatabase(path, realm)),
     ...(values.redis ?? []).map((url) => new RedisSecretDatabase(url, realm)),
   ];
-  if (databases.length === 0) throw new UsageError("name coturn's secret database(s): --sqlite <file> and/or --redis <url>");
+  if (databases.length === 0)
+    throw new UsageError("name coturn's secret database(s): --sqlite <file> and/or --redis <url>");
   return databases;
 }
 
@@ -57,7 +68,11 @@ const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}
  * Zero-downtime rotation: stage the new secret in every coturn database, sign with it, wait one credential
  * lifetime so every credential signed with the old secret has expired, then remove the old one everywhere.
  */
-async function rotate(api: ReturnType<typeof operatorApi>, databases: SecretDatabase[], waitSeconds: number | undefined) {
+async function rotate(
+  api: ReturnType<typeof operatorApi>,
+  databases: SecretDatabase[],
+  waitSeconds: number | undefined,
+) {
   const before = await api("GET", "/v1/operator/turn/secrets", TurnSecretListSchema);
   const old = before.secrets.filter((s) => s.state === "active" || s.state === "retiring");
   const secret = randomBytes(32).toString("base64url");
@@ -117,16 +132,28 @@ async function main(argv: string[]): Promise<void> {
   });
   const [area, command, target] = positionals;
   if (area === "sfu" && command) return sfu(command, target, values);
-  if (area !== "turn" || !command) throw new UsageError("usage: plenum turn <config|rotate|secrets|nodes> | plenum sfu <list|add|drain|undrain|remove> [options]");
-  const settings = ConfigSchema.parse(Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)));
+  if (area !== "turn" || !command)
+    throw new UsageError(
+      "usage: plenum turn <config|rotate|secrets|nodes> | plenum sfu <list|add|drain|undrain|remove> [options]",
+    );
+  const settings = ConfigSchema.parse(
+    Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)),
+  );
   const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
 
   switch (command) {
     case "config": {
       const node = settings.TURN_NODES.find((n) => n.id === values.node);
-      if (!node) throw new UsageError(`--node must name one of TURN_NODES (${settings.TURN_NODES.map((n) => n.id).join(", ") || "none configured"})`);
+      if (!node)
+        throw new UsageError(
+          `--node must name one of TURN_NODES (${settings.TURN_NODES.map((n) => n.id).join(", ") || "none configured"})`,
+        );
       if (!values["listening-ip"]) throw new UsageError("--listening-ip is required");
-      const userdb = values.sqlite?.[0] ? { sqlite: values.sqlite[0] } : values.redis?.[0] ? { redis: values.redis[0] } : undefined;
+      const userdb = values.sqlite?.[0]
+        ? { sqlite: values.sqlite[0] }
+        : values.redis?.[0]
+          ? { redis: values.redis[0] }
+          : undefined;
       if (!userdb) throw new UsageError("--sqlite <file> or --redis <redis-userdb connection string> is required");
       const conf = coturnConfig({
         node,
@@ -217,6 +244,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
 /** An IP address or an `a-b` range, as coturn's allowed-peer-ip takes them. */
 function peerRange(value: string): string {
   const parts = value.split("-");
-  if (parts.length > 2 || !parts.every((p) => isIP(p) !== 0)) throw new UsageError(`--allow-peer: ${value} is not an address or an a-b range`);
+  if (parts.length > 2 || !parts.every((p) => isIP(p) !== 0))
+    throw new UsageError(`--allow-peer: ${value} is not an address or an a-b range`);
   return value;
 }

@@ -35,7 +35,10 @@ if (!checked.success) {
 
 const bundle = await buildWorker();
 /** PLENUM_TLS_CERT and PLENUM_TLS_KEY (PEM files): workerd serves HTTPS itself (browsers need it for cameras). */
-const tls = process.env.PLENUM_TLS_CERT && process.env.PLENUM_TLS_KEY ? { cert: process.env.PLENUM_TLS_CERT, key: process.env.PLENUM_TLS_KEY } : undefined;
+const tls =
+  process.env.PLENUM_TLS_CERT && process.env.PLENUM_TLS_KEY
+    ? { cert: process.env.PLENUM_TLS_CERT, key: process.env.PLENUM_TLS_KEY }
+    : undefined;
 const stateDir = join(dataDir, "state");
 await mkdir(stateDir, { recursive: true });
 const configPath = join(dataDir, "workerd.capnp");
@@ -48,7 +51,10 @@ await writeFile(
     bundle: relative(dataDir, bundle),
     compatibilityDate: "2026-04-26",
     settings,
-    tls: tls && { certificateChain: relative(dataDir, resolve(tls.cert)), privateKey: relative(dataDir, resolve(tls.key)) },
+    tls: tls && {
+      certificateChain: relative(dataDir, resolve(tls.cert)),
+      privateKey: relative(dataDir, resolve(tls.key)),
+    },
   }),
   { mode: 0o600 },
 );
@@ -69,12 +75,19 @@ child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 
 const base = `${tls ? "https" : "http"}://${listen}`;
 const ready = tls
-  ? () => new Promise<boolean>((done) => httpsGet(`${base}/healthz`, { rejectUnauthorized: false }, (r) => done(r.statusCode === 200)).on("error", () => done(false)))
+  ? () =>
+      new Promise<boolean>((done) =>
+        httpsGet(`${base}/healthz`, { rejectUnauthorized: false }, (r) => done(r.statusCode === 200)).on("error", () =>
+          done(false),
+        ),
+      )
   : async () => (await fetch(`${base}/healthz`)).ok;
 for (let attempt = 0; attempt < 100; attempt++) {
   try {
     if (await ready()) {
-      console.log(`Plenum is running at ${base} (state in ${stateDir}${settings.DEV_LOGIN === "enabled" ? ", development login on" : ""})`);
+      console.log(
+        `Plenum is running at ${base} (state in ${stateDir}${settings.DEV_LOGIN === "enabled" ? ", development login on" : ""})`,
+      );
       console.log(`API description: ${base}/v1/openapi.json — stop with Ctrl-C`);
       break;
     }

@@ -1,45 +1,45 @@
-import { OpenAPIHono, createRoute, type RouteConfig } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { z, type ZodType } from "zod";
+import { type ZodType, z } from "zod";
 import { authenticate } from "./auth/authenticate";
 import { DEV_AUDIENCE, signingKey } from "./auth/keys";
 import { hashPassword } from "./auth/password";
-import { verifySessionToken } from "./auth/session";
 import type { Principal } from "./auth/principal";
-import { readConfig, type Config } from "./config";
+import { verifySessionToken } from "./auth/session";
+import { type Config, readConfig } from "./config";
 import { errorResponse } from "./http";
 import {
+  AddedTurnSecretSchema,
+  AddSfuNodeRequestSchema,
+  AddTurnSecretRequestSchema,
+  AuthOptionsSchema,
   CreateInviteRequestSchema,
   CreateRoomRequestSchema,
   DevLoginRequestSchema,
   DevLoginResponseSchema,
-  AuthOptionsSchema,
   ErrorBodySchema,
+  type ErrorCode,
   HealthSchema,
-  AddSfuNodeRequestSchema,
-  SfuNodeParamsSchema,
-  SfuNodeSchema,
-  AddTurnSecretRequestSchema,
-  AddedTurnSecretSchema,
-  IceGrantSchema,
-  NodeHealthSchema,
-  SecretParamsSchema,
-  TurnSecretListSchema,
-  TurnSecretSchema,
   httpStatusOf,
+  IceGrantSchema,
   InviteSchema,
+  NodeHealthSchema,
+  parseSubprotocols,
+  type Result,
   RoomParamsSchema,
   RoomSchema,
+  SecretParamsSchema,
+  SfuNodeParamsSchema,
+  SfuNodeSchema,
   StartInvitedRequestSchema,
   StartRequestSchema,
-  StartResponseSchema,
-  UpdateRoomRequestSchema,
-  parseSubprotocols,
-  type ErrorCode,
-  type Result,
   type StartResponse,
+  StartResponseSchema,
+  TurnSecretListSchema,
+  TurnSecretSchema,
+  UpdateRoomRequestSchema,
 } from "./protocol";
 import { clientAddress, clientRegion, REGION_HEADER } from "./region";
 import { randomToken } from "./secrets";
@@ -130,7 +130,8 @@ export function createApp() {
 
   const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
     const principal = await authenticate(c.req.header("authorization"), c.env, c.var.config);
-    if (!principal.ok) return errorResponse(principal.error.code, principal.error.message, { "www-authenticate": "Bearer" });
+    if (!principal.ok)
+      return errorResponse(principal.error.code, principal.error.message, { "www-authenticate": "Bearer" });
     c.set("principal", principal.value);
     await next();
   };
@@ -138,23 +139,29 @@ export function createApp() {
   /** Route fields of every endpoint that needs a bearer token. */
   const authenticated = { security: bearer, middleware: requireUser };
 
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
 
   // The web client (bundled at build time). Camera and microphone need a secure context: localhost or HTTPS.
   for (const [path, asset] of Object.entries(WEB_ASSETS)) {
-    app.get(path, (c) =>
-      new Response(asset.body, {
-        headers: {
-          "content-type": asset.type,
-          "cache-control": "no-cache",
-          "x-content-type-options": "nosniff",
-          "referrer-policy": "no-referrer",
-          "content-security-policy":
-            `default-src 'none'; script-src 'self'; style-src 'self'; connect-src ${connectSources(c.var.config)}; ` +
-            "media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-          "permissions-policy": "camera=(self), microphone=(self), display-capture=(self)",
-        },
-      }),
+    app.get(
+      path,
+      (c) =>
+        new Response(asset.body, {
+          headers: {
+            "content-type": asset.type,
+            "cache-control": "no-cache",
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+            "content-security-policy":
+              `default-src 'none'; script-src 'self'; style-src 'self'; connect-src ${connectSources(c.var.config)}; ` +
+              "media-src 'self' blob: mediastream:; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            "permissions-policy": "camera=(self), microphone=(self), display-capture=(self)",
+          },
+        }),
     );
   }
 
@@ -188,7 +195,10 @@ export function createApp() {
     async (c) => {
       const config = c.var.config;
       if (config.DEV_LOGIN !== "enabled") {
-        return c.json({ error: { code: "dev_login_disabled" as const, message: "development login is disabled" } }, 404);
+        return c.json(
+          { error: { code: "dev_login_disabled" as const, message: "development login is disabled" } },
+          404,
+        );
       }
       const { name, tenant } = c.req.valid("json");
       const token = await signingKey(c.env, "dev-issuer").sign({
@@ -199,7 +209,10 @@ export function createApp() {
         claims: { name, tenant: tenant ?? "default" },
         ttlSeconds: config.DEV_TOKEN_TTL_SECONDS,
       });
-      return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: config.DEV_TOKEN_TTL_SECONDS }, 200);
+      return c.json(
+        { access_token: token, token_type: "Bearer" as const, expires_in: config.DEV_TOKEN_TTL_SECONDS },
+        200,
+      );
     },
   );
 
@@ -354,7 +367,11 @@ export function createApp() {
       const region = clientRegion(c.req.raw, config);
       if (region) headers.set(REGION_HEADER, region);
       const upgrade = new Request(c.req.raw, { headers });
-      return throttled(c, () => room(c.env, id).fetch(upgrade), (response) => response.status === 401);
+      return throttled(
+        c,
+        () => room(c.env, id).fetch(upgrade),
+        (response) => response.status === 401,
+      );
     },
   );
 
@@ -373,7 +390,9 @@ export function createApp() {
       if (!(await room(c.env, roomId).sessionValid(tenant, participantId))) {
         return c.json({ error: { code: "unauthorized" as const, message: "session is over" } }, 401);
       }
-      const [grant] = await fleet(c.env).grant([{ opaqueId: sessionId, region: clientRegion(c.req.raw, c.var.config) }]);
+      const [grant] = await fleet(c.env).grant([
+        { opaqueId: sessionId, region: clientRegion(c.req.raw, c.var.config) },
+      ]);
       return c.json(grant!, 200);
     },
   );
@@ -416,7 +435,10 @@ export function createApp() {
       route({
         method: "post",
         path: `/v1/operator/turn/secrets/{secret_id}/${action}`,
-        summary: action === "activate" ? "Sign new credentials with this secret; the active one retires" : "Stop signing with this secret",
+        summary:
+          action === "activate"
+            ? "Sign new credentials with this secret; the active one retires"
+            : "Stop signing with this secret",
         ...operator,
         request: secretParams,
         responses: { 200: { ...json(TurnSecretSchema), description: "The secret's record" } },
@@ -443,7 +465,9 @@ export function createApp() {
       path: "/v1/operator/turn/nodes",
       summary: "TURN nodes and their health",
       ...operator,
-      responses: { 200: { ...json(z.object({ nodes: z.array(NodeHealthSchema) })), description: "Every configured node" } },
+      responses: {
+        200: { ...json(z.object({ nodes: z.array(NodeHealthSchema) })), description: "Every configured node" },
+      },
     }),
     async (c) => c.json({ nodes: await fleet(c.env).health() }, 200),
   );
@@ -456,7 +480,9 @@ export function createApp() {
       path: "/v1/operator/sfu/nodes",
       summary: "SFU (Janus) nodes with liveness and load",
       ...operator,
-      responses: { 200: { ...json(z.object({ nodes: z.array(SfuNodeSchema) })), description: "Every registered node" } },
+      responses: {
+        200: { ...json(z.object({ nodes: z.array(SfuNodeSchema) })), description: "Every registered node" },
+      },
     }),
     async (c) => c.json({ nodes: await sfuPool(c.env).list() }, 200),
   );
@@ -473,7 +499,10 @@ export function createApp() {
     async (c) => respond(c, await sfuPool(c.env).add(c.req.valid("json")), 201),
   );
 
-  for (const [action, draining] of [["drain", true], ["undrain", false]] as const) {
+  for (const [action, draining] of [
+    ["drain", true],
+    ["undrain", false],
+  ] as const) {
     app.openapi(
       route({
         method: "post",
@@ -511,7 +540,8 @@ export function createApp() {
   app.onError((error) => {
     if (error instanceof HTTPException) {
       // Hono's validators throw 400 for bodies that are not JSON.
-      const code: ErrorCode = error.status === 400 ? "invalid_json" : error.status === 413 ? "payload_too_large" : "invalid_request";
+      const code: ErrorCode =
+        error.status === 400 ? "invalid_json" : error.status === 413 ? "payload_too_large" : "invalid_request";
       return errorResponse(code, error.message);
     }
     console.error("unhandled error:", error instanceof Error ? error.message : "unknown");

@@ -9,7 +9,10 @@ export const IssuerConfigSchema = z
     audience: z.string().min(1),
     jwks_uri: z.url().optional(),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
-    algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"])).min(1).default(["RS256", "ES256"]),
+    algorithms: z
+      .array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]))
+      .min(1)
+      .default(["RS256", "ES256"]),
     /** Claim whose value names the tenant inside this issuer; absent claim → tenant "default". */
     tenant_claim: z.string().min(1).default("tenant"),
     /** Browser sign-in for the web client (authorization code with PKCE, a public client); absent: API only. */
@@ -45,7 +48,12 @@ const json = <T extends z.ZodType>(schema: T, fallback: string) =>
 const list = z
   .string()
   .default("")
-  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
 
 /**
  * Every setting the worker and its objects read. Values arrive as strings (wrangler vars, workerd text bindings)
@@ -62,7 +70,10 @@ export const ConfigSchema = z.object({
   CLIENT_IP_HEADER: z.string().default("cf-connecting-ip"),
   OPERATOR_TOKEN: z.string().min(32).optional(),
   /** `claim=value`: a token whose claim equals (or, for arrays, contains) value belongs to an operator. */
-  OPERATOR_CLAIM: z.string().regex(/^[^=]+=.+$/).default("plenum_role=operator"),
+  OPERATOR_CLAIM: z
+    .string()
+    .regex(/^[^=]+=.+$/)
+    .default("plenum_role=operator"),
   TICKET_TTL_SECONDS: seconds(30),
   RESUMPTION_WINDOW_SECONDS: seconds(120),
   PRESENCE_BATCH_MS: z.coerce.number().int().min(0).default(50),
@@ -83,10 +94,15 @@ export const ConfigSchema = z.object({
   SESSION_TOKEN_TTL_SECONDS: seconds(600).pipe(z.number().max(3600)),
   /** The coturn fleet; empty: no TURN (local default). */
   TURN_NODES: json(
-    z.array(TurnNodeSchema).refine((nodes) => new Set(nodes.map((n) => n.id)).size === nodes.length, "node ids must be unique"),
+    z
+      .array(TurnNodeSchema)
+      .refine((nodes) => new Set(nodes.map((n) => n.id)).size === nodes.length, "node ids must be unique"),
     "[]",
   ),
-  TURN_REALM: z.string().regex(/^[A-Za-z0-9.-]{1,127}$/).default("plenum"),
+  TURN_REALM: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]{1,127}$/)
+    .default("plenum"),
   /** Lifetime of TURN credentials; hard cap one hour (a leaked credential is useful that long at most). */
   TURN_TTL_SECONDS: seconds(600).pipe(z.number().max(3600)),
   TURN_PROBE_INTERVAL_SECONDS: seconds(10),

@@ -1,5 +1,5 @@
-import type { Config } from "./config";
 import { resolveRegion } from "../turn/region";
+import type { Config } from "./config";
 
 /** Header on which the worker tells a room object the client's region (set by the worker, never by clients). */
 export const REGION_HEADER = "x-plenum-client-region";
@@ -17,4 +17,3 @@ export function clientRegion(request: Request, config: Config): string | undefin
     address: clientAddress(request, config),
   });
 }
-

@@ -15,7 +15,9 @@ const encoder = new TextEncoder();
 export async function mintTurnCredential(secret: string, opaqueId: string, expiresAt: number): Promise<TurnCredential> {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(opaqueId)) throw new Error("opaque id must be URL-safe");
   const username = `${Math.floor(expiresAt)}:${opaqueId}`;
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-1" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-1" }, false, [
+    "sign",
+  ]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(username)));
   let binary = "";
   for (const byte of mac) binary += String.fromCharCode(byte);

@@ -63,7 +63,9 @@ export function selectNodes(
   const others = [...byRegion.keys()]
     .filter((r) => !preferred.includes(r))
     .sort((a, b) => totalWeight(byRegion.get(b)!) - totalWeight(byRegion.get(a)!));
-  const regions = [...preferred, ...others].filter((r, i, all) => byRegion.has(r) && all.indexOf(r) === i).slice(0, MAX_REGIONS);
+  const regions = [...preferred, ...others]
+    .filter((r, i, all) => byRegion.has(r) && all.indexOf(r) === i)
+    .slice(0, MAX_REGIONS);
   return regions.flatMap((region) => weightedSample(byRegion.get(region)!, NODES_PER_REGION, random));
 }
 
@@ -74,7 +76,10 @@ function weightedSample(nodes: readonly TurnNode[], count: number, random: () =>
   const picked: TurnNode[] = [];
   while (picked.length < count && pool.length > 0) {
     let roll = random() * totalWeight(pool);
-    const index = pool.findIndex((node) => (roll -= node.weight) < 0);
+    const index = pool.findIndex((node) => {
+      roll -= node.weight;
+      return roll < 0;
+    });
     picked.push(...pool.splice(index === -1 ? pool.length - 1 : index, 1));
   }
   return picked;

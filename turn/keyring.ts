@@ -26,11 +26,16 @@ export function transition(
         changes: [...(active ? [{ id: active.id, state: "retiring" as const }] : []), { id, state: "active" }],
       };
     case "retire":
-      if (target.state !== "active") return { ok: false, code: "conflict", message: `a ${target.state} secret cannot retire` };
+      if (target.state !== "active")
+        return { ok: false, code: "conflict", message: `a ${target.state} secret cannot retire` };
       return { ok: true, changes: [{ id, state: "retiring" }] };
     case "remove":
       if (target.state === "active") {
-        return { ok: false, code: "conflict", message: "activate another secret (or retire this one) before removing it" };
+        return {
+          ok: false,
+          code: "conflict",
+          message: "activate another secret (or retire this one) before removing it",
+        };
       }
       return { ok: true, changes: [{ id, state: "removed" }] };
   }

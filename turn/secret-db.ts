@@ -40,13 +40,19 @@ export class SqliteSecretDatabase implements SecretDatabase {
   }
 
   async add(secret: string): Promise<void> {
-    await this.exec(`INSERT OR IGNORE INTO turn_secret (realm, value) VALUES ('${safe(this.realm, "realm")}', '${safe(secret, "secret")}');`);
+    await this.exec(
+      `INSERT OR IGNORE INTO turn_secret (realm, value) VALUES ('${safe(this.realm, "realm")}', '${safe(secret, "secret")}');`,
+    );
   }
 
   async remove(fingerprint: string): Promise<void> {
-    const rows = (await this.exec(`SELECT value FROM turn_secret WHERE realm = '${safe(this.realm, "realm")}';`)).split("\n").filter(Boolean);
+    const rows = (await this.exec(`SELECT value FROM turn_secret WHERE realm = '${safe(this.realm, "realm")}';`))
+      .split("\n")
+      .filter(Boolean);
     for (const value of rows.filter((v) => fingerprintOf(v) === fingerprint)) {
-      await this.exec(`DELETE FROM turn_secret WHERE realm = '${safe(this.realm, "realm")}' AND value = '${safe(value, "secret")}';`);
+      await this.exec(
+        `DELETE FROM turn_secret WHERE realm = '${safe(this.realm, "realm")}' AND value = '${safe(value, "secret")}';`,
+      );
     }
   }
 

@@ -102,7 +102,10 @@ export function defineModule<C extends { action: string }>(definition: RoomModul
       const parsed = definition.commands.safeParse(payload);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
-        return { error: "invalid_frame", text: `${issue?.path.join(".") || "payload"}: ${issue?.message ?? "invalid"}` };
+        return {
+          error: "invalid_frame",
+          text: `${issue?.path.join(".") || "payload"}: ${issue?.message ?? "invalid"}`,
+        };
       }
       return definition.handle(api, sender, parsed.data);
     },

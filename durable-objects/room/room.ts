@@ -1,27 +1,28 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Principal } from "../../src/auth/principal";
 import { verifyPassword } from "../../src/auth/password";
-import { readConfig, type Config } from "../../src/config";
+import type { Principal } from "../../src/auth/principal";
+import { type Config, readConfig } from "../../src/config";
 import { errorResponse } from "../../src/http";
 import {
   ClientFrameSchema,
   CloseCode,
-  SUBPROTOCOL,
+  type ErrorCode,
   fail,
+  type Invite,
   ok,
   parseSubprotocols,
-  type ErrorCode,
-  type Invite,
   type Result,
   type Room,
   type StartInvitedRequest,
   type StartRequest,
   type StartResponse,
+  SUBPROTOCOL,
   type WaitingRoom,
 } from "../../src/protocol";
-import { randomToken, sha256 } from "../../src/secrets";
 import { REGION_HEADER } from "../../src/region";
+import { randomToken, sha256 } from "../../src/secrets";
 import { TokenBucket } from "../../src/token-bucket";
+import type { SfuPin } from "../sfu-pool";
 import { migrate } from "./migrations";
 import type { Connection, EventPayload, RoomApi, RoomModule, Sender } from "./module";
 import { chat } from "./modules/chat";
@@ -29,9 +30,8 @@ import { control } from "./modules/control";
 import { endMedia, media, sfuMoved } from "./modules/media";
 import { moderation, waitingChanged } from "./modules/moderation";
 import { turn } from "./modules/turn";
-import { Roster, type ConnectionAttachment, type LeaveReason } from "./roster";
+import { type ConnectionAttachment, type LeaveReason, Roster } from "./roster";
 import { Scheduler } from "./scheduler";
-import type { SfuPin } from "../sfu-pool";
 
 /** The room's protocol namespaces. A new namespace is one more module file and one more entry here. */
 const MODULES: readonly RoomModule[] = [control, chat, turn, media, moderation];
@@ -117,7 +117,9 @@ export class RoomObject extends DurableObject<Env> {
       connections: () => this.roster.connections(),
       connectedCount: () => this.roster.connectedCount(),
       sendTo: (connection, namespace, payload) => {
-        const target = this.roster.connectionsOf(connection.participantId).find((c) => c.connection.connectionId === connection.connectionId);
+        const target = this.roster
+          .connectionsOf(connection.participantId)
+          .find((c) => c.connection.connectionId === connection.connectionId);
         if (target) this.send(target.socket, namespace, payload);
       },
       participant: (id) => this.roster.get(id),
@@ -125,7 +127,8 @@ export class RoomObject extends DurableObject<Env> {
       letIn: (id) => this.letIn(id),
       turnAway: (id) => {
         if (!this.roster.isWaiting(id) || !this.roster.isConnected(id)) return false;
-        for (const { socket } of this.roster.connectionsOf(id)) this.closeSocket(socket, CloseCode.kicked, "not admitted");
+        for (const { socket } of this.roster.connectionsOf(id))
+          this.closeSocket(socket, CloseCode.kicked, "not admitted");
         return true;
       },
       setHandRaised: (id, at) => {
@@ -198,7 +201,12 @@ export class RoomObject extends DurableObject<Env> {
     const code = randomToken(24);
     const now = Date.now();
     const expiresAt = expiresInSeconds === undefined ? null : now + expiresInSeconds * 1000;
-    this.sql.exec("INSERT INTO invites (hash, created_at, expires_at) VALUES (?, ?, ?)", await sha256(code), now, expiresAt);
+    this.sql.exec(
+      "INSERT INTO invites (hash, created_at, expires_at) VALUES (?, ?, ?)",
+      await sha256(code),
+      now,
+      expiresAt,
+    );
     return ok({ invite_code: code, expires_at: expiresAt === null ? null : new Date(expiresAt).toISOString() });
   }
 
@@ -232,7 +240,10 @@ export class RoomObject extends DurableObject<Env> {
     if (!room) return fail("not_found", "no such room");
     const now = Date.now();
     const invite = this.sql
-      .exec<{ expires_at: number | null }>("SELECT expires_at FROM invites WHERE hash = ?", await sha256(request.invite_code))
+      .exec<{ expires_at: number | null }>(
+        "SELECT expires_at FROM invites WHERE hash = ?",
+        await sha256(request.invite_code),
+      )
       .toArray()[0];
     if (!invite || (invite.expires_at !== null && invite.expires_at < now)) {
       return fail("invalid_invite", "invite code unknown or expired");
@@ -240,8 +251,7 @@ export class RoomObject extends DurableObject<Env> {
     const denied = await this.checkPassword(room, request.password);
     if (denied) return denied;
     const resumed =
-      request.resumption &&
-      this.roster.resume(await sha256(request.resumption), now, this.resumptionWindowMs);
+      request.resumption && this.roster.resume(await sha256(request.resumption), now, this.resumptionWindowMs);
     const participantId = resumed && this.roster.get(resumed)?.kind === "guest" ? resumed : randomToken(16);
     this.admit({
       id: participantId,
@@ -294,7 +304,11 @@ export class RoomObject extends DurableObject<Env> {
       region: request.headers.get(REGION_HEADER) ?? undefined,
     };
     const { 0: client, 1: server } = new WebSocketPair();
-    const response = new Response(null, { status: 101, webSocket: client, headers: { "sec-websocket-protocol": SUBPROTOCOL } });
+    const response = new Response(null, {
+      status: 101,
+      webSocket: client,
+      headers: { "sec-websocket-protocol": SUBPROTOCOL },
+    });
     if (this.roster.isWaiting(participant.participant_id)) {
       this.ctx.acceptWebSocket(server);
       this.roster.connect(server, connection, Date.now());
@@ -321,13 +335,25 @@ export class RoomObject extends DurableObject<Env> {
       if (bucket.strikes > this.config.RATE_LIMIT_STRIKES) {
         return this.closeSocket(socket, CloseCode.rateLimited, "rate limit exceeded");
       }
-      return this.sendError(socket, "control", undefined, "rate_limited", "slow down: at most the configured messages per second");
+      return this.sendError(
+        socket,
+        "control",
+        undefined,
+        "rate_limited",
+        "slow down: at most the configured messages per second",
+      );
     }
     if (typeof message !== "string") {
       return this.sendError(socket, "control", undefined, "invalid_frame", "frames are JSON text");
     }
     if (exceedsBytes(message, this.config.MAX_FRAME_BYTES)) {
-      return this.sendError(socket, "control", undefined, "frame_too_large", `frames are at most ${this.config.MAX_FRAME_BYTES} bytes`);
+      return this.sendError(
+        socket,
+        "control",
+        undefined,
+        "frame_too_large",
+        `frames are at most ${this.config.MAX_FRAME_BYTES} bytes`,
+      );
     }
     let json: unknown;
     try {
@@ -338,20 +364,40 @@ export class RoomObject extends DurableObject<Env> {
     const frame = ClientFrameSchema.safeParse(json);
     if (!frame.success) {
       const issue = frame.error.issues[0];
-      return this.sendError(socket, "control", undefined, "invalid_frame", `${issue?.path.join(".") || "frame"}: ${issue?.message}`);
+      return this.sendError(
+        socket,
+        "control",
+        undefined,
+        "invalid_frame",
+        `${issue?.path.join(".") || "frame"}: ${issue?.message}`,
+      );
     }
     const { namespace, payload, transaction_id: transactionId } = frame.data;
     const module = this.modules.get(namespace);
-    if (!module) return this.sendError(socket, "control", transactionId, "unknown_namespace", `no namespace ${namespace}`);
+    if (!module)
+      return this.sendError(socket, "control", transactionId, "unknown_namespace", `no namespace ${namespace}`);
     const roles = module.rolesFor(payload.action);
-    if (!roles) return this.sendError(socket, namespace, transactionId, "unknown_action", `no action ${payload.action}`);
+    if (!roles)
+      return this.sendError(socket, namespace, transactionId, "unknown_action", `no action ${payload.action}`);
     const role = this.roster.role(attachment.participantId);
     if (!role) return this.closeSocket(socket, CloseCode.kicked, "participant removed");
     if (this.roster.isWaiting(attachment.participantId)) {
-      return this.sendError(socket, namespace, transactionId, "insufficient_permissions", "you are in the waiting room until a moderator lets you in");
+      return this.sendError(
+        socket,
+        namespace,
+        transactionId,
+        "insufficient_permissions",
+        "you are in the waiting room until a moderator lets you in",
+      );
     }
     if (!roles.includes(role)) {
-      return this.sendError(socket, namespace, transactionId, "insufficient_permissions", `${role} may not ${payload.action}`);
+      return this.sendError(
+        socket,
+        namespace,
+        transactionId,
+        "insufficient_permissions",
+        `${role} may not ${payload.action}`,
+      );
     }
     const sender: Sender = { ...attachment, role, socket, transactionId };
     const failure = await module.execute(this.api, sender, payload);
@@ -431,7 +477,12 @@ export class RoomObject extends DurableObject<Env> {
     const resumption = randomToken(32);
     const expiresAt = now + this.config.TICKET_TTL_SECONDS * 1000;
     this.sql.exec("DELETE FROM tickets WHERE expires_at < ?", now);
-    this.sql.exec("INSERT INTO tickets (hash, participant_id, expires_at) VALUES (?, ?, ?)", await sha256(ticket), participantId, expiresAt);
+    this.sql.exec(
+      "INSERT INTO tickets (hash, participant_id, expires_at) VALUES (?, ?, ?)",
+      await sha256(ticket),
+      participantId,
+      expiresAt,
+    );
     this.roster.addResumption(participantId, await sha256(resumption), now);
     if (!this.roster.isConnected(participantId)) {
       // A participant who never connects is forgotten once the ticket and the resumption window have passed.
@@ -468,7 +519,7 @@ export class RoomObject extends DurableObject<Env> {
     // Gathering took a moment: only connections still there, and only once.
     if (!this.roster.letIn(participantId)) return false;
     const live = new Set(this.roster.connectionsOf(participantId).map((c) => c.socket));
-    waiting.forEach((c, i) => live.has(c.socket) && this.welcome(c.socket, participantId, states[i]!));
+    for (const [i, c] of waiting.entries()) if (live.has(c.socket)) this.welcome(c.socket, participantId, states[i]!);
     this.schedulePresence();
     waitingChanged(this.api);
     return true;
@@ -479,7 +530,8 @@ export class RoomObject extends DurableObject<Env> {
     const now = Date.now();
     const connection = socket.deserializeAttachment() as ConnectionAttachment | null;
     // Close and error may both arrive for one socket: only the first counts.
-    const live = connection !== null && this.roster.connectionsOf(connection.participantId).some((c) => c.socket === socket);
+    const live =
+      connection !== null && this.roster.connectionsOf(connection.participantId).some((c) => c.socket === socket);
     const waited = connection !== null && this.roster.isWaiting(connection.participantId);
     const left = this.roster.disconnect(socket, reason, now);
     if (waited && left) waitingChanged(this.api);
@@ -547,7 +599,13 @@ export class RoomObject extends DurableObject<Env> {
     this.sendRaw(socket, this.frame(namespace, payload, transactionId));
   }
 
-  private sendError(socket: WebSocket, namespace: string, transactionId: number | undefined, error: ErrorCode, text: string): void {
+  private sendError(
+    socket: WebSocket,
+    namespace: string,
+    transactionId: number | undefined,
+    error: ErrorCode,
+    text: string,
+  ): void {
     this.send(socket, namespace, { message: "error", error, text }, transactionId);
   }
 

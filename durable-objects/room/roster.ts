@@ -73,7 +73,12 @@ export class Roster {
       .toArray()
       .filter((row) => !this.sockets.has(row.id));
     for (const { id } of stale) sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, id);
-    this.waitingIds = new Set(sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray().map((r) => r.id));
+    this.waitingIds = new Set(
+      sql
+        .exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1")
+        .toArray()
+        .map((r) => r.id),
+    );
   }
 
   get(participantId: string): Participant | undefined {
@@ -99,7 +104,10 @@ export class Roster {
   /** Connected participants except `exceptId`, in one query (join_success runs it for every joiner). */
   online(exceptId: string): Participant[] {
     return this.sql
-      .exec<ParticipantRow>("SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0 AND id != ?", exceptId)
+      .exec<ParticipantRow>(
+        "SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0 AND id != ?",
+        exceptId,
+      )
       .toArray()
       .map(toParticipant);
   }
@@ -164,7 +172,12 @@ export class Roster {
 
   /** Stores a resumption token hash; a participant keeps its few newest tokens (one per device). */
   addResumption(participantId: string, hash: string, now: number): void {
-    this.sql.exec("INSERT INTO resumptions (hash, participant_id, created_at) VALUES (?, ?, ?)", hash, participantId, now);
+    this.sql.exec(
+      "INSERT INTO resumptions (hash, participant_id, created_at) VALUES (?, ?, ?)",
+      hash,
+      participantId,
+      now,
+    );
     this.sql.exec(
       `DELETE FROM resumptions WHERE participant_id = ? AND hash NOT IN
         (SELECT hash FROM resumptions WHERE participant_id = ? ORDER BY created_at DESC LIMIT 8)`,
@@ -180,7 +193,11 @@ export class Roster {
     set.add(socket);
     const first = set.size === 1;
     if (first) {
-      this.sql.exec("UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?", now, attachment.participantId);
+      this.sql.exec(
+        "UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?",
+        now,
+        attachment.participantId,
+      );
       this.pendingLeft.delete(attachment.participantId);
       if (!this.isWaiting(attachment.participantId)) this.pendingJoined.add(attachment.participantId);
     }
@@ -194,7 +211,9 @@ export class Roster {
   /** Connected participants in the waiting room, longest waiting first. */
   waiting(): Participant[] {
     return this.sql
-      .exec<ParticipantRow>("SELECT * FROM participants WHERE waiting = 1 AND disconnected_at IS NULL ORDER BY joined_at")
+      .exec<ParticipantRow>(
+        "SELECT * FROM participants WHERE waiting = 1 AND disconnected_at IS NULL ORDER BY joined_at",
+      )
       .toArray()
       .filter((row) => this.isConnected(row.id))
       .map(toParticipant);
@@ -216,7 +235,11 @@ export class Roster {
     const set = this.sockets.get(attachment.participantId);
     if (!set?.delete(socket) || set.size > 0) return undefined;
     this.sockets.delete(attachment.participantId);
-    this.sql.exec("UPDATE participants SET disconnected_at = ?, hand_raised_at = NULL WHERE id = ?", now, attachment.participantId);
+    this.sql.exec(
+      "UPDATE participants SET disconnected_at = ?, hand_raised_at = NULL WHERE id = ?",
+      now,
+      attachment.participantId,
+    );
     // Nobody was told of someone who only waited.
     if (!this.pendingJoined.delete(attachment.participantId) && !this.isWaiting(attachment.participantId)) {
       this.pendingLeft.set(attachment.participantId, reason);
@@ -290,7 +313,10 @@ export class Roster {
 
   private socketsOf(participantId: string): Set<WebSocket> {
     let set = this.sockets.get(participantId);
-    if (!set) this.sockets.set(participantId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.sockets.set(participantId, set);
+    }
     return set;
   }
 

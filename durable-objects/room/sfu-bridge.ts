@@ -1,15 +1,15 @@
 import type { Stream } from "../../src/protocol";
 import { randomToken } from "../../src/secrets";
-import { JANUS_NO_SUCH_SESSION, JanusError, JanusSession, type JanusReply } from "../../src/sfu/janus";
+import { JANUS_NO_SUCH_SESSION, JanusError, type JanusReply, JanusSession } from "../../src/sfu/janus";
 import {
+  type Feed,
   JoinPacer,
   mediaMids,
+  type Subscription,
   subscriptionChanges,
   subscriptionKey,
   videoFeeds,
   wantedBy,
-  type Feed,
-  type Subscription,
 } from "../../src/sfu/subscriptions";
 import type { SfuPin } from "../sfu-pool";
 import type { CommandError, Connection, RoomApi } from "./module";
@@ -147,7 +147,7 @@ export class SfuBridge {
 
   async subscribeAnswer(connection: Connection, negotiation: number, sdp: string): Promise<CommandError | void> {
     const handle = this.subscriberOf(connection.connectionId);
-    if (!handle || handle.pending !== 1 || handle.negotiation !== negotiation) {
+    if (handle?.pending !== 1 || handle.negotiation !== negotiation) {
       return { error: "stale_negotiation", text: "that offer has been replaced or answered; answer the newest one" };
     }
     this.api.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
@@ -158,10 +158,16 @@ export class SfuBridge {
     }
   }
 
-  async trickle(connection: Connection, stream: Stream | undefined, candidate: Record<string, unknown> | null): Promise<CommandError | void> {
+  async trickle(
+    connection: Connection,
+    stream: Stream | undefined,
+    candidate: Record<string, unknown> | null,
+  ): Promise<CommandError | void> {
     if (stream !== undefined) await this.publishing.get(`${connection.connectionId}/${stream}`)?.catch(() => undefined);
     const handle =
-      stream === undefined ? this.subscriberOf(connection.connectionId) : this.publisherOf(connection.participantId, stream);
+      stream === undefined
+        ? this.subscriberOf(connection.connectionId)
+        : this.publisherOf(connection.participantId, stream);
     if (!handle || handle.connection_id !== connection.connectionId || !this.session) {
       return { error: "not_found", text: "no SFU connection for that candidate" };
     }
@@ -176,7 +182,11 @@ export class SfuBridge {
   request(connection: Connection, participantId: string, stream: Stream): void {
     const feed = this.publisherOf(participantId, stream)?.feed;
     if (feed === undefined || feed === null) return;
-    this.api.sql.exec("INSERT OR IGNORE INTO media_requested (connection_id, feed) VALUES (?, ?)", connection.connectionId, feed);
+    this.api.sql.exec(
+      "INSERT OR IGNORE INTO media_requested (connection_id, feed) VALUES (?, ?)",
+      connection.connectionId,
+      feed,
+    );
     this.scheduleReconcile();
   }
 
@@ -228,7 +238,13 @@ export class SfuBridge {
 
   // ── Publishers ────────────────────────────────────────────────────────────────────────────────────────────
 
-  private async openPublisher(pin: SfuPin, connection: Connection, stream: Stream, sdp: string, replaced: HandleRow | undefined) {
+  private async openPublisher(
+    pin: SfuPin,
+    connection: Connection,
+    stream: Stream,
+    sdp: string,
+    replaced: HandleRow | undefined,
+  ) {
     try {
       // Another device of the participant published this stream: the newer one takes over.
       if (replaced) await this.dropHandle(replaced);
@@ -251,8 +267,19 @@ export class SfuBridge {
         mids.videoMid,
       );
       // Janus handles a handle's requests in order: join, then publish with the offer (answered by `configured`).
-      await session.message(handle, { request: "join", ptype: "publisher", room: janus_room, pin: secret, id: feed, display: connection.participantId });
-      await session.message(handle, { request: "publish", bitrate: this.api.config.SFU_PUBLISHER_BITRATE }, { type: "offer", sdp });
+      await session.message(handle, {
+        request: "join",
+        ptype: "publisher",
+        room: janus_room,
+        pin: secret,
+        id: feed,
+        display: connection.participantId,
+      });
+      await session.message(
+        handle,
+        { request: "publish", bitrate: this.api.config.SFU_PUBLISHER_BITRATE },
+        { type: "offer", sdp },
+      );
     } catch (error) {
       const row = this.publisherOf(connection.participantId, stream);
       if (row?.connection_id === connection.connectionId) await this.dropHandle(row);
@@ -280,7 +307,10 @@ export class SfuBridge {
 
   /** Brings every connection's subscription to what it should receive now; one run at a time. */
   private async reconcile(): Promise<void> {
-    if (this.reconciling) return void (this.reconcileAgain = true);
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
     this.reconciling = true;
     try {
       do {
@@ -319,7 +349,9 @@ export class SfuBridge {
         await this.session.message(handle.handle_id, {
           request: "update",
           ...(changes.subscribe.length > 0 ? { subscribe: changes.subscribe.map(janusStream) } : {}),
-          ...(changes.unsubscribe.length > 0 ? { unsubscribe: changes.unsubscribe.map((s) => ({ feed: s.feed, mid: s.mid })) } : {}),
+          ...(changes.unsubscribe.length > 0
+            ? { unsubscribe: changes.unsubscribe.map((s) => ({ feed: s.feed, mid: s.mid })) }
+            : {}),
         });
       }
       const relayer = changes.relayer.flatMap((s) => {
@@ -328,7 +360,13 @@ export class SfuBridge {
       });
       if (relayer.length > 0) {
         for (const s of changes.relayer) {
-          this.api.sql.exec("UPDATE media_subscriptions SET substream = ? WHERE handle_id = ? AND feed = ? AND mid = ?", s.substream, handle.handle_id, s.feed, s.mid);
+          this.api.sql.exec(
+            "UPDATE media_subscriptions SET substream = ? WHERE handle_id = ? AND feed = ? AND mid = ?",
+            s.substream,
+            handle.handle_id,
+            s.feed,
+            s.mid,
+          );
         }
         await this.session.message(handle.handle_id, { request: "configure", streams: relayer });
       }
@@ -349,11 +387,23 @@ export class SfuBridge {
       connection.connectionId,
     );
     this.recordSubscriptions(handle, wanted, []);
-    await session.message(handle, { request: "join", ptype: "subscriber", room: row.janus_room, pin: row.secret, streams: wanted.map(janusStream) });
+    await session.message(handle, {
+      request: "join",
+      ptype: "subscriber",
+      room: row.janus_room,
+      pin: row.secret,
+      streams: wanted.map(janusStream),
+    });
   }
 
   private recordSubscriptions(handle: number, add: Subscription[], remove: Subscription[]): void {
-    for (const s of remove) this.api.sql.exec("DELETE FROM media_subscriptions WHERE handle_id = ? AND feed = ? AND mid = ?", handle, s.feed, s.mid);
+    for (const s of remove)
+      this.api.sql.exec(
+        "DELETE FROM media_subscriptions WHERE handle_id = ? AND feed = ? AND mid = ?",
+        handle,
+        s.feed,
+        s.mid,
+      );
     for (const s of add) {
       this.api.sql.exec(
         "INSERT OR REPLACE INTO media_subscriptions (handle_id, feed, mid, substream) VALUES (?, ?, ?, ?)",
@@ -392,9 +442,13 @@ export class SfuBridge {
 
   private onEvent(event: JanusReply): void {
     if (event.janus === "webrtcup") return this.connected(event.sender as number);
-    if (event.janus === "trickle") return this.candidate(event.sender as number, event.candidate as Record<string, unknown>);
+    if (event.janus === "trickle")
+      return this.candidate(event.sender as number, event.candidate as Record<string, unknown>);
     if (event.janus !== "event") return;
-    const data = ((event.plugindata as { data?: Record<string, unknown> } | undefined)?.data ?? {}) as Record<string, unknown>;
+    const data = ((event.plugindata as { data?: Record<string, unknown> } | undefined)?.data ?? {}) as Record<
+      string,
+      unknown
+    >;
     const jsep = event.jsep as { type: string; sdp: string } | undefined;
     if (data.videoroom === "talking" || data.videoroom === "stopped-talking") {
       return this.speaking(data.id as number, data.videoroom === "talking");
@@ -409,7 +463,11 @@ export class SfuBridge {
     }
     if (handle.kind === "subscriber" && jsep?.type === "offer") {
       const negotiation = handle.negotiation + 1;
-      this.api.sql.exec("UPDATE media_handles SET pending = 1, negotiation = ? WHERE handle_id = ?", negotiation, handle.handle_id);
+      this.api.sql.exec(
+        "UPDATE media_handles SET pending = 1, negotiation = ? WHERE handle_id = ?",
+        negotiation,
+        handle.handle_id,
+      );
       const streams = this.describeStreams(handle.handle_id, (data.streams as StreamInfo[] | undefined) ?? []);
       this.api.sendTo(connection, "media", { message: "subscribe_offer", negotiation, sdp: jsep.sdp, streams });
     }
@@ -425,7 +483,8 @@ export class SfuBridge {
       message: "candidate",
       direction: handle.kind === "publisher" ? "publish" : "subscribe",
       ...(handle.stream ? { stream: handle.stream } : {}),
-      candidate: candidate.completed === true || typeof line !== "string" ? null : { candidate: line, sdpMid, sdpMLineIndex },
+      candidate:
+        candidate.completed === true || typeof line !== "string" ? null : { candidate: line, sdpMid, sdpMLineIndex },
     });
   }
 
@@ -458,7 +517,13 @@ export class SfuBridge {
     for (const s of streams) {
       const feed = s.feed_id === undefined ? undefined : publishers.get(s.feed_id);
       if (!feed || s.active === false || !s.mid || (s.type !== "audio" && s.type !== "video")) continue;
-      this.api.sql.exec("UPDATE media_subscriptions SET sub_mid = ? WHERE handle_id = ? AND feed = ? AND mid = ?", s.mid, handle, feed.feed, s.feed_mid ?? "");
+      this.api.sql.exec(
+        "UPDATE media_subscriptions SET sub_mid = ? WHERE handle_id = ? AND feed = ? AND mid = ?",
+        s.mid,
+        handle,
+        feed.feed,
+        s.feed_mid ?? "",
+      );
       described.push({ mid: s.mid, participant_id: feed.participantId, stream: feed.stream, kind: s.type });
     }
     return described;
@@ -468,7 +533,10 @@ export class SfuBridge {
     // Janus tells every publisher handle of the room: only a change is looked at, and told once.
     if (this.talking.has(feed) === talking) return;
     const publisher = this.api.sql
-      .exec<{ participant_id: string }>("SELECT participant_id FROM media_handles WHERE feed = ? AND kind = 'publisher' AND live = 1", feed)
+      .exec<{ participant_id: string }>(
+        "SELECT participant_id FROM media_handles WHERE feed = ? AND kind = 'publisher' AND live = 1",
+        feed,
+      )
       .toArray()[0];
     if (!publisher) return;
     if (talking) {
@@ -482,7 +550,6 @@ export class SfuBridge {
     }
     this.api.broadcast("media", { message: "speaking", participant_id: publisher.participant_id, speaking: talking });
   }
-
 
   // ── Session, handles, pacing ──────────────────────────────────────────────────────────────────────────────
 
@@ -562,7 +629,11 @@ export class SfuBridge {
   }
 
   private takeFeedId(): number {
-    return this.api.sql.exec<{ next_feed: number }>("UPDATE media_janus SET next_feed = next_feed + 1 RETURNING next_feed - 1 AS next_feed").one().next_feed;
+    return this.api.sql
+      .exec<{ next_feed: number }>(
+        "UPDATE media_janus SET next_feed = next_feed + 1 RETURNING next_feed - 1 AS next_feed",
+      )
+      .one().next_feed;
   }
 
   private isLive(connection: Connection): boolean {
@@ -573,7 +644,13 @@ export class SfuBridge {
     return this.api.sql
       .exec<HandleRow>("SELECT * FROM media_handles WHERE kind = 'publisher' AND live = 1 ORDER BY feed")
       .toArray()
-      .map((h) => ({ feed: h.feed!, participantId: h.participant_id, stream: h.stream!, audioMid: h.audio_mid, videoMid: h.video_mid }));
+      .map((h) => ({
+        feed: h.feed!,
+        participantId: h.participant_id,
+        stream: h.stream!,
+        audioMid: h.audio_mid,
+        videoMid: h.video_mid,
+      }));
   }
 
   private sessionRow(): SessionRow | undefined {
@@ -590,7 +667,11 @@ export class SfuBridge {
 
   private publisherOf(participantId: string, stream: Stream): HandleRow | undefined {
     return this.api.sql
-      .exec<HandleRow>("SELECT * FROM media_handles WHERE kind = 'publisher' AND participant_id = ? AND stream = ?", participantId, stream)
+      .exec<HandleRow>(
+        "SELECT * FROM media_handles WHERE kind = 'publisher' AND participant_id = ? AND stream = ?",
+        participantId,
+        stream,
+      )
       .toArray()[0];
   }
 
@@ -601,10 +682,20 @@ export class SfuBridge {
   }
 
   private subscriptionsOf(handle: number): SubscriptionRow[] {
-    return this.api.sql.exec<SubscriptionRow>("SELECT * FROM media_subscriptions WHERE handle_id = ?", handle).toArray();
+    return this.api.sql
+      .exec<SubscriptionRow>("SELECT * FROM media_subscriptions WHERE handle_id = ?", handle)
+      .toArray();
   }
 }
 
-const connectionOf = (handle: HandleRow): Connection => ({ participantId: handle.participant_id, connectionId: handle.connection_id, region: undefined });
+const connectionOf = (handle: HandleRow): Connection => ({
+  participantId: handle.participant_id,
+  connectionId: handle.connection_id,
+  region: undefined,
+});
 
-const janusStream = (s: Subscription) => ({ feed: s.feed, mid: s.mid, ...(s.substream === null ? {} : { substream: s.substream }) });
+const janusStream = (s: Subscription) => ({
+  feed: s.feed,
+  mid: s.mid,
+  ...(s.substream === null ? {} : { substream: s.substream }),
+});

@@ -1,6 +1,6 @@
 import { jwtVerify } from "jose";
 import { fail, ok, type Result } from "../protocol";
-import { SESSION_AUDIENCE, SESSION_ISSUER, publicKeys } from "./keys";
+import { publicKeys, SESSION_AUDIENCE, SESSION_ISSUER } from "./keys";
 
 export interface SessionClaims {
   tenant: string;

@@ -5,12 +5,16 @@ import { MeshMedia } from "./mesh";
 import { SfuMedia } from "./sfu";
 import type { Signaling } from "./signaling";
 
-export { Signaling } from "./signaling";
+export type { MediaOptions, MediaSession } from "./media";
 export { MeshMedia } from "./mesh";
 export { SfuMedia } from "./sfu";
-export type { MediaOptions, MediaSession } from "./media";
+export { Signaling } from "./signaling";
 
 /** The media session that fits the room (join_success.modules.media). */
-export function joinMedia(signaling: Signaling, state: { mode: "mesh" | "sfu"; publishers: Publisher[] }, options: MediaOptions): MediaSession {
+export function joinMedia(
+  signaling: Signaling,
+  state: { mode: "mesh" | "sfu"; publishers: Publisher[] },
+  options: MediaOptions,
+): MediaSession {
   return state.mode === "sfu" ? new SfuMedia(signaling, options) : new MeshMedia(signaling, options, state.publishers);
 }

@@ -27,7 +27,8 @@ export abstract class MediaSession {
   ) {
     this.unsubscribe = signaling.on((namespace, payload) => {
       if (namespace === "media") this.enqueue(() => this.handle(payload));
-      if (namespace === "turn" && payload.message === "credentials") this.options.iceServers = payload.ice_servers as RTCIceServer[];
+      if (namespace === "turn" && payload.message === "credentials")
+        this.options.iceServers = payload.ice_servers as RTCIceServer[];
     });
   }
 
@@ -52,7 +53,10 @@ export abstract class MediaSession {
     this.local.set(stream, media);
     for (const pc of this.peerConnections()) {
       for (const sender of pc.getSenders()) {
-        const track = sender.track && old.getTracks().includes(sender.track) ? media.getTracks().find((t) => t.kind === sender.track!.kind) : undefined;
+        const track =
+          sender.track && old.getTracks().includes(sender.track)
+            ? media.getTracks().find((t) => t.kind === sender.track!.kind)
+            : undefined;
         if (track) await sender.replaceTrack(track);
       }
     }
@@ -80,7 +84,10 @@ export abstract class MediaSession {
   protected abstract disconnectLocal(stream: Stream): Promise<void> | void;
 
   protected newConnection(): RTCPeerConnection {
-    return new RTCPeerConnection({ iceServers: this.options.iceServers, iceTransportPolicy: this.options.iceTransportPolicy ?? "all" });
+    return new RTCPeerConnection({
+      iceServers: this.options.iceServers,
+      iceTransportPolicy: this.options.iceTransportPolicy ?? "all",
+    });
   }
 
   protected enqueue(task: () => Promise<void> | void): void {
@@ -90,6 +97,11 @@ export abstract class MediaSession {
   private sendState(stream: Stream): void {
     const media = this.local.get(stream)!;
     const on = (tracks: MediaStreamTrack[]) => tracks.some((t) => t.enabled);
-    this.signaling.send("media", { action: "publish", stream, audio: on(media.getAudioTracks()), video: on(media.getVideoTracks()) });
+    this.signaling.send("media", {
+      action: "publish",
+      stream,
+      audio: on(media.getAudioTracks()),
+      video: on(media.getVideoTracks()),
+    });
   }
 }

@@ -1,5 +1,5 @@
 import type { Publisher, Stream } from "../protocol/media";
-import { MediaSession, type MediaOptions } from "./media";
+import { type MediaOptions, MediaSession } from "./media";
 import type { ServerPayload, Signaling } from "./signaling";
 
 interface Relay extends ServerPayload {
@@ -85,7 +85,8 @@ export class MeshMedia extends MediaSession {
     const subscriber = r.publisher === r.source ? this.options.selfId : r.source;
     if (r.kind === "offer") {
       const pc = this.connection(r.publisher, subscriber, r.stream, r.source);
-      pc.ontrack = (event) => this.options.onRemoteStream(r.publisher, r.stream, event.streams[0] ?? new MediaStream([event.track]));
+      pc.ontrack = (event) =>
+        this.options.onRemoteStream(r.publisher, r.stream, event.streams[0] ?? new MediaStream([event.track]));
       await pc.setRemoteDescription({ type: "offer", sdp: r.sdp! });
       await pc.setLocalDescription(await pc.createAnswer());
       return this.relay(r.source, r.publisher, r.stream, { kind: "answer", sdp: pc.localDescription!.sdp });
@@ -101,7 +102,12 @@ export class MeshMedia extends MediaSession {
     this.connections.get(id)?.close();
     const pc = this.newConnection();
     pc.onicecandidate = (event) =>
-      this.relay(peer, publisher, stream, event.candidate ? { kind: "candidate", candidate: event.candidate.toJSON() } : { kind: "end_of_candidates" });
+      this.relay(
+        peer,
+        publisher,
+        stream,
+        event.candidate ? { kind: "candidate", candidate: event.candidate.toJSON() } : { kind: "end_of_candidates" },
+      );
     this.connections.set(id, pc);
     return pc;
   }

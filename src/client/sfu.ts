@@ -42,10 +42,19 @@ export class SfuMedia extends MediaSession {
     this.publishers.set(stream, pc);
     for (const track of media.getTracks()) {
       const simulcast = stream === "camera" && track.kind === "video";
-      pc.addTransceiver(track, { direction: "sendonly", streams: [media], ...(simulcast ? { sendEncodings: SIMULCAST.map((e) => ({ ...e })) } : {}) });
+      pc.addTransceiver(track, {
+        direction: "sendonly",
+        streams: [media],
+        ...(simulcast ? { sendEncodings: SIMULCAST.map((e) => ({ ...e })) } : {}),
+      });
     }
     pc.onicecandidate = (event) =>
-      this.signaling.send("media", { action: "trickle", direction: "publish", stream, candidate: event.candidate ? event.candidate.toJSON() : null });
+      this.signaling.send("media", {
+        action: "trickle",
+        direction: "publish",
+        stream,
+        candidate: event.candidate ? event.candidate.toJSON() : null,
+      });
     await pc.setLocalDescription(await pc.createOffer());
     this.signaling.send("media", { action: "publish_offer", stream, sdp: pc.localDescription!.sdp });
   }
@@ -82,9 +91,14 @@ export class SfuMedia extends MediaSession {
 
   private async answer(negotiation: number, sdp: string, streams: SubscribedStream[]): Promise<void> {
     if (!this.subscriber) {
-      const pc = (this.subscriber = this.newConnection());
+      const pc = this.newConnection();
+      this.subscriber = pc;
       pc.onicecandidate = (event) =>
-        this.signaling.send("media", { action: "trickle", direction: "subscribe", candidate: event.candidate ? event.candidate.toJSON() : null });
+        this.signaling.send("media", {
+          action: "trickle",
+          direction: "subscribe",
+          candidate: event.candidate ? event.candidate.toJSON() : null,
+        });
     }
     const pc = this.subscriber;
     this.streamsByMid = new Map(streams.map((s) => [s.mid, s]));
@@ -106,7 +120,8 @@ export class SfuMedia extends MediaSession {
     const tracks = new Map<string, MediaStreamTrack[]>();
     for (const transceiver of this.subscriber?.getTransceivers() ?? []) {
       const described = transceiver.mid === null ? undefined : this.streamsByMid.get(transceiver.mid);
-      if (!described || transceiver.currentDirection === "inactive" || transceiver.currentDirection === "stopped") continue;
+      if (!described || transceiver.currentDirection === "inactive" || transceiver.currentDirection === "stopped")
+        continue;
       const id = `${described.participant_id}/${described.stream}`;
       tracks.set(id, [...(tracks.get(id) ?? []), transceiver.receiver.track]);
     }
@@ -120,7 +135,10 @@ export class SfuMedia extends MediaSession {
     for (const [id, list] of tracks) {
       let media = this.remote.get(id);
       const fresh = !media;
-      if (!media) this.remote.set(id, (media = new MediaStream()));
+      if (!media) {
+        media = new MediaStream();
+        this.remote.set(id, media);
+      }
       const changed = list.some((t) => !media.getTrackById(t.id)) || media.getTracks().some((t) => !list.includes(t));
       for (const track of media.getTracks()) if (!list.includes(track)) media.removeTrack(track);
       for (const track of list) if (!media.getTrackById(track.id)) media.addTrack(track);

@@ -19,7 +19,8 @@ export class Signaling {
         return console.warn("signalling: a frame that is not JSON was dropped");
       }
       const frame = ServerFrameSchema.safeParse(json);
-      if (!frame.success) return console.warn("signalling: a frame outside the protocol was dropped:", frame.error.issues[0]);
+      if (!frame.success)
+        return console.warn("signalling: a frame outside the protocol was dropped:", frame.error.issues[0]);
       const { namespace, payload } = frame.data as { namespace: string; payload: ServerPayload };
       for (const handler of this.handlers) handler(namespace, payload);
     });

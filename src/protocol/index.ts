@@ -6,15 +6,15 @@ import { MediaEventSchema } from "./media";
 import { ModerationEventSchema } from "./moderation";
 import { TurnEventSchema } from "./turn";
 
-export * from "./common";
-export * from "./frames";
-export * from "./control";
 export * from "./chat";
-export * from "./rest";
-export * from "./turn";
-export * from "./sfu";
+export * from "./common";
+export * from "./control";
+export * from "./frames";
 export * from "./media";
 export * from "./moderation";
+export * from "./rest";
+export * from "./sfu";
+export * from "./turn";
 
 /** Every server → client frame, discriminated by namespace; clients and tests parse with this. */
 export const ServerFrameSchema = z.union([

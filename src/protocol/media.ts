@@ -31,7 +31,8 @@ const relayFields = {
   candidate: CandidateSchema.optional(),
 };
 const relayComplete = (r: { kind: string; sdp?: string; candidate?: unknown }) =>
-  (r.kind === "offer" || r.kind === "answer") === (r.sdp !== undefined) && (r.kind === "candidate") === (r.candidate !== undefined);
+  (r.kind === "offer" || r.kind === "answer") === (r.sdp !== undefined) &&
+  (r.kind === "candidate") === (r.candidate !== undefined);
 const RELAY_SHAPE = "offers and answers carry sdp, candidates carry candidate, nothing else";
 
 /** SFU: which of a connection's two media connections to the SFU a candidate belongs to. */
@@ -46,16 +47,27 @@ export const MediaCommandSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("unpublish"), stream: StreamSchema }).strict(),
   /** Mesh: ask a publisher for a stream. SFU: receive this publisher's video even when it is not a recent speaker. */
   z.object({ action: z.literal("subscribe"), target: IdSchema, stream: StreamSchema }).strict(),
-  z.object({ action: z.literal("relay"), target: IdSchema, ...relayFields }).strict().refine(relayComplete, RELAY_SHAPE),
+  z
+    .object({ action: z.literal("relay"), target: IdSchema, ...relayFields })
+    .strict()
+    .refine(relayComplete, RELAY_SHAPE),
   /** SFU: the browser's offer for a stream it announced; the SFU's answer comes back as publish_answer. */
   z.object({ action: z.literal("publish_offer"), stream: StreamSchema, sdp: SdpSchema }).strict(),
   /** SFU: the answer to subscribe_offer `negotiation`. */
   z.object({ action: z.literal("subscribe_answer"), negotiation: NegotiationSchema, sdp: SdpSchema }).strict(),
   /** SFU: a local ICE candidate, or null when gathering is complete. `stream` names the publishing connection. */
   z
-    .object({ action: z.literal("trickle"), direction: DirectionSchema, stream: StreamSchema.optional(), candidate: CandidateSchema.nullable() })
+    .object({
+      action: z.literal("trickle"),
+      direction: DirectionSchema,
+      stream: StreamSchema.optional(),
+      candidate: CandidateSchema.nullable(),
+    })
     .strict()
-    .refine((t) => (t.direction === "publish") === (t.stream !== undefined), "publish candidates name their stream, subscribe candidates do not"),
+    .refine(
+      (t) => (t.direction === "publish") === (t.stream !== undefined),
+      "publish candidates name their stream, subscribe candidates do not",
+    ),
 ]);
 export type MediaCommand = z.infer<typeof MediaCommandSchema>;
 
@@ -81,7 +93,12 @@ export const MediaEventSchema = z.discriminatedUnion("message", [
     ),
   }),
   /** SFU: one of the SFU's ICE candidates for one of this connection's media connections (null: no more). */
-  z.object({ message: z.literal("candidate"), direction: DirectionSchema, stream: StreamSchema.optional(), candidate: CandidateSchema.nullable() }),
+  z.object({
+    message: z.literal("candidate"),
+    direction: DirectionSchema,
+    stream: StreamSchema.optional(),
+    candidate: CandidateSchema.nullable(),
+  }),
   /** SFU: a publisher started or stopped speaking (from the SFU's audio levels). */
   z.object({ message: z.literal("speaking"), participant_id: IdSchema, speaking: z.boolean() }),
   z.object({

@@ -51,7 +51,14 @@ export type Room = z.infer<typeof RoomSchema>;
 export const RoomParamsSchema = z.object({ id: IdSchema });
 
 export const CreateInviteRequestSchema = z
-  .object({ expires_in_seconds: z.number().int().min(60).max(90 * 24 * 3600).optional() })
+  .object({
+    expires_in_seconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(90 * 24 * 3600)
+      .optional(),
+  })
   .strict()
   .meta({ id: "CreateInviteRequest" });
 export const InviteSchema = z

@@ -47,13 +47,18 @@ export const TurnSecretListSchema = z
 export const AddTurnSecretRequestSchema = z
   .object({
     /** Omit to let Plenum generate one (returned once). */
-    secret: z.string().regex(/^[A-Za-z0-9_+/=-]{32,256}$/, "32–256 URL-safe or base64 characters").optional(),
+    secret: z
+      .string()
+      .regex(/^[A-Za-z0-9_+/=-]{32,256}$/, "32–256 URL-safe or base64 characters")
+      .optional(),
     activate: z.boolean().default(false),
   })
   .strict()
   .meta({ id: "AddTurnSecretRequest" });
 
-export const AddedTurnSecretSchema = TurnSecretSchema.extend({ secret: z.string().optional() }).meta({ id: "AddedTurnSecret" });
+export const AddedTurnSecretSchema = TurnSecretSchema.extend({ secret: z.string().optional() }).meta({
+  id: "AddedTurnSecret",
+});
 
 export const SecretParamsSchema = z.object({ secret_id: z.string().regex(/^[A-Za-z0-9_-]{8,32}$/) });
 

@@ -35,12 +35,17 @@ async function fetchWithin(url: string, init: RequestInit, timeoutMs: number): P
 async function post(url: string, body: Record<string, unknown>, timeoutMs: number): Promise<JanusReply> {
   const response = await fetchWithin(
     url,
-    { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...body, transaction: crypto.randomUUID() }) },
+    {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...body, transaction: crypto.randomUUID() }),
+    },
     timeoutMs,
   );
   if (!response.ok) throw new JanusError(`janus answered HTTP ${response.status}`);
   const reply = (await response.json()) as JanusReply;
-  if (reply.janus === "error") throw new JanusError(`janus error ${reply.error?.code}: ${reply.error?.reason}`, reply.error?.code);
+  if (reply.janus === "error")
+    throw new JanusError(`janus error ${reply.error?.code}: ${reply.error?.reason}`, reply.error?.code);
   return reply;
 }
 
@@ -52,7 +57,11 @@ export async function janusInfo(apiUrl: string, timeoutMs: number): Promise<Reco
 }
 
 /** Load from the admin API: sessions and the handles within them (our rooms hold one session each). */
-export async function janusLoad(adminUrl: string, adminSecret: string, timeoutMs: number): Promise<{ sessions: number; handles: number }> {
+export async function janusLoad(
+  adminUrl: string,
+  adminSecret: string,
+  timeoutMs: number,
+): Promise<{ sessions: number; handles: number }> {
   const listed = await post(adminUrl, { janus: "list_sessions", admin_secret: adminSecret }, timeoutMs);
   const sessions = (listed.sessions as number[] | undefined) ?? [];
   let handles = 0;
@@ -82,7 +91,11 @@ export class JanusSession {
   }
 
   async attach(): Promise<number> {
-    const reply = await post(`${this.apiUrl}/${this.id}`, { janus: "attach", plugin: "janus.plugin.videoroom" }, this.timeoutMs);
+    const reply = await post(
+      `${this.apiUrl}/${this.id}`,
+      { janus: "attach", plugin: "janus.plugin.videoroom" },
+      this.timeoutMs,
+    );
     return (reply.data as { id: number }).id;
   }
 
@@ -90,15 +103,28 @@ export class JanusSession {
    * A plugin request. Synchronous requests (create, kick) answer with `success` and their plugin data; the
    * asynchronous ones (join, configure, update, start) answer `ack` and their outcome arrives as an event.
    */
-  async message(handle: number, body: Record<string, unknown>, jsep?: { type: string; sdp: string }): Promise<JanusReply> {
-    const reply = await post(`${this.apiUrl}/${this.id}/${handle}`, { janus: "message", body, ...(jsep ? { jsep } : {}) }, this.timeoutMs);
+  async message(
+    handle: number,
+    body: Record<string, unknown>,
+    jsep?: { type: string; sdp: string },
+  ): Promise<JanusReply> {
+    const reply = await post(
+      `${this.apiUrl}/${this.id}/${handle}`,
+      { janus: "message", body, ...(jsep ? { jsep } : {}) },
+      this.timeoutMs,
+    );
     const data = (reply.plugindata as { data?: { error_code?: number; error?: string } } | undefined)?.data;
-    if (data?.error_code !== undefined) throw new JanusError(`videoroom error ${data.error_code}: ${data.error}`, data.error_code);
+    if (data?.error_code !== undefined)
+      throw new JanusError(`videoroom error ${data.error_code}: ${data.error}`, data.error_code);
     return reply;
   }
 
   async trickle(handle: number, candidate: Record<string, unknown> | null): Promise<void> {
-    await post(`${this.apiUrl}/${this.id}/${handle}`, { janus: "trickle", candidate: candidate ?? { completed: true } }, this.timeoutMs);
+    await post(
+      `${this.apiUrl}/${this.id}/${handle}`,
+      { janus: "trickle", candidate: candidate ?? { completed: true } },
+      this.timeoutMs,
+    );
   }
 
   async detach(handle: number): Promise<void> {
@@ -119,7 +145,8 @@ export class JanusSession {
     const body = (await response.json()) as JanusReply | JanusReply[];
     const events = Array.isArray(body) ? body : [body];
     const failure = events.find((e) => e.janus === "error");
-    if (failure) throw new JanusError(`janus error ${failure.error?.code}: ${failure.error?.reason}`, failure.error?.code);
+    if (failure)
+      throw new JanusError(`janus error ${failure.error?.code}: ${failure.error?.reason}`, failure.error?.code);
     return events.filter((e) => e.janus !== "keepalive");
   }
 }

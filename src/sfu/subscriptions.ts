@@ -47,7 +47,12 @@ export function layerFor(stream: Stream, tiles: number): number {
  * What one participant's connection should receive: the audio of every other publisher, and video of the chosen
  * feeds plus those it asked for, at a layer that fits how many videos it shows.
  */
-export function wantedBy(participantId: string, feeds: Feed[], video: Set<number>, requested: Set<number>): Subscription[] {
+export function wantedBy(
+  participantId: string,
+  feeds: Feed[],
+  video: Set<number>,
+  requested: Set<number>,
+): Subscription[] {
   const others = feeds.filter((f) => f.participantId !== participantId);
   const shown = others.filter((f) => f.videoMid !== null && (video.has(f.feed) || requested.has(f.feed)));
   const cameraTiles = shown.filter((f) => f.stream === "camera").length;
@@ -78,7 +83,8 @@ export function mediaMids(sdp: string): { audioMid: string | null; videoMid: str
   const mids: { audioMid: string | null; videoMid: string | null } = { audioMid: null, videoMid: null };
   let kind: "audio" | "video" | null = null;
   for (const line of sdp.split(/\r?\n/)) {
-    if (line.startsWith("m=")) kind = line.startsWith("m=audio") ? "audio" : line.startsWith("m=video") ? "video" : null;
+    if (line.startsWith("m="))
+      kind = line.startsWith("m=audio") ? "audio" : line.startsWith("m=video") ? "video" : null;
     const mid = /^a=mid:(\S+)/.exec(line)?.[1];
     if (mid && kind === "audio" && mids.audioMid === null) mids.audioMid = mid;
     if (mid && kind === "video" && mids.videoMid === null) mids.videoMid = mid;

@@ -1,7 +1,7 @@
-import { build } from "esbuild";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { build } from "esbuild";
+import { type Browser, chromium } from "playwright-core";
 
 /** Debian's Chromium with fake camera and microphone (never a downloaded browser). */
 export function launchChromium(): Promise<Browser> {

@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { Socket } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,7 +21,10 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
   while (Date.now() < deadline) {
     const open = await new Promise<boolean>((resolve) => {
       const socket = new Socket();
-      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once("error", () => resolve(false));
       socket.connect(port, "127.0.0.1");
     });
@@ -75,10 +78,23 @@ export async function startCoturn(options: {
   const db = "sqlite" in options.userdb ? ["--sqlite", options.userdb.sqlite] : ["--redis", options.userdb.redis];
   await plenumCli(
     [
-      "turn", "config", "--node", options.nodeId, "--listening-ip", ip, ...db,
+      "turn",
+      "config",
+      "--node",
+      options.nodeId,
+      "--listening-ip",
+      ip,
+      ...db,
       ...(options.allowPeers ?? []).flatMap((peer) => ["--allow-peer", peer]),
-      "--cli-port", String(options.cliPort), "--min-port", String(options.relayPorts[0]), "--max-port", String(options.relayPorts[1]),
-      "--allow-loopback-peers", "--out", options.configPath,
+      "--cli-port",
+      String(options.cliPort),
+      "--min-port",
+      String(options.relayPorts[0]),
+      "--max-port",
+      String(options.relayPorts[1]),
+      "--allow-loopback-peers",
+      "--out",
+      options.configPath,
     ],
     options.env,
   );
@@ -105,9 +121,13 @@ export async function startCoturn(options: {
 /** Tries a TURN allocation (and relayed traffic between two allocations) with turnutils_uclient. */
 export async function allocates(port: number, username: string, password: string): Promise<boolean> {
   try {
-    const { stdout } = await run("turnutils_uclient", ["-y", "-n", "3", "-m", "1", "-p", String(port), "-u", username, "-w", password, "127.0.0.1"], {
-      timeout: 30_000,
-    });
+    const { stdout } = await run(
+      "turnutils_uclient",
+      ["-y", "-n", "3", "-m", "1", "-p", String(port), "-u", username, "-w", password, "127.0.0.1"],
+      {
+        timeout: 30_000,
+      },
+    );
     return /tot_recv_msgs=[1-9]/.test(stdout);
   } catch {
     return false;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { janusConfigFiles } from "../../scripts/janus-config";
@@ -22,11 +22,26 @@ async function answers(url: string, body?: unknown): Promise<boolean> {
 }
 
 /** A Janus with Plenum's configuration (VideoRoom and HTTP only), API and admin API on `ip`. */
-export async function startJanus(options: { dir: string; ip?: string; apiPort: number; adminPort: number; iceInterface?: string; rtpPorts?: [number, number] }): Promise<JanusNode> {
+export async function startJanus(options: {
+  dir: string;
+  ip?: string;
+  apiPort: number;
+  adminPort: number;
+  iceInterface?: string;
+  rtpPorts?: [number, number];
+}): Promise<JanusNode> {
   const ip = options.ip ?? "127.0.0.1";
   const adminSecret = `admin-${options.apiPort}-secret`;
   await mkdir(options.dir, { recursive: true });
-  const files = janusConfigFiles({ configDir: options.dir, apiIp: ip, apiPort: options.apiPort, adminPort: options.adminPort, adminSecret, iceInterface: options.iceInterface, rtpPorts: options.rtpPorts });
+  const files = janusConfigFiles({
+    configDir: options.dir,
+    apiIp: ip,
+    apiPort: options.apiPort,
+    adminPort: options.adminPort,
+    adminSecret,
+    iceInterface: options.iceInterface,
+    rtpPorts: options.rtpPorts,
+  });
   for (const [name, content] of Object.entries(files)) await writeFile(join(options.dir, name), content);
   const apiUrl = `http://${ip}:${options.apiPort}/janus`;
   let child: ChildProcess | undefined;

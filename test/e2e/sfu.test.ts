@@ -2,11 +2,11 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startServer, type RunningServer } from "../../scripts/local-server";
+import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
 import type { SfuNode } from "../../src/protocol";
 import { call } from "../helpers/client";
 import { plenumCli } from "./coturn";
-import { startJanus, type JanusNode } from "./janus";
+import { type JanusNode, startJanus } from "./janus";
 
 const OPERATOR_TOKEN = "e2e-operator-token-sfu-0123456789abcdef";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -21,15 +21,36 @@ describe("SFU pool against real Janus nodes", () => {
     const nodes = await Promise.all(
       ["erfurt-1", "kassel-1"].map(async (id, i) => {
         const [apiPort, adminPort] = [await freePort(), await freePort()];
-        return [id, await startJanus({ dir: join(dir, id), apiPort, adminPort, rtpPorts: [30000 + i * 1000, 30999 + i * 1000] })] as const;
+        return [
+          id,
+          await startJanus({ dir: join(dir, id), apiPort, adminPort, rtpPorts: [30000 + i * 1000, 30999 + i * 1000] }),
+        ] as const;
       }),
     );
     janus = Object.fromEntries(nodes);
     server = await startServer({ env: { OPERATOR_TOKEN, SFU_POLL_INTERVAL_MS: "500", SFU_DEAD_AFTER_MS: "2500" } });
     env = { PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN };
-    for (const [id, region] of [["erfurt-1", "de-east"], ["kassel-1", "de-central"]] as const) {
+    for (const [id, region] of [
+      ["erfurt-1", "de-east"],
+      ["kassel-1", "de-central"],
+    ] as const) {
       await plenumCli(
-        ["sfu", "add", "--api", server.base, "--id", id, "--region", region, "--janus", janus[id]!.apiUrl, "--admin", janus[id]!.adminUrl, "--capacity", "200"],
+        [
+          "sfu",
+          "add",
+          "--api",
+          server.base,
+          "--id",
+          id,
+          "--region",
+          region,
+          "--janus",
+          janus[id]!.apiUrl,
+          "--admin",
+          janus[id]!.adminUrl,
+          "--capacity",
+          "200",
+        ],
         { ...env, JANUS_ADMIN_SECRET: janus[id]!.adminSecret },
       );
     }
@@ -40,7 +61,9 @@ describe("SFU pool against real Janus nodes", () => {
     await Promise.all(Object.values(janus).map((j) => j.kill()));
   });
 
-  const nodes = async () => (await call<{ nodes: SfuNode[] }>(server.base, "GET", "/v1/operator/sfu/nodes", { token: OPERATOR_TOKEN })).body.nodes;
+  const nodes = async () =>
+    (await call<{ nodes: SfuNode[] }>(server.base, "GET", "/v1/operator/sfu/nodes", { token: OPERATOR_TOKEN })).body
+      .nodes;
   async function until(predicate: (list: SfuNode[]) => boolean, what: string, timeoutMs = 30_000): Promise<SfuNode[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -55,10 +78,16 @@ describe("SFU pool against real Janus nodes", () => {
     await until((list) => list.length === 2 && list.every((n) => n.alive), "both nodes alive");
     // A session with a VideoRoom handle on erfurt-1 shows up as load.
     const api = janus["erfurt-1"]!.apiUrl;
-    const post = async (url: string, body: object) => (await fetch(url, { method: "POST", body: JSON.stringify({ ...body, transaction: "t" }) })).json() as Promise<any>;
+    const post = async (url: string, body: object) =>
+      (
+        await fetch(url, { method: "POST", body: JSON.stringify({ ...body, transaction: "t" }) })
+      ).json() as Promise<any>;
     const session = (await post(api, { janus: "create" })).data.id;
     await post(`${api}/${session}`, { janus: "attach", plugin: "janus.plugin.videoroom" });
-    const loaded = await until((list) => list.find((n) => n.id === "erfurt-1")!.handles === 1, "erfurt-1 reports its handle");
+    const loaded = await until(
+      (list) => list.find((n) => n.id === "erfurt-1")!.handles === 1,
+      "erfurt-1 reports its handle",
+    );
     expect(loaded.find((n) => n.id === "erfurt-1")).toMatchObject({ sessions: 1, handles: 1, error: null });
     await post(`${api}/${session}`, { janus: "destroy" });
   });

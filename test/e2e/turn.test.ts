@@ -1,14 +1,14 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startServer, type RunningServer } from "../../scripts/local-server";
+import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
 import type { IceGrant, TurnCredentials } from "../../src/protocol";
 import { mintTurnCredential } from "../../turn/credentials";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
 import { blankPageServer, launchChromium } from "./browser";
-import { allocates, plenumCli, startCoturn, stunAnswers, waitForPort, type Coturn } from "./coturn";
+import { allocates, type Coturn, plenumCli, startCoturn, stunAnswers, waitForPort } from "./coturn";
 
 const OPERATOR_TOKEN = "e2e-operator-token-0123456789abcdef0123";
 const TTL = 24;
@@ -17,7 +17,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The node's credentials in a grant (servers carry their port in the URL). */
 function credentialFor(grant: IceGrant, node: Coturn) {
   const server = grant.ice_servers.find((s) => s.urls.some((u) => u.includes(`:${node.port}?`)));
-  if (!server) throw new Error(`no server for port ${node.port} in ${JSON.stringify(grant.ice_servers.map((s) => s.urls[0]))}`);
+  if (!server)
+    throw new Error(`no server for port ${node.port} in ${JSON.stringify(grant.ice_servers.map((s) => s.urls[0]))}`);
   return server;
 }
 
@@ -35,9 +36,18 @@ describe("TURN fleet against real coturn", () => {
   beforeAll(async () => {
     page = await blankPageServer();
     dir = await mkdtemp(join(tmpdir(), "plenum-turn-"));
-    const [eastPort, westPort, sharedPort, redisPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [eastPort, westPort, sharedPort, redisPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     redisUrl = `redis://127.0.0.1:${redisPort}`;
-    redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    redis = spawn(
+      "redis-server",
+      ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
     // coturn connects to Redis once at start: it must be up first.
     await waitForPort(redisPort);
     const nodes = [
@@ -45,12 +55,23 @@ describe("TURN fleet against real coturn", () => {
       { id: "west-1", region: "de-west", host: "127.0.0.1", port: westPort, tls_port: null },
     ];
     env = {
-      TURN_NODES: JSON.stringify([...nodes, { id: "shared-1", region: "shared", host: "127.0.0.1", port: sharedPort, tls_port: null }]),
+      TURN_NODES: JSON.stringify([
+        ...nodes,
+        { id: "shared-1", region: "shared", host: "127.0.0.1", port: sharedPort, tls_port: null },
+      ]),
       TURN_REALM: "plenum.test",
       PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN,
     };
     const coturn = (nodeId: string, port: number, index: number, userdb: { sqlite: string } | { redis: string }) =>
-      startCoturn({ nodeId, port, cliPort: port + 1, relayPorts: [40000 + index * 200, 40000 + index * 200 + 199], userdb, configPath: join(dir, `${nodeId}.conf`), env });
+      startCoturn({
+        nodeId,
+        port,
+        cliPort: port + 1,
+        relayPorts: [40000 + index * 200, 40000 + index * 200 + 199],
+        userdb,
+        configPath: join(dir, `${nodeId}.conf`),
+        env,
+      });
     [east, west, shared] = await Promise.all([
       coturn("east-1", eastPort, 0, { sqlite: join(dir, "east.db") }),
       coturn("west-1", westPort, 1, { sqlite: join(dir, "west.db") }),
@@ -67,12 +88,29 @@ describe("TURN fleet against real coturn", () => {
         TURN_PROBE_TIMEOUT_MS: "500",
         TURN_DOWN_AFTER: "2",
         TURN_UP_AFTER: "1",
-        REGION_RULES: JSON.stringify({ header: "x-region", neighbours: { "de-east": ["de-west"], "de-west": ["de-east"] } }),
+        REGION_RULES: JSON.stringify({
+          header: "x-region",
+          neighbours: { "de-east": ["de-west"], "de-west": ["de-east"] },
+        }),
         ALLOWED_ORIGINS: page.origin,
       },
     });
     // The first secret: a rotation from an empty keyring stages, distributes and activates without waiting.
-    await plenumCli(["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "east.db"), "--sqlite", join(dir, "west.db"), "--redis", redisUrl], env);
+    await plenumCli(
+      [
+        "turn",
+        "rotate",
+        "--api",
+        server.base,
+        "--sqlite",
+        join(dir, "east.db"),
+        "--sqlite",
+        join(dir, "west.db"),
+        "--redis",
+        redisUrl,
+      ],
+      env,
+    );
   });
 
   afterAll(async () => {
@@ -87,9 +125,13 @@ describe("TURN fleet against real coturn", () => {
     const room = await createRoom(server.base, token);
     const { ticket } = await startRoom(server.base, token, room.id);
     const client = await openSignaling(server.base, room.id, ticket);
-    const joined = (await client.message("control", "join_success")).payload as unknown as { modules: { turn: TurnCredentials } };
+    const joined = (await client.message("control", "join_success")).payload as unknown as {
+      modules: { turn: TurnCredentials };
+    };
     const turn = (sessionToken = joined.modules.turn.session_token) =>
-      call<IceGrant>(server.base, "GET", "/v1/turn", { headers: { authorization: `Bearer ${sessionToken}`, "x-region": region } });
+      call<IceGrant>(server.base, "GET", "/v1/turn", {
+        headers: { authorization: `Bearer ${sessionToken}`, "x-region": region },
+      });
     return { token, room, client, credentials: joined.modules.turn, turn };
   }
 
@@ -98,7 +140,10 @@ describe("TURN fleet against real coturn", () => {
     expect(east1.credentials.ice_servers.length).toBeGreaterThan(0);
     const grant = await east1.turn();
     expect(grant.status).toBe(200);
-    expect(grant.body.ice_servers.map((s) => s.urls[0])).toEqual([`turn:127.0.0.1:${east.port}?transport=udp`, `turn:127.0.0.1:${west.port}?transport=udp`]);
+    expect(grant.body.ice_servers.map((s) => s.urls[0])).toEqual([
+      `turn:127.0.0.1:${east.port}?transport=udp`,
+      `turn:127.0.0.1:${west.port}?transport=udp`,
+    ]);
     const { username, credential } = credentialFor(grant.body, east);
     expect(username).toMatch(/^\d+:[A-Za-z0-9_-]+$/);
     expect(username).not.toContain("Teilnehmerin");
@@ -106,7 +151,13 @@ describe("TURN fleet against real coturn", () => {
     expect(await allocates(west.port, username, credential)).toBe(true);
     // Tampered credentials fail.
     expect(await allocates(east.port, username, `${credential.slice(0, -4)}AAA=`)).toBe(false);
-    expect(await allocates(east.port, username.replace(/^\d+/, (t) => String(Number(t) + 3600)), credential)).toBe(false);
+    expect(
+      await allocates(
+        east.port,
+        username.replace(/^\d+/, (t) => String(Number(t) + 3600)),
+        credential,
+      ),
+    ).toBe(false);
 
     const westGrant = await (await session("de-west")).turn();
     expect(westGrant.body.ice_servers[0]!.urls[0]).toContain(`:${west.port}?`);
@@ -154,7 +205,20 @@ describe("TURN fleet against real coturn", () => {
     const oldActive = secretsBefore.secrets.find((x: { state: string }) => x.state === "active");
 
     const rotation = plenumCli(
-      ["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "east.db"), "--sqlite", join(dir, "west.db"), "--redis", redisUrl, "--wait", "15"],
+      [
+        "turn",
+        "rotate",
+        "--api",
+        server.base,
+        "--sqlite",
+        join(dir, "east.db"),
+        "--sqlite",
+        join(dir, "west.db"),
+        "--redis",
+        redisUrl,
+        "--wait",
+        "15",
+      ],
       env,
     );
     // Overlap: the new secret signs, the old one is still in coturn's database.
@@ -170,7 +234,12 @@ describe("TURN fleet against real coturn", () => {
     expect(during).toBeDefined();
     const after = credentialFor(during!, east);
     expect(after.credential).not.toBe(before.credential);
-    expect(await Promise.all([allocates(east.port, before.username, before.credential), allocates(east.port, after.username, after.credential)])).toEqual([true, true]);
+    expect(
+      await Promise.all([
+        allocates(east.port, before.username, before.credential),
+        allocates(east.port, after.username, after.credential),
+      ]),
+    ).toEqual([true, true]);
 
     const { stdout } = await rotation;
     expect(stdout).toContain("rotation complete");
@@ -196,7 +265,8 @@ describe("TURN fleet against real coturn", () => {
     const s = await session("de-west");
     await west.stop();
     expect(await stunAnswers(west.port)).toBe(false);
-    const nodes = async () => (await call(server.base, "GET", "/v1/operator/turn/nodes", { token: OPERATOR_TOKEN })).body.nodes;
+    const nodes = async () =>
+      (await call(server.base, "GET", "/v1/operator/turn/nodes", { token: OPERATOR_TOKEN })).body.nodes;
     const waitFor = async (predicate: (westHealthy: boolean) => boolean) => {
       for (let i = 0; i < 150; i++) {
         const west1 = (await nodes()).find((n: { id: string }) => n.id === "west-1");
@@ -207,7 +277,9 @@ describe("TURN fleet against real coturn", () => {
     };
     const down = await waitFor((healthy) => !healthy);
     expect(down.consecutive_failures).toBeGreaterThanOrEqual(2);
-    expect((await s.turn(s.credentials.session_token)).body.ice_servers.map((x) => x.urls[0])).toEqual([`turn:127.0.0.1:${east.port}?transport=udp`]);
+    expect((await s.turn(s.credentials.session_token)).body.ice_servers.map((x) => x.urls[0])).toEqual([
+      `turn:127.0.0.1:${east.port}?transport=udp`,
+    ]);
 
     await west.start();
     await waitFor((healthy) => healthy);
@@ -227,7 +299,10 @@ describe("TURN fleet against real coturn", () => {
           const iceServers = (await s.turn()).body.ice_servers;
           await tab.evaluate(async (servers) => {
             const pc = new RTCPeerConnection({ iceServers: servers, iceTransportPolicy: "relay" });
-            const media = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
+            const media = await navigator.mediaDevices.getUserMedia({
+              video: { width: 320, height: 240 },
+              audio: true,
+            });
             for (const track of media.getTracks()) pc.addTrack(track, media);
             const w = window as unknown as { pc: RTCPeerConnection; candidates: RTCIceCandidateInit[] };
             w.pc = pc;
@@ -237,7 +312,7 @@ describe("TURN fleet against real coturn", () => {
           return tab;
         }),
       );
-      const [caller, callee] = peers as [typeof peers[0], typeof peers[0]];
+      const [caller, callee] = peers as [(typeof peers)[0], (typeof peers)[0]];
       type W = { pc: RTCPeerConnection; candidates: RTCIceCandidateInit[] };
       const offer = await caller.evaluate(async () => {
         const pc = (window as unknown as W).pc;
@@ -256,7 +331,10 @@ describe("TURN fleet against real coturn", () => {
       const seen = [0, 0];
       let connected = false;
       while (!connected && Date.now() < deadline) {
-        for (const [i, [from, to]] of [[caller, callee], [callee, caller]].entries()) {
+        for (const [i, [from, to]] of [
+          [caller, callee],
+          [callee, caller],
+        ].entries()) {
           const fresh = await from!.evaluate((n) => (window as unknown as W).candidates.slice(n), seen[i]!);
           seen[i]! += fresh.length;
           for (const candidate of fresh) {
@@ -264,7 +342,9 @@ describe("TURN fleet against real coturn", () => {
             await to!.evaluate(async (c) => (window as unknown as W).pc.addIceCandidate(c), candidate);
           }
         }
-        connected = (await Promise.all(peers.map((p) => p.evaluate(() => (window as unknown as W).pc.connectionState)))).every((st) => st === "connected");
+        connected = (
+          await Promise.all(peers.map((p) => p.evaluate(() => (window as unknown as W).pc.connectionState)))
+        ).every((st) => st === "connected");
         await sleep(200);
       }
       expect(connected).toBe(true);
@@ -277,7 +357,12 @@ describe("TURN fleet against real coturn", () => {
           const local = pair && all.find((s) => s.id === pair.localCandidateId);
           const remote = pair && all.find((s) => s.id === pair.remoteCandidateId);
           const video = all.find((s) => s.type === "inbound-rtp" && s.kind === "video");
-          return { local: local?.candidateType, remote: remote?.candidateType, bytes: video?.bytesReceived ?? 0, frames: video?.framesDecoded ?? 0 };
+          return {
+            local: local?.candidateType,
+            remote: remote?.candidateType,
+            bytes: video?.bytesReceived ?? 0,
+            frames: video?.framesDecoded ?? 0,
+          };
         });
       let result = await stats();
       for (let i = 0; i < 50 && result.frames <= 10; i++) {
@@ -298,7 +383,10 @@ describe("TURN fleet against real coturn", () => {
   it("connects two browsers through the client's mesh media (no SFU), relay-only via coturn, both decoding video", async () => {
     const owner = await devLogin(server.base, "Gastgeberin");
     const room = await createRoom(server.base, owner);
-    const tickets = [(await startRoom(server.base, owner, room.id)).ticket, (await startRoom(server.base, await devLogin(server.base, "Gast"), room.id)).ticket];
+    const tickets = [
+      (await startRoom(server.base, owner, room.id)).ticket,
+      (await startRoom(server.base, await devLogin(server.base, "Gast"), room.id)).ticket,
+    ];
     const browser = await launchChromium();
     try {
       const pages = await Promise.all(
@@ -311,7 +399,11 @@ describe("TURN fleet against real coturn", () => {
               const P = (window as Any).Plenum;
               const signaling = await P.Signaling.open(base, roomId, ticket);
               const joined: Any = await new Promise((resolve) => {
-                const off = signaling.on((ns: string, payload: Any) => ns === "control" && payload.message === "join_success" && (off(), resolve(payload)));
+                const off = signaling.on((ns: string, payload: Any) => {
+                  if (ns !== "control" || payload.message !== "join_success") return;
+                  off();
+                  resolve(payload);
+                });
               });
               // Listen from join_success on, before awaiting the camera, so no publisher_update is missed.
               const w = window as Any;
@@ -327,7 +419,10 @@ describe("TURN fleet against real coturn", () => {
                 },
                 joined.modules.media.publishers,
               );
-              w.mesh.publish("camera", await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }));
+              w.mesh.publish(
+                "camera",
+                await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }),
+              );
             },
             { base: server.base, roomId: room.id, ticket },
           );
@@ -338,7 +433,8 @@ describe("TURN fleet against real coturn", () => {
         tab.evaluate(async () => {
           let frames = 0;
           for (const pc of (window as any).mesh.peerConnections() as RTCPeerConnection[]) {
-            for (const s of (await pc.getStats()).values()) if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded ?? 0;
+            for (const s of (await pc.getStats()).values())
+              if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded ?? 0;
           }
           return frames;
         });

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type RunningServer } from "../../scripts/local-server";
+import { type RunningServer, startServer } from "../../scripts/local-server";
 import { launchChromium } from "./browser";
 
 /**
@@ -28,7 +28,11 @@ async function identityProvider() {
     if (url.pathname === "/jwks") return response.end(JSON.stringify({ keys: [jwk] }));
     if (url.pathname === "/authorize") {
       const code = randomBytes(16).toString("hex");
-      codes.set(code, { challenge: url.searchParams.get("code_challenge") ?? "", redirectUri: url.searchParams.get("redirect_uri") ?? "", clientId: url.searchParams.get("client_id") ?? "" });
+      codes.set(code, {
+        challenge: url.searchParams.get("code_challenge") ?? "",
+        redirectUri: url.searchParams.get("redirect_uri") ?? "",
+        clientId: url.searchParams.get("client_id") ?? "",
+      });
       const back = new URL(url.searchParams.get("redirect_uri")!);
       back.searchParams.set("code", code);
       back.searchParams.set("state", url.searchParams.get("state") ?? "");
@@ -41,15 +45,30 @@ async function identityProvider() {
       const form = new URLSearchParams(body);
       const grant = codes.get(form.get("code") ?? "");
       codes.delete(form.get("code") ?? "");
-      const verifierOk = grant !== undefined && createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") === grant.challenge;
+      const verifierOk =
+        grant !== undefined &&
+        createHash("sha256")
+          .update(form.get("code_verifier") ?? "")
+          .digest("base64url") === grant.challenge;
       exchanges.push({ verifierOk });
       const headers = { "access-control-allow-origin": "*", "content-type": "application/json" };
-      if (!grant || !verifierOk || form.get("redirect_uri") !== grant.redirectUri || form.get("client_id") !== grant.clientId) {
+      if (
+        !grant ||
+        !verifierOk ||
+        form.get("redirect_uri") !== grant.redirectUri ||
+        form.get("client_id") !== grant.clientId
+      ) {
         response.writeHead(400, headers);
         return response.end(JSON.stringify({ error: "invalid_grant" }));
       }
       response.writeHead(200, headers);
-      return response.end(JSON.stringify({ access_token: await sign({ aud: "plenum" }), id_token: await sign({ aud: grant.clientId }), token_type: "Bearer" }));
+      return response.end(
+        JSON.stringify({
+          access_token: await sign({ aud: "plenum" }),
+          id_token: await sign({ aud: grant.clientId }),
+          token_type: "Bearer",
+        }),
+      );
     }
     response.writeHead(404);
     response.end();
@@ -76,7 +95,12 @@ describe("web client sign-in through an identity provider (authorization code + 
             jwks_uri: `${idp.issuer}/jwks`,
             algorithms: ["RS256"],
             tenant_claim: "org",
-            login: { label: "Landesportal", client_id: "plenum-web", authorization_endpoint: `${idp.issuer}/authorize`, token_endpoint: `${idp.issuer}/token` },
+            login: {
+              label: "Landesportal",
+              client_id: "plenum-web",
+              authorization_endpoint: `${idp.issuer}/authorize`,
+              token_endpoint: `${idp.issuer}/token`,
+            },
           },
         ]),
       },

@@ -1,4 +1,4 @@
-import { ServerFrameSchema, type ServerFrame } from "../../src/protocol";
+import { type ServerFrame, ServerFrameSchema } from "../../src/protocol";
 
 /** The part of a WebSocket both Node's `ws` and the Workers runtime offer. */
 export interface SocketLike {

@@ -1,9 +1,9 @@
 import { createServer, type Server } from "node:http";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningServer, startServer } from "../../scripts/local-server";
 import { CloseCode } from "../../src/protocol";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
-import { startServer, type RunningServer } from "../../scripts/local-server";
 
 /** Starts and connects; resolves once join_success arrived. */
 async function join(base: string, token: string, roomId: string, body: Record<string, unknown> = {}) {
@@ -28,9 +28,15 @@ describe("plain workerd started by scripts/start.ts", () => {
     expect(b.joined.participants.map((p: any) => p.participant_id)).toEqual([a.joined.participant_id]);
     await a.client.message("control", "joined");
     a.client.send("chat", { action: "send_message", content: "Willkommen" });
-    expect((await b.client.message("chat", "message_sent")).payload).toMatchObject({ content: "Willkommen", source: a.joined.participant_id });
+    expect((await b.client.message("chat", "message_sent")).payload).toMatchObject({
+      content: "Willkommen",
+      source: a.joined.participant_id,
+    });
     b.client.send("chat", { action: "send_message", content: "Danke" });
-    expect((await a.client.next((f) => f.payload.message === "message_sent" && (f.payload as any).content === "Danke")).payload).toMatchObject({ source: b.joined.participant_id });
+    expect(
+      (await a.client.next((f) => f.payload.message === "message_sent" && (f.payload as any).content === "Danke"))
+        .payload,
+    ).toMatchObject({ source: b.joined.participant_id });
     a.client.close();
     b.client.close();
   });
@@ -38,9 +44,14 @@ describe("plain workerd started by scripts/start.ts", () => {
   it("keeps a guest's participant id across a reconnect with the resumption token", async () => {
     const owner = await devLogin(server.base, "Olga");
     const room = await createRoom(server.base, owner);
-    const invite = (await call(server.base, "POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: {} })).body.invite_code;
+    const invite = (await call(server.base, "POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: {} })).body
+      .invite_code;
     const guestStart = async (resumption?: string) =>
-      (await call(server.base, "POST", `/v1/rooms/${room.id}/start_invited`, { body: { invite_code: invite, display_name: "Bürgerin", resumption } })).body;
+      (
+        await call(server.base, "POST", `/v1/rooms/${room.id}/start_invited`, {
+          body: { invite_code: invite, display_name: "Bürgerin", resumption },
+        })
+      ).body;
     const first = await guestStart();
     const socket = await openSignaling(server.base, room.id, first.ticket);
     const id = ((await socket.message("control", "join_success")).payload as any).participant_id;
@@ -63,7 +74,9 @@ describe("plain workerd started by scripts/start.ts", () => {
     o.client.send("chat", { action: "send_message", content: "an alle" });
     await desk.client.message("chat", "message_sent");
     await phone.client.message("chat", "message_sent");
-    expect(o.client.frames.filter((f) => f.payload.message === "joined").flatMap((f) => (f.payload as any).participants)).toHaveLength(1);
+    expect(
+      o.client.frames.filter((f) => f.payload.message === "joined").flatMap((f) => (f.payload as any).participants),
+    ).toHaveLength(1);
     for (const c of [o, desk, phone]) c.client.close();
   });
 
@@ -82,8 +95,12 @@ describe("plain workerd started by scripts/start.ts", () => {
     expect((await o.client.message("chat", "message_sent")).transaction_id).toBe(99);
     const c = await join(server.base, await devLogin(server.base, "Carla"), room.id);
     const others = c.joined.participants as { participant_id: string; hand_raised_at: string | null }[];
-    expect(others.map((p) => p.participant_id).sort()).toEqual([o.joined.participant_id, b.joined.participant_id].sort());
-    expect(others.find((p) => p.participant_id === b.joined.participant_id)?.hand_raised_at).toEqual(expect.any(String));
+    expect(others.map((p) => p.participant_id).sort()).toEqual(
+      [o.joined.participant_id, b.joined.participant_id].sort(),
+    );
+    expect(others.find((p) => p.participant_id === b.joined.participant_id)?.hand_raised_at).toEqual(
+      expect.any(String),
+    );
     for (const x of [o, b, c]) x.client.close();
   });
 
@@ -91,7 +108,9 @@ describe("plain workerd started by scripts/start.ts", () => {
     const owner = await devLogin(server.base, "Olga");
     const room = await createRoom(server.base, owner);
     const { ticket } = await startRoom(server.base, owner, room.id);
-    await expect(openSignaling(server.base, room.id, ticket, { origin: "https://evil.example" })).rejects.toMatchObject({ status: 403 });
+    await expect(openSignaling(server.base, room.id, ticket, { origin: "https://evil.example" })).rejects.toMatchObject(
+      { status: 403 },
+    );
     const ok = await openSignaling(server.base, room.id, ticket, { origin: server.base });
     await ok.message("control", "join_success");
     await expect(openSignaling(server.base, room.id, ticket)).rejects.toMatchObject({ status: 401 });
@@ -114,7 +133,10 @@ describe("durability", () => {
     await a.client.waitClosed();
     server = await startServer({ dataDir, port });
     // The development key survived too: the old token still verifies.
-    expect((await call(server.base, "GET", `/v1/rooms/${room.id}`, { token: owner })).body).toMatchObject({ name: "Dauerhaft", has_password: true });
+    expect((await call(server.base, "GET", `/v1/rooms/${room.id}`, { token: owner })).body).toMatchObject({
+      name: "Dauerhaft",
+      has_password: true,
+    });
     const again = await join(server.base, owner, room.id);
     expect(again.joined.modules.chat.messages.map((m: any) => m.content)).toEqual(["vor dem Absturz"]);
     expect(again.joined.participants).toEqual([]);
@@ -164,7 +186,9 @@ describe("OIDC issuer with a remote JWKS", () => {
   });
 
   it("verifies tokens against the issuer's JWKS and keeps a session alive after the token expires", async () => {
-    expect((await call(server.base, "POST", "/v1/auth/dev-login", { body: { name: "x" } })).body.error.code).toBe("dev_login_disabled");
+    expect((await call(server.base, "POST", "/v1/auth/dev-login", { body: { name: "x" } })).body.error.code).toBe(
+      "dev_login_disabled",
+    );
     const shortLived = await sign({ exp: Math.floor(Date.now() / 1000) + 3 });
     const room = await createRoom(server.base, shortLived);
     const other = await sign({ sub: "kollege-8", exp: Math.floor(Date.now() / 1000) + 600 });

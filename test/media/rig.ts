@@ -3,12 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { NETNS_INTERFACE, NETNS_MEDIA_IP } from "../../scripts/in-netns";
-import { freePort, startServer, type RunningServer } from "../../scripts/local-server";
+import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
 import type { SfuNode } from "../../src/protocol";
-import { call, createRoom, devLogin, startRoom } from "../helpers/client";
 import { blankPageServer, launchChromium } from "../e2e/browser";
-import { plenumCli, startCoturn, type Coturn } from "../e2e/coturn";
-import { startJanus, type JanusNode } from "../e2e/janus";
+import { type Coturn, plenumCli, startCoturn } from "../e2e/coturn";
+import { type JanusNode, startJanus } from "../e2e/janus";
+import { call, createRoom, devLogin, startRoom } from "../helpers/client";
 
 export const OPERATOR_TOKEN = "media-operator-token-0123456789abcdef01";
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,11 +35,21 @@ export async function startMediaRig(env: Record<string, string> = {}): Promise<M
   const janus: Record<string, JanusNode> = {};
   for (const [i, id] of JANUS_NODES.entries()) {
     const [apiPort, adminPort] = [await freePort(), await freePort()];
-    janus[id] = await startJanus({ dir: join(dir, id), apiPort, adminPort, iceInterface: NETNS_INTERFACE, rtpPorts: [30000 + i * 1000, 30999 + i * 1000] });
+    janus[id] = await startJanus({
+      dir: join(dir, id),
+      apiPort,
+      adminPort,
+      iceInterface: NETNS_INTERFACE,
+      rtpPorts: [30000 + i * 1000, 30999 + i * 1000],
+    });
   }
   const turnPort = await freePort();
   const turnNodes = [{ id: "turn-1", region: "de-central", host: NETNS_MEDIA_IP, port: turnPort, tls_port: null }];
-  const turnEnv = { TURN_NODES: JSON.stringify(turnNodes), TURN_REALM: "plenum.media", PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN };
+  const turnEnv = {
+    TURN_NODES: JSON.stringify(turnNodes),
+    TURN_REALM: "plenum.media",
+    PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN,
+  };
   const coturn = await startCoturn({
     nodeId: "turn-1",
     port: turnPort,
@@ -66,7 +76,22 @@ export async function startMediaRig(env: Record<string, string> = {}): Promise<M
   await plenumCli(["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "turn.db")], turnEnv);
   for (const id of JANUS_NODES) {
     await plenumCli(
-      ["sfu", "add", "--api", server.base, "--id", id, "--region", "de-central", "--janus", janus[id]!.apiUrl, "--admin", janus[id]!.adminUrl, "--capacity", "500"],
+      [
+        "sfu",
+        "add",
+        "--api",
+        server.base,
+        "--id",
+        id,
+        "--region",
+        "de-central",
+        "--janus",
+        janus[id]!.apiUrl,
+        "--admin",
+        janus[id]!.adminUrl,
+        "--capacity",
+        "500",
+      ],
       { PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN, JANUS_ADMIN_SECRET: janus[id]!.adminSecret },
     );
   }
@@ -93,7 +118,8 @@ export async function startMediaRig(env: Record<string, string> = {}): Promise<M
 }
 
 export async function sfuNodes(base: string): Promise<SfuNode[]> {
-  return (await call<{ nodes: SfuNode[] }>(base, "GET", "/v1/operator/sfu/nodes", { token: OPERATOR_TOKEN })).body.nodes;
+  return (await call<{ nodes: SfuNode[] }>(base, "GET", "/v1/operator/sfu/nodes", { token: OPERATOR_TOKEN })).body
+    .nodes;
 }
 
 /** A room and a start ticket for each named participant. */
@@ -109,7 +135,12 @@ export async function roomWithTickets(base: string, names: string[]): Promise<{ 
  * One participant in its own browser context: signalling with the ticket, media through the client module the
  * room's mode asks for, camera and microphone (fake devices, 320x240) published. Counts sfu_changed events.
  */
-export async function joinInBrowser(rig: MediaRig, roomId: string, ticket: string, relay = false): Promise<{ page: Page; mode: string }> {
+export async function joinInBrowser(
+  rig: MediaRig,
+  roomId: string,
+  ticket: string,
+  relay = false,
+): Promise<{ page: Page; mode: string }> {
   const context = await rig.browser.newContext();
   // Scripts run through tsx (the benchmark) wrap named functions in esbuild's __name helper, page code included.
   await context.addInitScript({ content: "globalThis.__name = (fn) => fn;" });
@@ -122,14 +153,21 @@ export async function joinInBrowser(rig: MediaRig, roomId: string, ticket: strin
       const P = w.Plenum;
       const signaling = await P.Signaling.open(base, roomId, ticket);
       const joined: Any = await new Promise((resolve) => {
-        const off = signaling.on((ns: string, payload: Any) => ns === "control" && payload.message === "join_success" && (off(), resolve(payload)));
+        const off = signaling.on((ns: string, payload: Any) => {
+          if (ns !== "control" || payload.message !== "join_success") return;
+          off();
+          resolve(payload);
+        });
       });
       w.sfuChanges = 0;
       w.remote = {};
       signaling.on((ns: string, payload: Any) => ns === "media" && payload.message === "sfu_changed" && w.sfuChanges++);
       w.log = [];
       // Media frames as received, printed when media does not arrive.
-      signaling.on((ns: string, payload: Any) => ns === "media" && w.log.push(JSON.stringify({ ...payload, sdp: payload.sdp?.length })));
+      signaling.on(
+        (ns: string, payload: Any) =>
+          ns === "media" && w.log.push(JSON.stringify({ ...payload, sdp: payload.sdp?.length })),
+      );
       w.media = P.joinMedia(signaling, joined.modules.media, {
         selfId: joined.participant_id,
         iceServers: joined.modules.turn?.ice_servers ?? [],
@@ -138,7 +176,11 @@ export async function joinInBrowser(rig: MediaRig, roomId: string, ticket: strin
         onRemoteStream: (participant: string, stream: string, media: MediaStream) => {
           const id = `${participant}/${stream}`;
           let element = w.remote[id] as HTMLAudioElement | undefined;
-          if (!element) document.body.append((element = w.remote[id] = document.createElement("audio")));
+          if (!element) {
+            element = document.createElement("audio");
+            w.remote[id] = element;
+            document.body.append(element);
+          }
           element.srcObject = media;
           void element.play().catch(() => undefined);
         },
@@ -147,7 +189,10 @@ export async function joinInBrowser(rig: MediaRig, roomId: string, ticket: strin
           delete w.remote[`${participant}/${stream}`];
         },
       });
-      w.media.publish("camera", await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }));
+      w.media.publish(
+        "camera",
+        await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }),
+      );
       return joined.modules.media.mode as string;
     },
     { base: rig.server.base, roomId, ticket, relay },
@@ -189,7 +234,11 @@ export function received(page: Page): Promise<ReceivedMedia> {
 }
 
 /** Waits until every page receives `videos` decoding video streams and as many audio streams. */
-export async function untilEveryoneReceives(pages: Page[], videos: number, timeoutMs = 90_000): Promise<ReceivedMedia[]> {
+export async function untilEveryoneReceives(
+  pages: Page[],
+  videos: number,
+  timeoutMs = 90_000,
+): Promise<ReceivedMedia[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const all = await Promise.all(pages.map(received));

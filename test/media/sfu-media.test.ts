@@ -1,8 +1,22 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JANUS_NODES, joinInBrowser, roomWithTickets, sfuNodes, sleep, startMediaRig, untilEveryoneReceives, type MediaRig } from "./rig";
+import {
+  JANUS_NODES,
+  joinInBrowser,
+  type MediaRig,
+  roomWithTickets,
+  sfuNodes,
+  sleep,
+  startMediaRig,
+  untilEveryoneReceives,
+} from "./rig";
 
-async function untilEveryPage(pages: Page[], predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+async function untilEveryPage(
+  pages: Page[],
+  predicate: () => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await Promise.all(pages.map((p) => p.evaluate(predicate)))).every(Boolean)) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
@@ -69,7 +83,8 @@ describe("media through real Janus nodes (in a private network namespace)", () =
     // the rooms gave their placements back.
     const deadline = Date.now() + 30_000;
     while ((await sfuNodes(rig.server.base)).some((n) => n.sessions > 0 || n.handles > 0 || n.rooms > 0)) {
-      if (Date.now() > deadline) throw new Error(`SFU state left behind: ${JSON.stringify(await sfuNodes(rig.server.base))}`);
+      if (Date.now() > deadline)
+        throw new Error(`SFU state left behind: ${JSON.stringify(await sfuNodes(rig.server.base))}`);
       await sleep(250);
     }
   });

@@ -1,26 +1,35 @@
-import { createRequire } from "node:module";
 import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer } from "../../scripts/local-server";
-import { sleep, startMediaRig, type MediaRig } from "./rig";
+import { type MediaRig, sleep, startMediaRig } from "./rig";
 
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const SCREENSHOTS = join(import.meta.dirname, "..", "..", "test-results", "screenshots");
 
 /** A fresh browser profile (a person); axe needs its script injected, which the page's CSP would refuse. */
 async function person(rig: MediaRig, language = "de-DE"): Promise<Page> {
-  const context = await rig.browser.newContext({ bypassCSP: true, locale: language, viewport: { width: 1280, height: 800 } });
+  const context = await rig.browser.newContext({
+    bypassCSP: true,
+    locale: language,
+    viewport: { width: 1280, height: 800 },
+  });
   return context.newPage();
 }
 
 async function axeViolations(page: Page): Promise<unknown[]> {
   await page.addScriptTag({ path: AXE });
   const result = await page.evaluate(() =>
-    (window as any).axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+    (window as any).axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    }),
   );
-  return (result.violations as { id: string; nodes: { target: string[] }[] }[]).map((v) => ({ id: v.id, targets: v.nodes.map((n) => n.target.join(" ")) }));
+  return (result.violations as { id: string; nodes: { target: string[] }[] }[]).map((v) => ({
+    id: v.id,
+    targets: v.nodes.map((n) => n.target.join(" ")),
+  }));
 }
 
 /** Presses Tab until the element with `id` has focus (keyboard only), failing after `limit` presses. */
@@ -34,7 +43,12 @@ async function tabTo(page: Page, id: string, limit = 60): Promise<void> {
 
 /** Videos in the grid that show a picture (own preview included). */
 const playingVideos = (page: Page) =>
-  page.evaluate(() => [...document.querySelectorAll<HTMLVideoElement>(".tile video")].filter((v) => v.videoWidth > 0 && v.readyState >= 2).length);
+  page.evaluate(
+    () =>
+      [...document.querySelectorAll<HTMLVideoElement>(".tile video")].filter(
+        (v) => v.videoWidth > 0 && v.readyState >= 2,
+      ).length,
+  );
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -91,7 +105,10 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await member.click("button[type=submit]");
     // The guest's signalling goes through a proxy the test can cut, as a network drop would.
     const guestSockets: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
-    await guest.routeWebSocket(/\/signaling$/, (ws) => void guestSockets.push({ page: ws, server: ws.connectToServer() }));
+    await guest.routeWebSocket(
+      /\/signaling$/,
+      (ws) => void guestSockets.push({ page: ws, server: ws.connectToServer() }),
+    );
     await guest.goto(inviteLink);
     await guest.fill("#guest-name", "Bürgerin");
     await guest.click("button[type=submit]");
@@ -113,13 +130,15 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     // The chair shares the screen: everyone else gets it as one more picture, labelled as a screen share.
     await chair.click("#toggle-screen");
     expect(await chair.getAttribute("#toggle-screen", "aria-pressed")).toBe("true");
-    for (const page of [member, guest]) await until(async () => (await playingVideos(page)) >= 4, "the shared screen arrives");
+    for (const page of [member, guest])
+      await until(async () => (await playingVideos(page)) >= 4, "the shared screen arrives");
     await member.waitForSelector(".tile .label >> text=Vorsitz – Share screen");
 
     expect(await axeViolations(chair)).toEqual([]);
     await chair.screenshot({ path: join(SCREENSHOTS, "room-three-people.png") });
     await chair.click("#toggle-screen");
-    for (const page of [member, guest]) await until(async () => (await playingVideos(page)) === 3, "the shared screen ends");
+    for (const page of [member, guest])
+      await until(async () => (await playingVideos(page)) === 3, "the shared screen ends");
 
     // The guest's connection drops: the page says so, reconnects with its resumption token, keeps its id.
     const guestId = await chair.getAttribute("#participants li:has-text('Bürgerin')", "data-participant");
@@ -129,7 +148,10 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await guest.waitForSelector("#connection >> text=neuer Versuch");
     await guest.waitForSelector("#connection >> text=Verbunden", { timeout: 30_000 });
     expect(guestSockets.length).toBe(2);
-    await until(async () => (await chair.locator(`#participants li[data-participant="${guestId}"]`).count()) === 1, "the guest is back");
+    await until(
+      async () => (await chair.locator(`#participants li[data-participant="${guestId}"]`).count()) === 1,
+      "the guest is back",
+    );
     expect(await chair.locator("#participants li").count()).toBe(3);
     await until(async () => (await playingVideos(guest)) >= 3, "the guest sees everyone again");
 
@@ -195,7 +217,8 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
       await visitor.goto(roomLink);
       await visitor.fill("#name", "Besuch");
       await visitor.click("button[type=submit]");
-      for (const page of [host, visitor]) await until(async () => (await playingVideos(page)) >= 2, "both pictures on both pages");
+      for (const page of [host, visitor])
+        await until(async () => (await playingVideos(page)) >= 2, "both pictures on both pages");
       await visitor.click("#leave");
       await visitor.waitForSelector("#ended");
       await host.waitForSelector("#participants li >> nth=0");

@@ -1,20 +1,37 @@
 import { describe, expect, it } from "vitest";
-import { placeRoom, type PlacementCandidate } from "../../src/sfu/placement";
+import { type PlacementCandidate, placeRoom } from "../../src/sfu/placement";
 
 // Pure placement logic; the registry feeds it live liveness and load (test/workers/sfu.test.ts, test/e2e/sfu.test.ts).
 const node = (id: string, region: string, load = 0, extra: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
-  id, region, capacity: 100, load, alive: true, draining: false, ...extra,
+  id,
+  region,
+  capacity: 100,
+  load,
+  alive: true,
+  draining: false,
+  ...extra,
 });
 
 describe("room placement", () => {
   it("prefers the room's region, then its neighbours", () => {
     const nodes = [node("w", "west"), node("e", "east"), node("c", "central")];
     expect(placeRoom(nodes, "east", {})?.id).toBe("e");
-    expect(placeRoom(nodes.filter((n) => n.id !== "e"), "east", { east: ["central", "west"] })?.id).toBe("c");
+    expect(
+      placeRoom(
+        nodes.filter((n) => n.id !== "e"),
+        "east",
+        { east: ["central", "west"] },
+      )?.id,
+    ).toBe("c");
   });
 
   it("skips dead, draining and full nodes", () => {
-    const nodes = [node("dead", "east", 0, { alive: false }), node("drain", "east", 0, { draining: true }), node("full", "east", 100), node("ok", "west", 99)];
+    const nodes = [
+      node("dead", "east", 0, { alive: false }),
+      node("drain", "east", 0, { draining: true }),
+      node("full", "east", 100),
+      node("ok", "west", 99),
+    ];
     expect(placeRoom(nodes, "east", {})?.id).toBe("ok");
     expect(placeRoom(nodes.slice(0, 3), "east", {})).toBeUndefined();
   });

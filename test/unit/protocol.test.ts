@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { ConfigSchema } from "../../src/config";
-import { ClientFrameSchema, CreateRoomRequestSchema, ServerFrameSchema, parseSubprotocols } from "../../src/protocol";
 import { workerdConfig } from "../../scripts/workerd-config";
+import { ConfigSchema } from "../../src/config";
+import { ClientFrameSchema, CreateRoomRequestSchema, parseSubprotocols, ServerFrameSchema } from "../../src/protocol";
 
 describe("subprotocol header", () => {
   it("finds the version and the ticket", () => {
-    expect(parseSubprotocols("plenum-signaling-v1, ticket#abc_DEF-123")).toEqual({ versionOffered: true, ticket: "abc_DEF-123" });
+    expect(parseSubprotocols("plenum-signaling-v1, ticket#abc_DEF-123")).toEqual({
+      versionOffered: true,
+      ticket: "abc_DEF-123",
+    });
     expect(parseSubprotocols("ticket#abc")).toEqual({ versionOffered: false, ticket: "abc" });
     expect(parseSubprotocols("plenum-signaling-v1, ticket#")).toEqual({ versionOffered: true, ticket: undefined });
     expect(parseSubprotocols(null)).toEqual({ versionOffered: false, ticket: undefined });
@@ -14,10 +17,29 @@ describe("subprotocol header", () => {
 
 describe("schemas", () => {
   it("accept the contract's frames and refuse extras", () => {
-    expect(ClientFrameSchema.safeParse({ namespace: "chat", payload: { action: "send_message", content: "hi" }, transaction_id: 1 }).success).toBe(true);
-    expect(ClientFrameSchema.safeParse({ namespace: "chat", payload: { action: "x" }, transaction_id: -1 }).success).toBe(false);
+    expect(
+      ClientFrameSchema.safeParse({
+        namespace: "chat",
+        payload: { action: "send_message", content: "hi" },
+        transaction_id: 1,
+      }).success,
+    ).toBe(true);
+    expect(
+      ClientFrameSchema.safeParse({ namespace: "chat", payload: { action: "x" }, transaction_id: -1 }).success,
+    ).toBe(false);
     expect(ClientFrameSchema.safeParse({ namespace: "chat", payload: {} }).success).toBe(false);
-    const frame = { namespace: "chat", timestamp: new Date().toISOString(), payload: { message: "message_sent", id: "1", source: "abcdefgh12", content: "hi", scope: "global", timestamp: new Date().toISOString() } };
+    const frame = {
+      namespace: "chat",
+      timestamp: new Date().toISOString(),
+      payload: {
+        message: "message_sent",
+        id: "1",
+        source: "abcdefgh12",
+        content: "hi",
+        scope: "global",
+        timestamp: new Date().toISOString(),
+      },
+    };
     expect(ServerFrameSchema.safeParse(frame).success).toBe(true);
     expect(CreateRoomRequestSchema.parse({})).toEqual({ waiting_room: "disabled" });
   });
@@ -32,13 +54,27 @@ describe("configuration", () => {
     expect(defaults.RATE_LIMIT_PER_SECOND).toBe(10);
     expect(defaults.RATE_LIMIT_BURST).toBe(30);
     expect(ConfigSchema.safeParse({ OIDC_ISSUERS: "not json" }).success).toBe(false);
-    expect(ConfigSchema.safeParse({ OIDC_ISSUERS: JSON.stringify([{ issuer: "x", audience: "y" }]) }).success).toBe(false);
-    expect(ConfigSchema.safeParse({ OIDC_ISSUERS: JSON.stringify([{ issuer: "x", audience: "y", algorithms: ["HS256"], jwks_uri: "https://x/jwks" }]) }).success).toBe(false);
+    expect(ConfigSchema.safeParse({ OIDC_ISSUERS: JSON.stringify([{ issuer: "x", audience: "y" }]) }).success).toBe(
+      false,
+    );
+    expect(
+      ConfigSchema.safeParse({
+        OIDC_ISSUERS: JSON.stringify([
+          { issuer: "x", audience: "y", algorithms: ["HS256"], jwks_uri: "https://x/jwks" },
+        ]),
+      }).success,
+    ).toBe(false);
     expect(ConfigSchema.safeParse({ OPERATOR_TOKEN: "short" }).success).toBe(false);
   });
 
   it("generates a workerd config with SQLite objects on local disk", () => {
-    const capnp = workerdConfig({ listen: "127.0.0.1:9999", stateDir: "/var/lib/plenum/state", bundle: "../dist/worker.js", compatibilityDate: "2026-04-26", settings: { DEV_LOGIN: "enabled" } });
+    const capnp = workerdConfig({
+      listen: "127.0.0.1:9999",
+      stateDir: "/var/lib/plenum/state",
+      bundle: "../dist/worker.js",
+      compatibilityDate: "2026-04-26",
+      settings: { DEV_LOGIN: "enabled" },
+    });
     expect(capnp).toContain('address = "127.0.0.1:9999"');
     expect(capnp).toContain('disk = (path = "/var/lib/plenum/state", writable = true)');
     expect(capnp).toContain('(className = "RoomObject", uniqueKey = "plenum-rooms", enableSql = true)');

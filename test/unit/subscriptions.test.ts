@@ -1,7 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { JoinPacer, layerFor, mediaMids, subscriptionChanges, videoFeeds, wantedBy, type Feed } from "../../src/sfu/subscriptions";
+import {
+  type Feed,
+  JoinPacer,
+  layerFor,
+  mediaMids,
+  subscriptionChanges,
+  videoFeeds,
+  wantedBy,
+} from "../../src/sfu/subscriptions";
 
-const camera = (feed: number, participantId = `p${feed}`): Feed => ({ feed, participantId, stream: "camera", audioMid: "0", videoMid: "1" });
+const camera = (feed: number, participantId = `p${feed}`): Feed => ({
+  feed,
+  participantId,
+  stream: "camera",
+  audioMid: "0",
+  videoMid: "1",
+});
 
 describe("SFU subscriptions (pure logic)", () => {
   it("shows every camera while few publish, else the most recent speakers topped up by the earliest publishers, plus screens", () => {
@@ -22,13 +36,23 @@ describe("SFU subscriptions (pure logic)", () => {
       { feed: 2, mid: "1", substream: 2 },
       { feed: 3, mid: "1", substream: 2 },
     ]);
-    expect([layerFor("camera", 2), layerFor("camera", 6), layerFor("camera", 7), layerFor("screen", 20)]).toEqual([2, 1, 0, 2]);
+    expect([layerFor("camera", 2), layerFor("camera", 6), layerFor("camera", 7), layerFor("screen", 20)]).toEqual([
+      2, 1, 0, 2,
+    ]);
   });
 
   it("turns the current subscription into the wanted one with additions, removals and layer changes", () => {
     const changes = subscriptionChanges(
-      [{ feed: 1, mid: "0", substream: null }, { feed: 1, mid: "1", substream: 2 }, { feed: 2, mid: "1", substream: 2 }],
-      [{ feed: 1, mid: "0", substream: null }, { feed: 1, mid: "1", substream: 1 }, { feed: 3, mid: "1", substream: 1 }],
+      [
+        { feed: 1, mid: "0", substream: null },
+        { feed: 1, mid: "1", substream: 2 },
+        { feed: 2, mid: "1", substream: 2 },
+      ],
+      [
+        { feed: 1, mid: "0", substream: null },
+        { feed: 1, mid: "1", substream: 1 },
+        { feed: 3, mid: "1", substream: 1 },
+      ],
     );
     expect(changes).toEqual({
       subscribe: [{ feed: 3, mid: "1", substream: 1 }],
@@ -38,7 +62,8 @@ describe("SFU subscriptions (pure logic)", () => {
   });
 
   it("reads the audio and video mids of an offer", () => {
-    const sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=video 9 UDP 96\r\na=mid:2\r\n";
+    const sdp =
+      "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=video 9 UDP 96\r\na=mid:2\r\n";
     expect(mediaMids(sdp)).toEqual({ audioMid: "0", videoMid: "1" });
     expect(mediaMids("v=0\r\nm=video 9 X 96\r\na=mid:v\r\n")).toEqual({ audioMid: null, videoMid: "v" });
   });

@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { coturnConfig } from "../../turn/coturn-config";
 import { mintTurnCredential } from "../../turn/credentials";
-import { TurnNodeSchema, nodeUrls, selectNodes, type TurnNode } from "../../turn/fleet";
+import { nodeUrls, selectNodes, type TurnNode, TurnNodeSchema } from "../../turn/fleet";
 import { transition } from "../../turn/keyring";
 import { RegionRulesSchema, resolveRegion } from "../../turn/region";
 import { bindingRequest, isBindingSuccess } from "../../turn/stun";
@@ -31,8 +31,15 @@ describe("STUN probe messages", () => {
 });
 
 describe("node selection", () => {
-  const node = (id: string, region: string, weight = 1): TurnNode => TurnNodeSchema.parse({ id, region, host: `${id}.example`, weight });
-  const fleet = [node("e1", "east"), node("e2", "east"), node("e3", "east"), node("w1", "west"), node("s1", "south", 5)];
+  const node = (id: string, region: string, weight = 1): TurnNode =>
+    TurnNodeSchema.parse({ id, region, host: `${id}.example`, weight });
+  const fleet = [
+    node("e1", "east"),
+    node("e2", "east"),
+    node("e3", "east"),
+    node("w1", "west"),
+    node("s1", "south", 5),
+  ];
   const all = () => true;
 
   it("puts the client's region first, then its neighbour, at most two regions", () => {
@@ -41,7 +48,13 @@ describe("node selection", () => {
   });
 
   it("never hands out an unhealthy node and falls back to the next region", () => {
-    const picked = selectNodes(fleet, (n) => n.region !== "west", "west", { west: ["east", "south"] }, () => 0.5);
+    const picked = selectNodes(
+      fleet,
+      (n) => n.region !== "west",
+      "west",
+      { west: ["east", "south"] },
+      () => 0.5,
+    );
     expect(picked.every((n) => n.region === "east" || n.region === "south")).toBe(true);
     expect(picked.map((n) => n.region)).toEqual(["east", "east", "south"]);
     expect(selectNodes(fleet, () => false, "west", {})).toEqual([]);
@@ -52,7 +65,10 @@ describe("node selection", () => {
     const counts = new Map<string, number>();
     const weighted = [node("a", "r", 3), node("b", "r", 1)];
     let seed = 1;
-    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
     for (let i = 0; i < 2000; i++) {
       const first = selectNodes(weighted, all, "r", {}, random)[0]!.id;
       counts.set(first, (counts.get(first) ?? 0) + 1);
@@ -73,7 +89,10 @@ describe("node selection", () => {
 describe("region resolution", () => {
   const rules = RegionRulesSchema.parse({
     header: "x-region",
-    subnets: [{ cidr: "10.20.0.0/16", region: "thueringen" }, { cidr: "2001:db8::/32", region: "sachsen" }],
+    subnets: [
+      { cidr: "10.20.0.0/16", region: "thueringen" },
+      { cidr: "2001:db8::/32", region: "sachsen" },
+    ],
     cloudflare: { "DE-TH": "thueringen", DE: "germany" },
     default: "germany",
   });
@@ -96,7 +115,13 @@ describe("keyring transitions", () => {
     { id: "d", state: "removed" as const },
   ];
   it("activating retires the active secret", () => {
-    expect(transition(ring, "activate", "b")).toEqual({ ok: true, changes: [{ id: "a", state: "retiring" }, { id: "b", state: "active" }] });
+    expect(transition(ring, "activate", "b")).toEqual({
+      ok: true,
+      changes: [
+        { id: "a", state: "retiring" },
+        { id: "b", state: "active" },
+      ],
+    });
   });
   it("refuses to remove the active secret or touch removed ones", () => {
     expect(transition(ring, "remove", "a")).toMatchObject({ ok: false, code: "conflict" });

@@ -1,8 +1,8 @@
 import { env, exports } from "cloudflare:workers";
-import { SignJWT, importJWK, type JWK } from "jose";
-import { SUBPROTOCOL, TICKET_PREFIX, type Room, type StartResponse } from "../../src/protocol";
+import { importJWK, type JWK, SignJWT } from "jose";
+import { type Room, type StartResponse, SUBPROTOCOL, TICKET_PREFIX } from "../../src/protocol";
 import { FrameCollector, type SocketLike } from "../helpers/collector";
-import { apiRequest, readResult, type ApiResult, type RequestOptions } from "../helpers/request";
+import { type ApiResult, apiRequest, type RequestOptions, readResult } from "../helpers/request";
 
 export const BASE = "https://plenum.test";
 export const setting = (name: string) => env[name] as string;
@@ -19,10 +19,22 @@ export async function devToken(name: string, tenant?: string): Promise<string> {
 }
 
 /** A token of the configured test OIDC issuer, signed with its real private key; `claims` override defaults. */
-export async function oidcToken(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
+export async function oidcToken(
+  claims: Record<string, unknown> = {},
+  header: Record<string, unknown> = {},
+): Promise<string> {
   const key = await importJWK(JSON.parse(setting("TEST_PRIVATE_JWK")) as JWK, "RS256");
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: setting("TEST_ISSUER"), aud: "plenum", sub: "user-1", org: "land-a", name: "Clerk", iat: now, exp: now + 300, ...claims })
+  return new SignJWT({
+    iss: setting("TEST_ISSUER"),
+    aud: "plenum",
+    sub: "user-1",
+    org: "land-a",
+    name: "Clerk",
+    iat: now,
+    exp: now + 300,
+    ...claims,
+  })
     .setProtectedHeader({ alg: "RS256", kid: "test-key", ...header })
     .sign(key);
 }

@@ -4,7 +4,9 @@ import { devToken, join, newRoom } from "./helpers";
 
 const streamsOf = (roomId: string) =>
   runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(roomId)), (_i, state) =>
-    state.storage.sql.exec("SELECT participant_id, stream, audio, video FROM media_streams ORDER BY participant_id, stream").toArray(),
+    state.storage.sql
+      .exec("SELECT participant_id, stream, audio, video FROM media_streams ORDER BY participant_id, stream")
+      .toArray(),
   );
 const fakeSdp = (size = 200) => `v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n${"a=x\r\n".repeat(Math.ceil(size / 5))}`;
 
@@ -22,29 +24,79 @@ describe("media in a room without an SFU (mesh)", () => {
     expect(a.joined.modules.media).toEqual({ mode: "mesh", publishers: [] });
     a.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
     const update = await b.client.message("media", "publisher_update");
-    expect(update.payload).toEqual({ message: "publisher_update", publisher: { participant_id: a.joined.participant_id, streams: { camera: { audio: true, video: true } } } });
+    expect(update.payload).toEqual({
+      message: "publisher_update",
+      publisher: { participant_id: a.joined.participant_id, streams: { camera: { audio: true, video: true } } },
+    });
 
     b.client.send("media", { action: "subscribe", target: a.joined.participant_id, stream: "camera" });
-    expect((await a.client.message("media", "subscribe_request")).payload).toEqual({ message: "subscribe_request", subscriber: b.joined.participant_id, stream: "camera" });
+    expect((await a.client.message("media", "subscribe_request")).payload).toEqual({
+      message: "subscribe_request",
+      subscriber: b.joined.participant_id,
+      stream: "camera",
+    });
     const pub = a.joined.participant_id;
-    a.client.send("media", { action: "relay", target: b.joined.participant_id, publisher: pub, stream: "camera", kind: "offer", sdp: fakeSdp() });
-    expect((await b.client.message("media", "relay")).payload).toMatchObject({ source: pub, publisher: pub, stream: "camera", kind: "offer", sdp: fakeSdp() });
-    b.client.send("media", { action: "relay", target: pub, publisher: pub, stream: "camera", kind: "answer", sdp: fakeSdp() });
-    expect((await a.client.message("media", "relay")).payload).toMatchObject({ source: b.joined.participant_id, kind: "answer" });
-    const candidate = { candidate: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host", sdpMid: "0", sdpMLineIndex: 0 };
+    a.client.send("media", {
+      action: "relay",
+      target: b.joined.participant_id,
+      publisher: pub,
+      stream: "camera",
+      kind: "offer",
+      sdp: fakeSdp(),
+    });
+    expect((await b.client.message("media", "relay")).payload).toMatchObject({
+      source: pub,
+      publisher: pub,
+      stream: "camera",
+      kind: "offer",
+      sdp: fakeSdp(),
+    });
+    b.client.send("media", {
+      action: "relay",
+      target: pub,
+      publisher: pub,
+      stream: "camera",
+      kind: "answer",
+      sdp: fakeSdp(),
+    });
+    expect((await a.client.message("media", "relay")).payload).toMatchObject({
+      source: b.joined.participant_id,
+      kind: "answer",
+    });
+    const candidate = {
+      candidate: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host",
+      sdpMid: "0",
+      sdpMLineIndex: 0,
+    };
     const from = a.client.frames.length;
-    b.client.send("media", { action: "relay", target: pub, publisher: pub, stream: "camera", kind: "candidate", candidate });
-    expect((await a.client.next((f) => f.payload.message === "relay", 5000, from)).payload).toMatchObject({ kind: "candidate", candidate });
+    b.client.send("media", {
+      action: "relay",
+      target: pub,
+      publisher: pub,
+      stream: "camera",
+      kind: "candidate",
+      candidate,
+    });
+    expect((await a.client.next((f) => f.payload.message === "relay", 5000, from)).payload).toMatchObject({
+      kind: "candidate",
+      candidate,
+    });
 
     // Muting is a new publish of the same stream; a newcomer learns the publishers in join_success.
     a.client.send("media", { action: "publish", stream: "camera", audio: false, video: true });
-    await b.client.next((f) => f.payload.message === "publisher_update" && (f.payload as any).publisher.streams.camera?.audio === false);
+    await b.client.next(
+      (f) => f.payload.message === "publisher_update" && (f.payload as any).publisher.streams.camera?.audio === false,
+    );
     const c = await join(await devToken("Carla"), room.id);
-    expect(c.joined.modules.media.publishers).toEqual([{ participant_id: a.joined.participant_id, streams: { camera: { audio: false, video: true } } }]);
+    expect(c.joined.modules.media.publishers).toEqual([
+      { participant_id: a.joined.participant_id, streams: { camera: { audio: false, video: true } } },
+    ]);
 
     // Leaving ends the publisher's streams for everyone.
     a.client.close(1000);
-    const gone = await b.client.next((f) => f.payload.message === "publisher_update" && Object.keys((f.payload as any).publisher.streams).length === 0);
+    const gone = await b.client.next(
+      (f) => f.payload.message === "publisher_update" && Object.keys((f.payload as any).publisher.streams).length === 0,
+    );
     expect((gone.payload as any).publisher.participant_id).toBe(a.joined.participant_id);
     expect(await streamsOf(room.id)).toEqual([]);
   });
@@ -57,19 +109,47 @@ describe("media in a room without an SFU (mesh)", () => {
     const [pa, pb] = [a.joined.participant_id, b.joined.participant_id];
     const cases: [Record<string, unknown>, string][] = [
       // SDP over the limit (MAX_SDP_BYTES is 2048 in this tier; the frame itself is within its limit).
-      [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "answer", sdp: fakeSdp(3000) }, "frame_too_large"],
+      [
+        { action: "relay", target: pa, publisher: pa, stream: "camera", kind: "answer", sdp: fakeSdp(3000) },
+        "frame_too_large",
+      ],
       // An offer for a stream the sender does not publish (claiming it, or naming someone else's); a wrong answer.
-      [{ action: "relay", target: pa, publisher: pb, stream: "camera", kind: "offer", sdp: fakeSdp() }, "insufficient_permissions"],
-      [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "offer", sdp: fakeSdp() }, "insufficient_permissions"],
-      [{ action: "relay", target: pa, publisher: pa, stream: "screen", kind: "answer", sdp: fakeSdp() }, "insufficient_permissions"],
-      [{ action: "relay", target: pa, publisher: "SomeoneElse12", stream: "camera", kind: "candidate", candidate: { candidate: "x" } }, "insufficient_permissions"],
+      [
+        { action: "relay", target: pa, publisher: pb, stream: "camera", kind: "offer", sdp: fakeSdp() },
+        "insufficient_permissions",
+      ],
+      [
+        { action: "relay", target: pa, publisher: pa, stream: "camera", kind: "offer", sdp: fakeSdp() },
+        "insufficient_permissions",
+      ],
+      [
+        { action: "relay", target: pa, publisher: pa, stream: "screen", kind: "answer", sdp: fakeSdp() },
+        "insufficient_permissions",
+      ],
+      [
+        {
+          action: "relay",
+          target: pa,
+          publisher: "SomeoneElse12",
+          stream: "camera",
+          kind: "candidate",
+          candidate: { candidate: "x" },
+        },
+        "insufficient_permissions",
+      ],
       // Subscribing to a publisher or stream that does not exist; relaying to nobody.
       [{ action: "subscribe", target: "NoSuchParticipant1", stream: "camera" }, "not_found"],
       [{ action: "subscribe", target: a.joined.participant_id, stream: "screen" }, "not_found"],
-      [{ action: "relay", target: "NoSuchParticipant1", publisher: pb, stream: "camera", kind: "end_of_candidates" }, "not_found"],
+      [
+        { action: "relay", target: "NoSuchParticipant1", publisher: pb, stream: "camera", kind: "end_of_candidates" },
+        "not_found",
+      ],
       // Malformed: an offer without SDP, a candidate with SDP, an unknown stream, unpublishing what is not published.
       [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "answer" }, "invalid_frame"],
-      [{ action: "relay", target: pa, publisher: pa, stream: "camera", kind: "candidate", sdp: "v=0" }, "invalid_frame"],
+      [
+        { action: "relay", target: pa, publisher: pa, stream: "camera", kind: "candidate", sdp: "v=0" },
+        "invalid_frame",
+      ],
       [{ action: "publish", stream: "hologram", audio: true, video: true }, "invalid_frame"],
       [{ action: "unpublish", stream: "screen" }, "not_found"],
     ];
@@ -101,14 +181,19 @@ describe("media in a room pinned to an SFU node", () => {
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
     await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_i, state) => {
-      state.storage.sql.exec("INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES ('gone-1', 'http://127.0.0.1:9/janus', 'de-east', ?)", Date.now());
+      state.storage.sql.exec(
+        "INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES ('gone-1', 'http://127.0.0.1:9/janus', 'de-east', ?)",
+        Date.now(),
+      );
     });
     const a = await join(owner, room.id);
     const b = await join(await devToken("Bernd"), room.id);
     return { room, a, b };
   }
   const handlesOf = (roomId: string) =>
-    runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(roomId)), (_i, state) => state.storage.sql.exec("SELECT * FROM media_handles").toArray());
+    runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(roomId)), (_i, state) =>
+      state.storage.sql.exec("SELECT * FROM media_handles").toArray(),
+    );
 
   it("refuses bad SFU media commands with error frames, keeping publishers and SFU state unchanged", async () => {
     const { room, a, b } = await pinnedRoom();
@@ -116,7 +201,11 @@ describe("media in a room pinned to an SFU node", () => {
     b.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
     await a.client.message("media", "publisher_update");
     const before = await streamsOf(room.id);
-    const candidate = { candidate: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host", sdpMid: "0", sdpMLineIndex: 0 };
+    const candidate = {
+      candidate: "candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host",
+      sdpMid: "0",
+      sdpMLineIndex: 0,
+    };
     const cases: [Record<string, unknown>, string][] = [
       // SDP over the limit, for publishing and for answering a subscription.
       [{ action: "publish_offer", stream: "camera", sdp: fakeSdp(3000) }, "frame_too_large"],
@@ -129,7 +218,16 @@ describe("media in a room pinned to an SFU node", () => {
       [{ action: "trickle", direction: "subscribe", candidate: null }, "not_found"],
       // Subscribing to a publisher that does not exist; peer-to-peer signalling in an SFU room.
       [{ action: "subscribe", target: "NoSuchParticipant1", stream: "camera" }, "not_found"],
-      [{ action: "relay", target: b.joined.participant_id, publisher: b.joined.participant_id, stream: "camera", kind: "end_of_candidates" }, "media_unavailable"],
+      [
+        {
+          action: "relay",
+          target: b.joined.participant_id,
+          publisher: b.joined.participant_id,
+          stream: "camera",
+          kind: "end_of_candidates",
+        },
+        "media_unavailable",
+      ],
       // Malformed: publish candidates without their stream, a negotiation number that is not one.
       [{ action: "trickle", direction: "publish", candidate }, "invalid_frame"],
       [{ action: "subscribe_answer", negotiation: 0, sdp: fakeSdp() }, "invalid_frame"],
@@ -141,7 +239,11 @@ describe("media in a room pinned to an SFU node", () => {
     }
     // A valid offer for an announced stream reaches for the node, which does not answer: sfu_error, nothing kept.
     a.client.send("media", { action: "publish", stream: "camera", audio: true, video: false });
-    await b.client.next((f) => f.payload.message === "publisher_update" && (f.payload as any).publisher.participant_id === a.joined.participant_id);
+    await b.client.next(
+      (f) =>
+        f.payload.message === "publisher_update" &&
+        (f.payload as any).publisher.participant_id === a.joined.participant_id,
+    );
     const from = a.client.frames.length;
     a.client.send("media", { action: "publish_offer", stream: "camera", sdp: fakeSdp() });
     expect((await a.client.error(from, 15_000)).payload).toMatchObject({ error: "sfu_error" });

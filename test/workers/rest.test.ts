@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
 import { env, runInDurableObject } from "cloudflare:test";
-import { SignJWT, base64url, generateKeyPair, type JWK } from "jose";
+import { base64url, generateKeyPair, type JWK, SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
 import { api, devToken, newRoom, oidcToken, setting, start } from "./helpers";
 
 describe("health and documentation", () => {
@@ -13,9 +13,20 @@ describe("health and documentation", () => {
     expect(status).toBe(200);
     expect(body.openapi).toBe("3.1.0");
     expect(Object.keys(body.paths)).toEqual(
-      expect.arrayContaining(["/v1/rooms", "/v1/rooms/{id}", "/v1/rooms/{id}/start", "/v1/rooms/{id}/start_invited", "/v1/rooms/{id}/signaling", "/v1/auth/dev-login"]),
+      expect.arrayContaining([
+        "/v1/rooms",
+        "/v1/rooms/{id}",
+        "/v1/rooms/{id}/start",
+        "/v1/rooms/{id}/start_invited",
+        "/v1/rooms/{id}/signaling",
+        "/v1/auth/dev-login",
+      ]),
     );
-    expect(body.components.schemas.CreateRoomRequest.properties.waiting_room.enum).toEqual(["disabled", "guests", "everyone"]);
+    expect(body.components.schemas.CreateRoomRequest.properties.waiting_room.enum).toEqual([
+      "disabled",
+      "guests",
+      "everyone",
+    ]);
   });
 
   it("answers unknown routes with the error body", async () => {
@@ -30,12 +41,24 @@ describe("rooms", () => {
     expect(room).toMatchObject({ name: "Kreistag", has_password: true, waiting_room: "guests", is_owner: true });
     expect(JSON.stringify(room)).not.toContain("geheim");
 
-    expect(await api("GET", `/v1/rooms/${room.id}`, { token: owner })).toMatchObject({ status: 200, body: { id: room.id } });
-    const patched = await api("PATCH", `/v1/rooms/${room.id}`, { token: owner, body: { name: "Stadtrat", password: null } });
-    expect(patched).toMatchObject({ status: 200, body: { name: "Stadtrat", has_password: false, waiting_room: "guests" } });
+    expect(await api("GET", `/v1/rooms/${room.id}`, { token: owner })).toMatchObject({
+      status: 200,
+      body: { id: room.id },
+    });
+    const patched = await api("PATCH", `/v1/rooms/${room.id}`, {
+      token: owner,
+      body: { name: "Stadtrat", password: null },
+    });
+    expect(patched).toMatchObject({
+      status: 200,
+      body: { name: "Stadtrat", has_password: false, waiting_room: "guests" },
+    });
 
     expect((await api("DELETE", `/v1/rooms/${room.id}`, { token: owner })).status).toBe(204);
-    expect(await api("GET", `/v1/rooms/${room.id}`, { token: owner })).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
+    expect(await api("GET", `/v1/rooms/${room.id}`, { token: owner })).toMatchObject({
+      status: 404,
+      body: { error: { code: "not_found" } },
+    });
   });
 
   it("lets other users of the tenant read but not change or delete a room", async () => {
@@ -48,7 +71,10 @@ describe("rooms", () => {
       ["DELETE", `/v1/rooms/${room.id}`, undefined],
       ["POST", `/v1/rooms/${room.id}/invites`, {}],
     ] as const) {
-      expect(await api(method, path, { token: other, body })).toMatchObject({ status: 403, body: { error: { code: "insufficient_permissions" } } });
+      expect(await api(method, path, { token: other, body })).toMatchObject({
+        status: 403,
+        body: { error: { code: "insufficient_permissions" } },
+      });
     }
     expect((await api("GET", `/v1/rooms/${room.id}`, { token: owner })).body.name).toBe("");
   });
@@ -74,7 +100,9 @@ describe("rooms", () => {
     const room = await newRoom(await devToken("Olga", "land-c"));
     const headers = { authorization: `Bearer ${setting("OPERATOR_TOKEN")}` };
     expect((await api("GET", `/v1/rooms/${room.id}`, { headers })).status).toBe(200);
-    expect((await api("POST", `/v1/rooms/${room.id}/start`, { headers, body: {} })).body.error.code).toBe("insufficient_permissions");
+    expect((await api("POST", `/v1/rooms/${room.id}/start`, { headers, body: {} })).body.error.code).toBe(
+      "insufficient_permissions",
+    );
     expect((await api("DELETE", `/v1/rooms/${room.id}`, { headers })).status).toBe(204);
   });
 
@@ -109,7 +137,9 @@ describe("authentication", () => {
     const token = await oidcToken();
     const room = await newRoom(token);
     expect((await api("GET", `/v1/rooms/${room.id}`, { token: await oidcToken({ sub: "user-2" }) })).status).toBe(200);
-    expect((await api("GET", `/v1/rooms/${room.id}`, { token: await oidcToken({ sub: "user-2", org: "land-b" }) })).status).toBe(404);
+    expect(
+      (await api("GET", `/v1/rooms/${room.id}`, { token: await oidcToken({ sub: "user-2", org: "land-b" }) })).status,
+    ).toBe(404);
   });
 
   it("rejects missing, malformed, expired, foreign and tampered tokens", async () => {
@@ -120,7 +150,9 @@ describe("authentication", () => {
     await rejected(await oidcToken({ iss: "https://evil.example" }));
     await rejected(await oidcToken({ sub: undefined }));
     const [h, p, s] = (await oidcToken()).split(".");
-    const forged = base64url.encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(base64url.decode(p!))), sub: "admin" }));
+    const forged = base64url.encode(
+      JSON.stringify({ ...JSON.parse(new TextDecoder().decode(base64url.decode(p!))), sub: "admin" }),
+    );
     await rejected(`${h}.${forged}.${s}`);
   });
 
@@ -150,16 +182,31 @@ describe("invites, passwords and attempt limits", () => {
   it("lets a guest start with an invite code and the room password", async () => {
     const owner = await devToken("Olga");
     const room = await newRoom(owner, { password: "s3cret" });
-    const invite = await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: { expires_in_seconds: 3600 } });
+    const invite = await api("POST", `/v1/rooms/${room.id}/invites`, {
+      token: owner,
+      body: { expires_in_seconds: 3600 },
+    });
     expect(invite.status).toBe(201);
     const address = { "x-test-client": "10.0.0.1" };
     const base = { invite_code: invite.body.invite_code, display_name: "Gast" };
-    expect((await api("POST", `/v1/rooms/${room.id}/start_invited`, { body: base, headers: address })).body.error.code).toBe("invalid_password");
-    const ok = await api("POST", `/v1/rooms/${room.id}/start_invited`, { body: { ...base, password: "s3cret" }, headers: address });
+    expect(
+      (await api("POST", `/v1/rooms/${room.id}/start_invited`, { body: base, headers: address })).body.error.code,
+    ).toBe("invalid_password");
+    const ok = await api("POST", `/v1/rooms/${room.id}/start_invited`, {
+      body: { ...base, password: "s3cret" },
+      headers: address,
+    });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ ticket: expect.any(String), resumption: expect.any(String), participant_id: expect.any(String) });
+    expect(ok.body).toMatchObject({
+      ticket: expect.any(String),
+      resumption: expect.any(String),
+      participant_id: expect.any(String),
+    });
     // Registered non-owners need the password too; the owner does not.
-    expect((await api("POST", `/v1/rooms/${room.id}/start`, { token: await devToken("Otto"), body: {}, headers: address })).body.error.code).toBe("invalid_password");
+    expect(
+      (await api("POST", `/v1/rooms/${room.id}/start`, { token: await devToken("Otto"), body: {}, headers: address }))
+        .body.error.code,
+    ).toBe("invalid_password");
     expect((await start(owner, room.id)).ticket).toBeTruthy();
   });
 
@@ -168,7 +215,10 @@ describe("invites, passwords and attempt limits", () => {
     const room = await newRoom(owner);
     const { invite_code } = (await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: {} })).body;
     const guess = (code: string, address: string) =>
-      api("POST", `/v1/rooms/${room.id}/start_invited`, { body: { invite_code: code, display_name: "Mallory" }, headers: { "x-test-client": address } });
+      api("POST", `/v1/rooms/${room.id}/start_invited`, {
+        body: { invite_code: code, display_name: "Mallory" },
+        headers: { "x-test-client": address },
+      });
     const limit = Number(setting("ATTEMPT_LIMIT"));
     for (let i = 0; i < limit; i++) {
       expect((await guess(`guess${i}`.padEnd(24, "x"), "203.0.113.9")).body.error.code).toBe("invalid_invite");
@@ -184,10 +234,17 @@ describe("invites, passwords and attempt limits", () => {
   it("rejects expired invite codes", async () => {
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
-    expect((await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: { expires_in_seconds: 5 } })).status).toBe(400);
-    const { invite_code } = (await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: { expires_in_seconds: 60 } })).body;
+    expect(
+      (await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: { expires_in_seconds: 5 } })).status,
+    ).toBe(400);
+    const { invite_code } = (
+      await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: { expires_in_seconds: 60 } })
+    ).body;
     const attempt = () =>
-      api("POST", `/v1/rooms/${room.id}/start_invited`, { body: { invite_code, display_name: "Gast" }, headers: { "x-test-client": "10.9.9.9" } });
+      api("POST", `/v1/rooms/${room.id}/start_invited`, {
+        body: { invite_code, display_name: "Gast" },
+        headers: { "x-test-client": "10.9.9.9" },
+      });
     expect((await attempt()).status).toBe(200);
     await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_instance, state) => {
       state.storage.sql.exec("UPDATE invites SET expires_at = ?", Date.now() - 1);

@@ -26,12 +26,23 @@ describe("SFU pool registry", () => {
     const added = await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: node("reg-1", "east") });
     expect(added.status).toBe(201);
     expect(added.body).toMatchObject({ id: "reg-1", region: "east", alive: false, draining: false, rooms: 0 });
-    expect((await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: node("reg-1", "east") })).status).toBe(409);
-    expect((await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: { ...node("reg-2", "east"), api_url: "ftp://x" } })).status).toBe(400);
+    expect(
+      (await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: node("reg-1", "east") })).status,
+    ).toBe(409);
+    expect(
+      (
+        await api("POST", "/v1/operator/sfu/nodes", {
+          headers: operator,
+          body: { ...node("reg-2", "east"), api_url: "ftp://x" },
+        })
+      ).status,
+    ).toBe(400);
     const listed = await api("GET", "/v1/operator/sfu/nodes", { headers: operator });
     expect(JSON.stringify(listed.body)).not.toContain("secret-of-");
     expect((await api("POST", "/v1/operator/sfu/nodes/reg-1/drain", { headers: operator })).body.draining).toBe(true);
-    expect((await api("POST", "/v1/operator/sfu/nodes/reg-1/undrain", { headers: operator })).body.draining).toBe(false);
+    expect((await api("POST", "/v1/operator/sfu/nodes/reg-1/undrain", { headers: operator })).body.draining).toBe(
+      false,
+    );
     expect((await api("DELETE", "/v1/operator/sfu/nodes/reg-1", { headers: operator })).status).toBe(204);
     expect((await api("DELETE", "/v1/operator/sfu/nodes/reg-1", { headers: operator })).status).toBe(404);
   });
@@ -54,11 +65,14 @@ describe("SFU pool registry", () => {
     expect(await place("RoomEast00002", "de-east")).toMatchObject({ ok: true, value: { nodeId: "p-west-a" } });
     // A full node is skipped; a dead one too.
     await api("POST", "/v1/operator/sfu/nodes/p-east-a/undrain", { headers: operator });
-    await runInDurableObject(pool(), (_i, state) => state.storage.sql.exec("UPDATE nodes SET handles = capacity WHERE id = 'p-east-a'"));
+    await runInDurableObject(pool(), (_i, state) =>
+      state.storage.sql.exec("UPDATE nodes SET handles = capacity WHERE id = 'p-east-a'"),
+    );
     expect(await place("RoomEast00003", "de-east")).toMatchObject({ ok: true, value: { nodeId: "p-west-a" } });
     await seen(["p-west-a"], Date.now() - 60_000);
     expect(await place("RoomEast00004", "de-east")).toMatchObject({ ok: false, error: { code: "sfu_unavailable" } });
-    for (const id of ["p-east-a", "p-east-b", "p-west-a"]) await api("DELETE", `/v1/operator/sfu/nodes/${id}`, { headers: operator });
+    for (const id of ["p-east-a", "p-east-b", "p-west-a"])
+      await api("DELETE", `/v1/operator/sfu/nodes/${id}`, { headers: operator });
   });
 
   it("moves a dead node's rooms to a live node and tells their participants", async () => {
@@ -80,13 +94,19 @@ describe("SFU pool registry", () => {
 
     const changed = await client.message("media", "sfu_changed");
     expect(changed.payload).toEqual({ message: "sfu_changed", reason: "dead", available: true });
-    const pinned = await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_i, state) =>
-      state.storage.sql.exec<{ node_id: string }>("SELECT node_id FROM media_sfu").one().node_id,
+    const pinned = await runInDurableObject(
+      env.ROOMS.get(env.ROOMS.idFromName(room.id)),
+      (_i, state) => state.storage.sql.exec<{ node_id: string }>("SELECT node_id FROM media_sfu").one().node_id,
     );
     expect(pinned).toBe(survivor);
-    const nodes = (await api("GET", "/v1/operator/sfu/nodes", { headers: operator })).body.nodes as { id: string; rooms: number; alive: boolean }[];
+    const nodes = (await api("GET", "/v1/operator/sfu/nodes", { headers: operator })).body.nodes as {
+      id: string;
+      rooms: number;
+      alive: boolean;
+    }[];
     expect(nodes.find((n) => n.id === survivor)).toMatchObject({ rooms: 1, alive: true });
     expect(nodes.find((n) => n.id === placed.value.nodeId)).toMatchObject({ rooms: 0, alive: false });
-    for (const id of ["f-east-a", "f-east-b"]) await api("DELETE", `/v1/operator/sfu/nodes/${id}`, { headers: operator });
+    for (const id of ["f-east-a", "f-east-b"])
+      await api("DELETE", `/v1/operator/sfu/nodes/${id}`, { headers: operator });
   });
 });

@@ -5,7 +5,10 @@ import { api, devToken, join, newRoom, setting, start, upgrade } from "./helpers
 
 const roomStub = (id: string) => env.ROOMS.get(env.ROOMS.idFromName(id));
 const chatCount = (id: string) =>
-  runInDurableObject(roomStub(id), (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM chat_messages").one().n);
+  runInDurableObject(
+    roomStub(id),
+    (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM chat_messages").one().n,
+  );
 
 async function guestStart(roomId: string, invite: string, body: Record<string, unknown> = {}) {
   const result = await api("POST", `/v1/rooms/${roomId}/start_invited`, {
@@ -21,16 +24,33 @@ describe("joining and presence", () => {
     const alice = await devToken("Alice");
     const room = await newRoom(alice);
     const a = await join(alice, room.id, { display_name: "Alice A." });
-    expect(a.joined).toMatchObject({ message: "join_success", role: "owner", display_name: "Alice A.", participants: [], modules: { chat: { messages: [] } } });
+    expect(a.joined).toMatchObject({
+      message: "join_success",
+      role: "owner",
+      display_name: "Alice A.",
+      participants: [],
+      modules: { chat: { messages: [] } },
+    });
 
     const b = await join(await devToken("Bob"), room.id);
     expect(b.joined.role).toBe("user");
-    expect(b.joined.participants).toEqual([expect.objectContaining({ participant_id: a.joined.participant_id, display_name: "Alice A.", role: "owner", kind: "user" })]);
+    expect(b.joined.participants).toEqual([
+      expect.objectContaining({
+        participant_id: a.joined.participant_id,
+        display_name: "Alice A.",
+        role: "owner",
+        kind: "user",
+      }),
+    ]);
     const joined = await a.client.message("control", "joined");
-    expect(joined.payload).toMatchObject({ participants: [{ participant_id: b.joined.participant_id, display_name: "Bob" }] });
+    expect(joined.payload).toMatchObject({
+      participants: [{ participant_id: b.joined.participant_id, display_name: "Bob" }],
+    });
     // The joiner is never told about itself (it may hear of Alice if both joins fell into one batch).
     await new Promise((r) => setTimeout(r, 250));
-    const toldB = b.client.frames.filter((f) => f.payload.message === "joined").flatMap((f) => (f.payload as any).participants);
+    const toldB = b.client.frames
+      .filter((f) => f.payload.message === "joined")
+      .flatMap((f) => (f.payload as any).participants);
     expect(toldB.map((p: { participant_id: string }) => p.participant_id)).not.toContain(b.joined.participant_id);
 
     b.client.close(1000);
@@ -42,11 +62,17 @@ describe("joining and presence", () => {
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
     const first = await join(owner, room.id);
-    const tickets = await Promise.all(Array.from({ length: 12 }, async (_, i) => (await start(await devToken(`P${i}`), room.id)).ticket));
+    const tickets = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => (await start(await devToken(`P${i}`), room.id)).ticket),
+    );
     await Promise.all(tickets.map((t) => upgrade(room.id, t)));
     const seen = new Set<string>();
     while (seen.size < 12) {
-      const frame = await first.client.next((f) => f.payload.message === "joined" && (f.payload as any).participants.some((p: any) => !seen.has(p.participant_id)));
+      const frame = await first.client.next(
+        (f) =>
+          f.payload.message === "joined" &&
+          (f.payload as any).participants.some((p: any) => !seen.has(p.participant_id)),
+      );
       for (const p of (frame.payload as any).participants) seen.add(p.participant_id);
     }
     const joinedFrames = first.client.frames.filter((f) => f.payload.message === "joined").length;
@@ -65,7 +91,9 @@ describe("joining and presence", () => {
     expect(other.transaction_id).toBeUndefined();
     expect(other.payload).toMatchObject({ source: b.joined.participant_id, content: "Guten Morgen", scope: "global" });
     const c = await join(await devToken("Carl"), room.id);
-    expect(c.joined.modules.chat.messages).toEqual([expect.objectContaining({ content: "Guten Morgen", source: b.joined.participant_id })]);
+    expect(c.joined.modules.chat.messages).toEqual([
+      expect.objectContaining({ content: "Guten Morgen", source: b.joined.participant_id }),
+    ]);
   });
 
   it("announces raised and lowered hands", async () => {
@@ -76,7 +104,10 @@ describe("joining and presence", () => {
     await a.client.message("control", "joined");
     b.client.send("control", { action: "raise_hand" });
     const raised = await a.client.message("control", "update");
-    expect((raised.payload as any).participant).toMatchObject({ participant_id: b.joined.participant_id, hand_raised_at: expect.any(String) });
+    expect((raised.payload as any).participant).toMatchObject({
+      participant_id: b.joined.participant_id,
+      hand_raised_at: expect.any(String),
+    });
     const from = a.client.frames.length;
     b.client.send("control", { action: "lower_hand" });
     const lowered = await a.client.next((f) => f.payload.message === "update", 5000, from);
@@ -103,9 +134,14 @@ describe("joining and presence", () => {
     const from = a.client.frames.length;
     await start(bob, room.id, { display_name: "Bob (Tablet)" });
     const renamed = await a.client.next((f) => f.payload.message === "update", 5000, from);
-    expect((renamed.payload as any).participant).toMatchObject({ participant_id: phone.joined.participant_id, display_name: "Bob (Tablet)" });
+    expect((renamed.payload as any).participant).toMatchObject({
+      participant_id: phone.joined.participant_id,
+      display_name: "Bob (Tablet)",
+    });
     laptop.client.close(1000);
-    expect((await a.client.message("control", "left")).payload).toMatchObject({ participants: [phone.joined.participant_id] });
+    expect((await a.client.message("control", "left")).payload).toMatchObject({
+      participants: [phone.joined.participant_id],
+    });
   });
 
   it("gives a guest its id back with a resumption token, within the window only", async () => {
@@ -125,7 +161,11 @@ describe("joining and presence", () => {
 
     // Past the window, the resumption token no longer restores the id.
     await runInDurableObject(roomStub(room.id), (_i, state) => {
-      state.storage.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", Date.now() - 121_000, first.participant_id);
+      state.storage.sql.exec(
+        "UPDATE participants SET disconnected_at = ? WHERE id = ?",
+        Date.now() - 121_000,
+        first.participant_id,
+      );
     });
     const late = await guestStart(room.id, invite_code, { resumption: again.resumption });
     expect(late.participant_id).not.toBe(first.participant_id);
@@ -215,8 +255,14 @@ describe("bad frames get error frames and change nothing", () => {
       [JSON.stringify({ namespace: "nope", payload: { action: "x" } }), "unknown_namespace"],
       [JSON.stringify({ namespace: "chat", payload: { action: "shout" } }), "unknown_action"],
       [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "   " } }), "invalid_frame"],
-      [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "x".repeat(5000) } }), "frame_too_large"],
-      [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "ä".repeat(2100) } }), "frame_too_large"],
+      [
+        JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "x".repeat(5000) } }),
+        "frame_too_large",
+      ],
+      [
+        JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "ä".repeat(2100) } }),
+        "frame_too_large",
+      ],
       [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: 42 } }), "invalid_frame"],
       [new Uint8Array([1, 2, 3]), "invalid_frame"],
     ];
@@ -257,11 +303,16 @@ describe("scheduler", () => {
 
     // Connected: the admission timer is still pending (it re-checks and keeps a connected participant).
     const pending = await runInDurableObject(stub, async (_i, state) => ({
-      timers: state.storage.sql.exec<{ owner: string; key: string; due_at: number }>("SELECT owner, key, due_at FROM timers").toArray(),
+      timers: state.storage.sql
+        .exec<{ owner: string; key: string; due_at: number }>("SELECT owner, key, due_at FROM timers")
+        .toArray(),
       alarm: await state.storage.getAlarm(),
     }));
     // The roster's expiry check and the turn module's credential refresh, both keyed by participant.
-    expect(pending.timers.map((t) => `${t.owner}/${t.key}`).sort()).toEqual([`roster/${guest.participant_id}`, `turn/${guest.participant_id}`]);
+    expect(pending.timers.map((t) => `${t.owner}/${t.key}`).sort()).toEqual([
+      `roster/${guest.participant_id}`,
+      `turn/${guest.participant_id}`,
+    ]);
     expect(pending.alarm).toBe(Math.min(...pending.timers.map((t) => t.due_at)));
 
     client!.close(1000);
@@ -275,7 +326,8 @@ describe("scheduler", () => {
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const after = await runInDurableObject(stub, async (_i, state) => ({
-      guests: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM participants WHERE kind = 'guest'").one().n,
+      guests: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM participants WHERE kind = 'guest'").one()
+        .n,
       timers: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timers").one().n,
       alarm: await state.storage.getAlarm(),
     }));

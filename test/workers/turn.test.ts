@@ -11,7 +11,9 @@ const turn = (sessionToken: string, headers: Record<string, string> = {}) =>
 async function activeSecret(): Promise<void> {
   const list = await api("GET", "/v1/operator/turn/secrets", { headers: operator });
   if (list.body.secrets.some((s: { state: string }) => s.state === "active")) return;
-  expect((await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { activate: true } })).status).toBe(201);
+  expect((await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { activate: true } })).status).toBe(
+    201,
+  );
 }
 
 describe("TURN credentials", () => {
@@ -59,11 +61,19 @@ describe("TURN credentials", () => {
     await refused(owner);
     await refused(`${joined.modules.turn.session_token}x`);
     const sign = (claims: Record<string, string>, subject = joined.participant_id as string, ttlSeconds = 60) =>
-      signingKey(env, "session").sign({ issuer: SESSION_ISSUER, audience: SESSION_AUDIENCE, subject, ttlSeconds, claims });
+      signingKey(env, "session").sign({
+        issuer: SESSION_ISSUER,
+        audience: SESSION_AUDIENCE,
+        subject,
+        ttlSeconds,
+        claims,
+      });
     // Properly signed, but claiming another tenant, a room that does not exist, or a stranger.
     await refused(await sign({ tenant: "urn:plenum:dev-issuer#other", room: room.id, sid: "abcdefgh" }));
     await refused(await sign({ tenant: "urn:plenum:dev-issuer#default", room: "NoSuchRoom123", sid: "abcdefgh" }));
-    await refused(await sign({ tenant: "urn:plenum:dev-issuer#default", room: room.id, sid: "abcdefgh" }, "strangerstranger"));
+    await refused(
+      await sign({ tenant: "urn:plenum:dev-issuer#default", room: room.id, sid: "abcdefgh" }, "strangerstranger"),
+    );
     // The genuine claims pass, until the participant has been gone longer than the resumption window.
     const genuine = await sign({ tenant: "urn:plenum:dev-issuer#default", room: room.id, sid: "abcdefgh" });
     expect((await turn(genuine)).status).toBe(200);
@@ -80,7 +90,9 @@ describe("TURN credentials", () => {
 describe("operator keyring API", () => {
   it("is for operators only", async () => {
     const user = await devToken("Ulla");
-    expect((await api("GET", "/v1/operator/turn/secrets", { token: user })).body.error.code).toBe("insufficient_permissions");
+    expect((await api("GET", "/v1/operator/turn/secrets", { token: user })).body.error.code).toBe(
+      "insufficient_permissions",
+    );
     expect((await api("GET", "/v1/operator/turn/nodes")).status).toBe(401);
   });
 
@@ -90,7 +102,10 @@ describe("operator keyring API", () => {
     expect(added.status).toBe(201);
     expect(added.body).toMatchObject({ state: "staged", fingerprint: expect.any(String) });
     expect(added.body.secret).toBeUndefined();
-    expect((await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { secret: provided } })).body.error.code).toBe("conflict");
+    expect(
+      (await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { secret: provided } })).body.error
+        .code,
+    ).toBe("conflict");
     const generated = await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: {} });
     expect(generated.body.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
@@ -113,13 +128,21 @@ describe("operator keyring API", () => {
   });
 
   it("validates bodies and ids", async () => {
-    expect((await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { secret: "short" } })).body.error.code).toBe("invalid_request");
-    expect((await api("POST", "/v1/operator/turn/secrets/unknown-id-1/activate", { headers: operator })).status).toBe(404);
+    expect(
+      (await api("POST", "/v1/operator/turn/secrets", { headers: operator, body: { secret: "short" } })).body.error
+        .code,
+    ).toBe("invalid_request");
+    expect((await api("POST", "/v1/operator/turn/secrets/unknown-id-1/activate", { headers: operator })).status).toBe(
+      404,
+    );
     expect((await api("POST", "/v1/operator/turn/secrets/x/retire", { headers: operator })).status).toBe(400);
   });
 
   it("lists the configured nodes with their health", async () => {
     const nodes = (await api("GET", "/v1/operator/turn/nodes", { headers: operator })).body.nodes;
-    expect(nodes.map((n: { id: string; region: string }) => `${n.id}@${n.region}`)).toEqual(["east-1@de-east", "west-1@de-west"]);
+    expect(nodes.map((n: { id: string; region: string }) => `${n.id}@${n.region}`)).toEqual([
+      "east-1@de-east",
+      "west-1@de-west",
+    ]);
   });
 });

@@ -16,7 +16,9 @@ describe("web client files", () => {
     const script = await exports.default.fetch(new Request(`${BASE}/app.js`));
     expect(script.headers.get("content-type")).toContain("javascript");
     expect((await script.text()).length).toBeGreaterThan(1000);
-    expect((await exports.default.fetch(new Request(`${BASE}/app.css`))).headers.get("content-type")).toContain("text/css");
+    expect((await exports.default.fetch(new Request(`${BASE}/app.css`))).headers.get("content-type")).toContain(
+      "text/css",
+    );
   });
 
   it("lets the page's own origin open signalling, other origins only when configured", async () => {
@@ -26,7 +28,11 @@ describe("web client files", () => {
     const ownHost = "https://meet.example.org";
     const own = await exports.default.fetch(
       new Request(`${ownHost}/v1/rooms/${room.id}/signaling`, {
-        headers: { upgrade: "websocket", origin: ownHost, "sec-websocket-protocol": `${SUBPROTOCOL}, ${TICKET_PREFIX}${(await start(owner, room.id)).ticket}` },
+        headers: {
+          upgrade: "websocket",
+          origin: ownHost,
+          "sec-websocket-protocol": `${SUBPROTOCOL}, ${TICKET_PREFIX}${(await start(owner, room.id)).ticket}`,
+        },
       }),
     );
     expect(own.status).toBe(101);

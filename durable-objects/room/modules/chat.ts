@@ -1,4 +1,4 @@
-import { ChatCommandSchema, type ChatCommand, type ChatMessage } from "../../../src/protocol";
+import { type ChatCommand, ChatCommandSchema, type ChatMessage } from "../../../src/protocol";
 import { defineModule } from "../module";
 
 /** How many global messages a joiner receives (and the room keeps). */

@@ -1,4 +1,4 @@
-import { ControlCommandSchema, type ControlCommand } from "../../../src/protocol";
+import { type ControlCommand, ControlCommandSchema } from "../../../src/protocol";
 import { defineModule } from "../module";
 
 /**

@@ -1,6 +1,6 @@
-import { MediaCommandSchema, type MediaCommand, type Publisher, type Stream } from "../../../src/protocol";
+import { type MediaCommand, MediaCommandSchema, type Publisher, type Stream } from "../../../src/protocol";
 import type { SfuPin } from "../../sfu-pool";
-import { defineModule, type Connection, type RoomApi } from "../module";
+import { type Connection, defineModule, type RoomApi } from "../module";
 import { SFU_MIGRATIONS, SfuBridge } from "../sfu-bridge";
 
 /**
@@ -31,7 +31,10 @@ const everyone = ["owner", "moderator", "user", "guest"] as const;
 const bridges = new WeakMap<RoomApi, SfuBridge>();
 function bridgeOf(api: RoomApi): SfuBridge {
   let bridge = bridges.get(api);
-  if (!bridge) bridges.set(api, (bridge = new SfuBridge(api)));
+  if (!bridge) {
+    bridge = new SfuBridge(api);
+    bridges.set(api, bridge);
+  }
   return bridge;
 }
 
@@ -44,7 +47,10 @@ function publisherOf(api: RoomApi, participantId: string): Publisher {
 }
 
 function publishes(api: RoomApi, participantId: string, stream: Stream): boolean {
-  return api.sql.exec("SELECT 1 FROM media_streams WHERE participant_id = ? AND stream = ?", participantId, stream).toArray().length > 0;
+  return (
+    api.sql.exec("SELECT 1 FROM media_streams WHERE participant_id = ? AND stream = ?", participantId, stream).toArray()
+      .length > 0
+  );
 }
 
 function announce(api: RoomApi, participantId: string): void {
@@ -55,7 +61,10 @@ function sdpTooLarge(api: RoomApi, sdp: string | undefined): boolean {
   return sdp !== undefined && new TextEncoder().encode(sdp).byteLength > api.config.MAX_SDP_BYTES;
 }
 
-const sdpLimit = (api: RoomApi) => ({ error: "frame_too_large" as const, text: `SDP is limited to ${api.config.MAX_SDP_BYTES} bytes` });
+const sdpLimit = (api: RoomApi) => ({
+  error: "frame_too_large" as const,
+  text: `SDP is limited to ${api.config.MAX_SDP_BYTES} bytes`,
+});
 const meshOnly = { error: "media_unavailable" as const, text: "peer-to-peer signalling is for rooms without an SFU" };
 const sfuOnly = { error: "media_unavailable" as const, text: "this room has no SFU; media runs peer to peer (relay)" };
 
@@ -63,7 +72,10 @@ const sfuOnly = { error: "media_unavailable" as const, text: "this room has no S
 async function ensurePlacement(api: RoomApi, connection: Connection): Promise<void> {
   if (sfuPin(api) || api.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0) return;
   try {
-    const placed = await api.env.SFU_POOL.get(api.env.SFU_POOL.idFromName("pool")).place(api.room().id, connection.region);
+    const placed = await api.env.SFU_POOL.get(api.env.SFU_POOL.idFromName("pool")).place(
+      api.room().id,
+      connection.region,
+    );
     if (placed.ok && !sfuPin(api)) keepPin(api, placed.value);
   } catch (error) {
     console.warn("sfu placement failed; the room runs as a mesh:", error instanceof Error ? error.message : error);
@@ -72,7 +84,14 @@ async function ensurePlacement(api: RoomApi, connection: Connection): Promise<vo
 
 function keepPin(api: RoomApi, pin: SfuPin | null): void {
   api.sql.exec("DELETE FROM media_sfu");
-  if (pin) api.sql.exec("INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES (?, ?, ?, ?)", pin.nodeId, pin.apiUrl, pin.region, api.now());
+  if (pin)
+    api.sql.exec(
+      "INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES (?, ?, ?, ?)",
+      pin.nodeId,
+      pin.apiUrl,
+      pin.region,
+      api.now(),
+    );
 }
 
 export const media = defineModule<MediaCommand>({
@@ -115,8 +134,13 @@ export const media = defineModule<MediaCommand>({
         return announce(api, sender.participantId);
       }
       case "unpublish":
-        if (!publishes(api, sender.participantId, command.stream)) return { error: "not_found", text: "you do not publish that stream" };
-        api.sql.exec("DELETE FROM media_streams WHERE participant_id = ? AND stream = ?", sender.participantId, command.stream);
+        if (!publishes(api, sender.participantId, command.stream))
+          return { error: "not_found", text: "you do not publish that stream" };
+        api.sql.exec(
+          "DELETE FROM media_streams WHERE participant_id = ? AND stream = ?",
+          sender.participantId,
+          command.stream,
+        );
         if (!mesh) await bridgeOf(api).unpublish(sender.participantId, command.stream);
         return announce(api, sender.participantId);
       case "subscribe": {
@@ -125,7 +149,11 @@ export const media = defineModule<MediaCommand>({
         }
         if (!mesh) return bridgeOf(api).request(sender, command.target, command.stream);
         for (const connection of api.connectionsOf(command.target)) {
-          api.sendTo(connection, "media", { message: "subscribe_request", subscriber: sender.participantId, stream: command.stream });
+          api.sendTo(connection, "media", {
+            message: "subscribe_request",
+            subscriber: sender.participantId,
+            stream: command.stream,
+          });
         }
         return;
       }
@@ -135,20 +163,28 @@ export const media = defineModule<MediaCommand>({
         const targets = api.connectionsOf(command.target);
         if (targets.length === 0) return { error: "not_found", text: "no such participant" };
         // The stream's publisher is one end of the pair: it sends the offer and receives the answer.
-        const publisherEnd = command.kind === "offer" ? sender.participantId : command.kind === "answer" ? command.target : undefined;
+        const publisherEnd =
+          command.kind === "offer" ? sender.participantId : command.kind === "answer" ? command.target : undefined;
         const ends = publisherEnd === undefined ? [sender.participantId, command.target] : [publisherEnd];
         if (!ends.includes(command.publisher) || !publishes(api, command.publisher, command.stream)) {
-          return { error: "insufficient_permissions", text: "that stream is not published by this end of the connection" };
+          return {
+            error: "insufficient_permissions",
+            text: "that stream is not published by this end of the connection",
+          };
         }
         const { action: _action, target: _target, ...body } = command;
-        for (const connection of targets) api.sendTo(connection, "media", { message: "relay", source: sender.participantId, ...body });
+        for (const connection of targets)
+          api.sendTo(connection, "media", { message: "relay", source: sender.participantId, ...body });
         return;
       }
       case "publish_offer":
         if (mesh) return sfuOnly;
         if (sdpTooLarge(api, command.sdp)) return sdpLimit(api);
         if (!publishes(api, sender.participantId, command.stream)) {
-          return { error: "insufficient_permissions", text: "announce the stream with publish before offering its media" };
+          return {
+            error: "insufficient_permissions",
+            text: "announce the stream with publish before offering its media",
+          };
         }
         return bridgeOf(api).publishOffer(pin, sender, command.stream, command.sdp);
       case "subscribe_answer":

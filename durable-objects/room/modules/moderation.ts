@@ -1,12 +1,15 @@
-import { ModerationCommandSchema, type ModerationCommand, type Participant, type Role } from "../../../src/protocol";
+import { type ModerationCommand, ModerationCommandSchema, type Participant, type Role } from "../../../src/protocol";
 import { defineModule, type RoomApi } from "../module";
 
 const MODERATORS: readonly Role[] = ["owner", "moderator"];
 
 const waitingList = (api: RoomApi) =>
-  api.waiting().map((p: Participant) => ({ participant_id: p.participant_id, display_name: p.display_name, kind: p.kind }));
+  api
+    .waiting()
+    .map((p: Participant) => ({ participant_id: p.participant_id, display_name: p.display_name, kind: p.kind }));
 
-const moderates = (api: RoomApi, participantId: string) => MODERATORS.includes(api.participant(participantId)?.role ?? "guest");
+const moderates = (api: RoomApi, participantId: string) =>
+  MODERATORS.includes(api.participant(participantId)?.role ?? "guest");
 
 /**
  * The moderation namespace: the waiting room. A room whose setting asks for it (guests or everyone) holds new
@@ -31,6 +34,7 @@ export const moderation = defineModule<ModerationCommand>({
 export function waitingChanged(api: RoomApi): void {
   const waiting = waitingList(api);
   for (const connection of api.connections()) {
-    if (moderates(api, connection.participantId)) api.sendTo(connection, "moderation", { message: "waiting_room_updated", waiting });
+    if (moderates(api, connection.participantId))
+      api.sendTo(connection, "moderation", { message: "waiting_room_updated", waiting });
   }
 }

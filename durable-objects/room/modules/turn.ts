@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../../src/auth/keys";
 import type { TurnCredentials } from "../../../src/protocol";
-import { defineModule, type Connection, type RoomApi } from "../module";
+import { type Connection, defineModule, type RoomApi } from "../module";
 
 const TurnCommandSchema = z.discriminatedUnion("action", [z.object({ action: z.literal("refresh") }).strict()]);
 
@@ -66,7 +66,7 @@ export const turn = defineModule<z.infer<typeof TurnCommandSchema>>({
     if (connections.length === 0) return; // gone: the timer ends with the participant
     try {
       const fresh = await credentialsFor(api, connections);
-      connections.forEach((c, i) => api.sendTo(c, "turn", { message: "credentials", ...fresh[i]! }));
+      for (const [i, c] of connections.entries()) api.sendTo(c, "turn", { message: "credentials", ...fresh[i]! });
       await scheduleRefresh(api, participantId);
     } catch (error) {
       console.error("turn credential refresh failed:", error instanceof Error ? error.message : "unknown");

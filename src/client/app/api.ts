@@ -30,25 +30,36 @@ export class ApiError extends Error {
 async function call<T>(method: string, path: string, body?: unknown, token = session.token()): Promise<T> {
   const response = await fetch(path, {
     method,
-    headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const payload = (await response.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-  if (!response.ok) throw new ApiError(response.status, payload.error?.code ?? "error", payload.error?.message ?? response.statusText);
+  if (!response.ok)
+    throw new ApiError(response.status, payload.error?.code ?? "error", payload.error?.message ?? response.statusText);
   return payload as T;
 }
 
 export const api = {
   authOptions: () => call<AuthOptions>("GET", "/v1/auth/options", undefined, null),
   devLogin: (name: string) => call<{ access_token: string }>("POST", "/v1/auth/dev-login", { name }, null),
-  createRoom: (name: string, waitingRoom: string) => call<Room>("POST", "/v1/rooms", { name, waiting_room: waitingRoom }),
+  createRoom: (name: string, waitingRoom: string) =>
+    call<Room>("POST", "/v1/rooms", { name, waiting_room: waitingRoom }),
   room: (id: string) => call<Room>("GET", `/v1/rooms/${encodeURIComponent(id)}`),
   invite: (id: string) => call<{ invite_code: string }>("POST", `/v1/rooms/${encodeURIComponent(id)}/invites`, {}),
-  start: (id: string, displayName: string) => call<StartResponse>("POST", `/v1/rooms/${encodeURIComponent(id)}/start`, { display_name: displayName }),
+  start: (id: string, displayName: string) =>
+    call<StartResponse>("POST", `/v1/rooms/${encodeURIComponent(id)}/start`, { display_name: displayName }),
   startInvited: (id: string, inviteCode: string, displayName: string, resumption?: string) =>
-    call<StartResponse>("POST", `/v1/rooms/${encodeURIComponent(id)}/start_invited`, {
-      invite_code: inviteCode,
-      display_name: displayName,
-      ...(resumption ? { resumption } : {}),
-    }, null),
+    call<StartResponse>(
+      "POST",
+      `/v1/rooms/${encodeURIComponent(id)}/start_invited`,
+      {
+        invite_code: inviteCode,
+        display_name: displayName,
+        ...(resumption ? { resumption } : {}),
+      },
+      null,
+    ),
 };

@@ -2,7 +2,11 @@ type Child = Node | string | null | undefined | false;
 type Attributes = Record<string, string | boolean | number | EventListener | undefined>;
 
 /** Creates an element: attributes (on* are listeners, booleans toggle the attribute), then children. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Attributes = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Attributes = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === false) continue;

@@ -1,6 +1,6 @@
-import { api, ApiError, session } from "./api";
+import { ApiError, api, session } from "./api";
 import { announce, fill, h } from "./dom";
-import { initialLanguage, language, setLanguage, t, type Language } from "./i18n";
+import { initialLanguage, type Language, language, setLanguage, t } from "./i18n";
 import { beginSignIn, finishSignIn } from "./oidc";
 import { enterRoom } from "./room";
 
@@ -39,18 +39,32 @@ async function completeSignIn(params: URLSearchParams): Promise<void> {
 function header(): HTMLElement {
   const select = h(
     "select",
-    { id: "language", onchange: (event: Event) => {
-      setLanguage((event.target as HTMLSelectElement).value as Language);
-      redraw();
-    } },
+    {
+      id: "language",
+      onchange: (event: Event) => {
+        setLanguage((event.target as HTMLSelectElement).value as Language);
+        redraw();
+      },
+    },
     h("option", { value: "de", selected: language() === "de" }, "Deutsch"),
     h("option", { value: "en", selected: language() === "en" }, "English"),
   );
-  return h("header", { class: "top" }, h("span", { class: "brand" }, "Plenum"), h("label", { for: "language" }, t("language")), select);
+  return h(
+    "header",
+    { class: "top" },
+    h("span", { class: "brand" }, "Plenum"),
+    h("label", { for: "language" }, t("language")),
+    select,
+  );
 }
 
 function errorBox(error: unknown): HTMLElement {
-  const text = error instanceof ApiError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  const text =
+    error instanceof ApiError
+      ? `${error.code}: ${error.message}`
+      : error instanceof Error
+        ? error.message
+        : String(error);
   return h("p", { class: "error", role: "alert" }, t("error", { text }));
 }
 
@@ -60,16 +74,36 @@ async function startPage(pendingRoom: string | null): Promise<void> {
   if (!token) {
     const options = await api.authOptions().catch(() => ({ dev_login: false, oidc: [] }));
     const providers = options.oidc.map((login) =>
-      h("button", { type: "button", class: "provider", onclick: () => void beginSignIn(login, pendingRoom) }, t("signInWith", { name: login.label })),
+      h(
+        "button",
+        { type: "button", class: "provider", onclick: () => void beginSignIn(login, pendingRoom) },
+        t("signInWith", { name: login.label }),
+      ),
     );
     const name = h("input", { id: "name", name: "name", autocomplete: "name", required: true, maxlength: 100 });
-    const form = cardForm("sign-in-title", t("signInTitle"), t("signInDev"), status, async () => {
-      const { access_token } = await api.devLogin(name.value.trim());
-      session.set(access_token, name.value.trim());
-      if (pendingRoom) return join(pendingRoom, { kind: "user", displayName: name.value.trim() });
-      await render();
-    }, h("label", { for: "name" }, t("yourName")), name);
-    const providerCard = providers.length > 0 ? h("section", { class: "card", "aria-labelledby": "providers-title" }, h("h2", { id: "providers-title" }, t("signInTitle")), ...providers) : null;
+    const form = cardForm(
+      "sign-in-title",
+      t("signInTitle"),
+      t("signInDev"),
+      status,
+      async () => {
+        const { access_token } = await api.devLogin(name.value.trim());
+        session.set(access_token, name.value.trim());
+        if (pendingRoom) return join(pendingRoom, { kind: "user", displayName: name.value.trim() });
+        await render();
+      },
+      h("label", { for: "name" }, t("yourName")),
+      name,
+    );
+    const providerCard =
+      providers.length > 0
+        ? h(
+            "section",
+            { class: "card", "aria-labelledby": "providers-title" },
+            h("h2", { id: "providers-title" }, t("signInTitle")),
+            ...providers,
+          )
+        : null;
     fill(main, header(), h("h1", {}, t("appTitle")), providerCard, options.dev_login ? form : null, status);
     return;
   }
@@ -101,23 +135,45 @@ async function startPage(pendingRoom: string | null): Promise<void> {
     {},
     t("signedInAs", { name: session.name() }),
     " ",
-    h("button", { type: "button", class: "link", onclick: () => (session.clear(), void render()) }, t("signOut")),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "link",
+        onclick: () => {
+          session.clear();
+          void render();
+        },
+      },
+      t("signOut"),
+    ),
   );
   fill(main, header(), h("h1", {}, t("appTitle")), signedIn, form, created, status);
 }
 
 /** A titled form card; a failed submit shows its error in `status`. */
-function cardForm(titleId: string, title: string, submitLabel: string, status: HTMLElement, submit: () => Promise<void>, ...fields: HTMLElement[]): HTMLFormElement {
+function cardForm(
+  titleId: string,
+  title: string,
+  submitLabel: string,
+  status: HTMLElement,
+  submit: () => Promise<void>,
+  ...fields: HTMLElement[]
+): HTMLFormElement {
   return h(
     "form",
-    { class: "card", "aria-labelledby": titleId, onsubmit: async (event: Event) => {
-      event.preventDefault();
-      try {
-        await submit();
-      } catch (error) {
-        fill(status, errorBox(error));
-      }
-    } },
+    {
+      class: "card",
+      "aria-labelledby": titleId,
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        try {
+          await submit();
+        } catch (error) {
+          fill(status, errorBox(error));
+        }
+      },
+    },
     h("h2", { id: titleId }, title),
     ...fields,
     h("button", { type: "submit" }, submitLabel),
@@ -131,11 +187,18 @@ function linkField(id: string, label: string, url: string): HTMLElement {
     { class: "link-field" },
     h("label", { for: id }, label),
     input,
-    h("button", { type: "button", onclick: async () => {
-      await navigator.clipboard?.writeText(url).catch(() => undefined);
-      input.select();
-      announce(t("copied"));
-    } }, t("copy")),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          await navigator.clipboard?.writeText(url).catch(() => undefined);
+          input.select();
+          announce(t("copied"));
+        },
+      },
+      t("copy"),
+    ),
   );
 }
 
@@ -146,11 +209,19 @@ function showCreated(target: HTMLElement, roomId: string, name: string): void {
     target,
     h("h2", {}, name),
     linkField("room-link", t("roomLink"), url),
-    h("button", { type: "button", id: "create-invite", onclick: async () => {
-      const { invite_code } = await api.invite(roomId);
-      fill(invites, linkField("invite-link", t("inviteLink"), `${url}&invite=${encodeURIComponent(invite_code)}`));
-      (invites.querySelector("input") as HTMLInputElement).focus();
-    } }, t("createInvite")),
+    h(
+      "button",
+      {
+        type: "button",
+        id: "create-invite",
+        onclick: async () => {
+          const { invite_code } = await api.invite(roomId);
+          fill(invites, linkField("invite-link", t("inviteLink"), `${url}&invite=${encodeURIComponent(invite_code)}`));
+          (invites.querySelector("input") as HTMLInputElement).focus();
+        },
+      },
+      t("createInvite"),
+    ),
     invites,
     h("a", { class: "button", id: "join-room", href: url }, t("join")),
   );
@@ -158,9 +229,20 @@ function showCreated(target: HTMLElement, roomId: string, name: string): void {
 }
 
 function guestJoin(roomId: string, invite: string): void {
-  const name = h("input", { id: "guest-name", name: "guest-name", autocomplete: "name", required: true, maxlength: 100 });
+  const name = h("input", {
+    id: "guest-name",
+    name: "guest-name",
+    autocomplete: "name",
+    required: true,
+    maxlength: 100,
+  });
   const status = h("div", { id: "status" });
-  const form = cardForm("guest-title", t("guestTitle"), t("join"), status, () => join(roomId, { kind: "guest", invite, displayName: name.value.trim() }),
+  const form = cardForm(
+    "guest-title",
+    t("guestTitle"),
+    t("join"),
+    status,
+    () => join(roomId, { kind: "guest", invite, displayName: name.value.trim() }),
     h("label", { for: "guest-name" }, t("guestName")),
     name,
   );

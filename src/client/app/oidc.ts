@@ -3,7 +3,11 @@ import type { AuthOptions } from "../../protocol";
 type Login = AuthOptions["oidc"][number];
 const PENDING_KEY = "plenum.oidc";
 
-const base64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const base64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 const random = (length: number) => base64url(crypto.getRandomValues(new Uint8Array(length)));
 
 /** Where the identity provider sends the browser back to (the start page; registered with the client). */
@@ -13,8 +17,13 @@ export const redirectUri = () => `${location.origin}/`;
 export async function beginSignIn(login: Login, returnTo: string | null): Promise<void> {
   const verifier = random(32);
   const state = random(16);
-  const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))));
-  sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state, tokenEndpoint: login.token_endpoint, clientId: login.client_id, returnTo }));
+  const challenge = base64url(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))),
+  );
+  sessionStorage.setItem(
+    PENDING_KEY,
+    JSON.stringify({ verifier, state, tokenEndpoint: login.token_endpoint, clientId: login.client_id, returnTo }),
+  );
   const url = new URL(login.authorization_endpoint);
   url.search = new URLSearchParams({
     response_type: "code",
@@ -32,7 +41,9 @@ export async function beginSignIn(login: Login, returnTo: string | null): Promis
  * Completes a sign-in when the provider redirected back with `code` and `state`: exchanges the code (with the
  * verifier) for tokens. Returns the access token, a display name from the ID token, and the room to go to.
  */
-export async function finishSignIn(params: URLSearchParams): Promise<{ token: string; name: string; returnTo: string | null } | undefined> {
+export async function finishSignIn(
+  params: URLSearchParams,
+): Promise<{ token: string; name: string; returnTo: string | null } | undefined> {
   const code = params.get("code");
   const pending = sessionStorage.getItem(PENDING_KEY);
   if (!code || !pending) return undefined;
@@ -48,7 +59,13 @@ export async function finishSignIn(params: URLSearchParams): Promise<{ token: st
   const response = await fetch(tokenEndpoint, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: redirectUri(), client_id: clientId, code_verifier: verifier }),
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: redirectUri(),
+      client_id: clientId,
+      code_verifier: verifier,
+    }),
   });
   if (!response.ok) throw new Error(`the identity provider refused the sign-in (${response.status})`);
   const tokens = (await response.json()) as { access_token?: string; id_token?: string };
@@ -59,7 +76,10 @@ export async function finishSignIn(params: URLSearchParams): Promise<{ token: st
 /** The name to show (from the token's claims; the server verifies the token itself, this is only a label). */
 function displayName(jwt: string): string {
   try {
-    const claims = JSON.parse(atob(jwt.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
+    const claims = JSON.parse(atob(jwt.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))) as Record<
+      string,
+      unknown
+    >;
     return String(claims.name ?? claims.preferred_username ?? claims.sub ?? "");
   } catch {
     return "";

@@ -1,10 +1,10 @@
 import { CloseCode, type Participant, type Publisher, type Role, type Stream } from "../../protocol";
 import { joinMedia } from "../index";
 import type { MediaSession } from "../media";
-import { Signaling, type ServerPayload } from "../signaling";
-import { api, ApiError } from "./api";
+import { type ServerPayload, Signaling } from "../signaling";
+import { ApiError, api } from "./api";
 import { announce, fill, h } from "./dom";
-import { t, type TextKey } from "./i18n";
+import { type TextKey, t } from "./i18n";
 
 export type Who = { kind: "user"; displayName: string } | { kind: "guest"; invite: string; displayName: string };
 
@@ -18,7 +18,12 @@ const FINAL_CLOSES: Record<number, TextKey> = {
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 
 /** The room page: video grid, controls, participants, waiting list (moderators) and chat; reconnects on drops. */
-export async function enterRoom(main: HTMLElement, roomId: string, who: Who, header: () => HTMLElement): Promise<{ relabel(): void }> {
+export async function enterRoom(
+  main: HTMLElement,
+  roomId: string,
+  who: Who,
+  header: () => HTMLElement,
+): Promise<{ relabel(): void }> {
   const view = new RoomView(main, roomId, who, header);
   await view.connect();
   return view;
@@ -44,7 +49,13 @@ class RoomView {
   private readonly grid = h("ul", { id: "grid", class: "grid", "aria-label": t("videos") });
   private readonly people = h("ul", { id: "participants" });
   private readonly waiting = h("div", { id: "waiting" });
-  private readonly chatLog = h("div", { id: "chat-log", role: "log", "aria-live": "polite", "aria-labelledby": "chat-title", tabindex: 0 });
+  private readonly chatLog = h("div", {
+    id: "chat-log",
+    role: "log",
+    "aria-live": "polite",
+    "aria-labelledby": "chat-title",
+    tabindex: 0,
+  });
   private readonly controls = h("div", { class: "controls", role: "toolbar", "aria-label": t("devices") });
   private laidOut = false;
   /** The room's name where the participant may read it (registered users), else the product's. */
@@ -71,7 +82,8 @@ class RoomView {
       signaling.onClose((code) => this.closed(code));
     } catch (error) {
       // A refused start (wrong invite, deleted room) is final; a network failure is retried.
-      if (error instanceof ApiError && error.status < 500 && error.status !== 429) return this.end(`${error.code}: ${error.message}`);
+      if (error instanceof ApiError && error.status < 500 && error.status !== 429)
+        return this.end(`${error.code}: ${error.message}`);
       this.retry();
     }
   }
@@ -85,7 +97,9 @@ class RoomView {
         return this.showWaitingRoom();
       case "control.joined":
         for (const p of payload.participants as Participant[]) this.participants.set(p.participant_id, p);
-        announce(t("joinedNotice", { names: (payload.participants as Participant[]).map((p) => p.display_name).join(", ") }));
+        announce(
+          t("joinedNotice", { names: (payload.participants as Participant[]).map((p) => p.display_name).join(", ") }),
+        );
         return this.renderPeople();
       case "control.left": {
         const ids = payload.participants as string[];
@@ -123,9 +137,21 @@ class RoomView {
     this.selfId = payload.participant_id as string;
     this.role = payload.role as Role;
     this.participants.clear();
-    this.participants.set(this.selfId, { participant_id: this.selfId, display_name: payload.display_name as string, role: this.role, kind: this.who.kind, joined_at: "", hand_raised_at: null });
+    this.participants.set(this.selfId, {
+      participant_id: this.selfId,
+      display_name: payload.display_name as string,
+      role: this.role,
+      kind: this.who.kind,
+      joined_at: "",
+      hand_raised_at: null,
+    });
     for (const p of payload.participants as Participant[]) this.participants.set(p.participant_id, p);
-    const modules = payload.modules as { chat: { messages: { source: string; content: string; timestamp: string }[] }; turn: { ice_servers: RTCIceServer[] } | null; media: { mode: "mesh" | "sfu"; publishers: Publisher[] }; moderation: { waiting: { participant_id: string; display_name: string }[] } };
+    const modules = payload.modules as {
+      chat: { messages: { source: string; content: string; timestamp: string }[] };
+      turn: { ice_servers: RTCIceServer[] } | null;
+      media: { mode: "mesh" | "sfu"; publishers: Publisher[] };
+      moderation: { waiting: { participant_id: string; display_name: string }[] };
+    };
     this.publishers.clear();
     for (const p of modules.media.publishers) this.publishers.set(p.participant_id, p);
     this.layout();
@@ -159,16 +185,25 @@ class RoomView {
   private layout(): void {
     if (this.laidOut) return;
     this.laidOut = true;
-    const chatInput = h("input", { id: "chat-input", name: "chat", maxlength: 4000, autocomplete: "off", required: true });
+    const chatInput = h("input", {
+      id: "chat-input",
+      name: "chat",
+      maxlength: 4000,
+      autocomplete: "off",
+      required: true,
+    });
     const chatForm = h(
       "form",
-      { id: "chat-form", onsubmit: (event: Event) => {
-        event.preventDefault();
-        const content = chatInput.value.trim();
-        if (!content) return;
-        this.signaling?.send("chat", { action: "send_message", content });
-        chatInput.value = "";
-      } },
+      {
+        id: "chat-form",
+        onsubmit: (event: Event) => {
+          event.preventDefault();
+          const content = chatInput.value.trim();
+          if (!content) return;
+          this.signaling?.send("chat", { action: "send_message", content });
+          chatInput.value = "";
+        },
+      },
       h("label", { for: "chat-input" }, t("message")),
       chatInput,
       h("button", { type: "submit" }, t("send")),
@@ -181,13 +216,30 @@ class RoomView {
       h(
         "div",
         { class: "room" },
-        h("section", { class: "stage", "aria-labelledby": "videos-title" }, h("h2", { id: "videos-title", class: "visually-hidden" }, t("videos")), this.grid, this.controls),
+        h(
+          "section",
+          { class: "stage", "aria-labelledby": "videos-title" },
+          h("h2", { id: "videos-title", class: "visually-hidden" }, t("videos")),
+          this.grid,
+          this.controls,
+        ),
         h(
           "aside",
           { class: "side" },
-          h("section", { "aria-labelledby": "people-title" }, h("h2", { id: "people-title" }, t("participants")), this.people),
+          h(
+            "section",
+            { "aria-labelledby": "people-title" },
+            h("h2", { id: "people-title" }, t("participants")),
+            this.people,
+          ),
           this.waiting,
-          h("section", { "aria-labelledby": "chat-title" }, h("h2", { id: "chat-title" }, t("chat")), this.chatLog, chatForm),
+          h(
+            "section",
+            { "aria-labelledby": "chat-title" },
+            h("h2", { id: "chat-title" }, t("chat")),
+            this.chatLog,
+            chatForm,
+          ),
         ),
       ),
     );
@@ -210,14 +262,17 @@ class RoomView {
 
   /** The toolbar, built once (re-creating it would take a keyboard user's focus away); state via aria-pressed. */
   private buildControls(): void {
-    const toggle = (id: string, label: string, onclick: () => void) => h("button", { type: "button", id, "aria-pressed": "false", onclick }, label);
+    const toggle = (id: string, label: string, onclick: () => void) =>
+      h("button", { type: "button", id, "aria-pressed": "false", onclick }, label);
     fill(
       this.controls,
       toggle("toggle-mic", t("micOn"), () => this.setEnabled("audio", !this.localOn("audio"))),
       toggle("toggle-camera", t("camOn"), () => this.setEnabled("video", !this.localOn("video"))),
       toggle("toggle-screen", t("screenShare"), () => void this.toggleScreen()),
       toggle("toggle-hand", t("raiseHand"), () =>
-        this.signaling?.send("control", { action: this.participants.get(this.selfId)?.hand_raised_at ? "lower_hand" : "raise_hand" }),
+        this.signaling?.send("control", {
+          action: this.participants.get(this.selfId)?.hand_raised_at ? "lower_hand" : "raise_hand",
+        }),
       ),
       h("button", { type: "button", id: "leave", class: "danger", onclick: () => this.leave() }, t("leave")),
       h("div", { id: "devices", class: "devices" }),
@@ -225,7 +280,8 @@ class RoomView {
   }
 
   private updateControls(): void {
-    const pressed = (id: string, on: boolean) => this.controls.querySelector(`#${id}`)?.setAttribute("aria-pressed", String(on));
+    const pressed = (id: string, on: boolean) =>
+      this.controls.querySelector(`#${id}`)?.setAttribute("aria-pressed", String(on));
     pressed("toggle-mic", this.localOn("audio"));
     pressed("toggle-camera", this.localOn("video"));
     pressed("toggle-screen", this.screen !== undefined);
@@ -233,7 +289,11 @@ class RoomView {
   }
 
   private localOn(kind: "audio" | "video"): boolean {
-    return (kind === "audio" ? this.camera?.getAudioTracks() : this.camera?.getVideoTracks())?.some((track) => track.enabled) ?? false;
+    return (
+      (kind === "audio" ? this.camera?.getAudioTracks() : this.camera?.getVideoTracks())?.some(
+        (track) => track.enabled,
+      ) ?? false
+    );
   }
 
   private setEnabled(kind: "audio" | "video", enabled: boolean): void {
@@ -270,20 +330,34 @@ class RoomView {
     if (!target || !this.camera) return;
     const devices = await navigator.mediaDevices.enumerateDevices();
     const select = (kind: "audioinput" | "videoinput", id: string, label: string) => {
-      const current = (kind === "audioinput" ? this.camera!.getAudioTracks() : this.camera!.getVideoTracks())[0]?.getSettings().deviceId;
+      const current = (
+        kind === "audioinput" ? this.camera!.getAudioTracks() : this.camera!.getVideoTracks()
+      )[0]?.getSettings().deviceId;
       const element = h(
         "select",
         { id, onchange: () => void this.switchDevice(kind, element.value) },
-        ...devices.filter((d) => d.kind === kind).map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${label} ${i + 1}`)),
+        ...devices
+          .filter((d) => d.kind === kind)
+          .map((d, i) =>
+            h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${label} ${i + 1}`),
+          ),
       );
       return h("span", {}, h("label", { for: id }, label), element);
     };
-    fill(target, select("audioinput", "select-microphone", t("microphone")), select("videoinput", "select-camera", t("camera")));
+    fill(
+      target,
+      select("audioinput", "select-microphone", t("microphone")),
+      select("videoinput", "select-camera", t("camera")),
+    );
   }
 
   private async switchDevice(kind: "audioinput" | "videoinput", deviceId: string): Promise<void> {
     if (!this.camera) return;
-    const wanted = await navigator.mediaDevices.getUserMedia(kind === "audioinput" ? { audio: { deviceId: { exact: deviceId } } } : { video: { deviceId: { exact: deviceId } } });
+    const wanted = await navigator.mediaDevices.getUserMedia(
+      kind === "audioinput"
+        ? { audio: { deviceId: { exact: deviceId } } }
+        : { video: { deviceId: { exact: deviceId } } },
+    );
     const keep = kind === "audioinput" ? this.camera.getVideoTracks() : this.camera.getAudioTracks();
     const replaced = kind === "audioinput" ? this.camera.getAudioTracks() : this.camera.getVideoTracks();
     const next = new MediaStream([...keep, ...wanted.getTracks()]);
@@ -311,7 +385,12 @@ class RoomView {
   private tile(key: string): HTMLElement {
     let tile = this.tiles.get(key);
     if (!tile) {
-      tile = h("li", { class: "tile", "data-key": key }, h("video", { autoplay: true, playsinline: true }), h("p", { class: "label" }));
+      tile = h(
+        "li",
+        { class: "tile", "data-key": key },
+        h("video", { autoplay: true, playsinline: true }),
+        h("p", { class: "label" }),
+      );
       this.tiles.set(key, tile);
       this.grid.append(tile);
     }
@@ -328,7 +407,10 @@ class RoomView {
     for (const [key, tile] of this.tiles) {
       const [participantId, stream] = key.split("/") as [string, Stream];
       const participant = this.participants.get(participantId);
-      const state = participantId === this.selfId ? { audio: this.localOn("audio"), video: this.localOn("video") } : this.publishers.get(participantId)?.streams[stream];
+      const state =
+        participantId === this.selfId
+          ? { audio: this.localOn("audio"), video: this.localOn("video") }
+          : this.publishers.get(participantId)?.streams[stream];
       const notes = [
         stream === "screen" ? t("screenShare") : null,
         state && !state.audio && stream === "camera" ? t("muted") : null,
@@ -344,7 +426,11 @@ class RoomView {
   }
 
   private renderPeople(): void {
-    const sorted = [...this.participants.values()].sort((a, b) => (a.hand_raised_at ?? "~").localeCompare(b.hand_raised_at ?? "~") || a.display_name.localeCompare(b.display_name));
+    const sorted = [...this.participants.values()].sort(
+      (a, b) =>
+        (a.hand_raised_at ?? "~").localeCompare(b.hand_raised_at ?? "~") ||
+        a.display_name.localeCompare(b.display_name),
+    );
     fill(
       this.people,
       ...sorted.map((p) =>
@@ -382,9 +468,23 @@ class RoomView {
                   {},
                   h("span", {}, w.display_name),
                   " ",
-                  h("button", { type: "button", onclick: () => this.signaling?.send("moderation", { action: "accept", target: w.participant_id }) }, `${t("accept")}: ${w.display_name}`),
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      onclick: () => this.signaling?.send("moderation", { action: "accept", target: w.participant_id }),
+                    },
+                    `${t("accept")}: ${w.display_name}`,
+                  ),
                   " ",
-                  h("button", { type: "button", onclick: () => this.signaling?.send("moderation", { action: "reject", target: w.participant_id }) }, `${t("reject")}: ${w.display_name}`),
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      onclick: () => this.signaling?.send("moderation", { action: "reject", target: w.participant_id }),
+                    },
+                    `${t("reject")}: ${w.display_name}`,
+                  ),
                 ),
               ),
             ),
@@ -400,13 +500,22 @@ class RoomView {
 
   private renderMessage(m: { source: string; content: string; timestamp: string; name?: string }): void {
     const name = m.name ?? this.participants.get(m.source)?.display_name ?? "…";
-    const time = new Date(m.timestamp).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+    const time = new Date(m.timestamp).toLocaleTimeString(document.documentElement.lang, {
+      hour: "2-digit",
+      minute: "2-digit",
+    });
     this.chatLog.append(h("p", { class: "message" }, h("span", { class: "meta" }, `${name}, ${time}: `), m.content));
   }
 
   private showWaitingRoom(): void {
     this.inWaitingRoom = true;
-    fill(this.main, this.header(), h("h1", {}, t("waitingTitle")), h("p", { role: "status", id: "waiting-status" }, t("waitingText")), this.leaveButton());
+    fill(
+      this.main,
+      this.header(),
+      h("h1", {}, t("waitingTitle")),
+      h("p", { role: "status", id: "waiting-status" }, t("waitingText")),
+      this.leaveButton(),
+    );
   }
 
   private leaveButton(): HTMLElement {
@@ -427,7 +536,9 @@ class RoomView {
     if (this.leaving) return;
     if (code >= 4000 && code <= 4999) {
       this.stopLocal();
-      return this.end(t(this.inWaitingRoom && code === CloseCode.kicked ? "notAdmitted" : (FINAL_CLOSES[code] ?? "kicked")));
+      return this.end(
+        t(this.inWaitingRoom && code === CloseCode.kicked ? "notAdmitted" : (FINAL_CLOSES[code] ?? "kicked")),
+      );
     }
     this.retry();
   }
@@ -443,6 +554,12 @@ class RoomView {
   }
 
   private end(reason: string): void {
-    fill(this.main, this.header(), h("h1", {}, t("appTitle")), h("p", { role: "alert", id: "ended" }, reason), h("a", { href: "/", class: "button" }, t("backHome")));
+    fill(
+      this.main,
+      this.header(),
+      h("h1", {}, t("appTitle")),
+      h("p", { role: "alert", id: "ended" }, reason),
+      h("a", { href: "/", class: "button" }, t("backHome")),
+    );
   }
 }
