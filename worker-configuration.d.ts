@@ -1,5 +1,5 @@
 // Binding types for the worker and its Durable Objects (kept in step with wrangler.toml).
-// Values are strings as in wrangler.toml [vars] / workerd text bindings; src/config.ts parses them.
+// Values are strings as in wrangler.toml [vars] / workerd text bindings; src/shared/config.ts parses them.
 interface Env {
   ROOMS: DurableObjectNamespace<import("./durable-objects/room/room").RoomObject>;
   SIGNING_KEYS: DurableObjectNamespace<import("./durable-objects/signing-key").SigningKeyObject>;

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { readConfig } from "../src/config";
+import { readConfig } from "../src/shared/config";
 
 /**
  * Failed attempts on invite codes, room passwords and tickets, counted per client address (one object per

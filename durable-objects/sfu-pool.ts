@@ -2,7 +2,7 @@ import { fail, ok, type Result } from "../src/protocol";
 import type { AddSfuNodeRequest, SfuNode } from "../src/protocol/sfu";
 import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
-import { isoOrNull } from "../src/time";
+import { isoOrNull } from "../src/shared/time";
 import { SqlObject } from "./sql-object";
 
 interface NodeRow extends Record<string, SqlStorageValue> {

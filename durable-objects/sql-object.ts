@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Config, readConfig } from "../src/config";
+import { type Config, readConfig } from "../src/shared/config";
 import { migrate } from "./room/migrations";
 
 /** A singleton-style Durable Object with the settings, its SQLite storage and its tables migrated on start. */

@@ -1,8 +1,8 @@
 import { connect } from "cloudflare:sockets";
 import { fail, ok, type Result } from "../src/protocol";
 import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
-import { randomToken, sha256 } from "../src/secrets";
-import { isoOrNull } from "../src/time";
+import { randomToken, sha256 } from "../src/shared/secrets";
+import { isoOrNull } from "../src/shared/time";
 import { mintTurnCredential } from "../turn/credentials";
 import { nodeUrls, probeAddress, selectNodes, type TurnNode } from "../turn/fleet";
 import { type KeyringAction, type SecretState, transition } from "../turn/keyring";

@@ -20,7 +20,6 @@ import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { ConfigSchema } from "../src/config";
 import {
   AddedTurnSecretSchema,
   NodeHealthSchema,
@@ -28,6 +27,7 @@ import {
   TurnSecretListSchema,
   TurnSecretSchema,
 } from "../src/protocol";
+import { ConfigSchema } from "../src/shared/config";
 import { coturnConfig } from "../turn/coturn-config";
 import { RedisSecretDatabase, type SecretDatabase, SqliteSecretDatabase } from "../turn/secret-db";
 

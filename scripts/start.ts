@@ -4,13 +4,13 @@ import { get as httpsGet } from "node:https";
 import { join, relative, resolve } from "node:path";
 import workerd from "workerd";
 import { z } from "zod";
-import { ConfigSchema } from "../src/config";
+import { ConfigSchema } from "../src/shared/config";
 import { buildWorker, root } from "./build";
 import { SETTING_NAMES, workerdConfig } from "./workerd-config";
 
 /**
  * `npm start`: builds the worker and runs it in plain workerd (the binary an on-prem operator runs) with state on
- * local disk. Settings come from environment variables named as in src/config.ts; locally, development login is
+ * local disk. Settings come from environment variables named as in src/shared/config.ts; locally, development login is
  * on and the listener's own origin may open WebSockets. This process supervises workerd and forwards signals,
  * which `npm` itself does not.
  */

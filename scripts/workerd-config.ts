@@ -1,6 +1,6 @@
-import { ConfigSchema } from "../src/config";
+import { ConfigSchema } from "../src/shared/config";
 
-/** Names of every setting the worker reads (src/config.ts); each becomes a text binding. */
+/** Names of every setting the worker reads (src/shared/config.ts); each becomes a text binding. */
 export const SETTING_NAMES = Object.keys(ConfigSchema.shape) as (keyof typeof ConfigSchema.shape)[];
 
 export interface WorkerdOptions {

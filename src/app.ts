@@ -4,12 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { type ZodType, z } from "zod";
 import { authenticate } from "./auth/authenticate";
-import { DEV_AUDIENCE, signingKey } from "./auth/keys";
-import { hashPassword } from "./auth/password";
-import type { Principal } from "./auth/principal";
 import { verifySessionToken } from "./auth/session";
-import { type Config, readConfig } from "./config";
-import { errorResponse } from "./http";
 import {
   AddedTurnSecretSchema,
   AddSfuNodeRequestSchema,
@@ -41,8 +36,13 @@ import {
   TurnSecretSchema,
   UpdateRoomRequestSchema,
 } from "./protocol";
-import { clientAddress, clientRegion, REGION_HEADER } from "./region";
-import { randomToken } from "./secrets";
+import { type Config, readConfig } from "./shared/config";
+import { errorResponse } from "./shared/http";
+import { DEV_AUDIENCE, signingKey } from "./shared/keys";
+import { hashPassword } from "./shared/password";
+import type { Principal } from "./shared/principal";
+import { clientAddress, clientRegion, REGION_HEADER } from "./shared/region";
+import { randomToken } from "./shared/secrets";
 import { WEB_ASSETS } from "./web-assets.generated";
 
 type Variables = { config: Config; principal: Principal };

@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import type { Config } from "../../src/config";
 import type { ErrorCode, Participant, Role } from "../../src/protocol";
+import type { Config } from "../../src/shared/config";
 
 /** Payload of a server event: `message` names it, the rest is the event's fields. */
 export type EventPayload = { message: string } & Record<string, unknown>;

@@ -1,8 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import { verifyPassword } from "../../src/auth/password";
-import type { Principal } from "../../src/auth/principal";
-import { type Config, readConfig } from "../../src/config";
-import { errorResponse } from "../../src/http";
 import {
   ClientFrameSchema,
   CloseCode,
@@ -19,9 +15,13 @@ import {
   SUBPROTOCOL,
   type WaitingRoom,
 } from "../../src/protocol";
-import { REGION_HEADER } from "../../src/region";
-import { randomToken, sha256 } from "../../src/secrets";
-import { TokenBucket } from "../../src/token-bucket";
+import { type Config, readConfig } from "../../src/shared/config";
+import { errorResponse } from "../../src/shared/http";
+import { verifyPassword } from "../../src/shared/password";
+import type { Principal } from "../../src/shared/principal";
+import { REGION_HEADER } from "../../src/shared/region";
+import { randomToken, sha256 } from "../../src/shared/secrets";
+import { TokenBucket } from "../../src/shared/token-bucket";
 import type { SfuPin } from "../sfu-pool";
 import { migrate } from "./migrations";
 import type { Connection, EventPayload, RoomApi, RoomModule, Sender } from "./module";

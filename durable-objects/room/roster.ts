@@ -1,5 +1,5 @@
 import type { Participant, Role } from "../../src/protocol";
-import { isoOrNull } from "../../src/time";
+import { isoOrNull } from "../../src/shared/time";
 import type { Connection } from "./module";
 
 export type ParticipantKind = "user" | "guest";

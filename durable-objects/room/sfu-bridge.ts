@@ -1,5 +1,4 @@
 import type { Stream } from "../../src/protocol";
-import { randomToken } from "../../src/secrets";
 import { JANUS_NO_SUCH_SESSION, JanusError, type JanusReply, JanusSession } from "../../src/sfu/janus";
 import {
   type Feed,
@@ -11,6 +10,7 @@ import {
   videoFeeds,
   wantedBy,
 } from "../../src/sfu/subscriptions";
+import { randomToken } from "../../src/shared/secrets";
 import type { SfuPin } from "../sfu-pool";
 import type { CommandError, Connection, RoomApi } from "./module";
 

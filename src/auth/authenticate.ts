@@ -7,11 +7,11 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from "jose";
-import type { Config, IssuerConfig } from "../config";
 import { fail, ok, type Result } from "../protocol";
-import { secretsEqual, sha256 } from "../secrets";
-import { DEV_AUDIENCE, publicKeys } from "./keys";
-import type { Principal } from "./principal";
+import type { Config, IssuerConfig } from "../shared/config";
+import { DEV_AUDIENCE, publicKeys } from "../shared/keys";
+import type { Principal } from "../shared/principal";
+import { secretsEqual, sha256 } from "../shared/secrets";
 
 /** Tolerated clock skew between us and an issuer. */
 const CLOCK_TOLERANCE_SECONDS = 5;

@@ -1,6 +1,6 @@
 import { jwtVerify } from "jose";
 import { fail, ok, type Result } from "../protocol";
-import { publicKeys, SESSION_AUDIENCE, SESSION_ISSUER } from "./keys";
+import { publicKeys, SESSION_AUDIENCE, SESSION_ISSUER } from "../shared/keys";
 
 export interface SessionClaims {
   tenant: string;

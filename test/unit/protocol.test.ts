@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { workerdConfig } from "../../scripts/workerd-config";
-import { ConfigSchema } from "../../src/config";
 import { ClientFrameSchema, CreateRoomRequestSchema, parseSubprotocols, ServerFrameSchema } from "../../src/protocol";
+import { ConfigSchema } from "../../src/shared/config";
 
 describe("subprotocol header", () => {
   it("finds the version and the ticket", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TokenBucket } from "../../src/token-bucket";
+import { TokenBucket } from "../../src/shared/token-bucket";
 
 // Pure logic with an injected clock: no runtime involved.
 describe("TokenBucket", () => {

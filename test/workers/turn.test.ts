@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../src/auth/keys";
 import type { TurnCredentials } from "../../src/protocol";
+import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../src/shared/keys";
 import { api, devToken, join, newRoom, setting } from "./helpers";
 
 const operator = { authorization: `Bearer ${setting("OPERATOR_TOKEN")}` };

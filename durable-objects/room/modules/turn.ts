@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../../src/auth/keys";
 import type { TurnCredentials } from "../../../src/protocol";
+import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../../src/shared/keys";
 import { type Connection, defineModule, type RoomApi } from "../module";
 
 const TurnCommandSchema = z.discriminatedUnion("action", [z.object({ action: z.literal("refresh") }).strict()]);

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { TurnNodeSchema } from "../turn/fleet";
-import { RegionRulesSchema } from "../turn/region";
+import { TurnNodeSchema } from "../../turn/fleet";
+import { RegionRulesSchema } from "../../turn/region";
 
 /** One trusted OIDC issuer. Tokens are verified against its JWKS (remote URL or inline keys). */
 export const IssuerConfigSchema = z

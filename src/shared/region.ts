@@ -1,4 +1,4 @@
-import { resolveRegion } from "../turn/region";
+import { resolveRegion } from "../../turn/region";
 import type { Config } from "./config";
 
 /** Header on which the worker tells a room object the client's region (set by the worker, never by clients). */
