@@ -9,6 +9,7 @@ import {
   parseSubprotocols,
   type Result,
   type Room,
+  type RoomDiagnostics,
   type StartInvitedRequest,
   type StartRequest,
   type StartResponse,
@@ -88,6 +89,8 @@ export class RoomObject extends DurableObject<Env> {
   private readonly api: RoomApi;
   private roster: Roster;
   private presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Identifies this construction of the object (hibernation and restarts build a new one). */
+  private readonly instance = { id: randomToken(12), startedAt: Date.now() };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -164,6 +167,19 @@ export class RoomObject extends DurableObject<Env> {
   info(principal: Principal): Result<Room> {
     const room = this.visibleTo(principal);
     return room.ok ? ok(this.describe(room.value, principal)) : room;
+  }
+
+  diagnostics(principal: Principal): Result<RoomDiagnostics> {
+    if (!principal.operator) return fail("insufficient_permissions", "operators only");
+    const room = this.visibleTo(principal);
+    if (!room.ok) return room;
+    return ok({
+      room_id: room.value.id,
+      instance_id: this.instance.id,
+      instance_started_at: new Date(this.instance.startedAt).toISOString(),
+      connections: this.ctx.getWebSockets().length,
+      participants_connected: this.roster.connectedCount(),
+    });
   }
 
   update(principal: Principal, input: UpdateRoomInput): Result<Room> {

@@ -117,3 +117,16 @@ export const AuthOptionsSchema = z
   })
   .meta({ id: "AuthOptions" });
 export type AuthOptions = z.infer<typeof AuthOptionsSchema>;
+
+/** Operators only: what the room object holding a room is doing now (`instance_id` changes when it is rebuilt). */
+export const RoomDiagnosticsSchema = z
+  .object({
+    room_id: IdSchema,
+    /** Random per construction of the room object: a new value means it was rebuilt (hibernation, restart). */
+    instance_id: z.string(),
+    instance_started_at: z.iso.datetime(),
+    connections: z.number().int(),
+    participants_connected: z.number().int(),
+  })
+  .meta({ id: "RoomDiagnostics" });
+export type RoomDiagnostics = z.infer<typeof RoomDiagnosticsSchema>;
