@@ -1,0 +1,99 @@
+import { createRoute, type OpenAPIHonoOptions, type RouteConfig } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import type { ZodType } from "zod";
+import { authenticate } from "../auth/authenticate";
+import { ErrorBodySchema, type ErrorCode, httpStatusOf, type Result, RoomParamsSchema } from "../protocol";
+import type { Config } from "../shared/config";
+import { errorResponse } from "../shared/http";
+import type { Principal } from "../shared/principal";
+import { clientAddress } from "../shared/region";
+
+type Variables = { config: Config; principal: Principal };
+export type AppEnv = { Bindings: Env; Variables: Variables };
+
+/** Every route group's validation failures answer with the contract's `invalid_request` body. */
+export const defaultHook: OpenAPIHonoOptions<AppEnv>["defaultHook"] = (result) => {
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return errorResponse("invalid_request", `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
+  }
+};
+
+export const json = <T extends ZodType>(schema: T) => ({ content: { "application/json": { schema } } });
+export const jsonBody = <T extends ZodType>(schema: T) => ({ body: { ...json(schema), required: true } });
+const errors = {
+  400: { ...json(ErrorBodySchema), description: "Invalid request (`invalid_request`, `invalid_json`)" },
+  401: { ...json(ErrorBodySchema), description: "Missing or invalid credentials" },
+  403: { ...json(ErrorBodySchema), description: "Not allowed" },
+  404: { ...json(ErrorBodySchema), description: "No such room (or another tenant's)" },
+  409: { ...json(ErrorBodySchema), description: "Conflict" },
+  413: { ...json(ErrorBodySchema), description: "Body too large" },
+  429: { ...json(ErrorBodySchema), description: "Too many failed attempts from this address" },
+  500: { ...json(ErrorBodySchema), description: "Internal error" },
+  503: { ...json(ErrorBodySchema), description: "A needed service (e.g. SFU capacity) is unavailable" },
+};
+export const bearer = [{ bearer: [] }];
+export const roomParams = { params: RoomParamsSchema };
+
+/** A route whose documented responses include the contract's error bodies. */
+export function route<R extends RouteConfig>(config: R) {
+  return createRoute({ ...config, responses: { ...errors, ...config.responses } });
+}
+
+/** Answers with an RPC result: its value with the success status, or the contract's error body. */
+export function respond<T extends object, S extends 200 | 201>(c: Context<AppEnv>, result: Result<T>, status: S) {
+  if (result.ok) return c.json(result.value, status);
+  return c.json({ error: result.error }, httpStatusOf[result.error.code]);
+}
+
+export function room(env: Env, id: string) {
+  return env.ROOMS.get(env.ROOMS.idFromName(id));
+}
+
+export function sfuPool(env: Env) {
+  return env.SFU_POOL.get(env.SFU_POOL.idFromName("pool"));
+}
+
+export function fleet(env: Env) {
+  return env.TURN_FLEET.get(env.TURN_FLEET.idFromName("fleet"));
+}
+
+/** Failed attempts that count against the client address. */
+const GUESSING_ERRORS = new Set<ErrorCode>(["invalid_password", "invalid_invite", "invalid_ticket"]);
+
+export const guessedWrong = <T>(result: Result<T>) => !result.ok && GUESSING_ERRORS.has(result.error.code);
+
+/**
+ * Runs an attempt that can be guessed (password, invite code, ticket): refused while the client address has too
+ * many recent failures, and counted against the address when it fails.
+ */
+export async function throttled<R>(c: Context<AppEnv>, attempt: () => Promise<R>, failed: (outcome: R) => boolean) {
+  const address = clientAddress(c.req.raw, c.var.config);
+  const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(address));
+  const retryAfter = await limiter.retryAfter();
+  if (retryAfter > 0) {
+    const error = { code: "too_many_attempts" as const, message: "too many failed attempts; try again later" };
+    return c.json({ error }, 429, { "retry-after": String(retryAfter) });
+  }
+  const outcome = await attempt();
+  if (failed(outcome)) await limiter.recordFailure();
+  return outcome;
+}
+
+const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const principal = await authenticate(c.req.header("authorization"), c.env, c.var.config);
+  if (!principal.ok)
+    return errorResponse(principal.error.code, principal.error.message, { "www-authenticate": "Bearer" });
+  c.set("principal", principal.value);
+  await next();
+};
+
+const operatorOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.var.principal.operator) return errorResponse("insufficient_permissions", "operators only");
+  await next();
+};
+
+/** Route fields of every endpoint that needs a bearer token. */
+export const authenticated = { security: bearer, middleware: requireUser };
+/** Route fields of every operator endpoint. */
+export const operator = { security: bearer, middleware: [requireUser, operatorOnly] };

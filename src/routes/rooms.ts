@@ -1,0 +1,156 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import {
+  CreateInviteRequestSchema,
+  CreateRoomRequestSchema,
+  InviteSchema,
+  type Result,
+  RoomSchema,
+  StartInvitedRequestSchema,
+  StartRequestSchema,
+  type StartResponse,
+  StartResponseSchema,
+  UpdateRoomRequestSchema,
+} from "../protocol";
+import { hashPassword } from "../shared/password";
+import { randomToken } from "../shared/secrets";
+import {
+  type AppEnv,
+  authenticated,
+  defaultHook,
+  guessedWrong,
+  json,
+  jsonBody,
+  respond,
+  room,
+  roomParams,
+  route,
+  throttled,
+} from "./common";
+
+/** Rooms: their settings, guest invites, and the signalling tickets to join them. */
+export function roomRoutes() {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook });
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms",
+      summary: "Create a room; the caller owns it",
+      ...authenticated,
+      request: jsonBody(CreateRoomRequestSchema),
+      responses: { 201: { ...json(RoomSchema), description: "Created" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const id = randomToken(16);
+      const result = await room(c.env, id).create(c.var.principal, {
+        id,
+        name: body.name ?? "",
+        passwordHash: body.password === undefined ? null : await hashPassword(body.password),
+        waitingRoom: body.waiting_room,
+      });
+      return respond(c, result, 201);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}",
+      ...authenticated,
+      request: roomParams,
+      responses: { 200: { ...json(RoomSchema), description: "The room" } },
+    }),
+    async (c) => respond(c, await room(c.env, c.req.valid("param").id).info(c.var.principal), 200),
+  );
+
+  app.openapi(
+    route({
+      method: "patch",
+      path: "/v1/rooms/{id}",
+      summary: "Change name, password or waiting-room setting (owner)",
+      ...authenticated,
+      request: { ...roomParams, ...jsonBody(UpdateRoomRequestSchema) },
+      responses: { 200: { ...json(RoomSchema), description: "The updated room" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const passwordHash =
+        body.password === undefined ? undefined : body.password === null ? null : await hashPassword(body.password);
+      const result = await room(c.env, c.req.valid("param").id).update(c.var.principal, {
+        name: body.name,
+        passwordHash,
+        waitingRoom: body.waiting_room,
+      });
+      return respond(c, result, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "delete",
+      path: "/v1/rooms/{id}",
+      summary: "Delete the room and disconnect everyone (owner or operator)",
+      ...authenticated,
+      request: roomParams,
+      responses: { 204: { description: "Deleted" } },
+    }),
+    async (c) => {
+      const result = await room(c.env, c.req.valid("param").id).remove(c.var.principal);
+      return result.ok ? c.body(null, 204) : respond(c, result, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms/{id}/invites",
+      summary: "Create a guest invite code (owner)",
+      ...authenticated,
+      request: { ...roomParams, body: { ...json(CreateInviteRequestSchema), required: false } },
+      responses: { 201: { ...json(InviteSchema), description: "Invite code (shown once)" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json") ?? {};
+      const result = await room(c.env, c.req.valid("param").id).createInvite(c.var.principal, body.expires_in_seconds);
+      return respond(c, result, 201);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms/{id}/start",
+      summary: "Get a signalling ticket as a registered user",
+      ...authenticated,
+      request: { ...roomParams, ...jsonBody(StartRequestSchema) },
+      responses: { 200: { ...json(StartResponseSchema), description: "Single-use ticket and resumption token" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const id = c.req.valid("param").id;
+      const start = async (): Promise<Result<StartResponse>> => room(c.env, id).start(c.var.principal, body);
+      const result = await throttled(c, start, guessedWrong);
+      return result instanceof Response ? result : respond(c, result, 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/rooms/{id}/start_invited",
+      summary: "Get a signalling ticket as a guest with an invite code",
+      request: { ...roomParams, ...jsonBody(StartInvitedRequestSchema) },
+      responses: { 200: { ...json(StartResponseSchema), description: "Single-use ticket and resumption token" } },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const id = c.req.valid("param").id;
+      const start = async (): Promise<Result<StartResponse>> => room(c.env, id).startInvited(body);
+      const result = await throttled(c, start, guessedWrong);
+      return result instanceof Response ? result : respond(c, result, 200);
+    },
+  );
+
+  return app;
+}

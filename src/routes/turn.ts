@@ -1,0 +1,34 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { verifySessionToken } from "../auth/session";
+import { IceGrantSchema } from "../protocol";
+import { clientRegion } from "../shared/region";
+import { type AppEnv, bearer, defaultHook, fleet, json, room, route } from "./common";
+
+/** TURN credentials for participants of a live session. */
+export function turnRoutes() {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook });
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/turn",
+      summary: "TURN credentials for a live room session (bearer: the session token from join_success)",
+      security: bearer,
+      responses: { 200: { ...json(IceGrantSchema), description: "ICE servers, nearest healthy region first" } },
+    }),
+    async (c) => {
+      const session = await verifySessionToken(c.req.header("authorization"), c.env);
+      if (!session.ok) return c.json({ error: session.error }, 401, { "www-authenticate": "Bearer" });
+      const { room: roomId, tenant, participantId, sessionId } = session.value;
+      if (!(await room(c.env, roomId).sessionValid(tenant, participantId))) {
+        return c.json({ error: { code: "unauthorized" as const, message: "session is over" } }, 401);
+      }
+      const [grant] = await fleet(c.env).grant([
+        { opaqueId: sessionId, region: clientRegion(c.req.raw, c.var.config) },
+      ]);
+      return c.json(grant!, 200);
+    },
+  );
+
+  return app;
+}
