@@ -1,14 +1,32 @@
 import type { z } from "zod";
-import type { ErrorCode, Participant, Role } from "../../src/protocol";
+import {
+  type ErrorCode,
+  type ErrorPayload,
+  type EventOf,
+  type JoinStateNamespace,
+  type JoinStateOf,
+  NAMESPACES,
+  type Namespace,
+  type ParsedCommandOf,
+  type Participant,
+  type ParticipantKind,
+  type Role,
+  type WaitingRoom,
+} from "../../src/protocol";
 import type { Config } from "../../src/shared/config";
+import type { signingKey } from "../../src/shared/keys";
 
-/** Payload of a server event: `message` names it, the rest is the event's fields. */
-export type EventPayload = { message: string } & Record<string, unknown>;
+/** One signalling connection (a participant may have several devices); the socket's attachment. */
+export interface Connection {
+  participantId: string;
+  connectionId: string;
+  /** The client's region as the worker resolved it at the upgrade. */
+  region: string | undefined;
+}
 
 /** Who sent a command: the participant's stored role, never one claimed by the client. */
 export interface Sender extends Connection {
   role: Role;
-  socket: WebSocket;
   transactionId: number | undefined;
 }
 
@@ -17,102 +35,233 @@ export interface CommandError {
   text: string;
 }
 
-/** One signalling connection (a participant may have several devices). */
-export interface Connection {
+/** A participant as modules see them (the server's view: strict role). */
+export interface Member {
   participantId: string;
-  connectionId: string;
-  /** The client's region as the worker resolved it at the upgrade. */
-  region: string | undefined;
+  displayName: string;
+  role: Role;
+  kind: ParticipantKind;
+  /** Held in the waiting room: connected, but gets no room traffic and may do nothing. */
+  held: boolean;
+  connected: boolean;
+  joinedAt: number;
+  /** The breakout group (undefined: the main room). */
+  group: string | undefined;
 }
 
-/** The room's small API: the only way modules touch the room or each other. */
-export interface RoomApi {
-  readonly sql: SqlStorage;
-  readonly config: Config;
-  /** Bindings, for modules that call other objects (the TURN fleet, signing keys). */
-  readonly env: Env;
-  now(): number;
-  /** The room's identity. */
-  room(): { id: string; tenant: string };
-  /** A participant's live connections. */
+/** Where an event goes. Held participants get only events addressed to their participant id or connection. */
+export type Target =
+  | { to: "everyone" }
+  | { to: "participant"; id: string }
+  | { to: "connection"; connection: Connection }
+  | { to: "roles"; roles: readonly Role[] }
+  | { to: "group"; group: string };
+
+/** A read-only view of who is in the room. */
+export interface RosterView {
+  member(participantId: string): Member | undefined;
   connectionsOf(participantId: string): Connection[];
-  /** Every live connection. */
+  /** Connections of everyone admitted (not held). */
   connections(): Connection[];
-  /** Sends one event to one connection. */
-  sendTo(connection: Connection, namespace: string, payload: EventPayload): void;
-  /** Connected participants. */
+  /** Connected participants, held ones included. */
   connectedCount(): number;
-  /** A participant known to the room (connected, or disconnected within the resumption window). */
-  participant(participantId: string): Participant | undefined;
-  /** Connected participants in the waiting room. */
-  waiting(): Participant[];
-  /** Lets a waiting participant in (they get join_success, everyone a joined); false when nobody of that id waits. */
-  letIn(participantId: string): Promise<boolean>;
-  /** Closes a waiting participant's connections (4000, not admitted); false when nobody of that id waits. */
-  turnAway(participantId: string): boolean;
-  /** Records a raised (timestamp) or lowered (null) hand; everyone learns it through a batched control.update. */
-  setHandRaised(participantId: string, raisedAt: number | null): void;
-  /** Sends one event to every connection; the sender's own copy carries its transaction_id. */
-  broadcast(namespace: string, payload: EventPayload, sender?: Sender): void;
-  /** Answers the sender only. */
-  reply(sender: Sender, namespace: string, payload: EventPayload): void;
-  schedule(owner: string, key: string, dueAt: number, data?: unknown): Promise<void>;
-  cancel(owner: string, key: string): Promise<void>;
+  /** Connected participants held in the waiting room, longest waiting first. */
+  held(): Member[];
+  /** The breakout group a participant is in (undefined: the main room). */
+  groupOf(participantId: string): string | undefined;
 }
 
-/** One protocol namespace: its state (tables), commands, events, and who may issue each command. */
-export interface RoomModuleDefinition<C extends { action: string }> {
-  namespace: string;
-  /** Versioned migrations for the module's own tables. */
-  migrations: readonly string[];
-  commands: z.ZodType<C>;
-  permissions: { readonly [A in C["action"]]: readonly Role[] };
-  handle(api: RoomApi, sender: Sender, command: C): CommandError | void | Promise<CommandError | void>;
-  /** The module's part of join_success for a new connection; computed before the socket is accepted. */
-  joinState?(api: RoomApi, connection: Connection): unknown;
-  onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
+/** What the core lets modules change; every change is announced to the room as the protocol says. */
+export interface Capabilities {
+  /** Changes a participant's role (everyone gets a control.update; modules a roleChanged hook). */
+  setRole(participantId: string, role: Role): Promise<boolean>;
+  /** Closes every connection of a participant with a close code (4000–4999: the client must not retry). */
+  disconnect(participantId: string, code: number, reason: string): void;
+  /** Holds a connected participant in the waiting room. */
+  hold(participantId: string): void;
+  /** Lets a held participant in: each connection gets join_success, everyone a joined; false when not held. */
+  release(participantId: string): Promise<boolean>;
+  /** Moves a participant into a group (undefined: the main room). */
+  setGroup(participantId: string, group: string | undefined): void;
+  /** A participant's public fields that a module contributes changed: a control.update follows (batched). */
+  presenceChanged(participantId: string): void;
+}
+
+/** The objects a room calls, as typed stubs. */
+export interface Objects {
+  turnFleet(): DurableObjectStub<import("../turn-fleet").TurnFleetObject>;
+  sfuPool(): DurableObjectStub<import("../sfu-pool").SfuPoolObject>;
+  signingKey(purpose: Parameters<typeof signingKey>[1]): ReturnType<typeof signingKey>;
+}
+
+/** The room as modules see it. */
+export interface RoomInfo {
+  id: string;
+  tenant: string;
+  waitingRoom: WaitingRoom;
+}
+
+/**
+ * Services modules export to each other (`ctx.services.<namespace>`), declared by each module file through
+ * declaration merging: `declare module "../module" { interface ModuleServices { media: MediaService } }`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging in the module files
+export interface ModuleServices {}
+
+/** A module's view of the room, bound to its namespace. */
+export interface ModuleContext<N extends Namespace, S = undefined> {
+  readonly namespace: N;
+  readonly config: Config;
+  /** Per-instance in-memory state (rebuilt with the object after hibernation). */
+  readonly state: S;
+  /** The module's own tables (declared by its migrations). */
+  readonly sql: SqlStorage;
+  readonly roster: RosterView;
+  readonly room: Capabilities & { info(): RoomInfo };
+  readonly objects: Objects;
+  readonly services: ModuleServices;
+  now(): number;
+  /** Sends an event of this namespace (or an error, e.g. of asynchronous work); `sender`'s own copy carries its
+   * transaction_id. */
+  emit(target: Target, event: EventOf<N> | ErrorPayload, sender?: Sender): void;
+  /** Answers the sender only, with its transaction_id. */
+  reply(sender: Sender, event: EventOf<N>): void;
+  /** Timers of this module (kept in SQLite; the object's one alarm is set to the earliest). */
+  timers: {
+    schedule(key: string, dueAt: number, data?: unknown): Promise<void>;
+    cancel(key: string): Promise<void>;
+  };
+}
+
+/** Someone asking to come in: at `start` (before a ticket is issued) and again at the WebSocket upgrade. */
+export interface Candidate {
+  participantId: string;
+  kind: ParticipantKind;
+  role: Role;
+  phase: "start" | "upgrade";
+}
+
+/** A module's say on a candidate; the strictest wins (refuse > hold > let in). */
+export type Admission =
+  | { decision: "admit" }
+  | { decision: "hold" }
+  | { decision: "refuse"; error: ErrorCode; text: string };
+
+type CommandFor<N extends Namespace, A> = Extract<ParsedCommandOf<N>, { action: A }>;
+
+/** Who may issue an action: roles, or roles plus a rule over sender, command and room state. */
+export type Permission<N extends Namespace, A, S> =
+  | readonly Role[]
+  | {
+      roles: readonly Role[];
+      allow(ctx: ModuleContext<N, S>, sender: Sender, command: CommandFor<N, A>): CommandError | undefined;
+    };
+
+type Returns<T> = T | Promise<T>;
+type JoinStateFor<N extends Namespace> = N extends JoinStateNamespace ? JoinStateOf<N> : never;
+
+export interface ModuleHooks<N extends Namespace, S> {
+  admit?(ctx: ModuleContext<N, S>, candidate: Candidate): Admission | undefined;
+  /** A connection was accepted: admitted (it has its join_success) or held in the waiting room. */
+  connected?(ctx: ModuleContext<N, S>, connection: Connection, held: boolean): Returns<void>;
   /** One connection closed (the participant may have others). */
-  onClose?(api: RoomApi, connection: Connection): void | Promise<void>;
+  closed?(ctx: ModuleContext<N, S>, connection: Connection): Returns<void>;
   /** The participant's last connection closed. */
-  onLeave?(api: RoomApi, participantId: string): void | Promise<void>;
+  left?(ctx: ModuleContext<N, S>, participantId: string, wasHeld: boolean): Returns<void>;
+  roleChanged?(ctx: ModuleContext<N, S>, participantId: string, from: Role, to: Role): Returns<void>;
   /** The object was (re)built, e.g. after hibernation or a restart, with its surviving connections. */
-  onLoad?(api: RoomApi): void;
+  loaded?(ctx: ModuleContext<N, S>): void;
+  timer?(ctx: ModuleContext<N, S>, key: string, data: unknown): Returns<void>;
+  /** The room is being deleted (its connections are already closed). */
+  deleted?(ctx: ModuleContext<N, S>): Returns<void>;
 }
 
-/** A module with its command type sealed in, so the room can hold modules of different commands in one list. */
-export interface RoomModule {
-  namespace: string;
+/** One protocol namespace: its tables, commands, events, who may issue each command, hooks and service. */
+export interface ModuleDefinition<N extends Namespace, S = undefined> {
+  namespace: N;
+  /** Versioned migrations of the module's own tables; append only. */
   migrations: readonly string[];
-  rolesFor(action: string): readonly Role[] | undefined;
-  execute(api: RoomApi, sender: Sender, payload: unknown): Promise<CommandError | void>;
-  joinState?(api: RoomApi, connection: Connection): unknown;
-  onTimer?(api: RoomApi, key: string, data: unknown): void | Promise<void>;
-  onClose?(api: RoomApi, connection: Connection): void | Promise<void>;
-  onLeave?(api: RoomApi, participantId: string): void | Promise<void>;
-  onLoad?(api: RoomApi): void;
+  permissions: { readonly [A in ParsedCommandOf<N>["action"]]: Permission<N, A, S> };
+  /** Builds the module's in-memory state once per object instance. */
+  state?(ctx: Omit<ModuleContext<N, S>, "state">): S;
+  handle(ctx: ModuleContext<N, S>, sender: Sender, command: ParsedCommandOf<N>): Returns<CommandError | void>;
+  /** The module's part of join_success for a new connection; computed before the join_success is sent. */
+  joinState?(ctx: ModuleContext<N, S>, connection: Connection): Returns<JoinStateFor<N>>;
+  hooks?: ModuleHooks<N, S>;
+  /** Public participant fields the module owns (e.g. raised hands), for the given participants. */
+  presence?(ctx: ModuleContext<N, S>, participantIds: readonly string[]): ReadonlyMap<string, Partial<Participant>>;
+  service?(ctx: ModuleContext<N, S>): N extends keyof ModuleServices ? ModuleServices[N] : never;
 }
 
-export function defineModule<C extends { action: string }>(definition: RoomModuleDefinition<C>): RoomModule {
-  const permissions: Readonly<Record<string, readonly Role[]>> = definition.permissions;
+/** A module bound to one room object instance, its command types sealed in so the host can hold them in a list. */
+export interface BoundModule {
+  readonly namespace: Namespace;
+  /** Roles that may issue `action`; undefined when the namespace has no such action. */
+  rolesFor(action: string): readonly Role[] | undefined;
+  /**
+   * Validates the payload, applies the permission rule and runs the handler. Synchronous failures throw
+   * synchronously (the host runs this inside a SQL transaction that then rolls back).
+   */
+  execute(sender: Sender, payload: unknown): Returns<CommandError | void>;
+  joinState?(connection: Connection): Returns<unknown>;
+  presence?(participantIds: readonly string[]): ReadonlyMap<string, Partial<Participant>>;
+  readonly hooks: {
+    [H in keyof ModuleHooks<Namespace, unknown>]?: OmitFirst<NonNullable<ModuleHooks<Namespace, unknown>[H]>>;
+  };
+  readonly service: unknown;
+}
+type OmitFirst<F> = F extends (first: never, ...rest: infer R) => infer T ? (...args: R) => T : never;
+
+/** A module as the room lists it: binds itself to a context once per object instance. */
+export interface RoomModule<N extends Namespace = Namespace> {
+  readonly namespace: N;
+  readonly migrations: readonly string[];
+  bind(context: Omit<ModuleContext<Namespace, unknown>, "state">): BoundModule;
+}
+
+export function defineModule<N extends Namespace, S = undefined>(definition: ModuleDefinition<N, S>): RoomModule<N> {
+  const commands = NAMESPACES[definition.namespace].commands as unknown as z.ZodType<ParsedCommandOf<N>>;
+  // Erased to one action type: the handler gets the command its own action's rule was written for.
+  type AnyPermission =
+    | readonly Role[]
+    | { roles: readonly Role[]; allow(...args: unknown[]): CommandError | undefined };
+  const permissions = definition.permissions as unknown as Readonly<Record<string, AnyPermission>>;
   return {
     namespace: definition.namespace,
     migrations: definition.migrations,
-    rolesFor: (action) => (Object.hasOwn(permissions, action) ? permissions[action] : undefined),
-    async execute(api, sender, payload) {
-      const parsed = definition.commands.safeParse(payload);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return {
-          error: "invalid_frame",
-          text: `${issue?.path.join(".") || "payload"}: ${issue?.message ?? "invalid"}`,
-        };
-      }
-      return definition.handle(api, sender, parsed.data);
+    bind(base) {
+      const ctx = { ...base, state: undefined } as unknown as ModuleContext<N, S> & { state: S };
+      if (definition.state) ctx.state = definition.state(ctx);
+      const hooks: BoundModule["hooks"] = Object.fromEntries(
+        Object.entries(definition.hooks ?? {}).map(([name, hook]) => [
+          name,
+          (...args: unknown[]) => (hook as (...all: unknown[]) => unknown)(ctx, ...args),
+        ]),
+      );
+      const { joinState, presence } = definition;
+      return {
+        namespace: definition.namespace,
+        rolesFor(action) {
+          if (!Object.hasOwn(permissions, action)) return undefined;
+          const permission = permissions[action]!;
+          return "roles" in permission ? permission.roles : permission;
+        },
+        execute(sender, payload) {
+          const parsed = commands.safeParse(payload);
+          if (!parsed.success) {
+            const issue = parsed.error.issues[0];
+            const where = issue?.path.join(".") || "payload";
+            return { error: "invalid_frame", text: `${where}: ${issue?.message ?? "invalid"}` };
+          }
+          const permission = permissions[parsed.data.action];
+          const refused = permission && "allow" in permission ? permission.allow(ctx, sender, parsed.data) : undefined;
+          return refused ?? definition.handle(ctx, sender, parsed.data);
+        },
+        joinState: joinState && ((connection) => joinState(ctx, connection)),
+        presence: presence && ((ids) => presence(ctx, ids)),
+        hooks,
+        service: definition.service?.(ctx),
+      };
     },
-    joinState: definition.joinState,
-    onTimer: definition.onTimer,
-    onClose: definition.onClose,
-    onLeave: definition.onLeave,
-    onLoad: definition.onLoad,
   };
 }

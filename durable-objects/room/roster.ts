@@ -1,8 +1,6 @@
-import type { Participant, Role } from "../../src/protocol";
-import { isoOrNull } from "../../src/shared/time";
-import type { Connection } from "./module";
+import type { ParticipantKind, Role } from "../../src/protocol";
+import type { Connection, Member } from "./module";
 
-export type ParticipantKind = "user" | "guest";
 export type LeaveReason = "quit" | "disconnected" | "removed";
 
 interface ParticipantRow extends Record<string, SqlStorageValue> {
@@ -12,28 +10,27 @@ interface ParticipantRow extends Record<string, SqlStorageValue> {
   display_name: string;
   role: Role;
   joined_at: number;
-  hand_raised_at: number | null;
   disconnected_at: number | null;
-  /** In the waiting room: connected but not in the room until a moderator lets them in. */
+  /** Held in the waiting room: connected but not in the room until a module releases them. */
   waiting: number;
+  group_id: string | null;
 }
-
-/** Attachment of every signalling socket; survives hibernation with the socket. */
-export type ConnectionAttachment = Connection;
 
 export interface PresenceBatch {
-  joined: Participant[];
+  joined: string[];
   left: Map<LeaveReason, string[]>;
-  updated: Participant[];
+  updated: string[];
 }
 
-const toParticipant = (row: ParticipantRow): Participant => ({
-  participant_id: row.id,
-  display_name: row.display_name,
+const toMember = (row: ParticipantRow, connected: boolean): Member => ({
+  participantId: row.id,
+  displayName: row.display_name,
   role: row.role,
   kind: row.kind,
-  joined_at: new Date(row.joined_at).toISOString(),
-  hand_raised_at: isoOrNull(row.hand_raised_at),
+  held: row.waiting === 1,
+  connected,
+  joinedAt: row.joined_at,
+  group: row.group_id ?? undefined,
 });
 
 /**
@@ -49,11 +46,14 @@ export class Roster {
     `CREATE TABLE resumptions (hash TEXT PRIMARY KEY, participant_id TEXT NOT NULL, created_at INTEGER NOT NULL)`,
     "CREATE INDEX resumptions_participant ON resumptions (participant_id)",
     "ALTER TABLE participants ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0",
+    // Raised hands moved to the control module's table.
+    "ALTER TABLE participants DROP COLUMN hand_raised_at",
+    "ALTER TABLE participants ADD COLUMN group_id TEXT",
   ] as const;
 
   private readonly sockets = new Map<string, Set<WebSocket>>();
-  /** Participants in the waiting room (kept in memory too: every broadcast skips their sockets). */
-  private readonly waitingIds: Set<string>;
+  /** Held participants (kept in memory too: every broadcast skips their sockets). */
+  private readonly heldIds: Set<string>;
   private pendingJoined = new Set<string>();
   private pendingLeft = new Map<string, LeaveReason>();
   private pendingUpdated = new Set<string>();
@@ -64,7 +64,7 @@ export class Roster {
     now: number,
   ) {
     for (const socket of live) {
-      const attachment = socket.deserializeAttachment() as ConnectionAttachment | null;
+      const attachment = socket.deserializeAttachment() as Connection | null;
       if (attachment) this.socketsOf(attachment.participantId).add(socket);
     }
     // Participants marked connected whose sockets did not survive (a crash or restart) have disconnected now.
@@ -73,21 +73,49 @@ export class Roster {
       .toArray()
       .filter((row) => !this.sockets.has(row.id));
     for (const { id } of stale) sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, id);
-    this.waitingIds = new Set(
-      sql
-        .exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1")
-        .toArray()
-        .map((r) => r.id),
-    );
+    const held = sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray();
+    this.heldIds = new Set(held.map((r) => r.id));
   }
 
-  get(participantId: string): Participant | undefined {
+  member(participantId: string): Member | undefined {
     const row = this.row(participantId);
-    return row && toParticipant(row);
+    return row && toMember(row, this.isConnected(participantId));
   }
 
-  role(participantId: string): Role | undefined {
-    return this.row(participantId)?.role;
+  /** Members by id, in one query (join_success and presence batches load many at once). */
+  members(ids: readonly string[]): Member[] {
+    if (ids.length === 0) return [];
+    return this.sql
+      .exec<ParticipantRow>(
+        "SELECT * FROM participants WHERE id IN (SELECT value FROM json_each(?))",
+        JSON.stringify(ids),
+      )
+      .toArray()
+      .map((row) => toMember(row, this.isConnected(row.id)));
+  }
+
+  /** Admitted, connected members (one query). */
+  admitted(): Member[] {
+    return this.sql
+      .exec<ParticipantRow>("SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0")
+      .toArray()
+      .filter((row) => this.isConnected(row.id))
+      .map((row) => toMember(row, true));
+  }
+
+  /** Admitted, connected participants except `exceptId`, in one query (join_success runs it for every joiner). */
+  online(exceptId: string): Member[] {
+    return this.sql
+      .exec<ParticipantRow>(
+        "SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0 AND id != ?",
+        exceptId,
+      )
+      .toArray()
+      .map((row) => toMember(row, true));
+  }
+
+  userKeyOf(participantId: string): string | null | undefined {
+    return this.row(participantId)?.user_key;
   }
 
   /** Connected, or disconnected less than `windowMs` ago. */
@@ -101,58 +129,80 @@ export class Roster {
     return (this.sockets.get(participantId)?.size ?? 0) > 0;
   }
 
-  /** Connected participants except `exceptId`, in one query (join_success runs it for every joiner). */
-  online(exceptId: string): Participant[] {
-    return this.sql
-      .exec<ParticipantRow>(
-        "SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0 AND id != ?",
-        exceptId,
-      )
-      .toArray()
-      .map(toParticipant);
-  }
-
   connectedCount(): number {
     return this.sockets.size;
   }
 
   /**
    * Creates or refreshes the participant a start request admits. An existing participant keeps its role unless it
-   * is the owner's (derived from the user, always owner). `mustWait` sends them to the waiting room unless they
-   * are owner or moderator or were let in before. Returns whether a presence update is now pending (a connected
-   * participant renamed by another device).
+   * is the owner's (derived from the user, always owner). Returns whether a presence update is now pending (a
+   * connected participant renamed by another device).
    */
-  admit(input: {
-    id: string;
-    kind: ParticipantKind;
-    userKey: string | null;
-    displayName: string;
-    defaultRole: Role;
-    mustWait: boolean;
-    now: number;
-  }): boolean {
+  upsert(input: { id: string; kind: ParticipantKind; userKey: string | null; displayName: string; role: Role }) {
     const renamed = this.row(input.id)?.display_name !== input.displayName;
+    const now = Date.now();
     this.sql.exec(
-      `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at, waiting)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET display_name = excluded.display_name,
-         role = CASE WHEN excluded.role = 'owner' THEN 'owner' ELSE participants.role END,
-         waiting = MIN(participants.waiting, excluded.waiting)`,
+         role = CASE WHEN excluded.role = 'owner' THEN 'owner' ELSE participants.role END`,
       input.id,
       input.kind,
       input.userKey,
       input.displayName,
-      input.defaultRole,
-      input.now,
-      input.now,
-      input.mustWait && input.defaultRole !== "owner" ? 1 : 0,
+      input.role,
+      now,
+      now,
     );
-    this.sql.exec("UPDATE participants SET waiting = 0 WHERE id = ? AND role IN ('owner', 'moderator')", input.id);
-    if (this.row(input.id)?.waiting === 1) this.waitingIds.add(input.id);
-    else this.waitingIds.delete(input.id);
-    if (!renamed || !this.isConnected(input.id)) return false;
-    this.changed(input.id);
+    if (renamed) this.changed(input.id);
+  }
+
+  /** Holds a participant in the waiting room or lets them in; a connected one let in is announced. */
+  setHeld(participantId: string, held: boolean): boolean {
+    if (this.heldIds.has(participantId) === held) return false;
+    this.sql.exec("UPDATE participants SET waiting = ? WHERE id = ?", held ? 1 : 0, participantId);
+    if (held) {
+      this.heldIds.add(participantId);
+      if (this.isConnected(participantId) && !this.pendingJoined.delete(participantId)) {
+        this.pendingLeft.set(participantId, "removed");
+      }
+    } else {
+      this.heldIds.delete(participantId);
+      if (this.isConnected(participantId)) this.pendingJoined.add(participantId);
+    }
     return true;
+  }
+
+  isHeld(participantId: string): boolean {
+    return this.heldIds.has(participantId);
+  }
+
+  /** Connected held participants, longest waiting first. */
+  held(): Member[] {
+    if (this.heldIds.size === 0) return [];
+    return this.sql
+      .exec<ParticipantRow>(
+        "SELECT * FROM participants WHERE waiting = 1 AND disconnected_at IS NULL ORDER BY joined_at",
+      )
+      .toArray()
+      .filter((row) => this.isConnected(row.id))
+      .map((row) => toMember(row, true));
+  }
+
+  setRole(participantId: string, role: Role): Role | undefined {
+    const from = this.row(participantId)?.role;
+    if (from === undefined || from === role) return undefined;
+    this.sql.exec("UPDATE participants SET role = ? WHERE id = ?", role, participantId);
+    this.changed(participantId);
+    return from;
+  }
+
+  groupOf(participantId: string): string | undefined {
+    return this.row(participantId)?.group_id ?? undefined;
+  }
+
+  setGroup(participantId: string, group: string | undefined): void {
+    this.sql.exec("UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
   }
 
   /** The participant a resumption token belongs to, if it is still within the resumption window. */
@@ -187,7 +237,7 @@ export class Roster {
   }
 
   /** Registers a socket; returns true when this is the participant's first live connection (a join). */
-  connect(socket: WebSocket, attachment: ConnectionAttachment, now: number): boolean {
+  connect(socket: WebSocket, attachment: Connection, now: number): boolean {
     socket.serializeAttachment(attachment);
     const set = this.socketsOf(attachment.participantId);
     set.add(socket);
@@ -199,49 +249,27 @@ export class Roster {
         attachment.participantId,
       );
       this.pendingLeft.delete(attachment.participantId);
-      if (!this.isWaiting(attachment.participantId)) this.pendingJoined.add(attachment.participantId);
+      if (!this.isHeld(attachment.participantId)) this.pendingJoined.add(attachment.participantId);
     }
     return first;
   }
 
-  isWaiting(participantId: string): boolean {
-    return this.waitingIds.has(participantId);
-  }
-
-  /** Connected participants in the waiting room, longest waiting first. */
-  waiting(): Participant[] {
-    return this.sql
-      .exec<ParticipantRow>(
-        "SELECT * FROM participants WHERE waiting = 1 AND disconnected_at IS NULL ORDER BY joined_at",
-      )
-      .toArray()
-      .filter((row) => this.isConnected(row.id))
-      .map(toParticipant);
-  }
-
-  /** Lets a waiting participant in: from now on they are announced and may act. */
-  letIn(participantId: string): boolean {
-    if (!this.isWaiting(participantId)) return false;
-    this.sql.exec("UPDATE participants SET waiting = 0 WHERE id = ?", participantId);
-    this.waitingIds.delete(participantId);
-    if (this.isConnected(participantId)) this.pendingJoined.add(participantId);
-    return true;
+  /** Whether the socket is still registered (close and error may both arrive for one socket). */
+  isLive(socket: WebSocket): boolean {
+    const attachment = socket.deserializeAttachment() as Connection | null;
+    return attachment !== null && (this.sockets.get(attachment.participantId)?.has(socket) ?? false);
   }
 
   /** Unregisters a socket; returns the participant id when that was its last connection (a leave). */
   disconnect(socket: WebSocket, reason: LeaveReason, now: number): string | undefined {
-    const attachment = socket.deserializeAttachment() as ConnectionAttachment | null;
+    const attachment = socket.deserializeAttachment() as Connection | null;
     if (!attachment) return undefined;
     const set = this.sockets.get(attachment.participantId);
     if (!set?.delete(socket) || set.size > 0) return undefined;
     this.sockets.delete(attachment.participantId);
-    this.sql.exec(
-      "UPDATE participants SET disconnected_at = ?, hand_raised_at = NULL WHERE id = ?",
-      now,
-      attachment.participantId,
-    );
+    this.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, attachment.participantId);
     // Nobody was told of someone who only waited.
-    if (!this.pendingJoined.delete(attachment.participantId) && !this.isWaiting(attachment.participantId)) {
+    if (!this.pendingJoined.delete(attachment.participantId) && !this.isHeld(attachment.participantId)) {
       this.pendingLeft.set(attachment.participantId, reason);
     }
     this.pendingUpdated.delete(attachment.participantId);
@@ -258,28 +286,22 @@ export class Roster {
     if (row.kind === "guest") this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
   }
 
-  setHandRaised(participantId: string, raisedAt: number | null): void {
-    this.sql.exec("UPDATE participants SET hand_raised_at = ? WHERE id = ?", raisedAt, participantId);
-    this.changed(participantId);
-  }
-
   /** Queues a control.update for a connected participant whose public state changed. */
   changed(participantId: string): void {
-    if (this.isConnected(participantId) && !this.pendingJoined.has(participantId) && !this.isWaiting(participantId)) {
+    if (this.isConnected(participantId) && !this.pendingJoined.has(participantId) && !this.isHeld(participantId)) {
       this.pendingUpdated.add(participantId);
     }
   }
 
   /** Takes the presence changes collected since the last batch. */
   takePresence(): PresenceBatch {
-    const load = (ids: Iterable<string>) => [...ids].flatMap((id) => this.get(id) ?? []);
     const left = new Map<LeaveReason, string[]>();
     for (const [id, reason] of this.pendingLeft) {
       const ids = left.get(reason);
       if (ids) ids.push(id);
       else left.set(reason, [id]);
     }
-    const batch = { joined: load(this.pendingJoined), left, updated: load(this.pendingUpdated) };
+    const batch = { joined: [...this.pendingJoined], left, updated: [...this.pendingUpdated] };
     this.pendingJoined = new Set();
     this.pendingLeft = new Map();
     this.pendingUpdated = new Set();
@@ -287,28 +309,32 @@ export class Roster {
   }
 
   /** A participant's live sockets with their attachments. */
-  connectionsOf(participantId: string): { socket: WebSocket; connection: Connection }[] {
+  socketsWithConnections(participantId: string): { socket: WebSocket; connection: Connection }[] {
     return [...(this.sockets.get(participantId) ?? [])].map((socket) => ({
       socket,
       connection: socket.deserializeAttachment() as Connection,
     }));
   }
 
-  /** Connections of everyone in the room (not the waiting room). */
+  connectionsOf(participantId: string): Connection[] {
+    return [...(this.sockets.get(participantId) ?? [])].map((socket) => socket.deserializeAttachment() as Connection);
+  }
+
+  /** Connections of everyone admitted (not held). */
   connections(): Connection[] {
     const all: Connection[] = [];
     for (const [participantId, sockets] of this.sockets) {
-      if (this.waitingIds.has(participantId)) continue;
+      if (this.heldIds.has(participantId)) continue;
       for (const socket of sockets) all.push(socket.deserializeAttachment() as Connection);
     }
     return all;
   }
 
-  /** Whether a socket belongs to someone in the waiting room (who gets no room traffic). */
-  waitingSocket(socket: WebSocket): boolean {
-    if (this.waitingIds.size === 0) return false;
-    const participantId = (socket.deserializeAttachment() as ConnectionAttachment | null)?.participantId;
-    return participantId !== undefined && this.waitingIds.has(participantId);
+  /** Whether a socket belongs to someone held in the waiting room (who gets no room traffic). */
+  heldSocket(socket: WebSocket): boolean {
+    if (this.heldIds.size === 0) return false;
+    const participantId = (socket.deserializeAttachment() as Connection | null)?.participantId;
+    return participantId !== undefined && this.heldIds.has(participantId);
   }
 
   private socketsOf(participantId: string): Set<WebSocket> {

@@ -10,7 +10,8 @@ export class Scheduler {
 
   constructor(
     private readonly storage: DurableObjectStorage,
-    private readonly owners: ReadonlyMap<string, TimerHandler>,
+    /** The handler of an owner's timers (the room core's and each module's). */
+    private readonly handlerOf: (owner: string) => TimerHandler | undefined,
   ) {}
 
   static readonly migrations = [
@@ -21,7 +22,6 @@ export class Scheduler {
 
   /** Sets (or moves) the timer `key` of `owner` to fire at `dueAt` (ms since epoch). */
   async schedule(owner: string, key: string, dueAt: number, data?: unknown): Promise<void> {
-    if (!this.owners.has(owner)) throw new Error(`no timer handler for ${owner}`);
     this.storage.sql.exec(
       `INSERT INTO timers (owner, key, due_at, data) VALUES (?, ?, ?, ?)
        ON CONFLICT(owner, key) DO UPDATE SET due_at = excluded.due_at, data = excluded.data`,
@@ -49,7 +49,7 @@ export class Scheduler {
       .toArray();
     for (const timer of due) {
       try {
-        await this.owners.get(timer.owner)?.(timer.key, timer.data === null ? undefined : JSON.parse(timer.data));
+        await this.handlerOf(timer.owner)?.(timer.key, timer.data === null ? undefined : JSON.parse(timer.data));
       } catch (error) {
         console.error(`timer ${timer.owner}/${timer.key} failed:`, error instanceof Error ? error.message : error);
       }

@@ -3,6 +3,16 @@ import { z } from "zod";
 export const RoleSchema = z.enum(["owner", "moderator", "user", "guest"]);
 export type Role = z.infer<typeof RoleSchema>;
 
+/**
+ * An enum in a server event: clients accept values a newer server may add (they get the known values typed, and
+ * must treat any other string as "unknown"), so the protocol can grow without clients dropping frames.
+ */
+export const openEnum = <E extends z.ZodEnum>(known: E) =>
+  z.union([known, z.string().max(64)]) as unknown as z.ZodType<z.infer<E> | (string & {})>;
+
+export const ParticipantKindSchema = z.enum(["user", "guest"]);
+export type ParticipantKind = z.infer<typeof ParticipantKindSchema>;
+
 export const WaitingRoomSchema = z.enum(["disabled", "guests", "everyone"]);
 export type WaitingRoom = z.infer<typeof WaitingRoomSchema>;
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ErrorCodeSchema } from "./common";
+import { ErrorCodeSchema, openEnum } from "./common";
 
 export const SUBPROTOCOL = "plenum-signaling-v1";
 export const TICKET_PREFIX = "ticket#";
@@ -25,7 +25,7 @@ export const serverFrameSchema = <P extends z.ZodType>(payload: P) =>
 
 export const ErrorPayloadSchema = z.object({
   message: z.literal("error"),
-  error: ErrorCodeSchema,
+  error: openEnum(ErrorCodeSchema),
   /** Human-readable detail; never echoes secrets. */
   text: z.string().optional(),
 });

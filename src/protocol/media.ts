@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IdSchema } from "./common";
+import { IdSchema, openEnum } from "./common";
 
 export const StreamSchema = z.enum(["camera", "screen"]);
 export type Stream = z.infer<typeof StreamSchema>;
@@ -104,7 +104,7 @@ export const MediaEventSchema = z.discriminatedUnion("message", [
   z.object({
     message: z.literal("sfu_changed"),
     /** dead or removed: the node was lost; reset: the node forgot the room's session (e.g. it restarted). */
-    reason: z.enum(["dead", "removed", "reset"]),
+    reason: openEnum(z.enum(["dead", "removed", "reset"])),
     /** False when no other node could take the room: media is unavailable until one can. */
     available: z.boolean(),
   }),

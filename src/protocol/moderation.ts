@@ -1,11 +1,11 @@
 import { z } from "zod";
-import { IdSchema } from "./common";
+import { IdSchema, openEnum, ParticipantKindSchema } from "./common";
 
 /** Someone in the waiting room, as moderators see them. */
 export const WaitingParticipantSchema = z.object({
   participant_id: IdSchema,
   display_name: z.string(),
-  kind: z.enum(["user", "guest"]),
+  kind: openEnum(ParticipantKindSchema),
 });
 
 export const ModerationCommandSchema = z.discriminatedUnion("action", [

@@ -1,4 +1,4 @@
-import { type ChatCommand, ChatCommandSchema, type ChatMessage } from "../../../src/protocol";
+import type { ChatMessage } from "../../../src/protocol";
 import { defineModule } from "../module";
 
 /** How many global messages a joiner receives (and the room keeps). */
@@ -19,28 +19,28 @@ const toMessage = (row: Row): ChatMessage => ({
   timestamp: new Date(row.sent_at).toISOString(),
 });
 
-export const chat = defineModule<ChatCommand>({
+/** Global chat: the canonical fan-out, with the most recent messages kept for joiners. */
+export const chat = defineModule({
   namespace: "chat",
   migrations: [
     `CREATE TABLE chat_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL,
       content TEXT NOT NULL, sent_at INTEGER NOT NULL)`,
   ],
-  commands: ChatCommandSchema,
   permissions: { send_message: ["owner", "moderator", "user", "guest"] },
-  handle(api, sender, command) {
-    const row = api.sql
+  handle(ctx, sender, command) {
+    const row = ctx.sql
       .exec<Row>(
         "INSERT INTO chat_messages (source, content, sent_at) VALUES (?, ?, ?) RETURNING *",
         sender.participantId,
         command.content,
-        api.now(),
+        ctx.now(),
       )
       .one();
-    api.sql.exec("DELETE FROM chat_messages WHERE id <= ?", row.id - HISTORY_LIMIT);
-    api.broadcast("chat", { message: "message_sent", ...toMessage(row) }, sender);
+    ctx.sql.exec("DELETE FROM chat_messages WHERE id <= ?", row.id - HISTORY_LIMIT);
+    ctx.emit({ to: "everyone" }, { message: "message_sent", ...toMessage(row) }, sender);
   },
-  joinState(api) {
-    const rows = api.sql
+  joinState(ctx) {
+    const rows = ctx.sql
       .exec<Row>("SELECT * FROM chat_messages ORDER BY id DESC LIMIT ?", HISTORY_LIMIT)
       .toArray()
       .reverse();

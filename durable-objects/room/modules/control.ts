@@ -1,27 +1,32 @@
-import { type ControlCommand, ControlCommandSchema } from "../../../src/protocol";
 import { defineModule } from "../module";
 
+const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
+
 /**
- * The control namespace's commands. Presence itself (join_success, joined, left, update) is the roster's,
- * because every module depends on who is in the room; this module lets participants change their own state.
+ * The control namespace's commands: raised hands. Presence itself (join_success, joined, left, update) is the
+ * core's, because every module depends on who is in the room; this module owns the `hand_raised_at` field of
+ * each participant and lowers a hand when its participant leaves.
  */
-export const control = defineModule<ControlCommand>({
+export const control = defineModule({
   namespace: "control",
-  migrations: [],
-  commands: ControlCommandSchema,
-  permissions: {
-    raise_hand: ["owner", "moderator", "user", "guest"],
-    lower_hand: ["owner", "moderator", "user", "guest"],
+  migrations: ["CREATE TABLE control_hands (participant_id TEXT PRIMARY KEY, raised_at INTEGER NOT NULL)"],
+  permissions: { raise_hand: EVERYONE, lower_hand: EVERYONE },
+  handle(ctx, sender, command) {
+    const id = sender.participantId;
+    const changed =
+      command.action === "raise_hand"
+        ? ctx.sql.exec("INSERT OR IGNORE INTO control_hands (participant_id, raised_at) VALUES (?, ?)", id, ctx.now())
+        : ctx.sql.exec("DELETE FROM control_hands WHERE participant_id = ?", id);
+    if (changed.rowsWritten > 0) ctx.room.presenceChanged(id);
   },
-  handle(api, sender, command) {
-    const raised = api.participant(sender.participantId)?.hand_raised_at ?? null;
-    switch (command.action) {
-      case "raise_hand":
-        if (raised === null) api.setHandRaised(sender.participantId, api.now());
-        return;
-      case "lower_hand":
-        if (raised !== null) api.setHandRaised(sender.participantId, null);
-        return;
-    }
+  presence(ctx) {
+    // Only raised hands have rows: one small query serves any number of participants.
+    const hands = ctx.sql.exec<{ participant_id: string; raised_at: number }>("SELECT * FROM control_hands").toArray();
+    return new Map(hands.map((h) => [h.participant_id, { hand_raised_at: new Date(h.raised_at).toISOString() }]));
+  },
+  hooks: {
+    left(ctx, participantId) {
+      ctx.sql.exec("DELETE FROM control_hands WHERE participant_id = ?", participantId);
+    },
   },
 });

@@ -1,40 +1,70 @@
-import { type ModerationCommand, ModerationCommandSchema, type Participant, type Role } from "../../../src/protocol";
-import { defineModule, type RoomApi } from "../module";
+import { CloseCode, type Role } from "../../../src/protocol";
+import { defineModule, type ModuleContext } from "../module";
 
-const MODERATORS: readonly Role[] = ["owner", "moderator"];
+const CHAIRS: readonly Role[] = ["owner", "moderator"];
 
-const waitingList = (api: RoomApi) =>
-  api
-    .waiting()
-    .map((p: Participant) => ({ participant_id: p.participant_id, display_name: p.display_name, kind: p.kind }));
+type Context = ModuleContext<"moderation">;
 
-const moderates = (api: RoomApi, participantId: string) =>
-  MODERATORS.includes(api.participant(participantId)?.role ?? "guest");
+const waitingList = (ctx: Context) =>
+  ctx.roster.held().map((m) => ({ participant_id: m.participantId, display_name: m.displayName, kind: m.kind }));
+
+const isWaiting = (ctx: Context, participantId: string) => {
+  const member = ctx.roster.member(participantId);
+  return member !== undefined && member.held && member.connected;
+};
+
+/** The waiting room changed: owners and moderators get the new list. */
+function waitingChanged(ctx: Context): void {
+  ctx.emit({ to: "roles", roles: CHAIRS }, { message: "waiting_room_updated", waiting: waitingList(ctx) });
+}
 
 /**
  * The moderation namespace: the waiting room. A room whose setting asks for it (guests or everyone) holds new
  * participants (not owners or moderators) in the waiting room: they get moderation.in_waiting_room instead of
- * join_success and may do nothing until an owner or moderator accepts them; moderators see who waits.
+ * join_success and may do nothing until an owner or moderator accepts them; moderators see who waits. Whoever
+ * was in the room once is not held again in that room.
  */
-export const moderation = defineModule<ModerationCommand>({
+export const moderation = defineModule({
   namespace: "moderation",
-  migrations: [],
-  commands: ModerationCommandSchema,
-  permissions: { accept: MODERATORS, reject: MODERATORS },
-  async handle(api, _sender, command) {
-    const done = command.action === "accept" ? await api.letIn(command.target) : api.turnAway(command.target);
-    if (!done) return { error: "not_found", text: "nobody of that id is in the waiting room" };
+  migrations: ["CREATE TABLE moderation_admitted (participant_id TEXT PRIMARY KEY)"],
+  permissions: { accept: CHAIRS, reject: CHAIRS },
+  async handle(ctx, _sender, command) {
+    if (!isWaiting(ctx, command.target))
+      return { error: "not_found", text: "nobody of that id is in the waiting room" };
+    if (command.action === "reject") {
+      ctx.room.disconnect(command.target, CloseCode.kicked, "not admitted");
+      return undefined;
+    }
+    // Letting in awaits the other modules' join states; someone who left meanwhile is not found.
+    if (!(await ctx.room.release(command.target))) return { error: "not_found", text: "they left the waiting room" };
+    waitingChanged(ctx);
+    return undefined;
   },
-  joinState(api, connection) {
-    return { waiting: moderates(api, connection.participantId) ? waitingList(api) : [] };
+  joinState(ctx, connection) {
+    const role = ctx.roster.member(connection.participantId)?.role;
+    return { waiting: role && CHAIRS.includes(role) ? waitingList(ctx) : [] };
+  },
+  hooks: {
+    admit(ctx, candidate) {
+      if (candidate.phase !== "start" || CHAIRS.includes(candidate.role)) return undefined;
+      const setting = ctx.room.info().waitingRoom;
+      const mustWait = setting === "everyone" || (setting === "guests" && candidate.kind === "guest");
+      const admitted = ctx.sql
+        .exec("SELECT 1 FROM moderation_admitted WHERE participant_id = ?", candidate.participantId)
+        .toArray();
+      return mustWait && admitted.length === 0 ? { decision: "hold" } : undefined;
+    },
+    connected(ctx, connection, held) {
+      if (!held) {
+        ctx.sql.exec("INSERT OR IGNORE INTO moderation_admitted (participant_id) VALUES (?)", connection.participantId);
+        return;
+      }
+      const displayName = ctx.roster.member(connection.participantId)?.displayName ?? "";
+      ctx.emit({ to: "connection", connection }, { message: "in_waiting_room", display_name: displayName });
+      waitingChanged(ctx);
+    },
+    left(ctx, _participantId, wasHeld) {
+      if (wasHeld) waitingChanged(ctx);
+    },
   },
 });
-
-/** The waiting room changed: owners and moderators get the new list. */
-export function waitingChanged(api: RoomApi): void {
-  const waiting = waitingList(api);
-  for (const connection of api.connections()) {
-    if (moderates(api, connection.participantId))
-      api.sendTo(connection, "moderation", { message: "waiting_room_updated", waiting });
-  }
-}

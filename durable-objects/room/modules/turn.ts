@@ -1,27 +1,21 @@
-import { z } from "zod";
 import type { TurnCredentials } from "../../../src/protocol";
-import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../../src/shared/keys";
-import { type Connection, defineModule, type RoomApi } from "../module";
-
-const TurnCommandSchema = z.discriminatedUnion("action", [z.object({ action: z.literal("refresh") }).strict()]);
+import { SESSION_AUDIENCE, SESSION_ISSUER } from "../../../src/shared/keys";
+import { type Connection, defineModule, type ModuleContext } from "../module";
 
 /** Credentials are renewed when this share of their lifetime has passed. */
 const REFRESH_AT = 0.8;
 /** When minting failed, the next try. */
 const RETRY_MS = 5000;
 
-/**
- * The `turn` namespace: every connection gets TURN credentials for the nearest healthy nodes and a room session
- * token in join_success, and fresh ones over the socket before they expire (a timer per participant), or on
- * request with `refresh`.
- */
-async function credentialsFor(api: RoomApi, connections: Connection[]): Promise<TurnCredentials[]> {
-  const { id: room, tenant } = api.room();
-  const ttlSeconds = api.config.SESSION_TOKEN_TTL_SECONDS;
-  const fleet = api.env.TURN_FLEET.get(api.env.TURN_FLEET.idFromName("fleet"));
+type Context = ModuleContext<"turn">;
+
+/** TURN credentials from the fleet and a room session token, for each connection. */
+async function credentialsFor(ctx: Context, connections: Connection[]): Promise<TurnCredentials[]> {
+  const { id: room, tenant } = ctx.room.info();
+  const ttlSeconds = ctx.config.SESSION_TOKEN_TTL_SECONDS;
   const [grants, tokens] = await Promise.all([
-    fleet.grant(connections.map((c) => ({ opaqueId: c.connectionId, region: c.region }))),
-    signingKey(api.env, "session").signAll(
+    ctx.objects.turnFleet().grant(connections.map((c) => ({ opaqueId: c.connectionId, region: c.region }))),
+    ctx.objects.signingKey("session").signAll(
       connections.map((c) => ({
         issuer: SESSION_ISSUER,
         audience: SESSION_AUDIENCE,
@@ -31,46 +25,56 @@ async function credentialsFor(api: RoomApi, connections: Connection[]): Promise<
       })),
     ),
   ]);
-  const tokenExpiry = new Date(api.now() + ttlSeconds * 1000).toISOString();
+  const tokenExpiry = new Date(ctx.now() + ttlSeconds * 1000).toISOString();
   return grants.map((grant, i) => ({ ...grant, session_token: tokens[i]!, session_token_expires_at: tokenExpiry }));
 }
 
-async function scheduleRefresh(api: RoomApi, participantId: string): Promise<void> {
-  const lifetime = Math.min(api.config.TURN_TTL_SECONDS, api.config.SESSION_TOKEN_TTL_SECONDS) * 1000;
-  await api.schedule("turn", participantId, api.now() + lifetime * REFRESH_AT);
+function scheduleRefresh(ctx: Context, participantId: string): Promise<void> {
+  const lifetime = Math.min(ctx.config.TURN_TTL_SECONDS, ctx.config.SESSION_TOKEN_TTL_SECONDS) * 1000;
+  return ctx.timers.schedule(participantId, ctx.now() + lifetime * REFRESH_AT);
 }
 
-export const turn = defineModule<z.infer<typeof TurnCommandSchema>>({
+const failureOf = (error: unknown) => (error instanceof Error ? error.message : "unknown");
+
+/**
+ * The `turn` namespace: every connection gets TURN credentials for the nearest healthy nodes and a room session
+ * token in join_success, and fresh ones over the socket before they expire (a timer per participant), or on
+ * request with `refresh`.
+ */
+export const turn = defineModule({
   namespace: "turn",
   migrations: [],
-  commands: TurnCommandSchema,
   permissions: { refresh: ["owner", "moderator", "user", "guest"] },
-  async handle(api, sender) {
-    const [credentials] = await credentialsFor(api, [sender]);
-    api.reply(sender, "turn", { message: "credentials", ...credentials! });
+  async handle(ctx, sender) {
+    const [credentials] = await credentialsFor(ctx, [sender]);
+    ctx.reply(sender, { message: "credentials", ...credentials! });
   },
-  async joinState(api, connection) {
+  async joinState(ctx, connection) {
     try {
-      const [credentials] = await credentialsFor(api, [connection]);
-      await scheduleRefresh(api, connection.participantId);
-      return credentials;
+      const [credentials] = await credentialsFor(ctx, [connection]);
+      await scheduleRefresh(ctx, connection.participantId);
+      return credentials!;
     } catch (error) {
       // Joining must not depend on TURN: the connection gets credentials from the retry instead.
-      console.error("turn credentials unavailable at join:", error instanceof Error ? error.message : "unknown");
-      await api.schedule("turn", connection.participantId, api.now() + RETRY_MS);
+      console.error("turn credentials unavailable at join:", failureOf(error));
+      await ctx.timers.schedule(connection.participantId, ctx.now() + RETRY_MS);
       return null;
     }
   },
-  async onTimer(api, participantId) {
-    const connections = api.connectionsOf(participantId);
-    if (connections.length === 0) return; // gone: the timer ends with the participant
-    try {
-      const fresh = await credentialsFor(api, connections);
-      for (const [i, c] of connections.entries()) api.sendTo(c, "turn", { message: "credentials", ...fresh[i]! });
-      await scheduleRefresh(api, participantId);
-    } catch (error) {
-      console.error("turn credential refresh failed:", error instanceof Error ? error.message : "unknown");
-      await api.schedule("turn", participantId, api.now() + RETRY_MS);
-    }
+  hooks: {
+    async timer(ctx, participantId) {
+      const connections = ctx.roster.connectionsOf(participantId);
+      if (connections.length === 0) return; // gone: the timer ends with the participant
+      try {
+        const fresh = await credentialsFor(ctx, connections);
+        for (const [i, c] of connections.entries()) {
+          ctx.emit({ to: "connection", connection: c }, { message: "credentials", ...fresh[i]! });
+        }
+        await scheduleRefresh(ctx, participantId);
+      } catch (error) {
+        console.error("turn credential refresh failed:", failureOf(error));
+        await ctx.timers.schedule(participantId, ctx.now() + RETRY_MS);
+      }
+    },
   },
 });

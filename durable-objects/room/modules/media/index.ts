@@ -1,7 +1,19 @@
-import { type MediaCommand, MediaCommandSchema, type Publisher, type Stream } from "../../../src/protocol";
-import type { SfuPin } from "../../sfu-pool";
-import { type Connection, defineModule, type RoomApi } from "../module";
-import { SFU_MIGRATIONS, SfuBridge } from "../sfu-bridge";
+import type { Publisher, Stream } from "../../../../src/protocol";
+import type { SfuPin } from "../../../sfu-pool";
+import { type Connection, defineModule, type ModuleContext } from "../../module";
+import { type MediaBase, SFU_MIGRATIONS, SfuBridge } from "./sfu-bridge";
+
+/** What other modules and the core may ask of media. */
+export interface MediaService {
+  /** The pool moved the room (its node died or was removed): media is set up again on the new pin. */
+  sfuMoved(pin: SfuPin | null, reason: "dead" | "removed"): Promise<void>;
+}
+
+declare module "../../module" {
+  interface ModuleServices {
+    media: MediaService;
+  }
+}
 
 /**
  * The media namespace: who publishes which stream (camera, screen) with audio/video on or off, and the signalling
@@ -27,74 +39,62 @@ interface PinRow extends Record<string, SqlStorageValue> {
 
 const everyone = ["owner", "moderator", "user", "guest"] as const;
 
-/** One bridge per room object instance (the API object lives exactly as long). */
-const bridges = new WeakMap<RoomApi, SfuBridge>();
-function bridgeOf(api: RoomApi): SfuBridge {
-  let bridge = bridges.get(api);
-  if (!bridge) {
-    bridge = new SfuBridge(api);
-    bridges.set(api, bridge);
-  }
-  return bridge;
-}
+type Context = ModuleContext<"media", { bridge: SfuBridge }>;
 
-function publisherOf(api: RoomApi, participantId: string): Publisher {
-  const rows = api.sql.exec<StreamRow>("SELECT * FROM media_streams WHERE participant_id = ?", participantId).toArray();
+function publisherOf(ctx: MediaBase, participantId: string): Publisher {
+  const rows = ctx.sql.exec<StreamRow>("SELECT * FROM media_streams WHERE participant_id = ?", participantId).toArray();
   return {
     participant_id: participantId,
     streams: Object.fromEntries(rows.map((r) => [r.stream, { audio: r.audio === 1, video: r.video === 1 }])),
   };
 }
 
-function publishes(api: RoomApi, participantId: string, stream: Stream): boolean {
+function publishes(ctx: MediaBase, participantId: string, stream: Stream): boolean {
   return (
-    api.sql.exec("SELECT 1 FROM media_streams WHERE participant_id = ? AND stream = ?", participantId, stream).toArray()
+    ctx.sql.exec("SELECT 1 FROM media_streams WHERE participant_id = ? AND stream = ?", participantId, stream).toArray()
       .length > 0
   );
 }
 
-function announce(api: RoomApi, participantId: string): void {
-  api.broadcast("media", { message: "publisher_update", publisher: publisherOf(api, participantId) });
+function announce(ctx: MediaBase, participantId: string): void {
+  ctx.emit({ to: "everyone" }, { message: "publisher_update", publisher: publisherOf(ctx, participantId) });
 }
 
-function sdpTooLarge(api: RoomApi, sdp: string | undefined): boolean {
-  return sdp !== undefined && new TextEncoder().encode(sdp).byteLength > api.config.MAX_SDP_BYTES;
+function sdpTooLarge(ctx: MediaBase, sdp: string | undefined): boolean {
+  return sdp !== undefined && new TextEncoder().encode(sdp).byteLength > ctx.config.MAX_SDP_BYTES;
 }
 
-const sdpLimit = (api: RoomApi) => ({
+const sdpLimit = (ctx: MediaBase) => ({
   error: "frame_too_large" as const,
-  text: `SDP is limited to ${api.config.MAX_SDP_BYTES} bytes`,
+  text: `SDP is limited to ${ctx.config.MAX_SDP_BYTES} bytes`,
 });
 const meshOnly = { error: "media_unavailable" as const, text: "peer-to-peer signalling is for rooms without an SFU" };
 const sfuOnly = { error: "media_unavailable" as const, text: "this room has no SFU; media runs peer to peer (relay)" };
 
 /** A room without a pin and without media asks the pool for a node; no node (none configured, none free): mesh. */
-async function ensurePlacement(api: RoomApi, connection: Connection): Promise<void> {
-  if (sfuPin(api) || api.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0) return;
+async function ensurePlacement(ctx: MediaBase, connection: Connection): Promise<void> {
+  if (sfuPin(ctx) || ctx.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0) return;
   try {
-    const placed = await api.env.SFU_POOL.get(api.env.SFU_POOL.idFromName("pool")).place(
-      api.room().id,
-      connection.region,
-    );
-    if (placed.ok && !sfuPin(api)) keepPin(api, placed.value);
+    const placed = await ctx.objects.sfuPool().place(ctx.room.info().id, connection.region);
+    if (placed.ok && !sfuPin(ctx)) keepPin(ctx, placed.value);
   } catch (error) {
     console.warn("sfu placement failed; the room runs as a mesh:", error instanceof Error ? error.message : error);
   }
 }
 
-function keepPin(api: RoomApi, pin: SfuPin | null): void {
-  api.sql.exec("DELETE FROM media_sfu");
+function keepPin(ctx: MediaBase, pin: SfuPin | null): void {
+  ctx.sql.exec("DELETE FROM media_sfu");
   if (pin)
-    api.sql.exec(
+    ctx.sql.exec(
       "INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES (?, ?, ?, ?)",
       pin.nodeId,
       pin.apiUrl,
       pin.region,
-      api.now(),
+      ctx.now(),
     );
 }
 
-export const media = defineModule<MediaCommand>({
+export const media = defineModule<"media", { bridge: SfuBridge }>({
   namespace: "media",
   migrations: [
     "CREATE TABLE media_sfu (node_id TEXT NOT NULL, api_url TEXT NOT NULL, region TEXT NOT NULL, pinned_at INTEGER NOT NULL)",
@@ -102,7 +102,6 @@ export const media = defineModule<MediaCommand>({
       video INTEGER NOT NULL, PRIMARY KEY (participant_id, stream))`,
     ...SFU_MIGRATIONS,
   ],
-  commands: MediaCommandSchema,
   permissions: {
     publish: everyone,
     unpublish: everyone,
@@ -112,18 +111,18 @@ export const media = defineModule<MediaCommand>({
     subscribe_answer: everyone,
     trickle: everyone,
   },
-  async handle(api, sender, command) {
-    const pin = sfuPin(api);
+  async handle(ctx, sender, command) {
+    const pin = sfuPin(ctx);
     const mesh = pin === undefined;
     switch (command.action) {
       case "publish": {
-        if (mesh && api.connectedCount() > api.config.MESH_MAX_PARTICIPANTS) {
+        if (mesh && ctx.roster.connectedCount() > ctx.config.MESH_MAX_PARTICIPANTS) {
           return {
             error: "media_unavailable",
-            text: `without an SFU a room carries media for at most ${api.config.MESH_MAX_PARTICIPANTS} participants`,
+            text: `without an SFU a room carries media for at most ${ctx.config.MESH_MAX_PARTICIPANTS} participants`,
           };
         }
-        api.sql.exec(
+        ctx.sql.exec(
           `INSERT INTO media_streams (participant_id, stream, audio, video) VALUES (?, ?, ?, ?)
            ON CONFLICT(participant_id, stream) DO UPDATE SET audio = excluded.audio, video = excluded.video`,
           sender.participantId,
@@ -131,42 +130,45 @@ export const media = defineModule<MediaCommand>({
           command.audio ? 1 : 0,
           command.video ? 1 : 0,
         );
-        return announce(api, sender.participantId);
+        return announce(ctx, sender.participantId);
       }
       case "unpublish":
-        if (!publishes(api, sender.participantId, command.stream))
+        if (!publishes(ctx, sender.participantId, command.stream))
           return { error: "not_found", text: "you do not publish that stream" };
-        api.sql.exec(
+        ctx.sql.exec(
           "DELETE FROM media_streams WHERE participant_id = ? AND stream = ?",
           sender.participantId,
           command.stream,
         );
-        if (!mesh) await bridgeOf(api).unpublish(sender.participantId, command.stream);
-        return announce(api, sender.participantId);
+        if (!mesh) await ctx.state.bridge.unpublish(sender.participantId, command.stream);
+        return announce(ctx, sender.participantId);
       case "subscribe": {
-        if (!publishes(api, command.target, command.stream) || api.connectionsOf(command.target).length === 0) {
+        if (!publishes(ctx, command.target, command.stream) || ctx.roster.connectionsOf(command.target).length === 0) {
           return { error: "not_found", text: "no such publisher" };
         }
-        if (!mesh) return bridgeOf(api).request(sender, command.target, command.stream);
-        for (const connection of api.connectionsOf(command.target)) {
-          api.sendTo(connection, "media", {
-            message: "subscribe_request",
-            subscriber: sender.participantId,
-            stream: command.stream,
-          });
+        if (!mesh) return ctx.state.bridge.request(sender, command.target, command.stream);
+        for (const connection of ctx.roster.connectionsOf(command.target)) {
+          ctx.emit(
+            { to: "connection", connection: connection },
+            {
+              message: "subscribe_request",
+              subscriber: sender.participantId,
+              stream: command.stream,
+            },
+          );
         }
         return;
       }
       case "relay": {
         if (!mesh) return meshOnly;
-        if (sdpTooLarge(api, command.sdp)) return sdpLimit(api);
-        const targets = api.connectionsOf(command.target);
+        if (sdpTooLarge(ctx, command.sdp)) return sdpLimit(ctx);
+        const targets = ctx.roster.connectionsOf(command.target);
         if (targets.length === 0) return { error: "not_found", text: "no such participant" };
         // The stream's publisher is one end of the pair: it sends the offer and receives the answer.
         const publisherEnd =
           command.kind === "offer" ? sender.participantId : command.kind === "answer" ? command.target : undefined;
         const ends = publisherEnd === undefined ? [sender.participantId, command.target] : [publisherEnd];
-        if (!ends.includes(command.publisher) || !publishes(api, command.publisher, command.stream)) {
+        if (!ends.includes(command.publisher) || !publishes(ctx, command.publisher, command.stream)) {
           return {
             error: "insufficient_permissions",
             text: "that stream is not published by this end of the connection",
@@ -174,54 +176,62 @@ export const media = defineModule<MediaCommand>({
         }
         const { action: _action, target: _target, ...body } = command;
         for (const connection of targets)
-          api.sendTo(connection, "media", { message: "relay", source: sender.participantId, ...body });
+          ctx.emit(
+            { to: "connection", connection: connection },
+            { message: "relay", source: sender.participantId, ...body },
+          );
         return;
       }
       case "publish_offer":
         if (mesh) return sfuOnly;
-        if (sdpTooLarge(api, command.sdp)) return sdpLimit(api);
-        if (!publishes(api, sender.participantId, command.stream)) {
+        if (sdpTooLarge(ctx, command.sdp)) return sdpLimit(ctx);
+        if (!publishes(ctx, sender.participantId, command.stream)) {
           return {
             error: "insufficient_permissions",
             text: "announce the stream with publish before offering its media",
           };
         }
-        return bridgeOf(api).publishOffer(pin, sender, command.stream, command.sdp);
+        return ctx.state.bridge.publishOffer(pin, sender, command.stream, command.sdp);
       case "subscribe_answer":
         if (mesh) return sfuOnly;
-        if (sdpTooLarge(api, command.sdp)) return sdpLimit(api);
-        return bridgeOf(api).subscribeAnswer(sender, command.negotiation, command.sdp);
+        if (sdpTooLarge(ctx, command.sdp)) return sdpLimit(ctx);
+        return ctx.state.bridge.subscribeAnswer(sender, command.negotiation, command.sdp);
       case "trickle":
         if (mesh) return sfuOnly;
-        return bridgeOf(api).trickle(sender, command.stream, command.candidate);
+        return ctx.state.bridge.trickle(sender, command.stream, command.candidate);
     }
   },
-  async joinState(api, connection) {
-    await ensurePlacement(api, connection);
-    const pinned = sfuPin(api) !== undefined;
+  async joinState(ctx, connection) {
+    await ensurePlacement(ctx, connection);
+    const pinned = sfuPin(ctx) !== undefined;
     // The new connection gets its subscriptions once it is connected.
-    if (pinned) bridgeOf(api).scheduleReconcile();
-    const ids = api.sql.exec<{ participant_id: string }>("SELECT DISTINCT participant_id FROM media_streams").toArray();
-    return { mode: pinned ? "sfu" : "mesh", publishers: ids.map((r) => publisherOf(api, r.participant_id)) };
+    if (pinned) ctx.state.bridge.scheduleReconcile();
+    const ids = ctx.sql.exec<{ participant_id: string }>("SELECT DISTINCT participant_id FROM media_streams").toArray();
+    return { mode: pinned ? "sfu" : "mesh", publishers: ids.map((r) => publisherOf(ctx, r.participant_id)) };
   },
-  onLoad(api) {
-    bridgeOf(api).resume();
+  state: (ctx) => ({ bridge: new SfuBridge(ctx) }),
+  hooks: {
+    loaded(ctx) {
+      ctx.state.bridge.resume();
+    },
+    closed(ctx, connection) {
+      return ctx.state.bridge.closed(connection);
+    },
+    async left(ctx, participantId) {
+      if (publishes(ctx, participantId, "camera") || publishes(ctx, participantId, "screen")) {
+        ctx.sql.exec("DELETE FROM media_streams WHERE participant_id = ?", participantId);
+        announce(ctx, participantId);
+      }
+      // The last one left: the room gives its node back and is placed afresh when someone comes.
+      if (ctx.roster.connectedCount() === 0) await endMedia(ctx);
+    },
+    deleted: (ctx) => endMedia(ctx),
   },
-  onClose(api, connection) {
-    return bridgeOf(api).closed(connection);
-  },
-  async onLeave(api, participantId) {
-    if (publishes(api, participantId, "camera") || publishes(api, participantId, "screen")) {
-      api.sql.exec("DELETE FROM media_streams WHERE participant_id = ?", participantId);
-      announce(api, participantId);
-    }
-    // The last one left: the room gives its node back and is placed afresh when someone comes.
-    if (api.connectedCount() === 0) await endMedia(api);
-  },
+  service: (ctx) => ({ sfuMoved: (pin, reason) => sfuMoved(ctx, pin, reason) }),
 });
 
-export function sfuPin(api: RoomApi): SfuPin | undefined {
-  const row = api.sql.exec<PinRow>("SELECT * FROM media_sfu").toArray()[0];
+function sfuPin(ctx: MediaBase): SfuPin | undefined {
+  const row = ctx.sql.exec<PinRow>("SELECT * FROM media_sfu").toArray()[0];
   return row && { nodeId: row.node_id, apiUrl: row.api_url, region: row.region };
 }
 
@@ -229,21 +239,21 @@ export function sfuPin(api: RoomApi): SfuPin | undefined {
  * The pool moved the room (its node died or was removed): forget the old node's session (ending it when the node
  * still runs), keep the new pin and tell every client to set media up again.
  */
-export async function sfuMoved(api: RoomApi, pin: SfuPin | null, reason: "dead" | "removed"): Promise<void> {
-  const ending = bridgeOf(api).reset(reason === "removed");
-  keepPin(api, pin);
-  api.broadcast("media", { message: "sfu_changed", reason, available: pin !== null });
+async function sfuMoved(ctx: Context, pin: SfuPin | null, reason: "dead" | "removed"): Promise<void> {
+  const ending = ctx.state.bridge.reset(reason === "removed");
+  keepPin(ctx, pin);
+  ctx.emit({ to: "everyone" }, { message: "sfu_changed", reason, available: pin !== null });
   await ending;
 }
 
 /** The room is empty or deleted: its media leaves the SFU and the pool forgets the placement. */
-export async function endMedia(api: RoomApi): Promise<void> {
-  if (!sfuPin(api)) return;
-  keepPin(api, null);
+async function endMedia(ctx: Context): Promise<void> {
+  if (!sfuPin(ctx)) return;
+  keepPin(ctx, null);
   try {
-    await api.env.SFU_POOL.get(api.env.SFU_POOL.idFromName("pool")).release(api.room().id);
+    await ctx.objects.sfuPool().release(ctx.room.info().id);
   } catch (error) {
     console.warn("sfu placement could not be released:", error instanceof Error ? error.message : error);
   }
-  await bridgeOf(api).reset(true);
+  await ctx.state.bridge.reset(true);
 }

@@ -1,5 +1,5 @@
-import type { Stream } from "../../src/protocol";
-import { JANUS_NO_SUCH_SESSION, JanusError, type JanusReply, JanusSession } from "../../src/sfu/janus";
+import type { Stream } from "../../../../src/protocol";
+import { JANUS_NO_SUCH_SESSION, JanusError, type JanusReply, JanusSession } from "../../../../src/sfu/janus";
 import {
   type Feed,
   JoinPacer,
@@ -9,10 +9,13 @@ import {
   subscriptionKey,
   videoFeeds,
   wantedBy,
-} from "../../src/sfu/subscriptions";
-import { randomToken } from "../../src/shared/secrets";
-import type { SfuPin } from "../sfu-pool";
-import type { CommandError, Connection, RoomApi } from "./module";
+} from "../../../../src/sfu/subscriptions";
+import { randomToken } from "../../../../src/shared/secrets";
+import type { SfuPin } from "../../../sfu-pool";
+import type { CommandError, Connection, ModuleContext } from "../../module";
+
+/** The media module's context, as the bridge gets it (before the module's state exists). */
+export type MediaBase = Omit<ModuleContext<"media">, "state">;
 
 /** The tables of the room's SFU state (appended to the media module's migrations). */
 export const SFU_MIGRATIONS = [
@@ -111,17 +114,17 @@ export class SfuBridge {
   private readonly talking = new Set<number>();
   private readonly pacer: JoinPacer;
 
-  constructor(private readonly api: RoomApi) {
-    this.pacer = new JoinPacer(api.config.SFU_JOIN_RATE, api.config.SFU_JOIN_BURST);
+  constructor(private readonly ctx: MediaBase) {
+    this.pacer = new JoinPacer(ctx.config.SFU_JOIN_RATE, ctx.config.SFU_JOIN_BURST);
   }
 
   /** After the object was rebuilt: keep polling the stored session; handles of connections that are gone go. */
   resume(): void {
     const row = this.sessionRow();
     if (!row) return;
-    this.session = JanusSession.resume(row.api_url, row.session_id, this.api.config.SFU_REQUEST_TIMEOUT_MS);
+    this.session = JanusSession.resume(row.api_url, row.session_id, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
     void this.pollLoop(this.session);
-    const live = new Set(this.api.connections().map((c) => c.connectionId));
+    const live = new Set(this.ctx.roster.connections().map((c) => c.connectionId));
     const gone = this.handles().filter((h) => !live.has(h.connection_id));
     void Promise.all(gone.map((h) => this.dropHandle(h))).then(() => this.afterHandlesDropped());
   }
@@ -150,7 +153,7 @@ export class SfuBridge {
     if (handle?.pending !== 1 || handle.negotiation !== negotiation) {
       return { error: "stale_negotiation", text: "that offer has been replaced or answered; answer the newest one" };
     }
-    this.api.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
+    this.ctx.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
     try {
       await this.session!.message(handle.handle_id, { request: "start" }, { type: "answer", sdp });
     } catch (error) {
@@ -182,7 +185,7 @@ export class SfuBridge {
   request(connection: Connection, participantId: string, stream: Stream): void {
     const feed = this.publisherOf(participantId, stream)?.feed;
     if (feed === undefined || feed === null) return;
-    this.api.sql.exec(
+    this.ctx.sql.exec(
       "INSERT OR IGNORE INTO media_requested (connection_id, feed) VALUES (?, ?)",
       connection.connectionId,
       feed,
@@ -198,8 +201,8 @@ export class SfuBridge {
 
   /** A connection closed: it leaves the SFU (its publishers and its subscription). */
   async closed(connection: Connection): Promise<void> {
-    this.api.sql.exec("DELETE FROM media_requested WHERE connection_id = ?", connection.connectionId);
-    const handles = this.api.sql
+    this.ctx.sql.exec("DELETE FROM media_requested WHERE connection_id = ?", connection.connectionId);
+    const handles = this.ctx.sql
       .exec<HandleRow>("SELECT * FROM media_handles WHERE connection_id = ?", connection.connectionId)
       .toArray();
     if (handles.length === 0) return;
@@ -223,10 +226,10 @@ export class SfuBridge {
     this.session = undefined;
     this.speakers = [];
     this.talking.clear();
-    this.api.sql.exec("DELETE FROM media_janus");
-    this.api.sql.exec("DELETE FROM media_handles");
-    this.api.sql.exec("DELETE FROM media_subscriptions");
-    this.api.sql.exec("DELETE FROM media_requested");
+    this.ctx.sql.exec("DELETE FROM media_janus");
+    this.ctx.sql.exec("DELETE FROM media_handles");
+    this.ctx.sql.exec("DELETE FROM media_subscriptions");
+    this.ctx.sql.exec("DELETE FROM media_requested");
     if (!end || !session || !row) return;
     try {
       await session.message(row.manager_handle, { request: "destroy", room: row.janus_room, secret: row.secret });
@@ -255,7 +258,7 @@ export class SfuBridge {
       const { janus_room, secret } = this.sessionRow()!;
       const feed = this.takeFeedId();
       const mids = mediaMids(sdp);
-      this.api.sql.exec(
+      this.ctx.sql.exec(
         `INSERT INTO media_handles (handle_id, kind, participant_id, connection_id, stream, feed, audio_mid, video_mid, pending)
          VALUES (?, 'publisher', ?, ?, ?, ?, ?, ?, 1)`,
         handle,
@@ -277,7 +280,7 @@ export class SfuBridge {
       });
       await session.message(
         handle,
-        { request: "publish", bitrate: this.api.config.SFU_PUBLISHER_BITRATE },
+        { request: "publish", bitrate: this.ctx.config.SFU_PUBLISHER_BITRATE },
         { type: "offer", sdp },
       );
     } catch (error) {
@@ -289,7 +292,7 @@ export class SfuBridge {
 
   private async renegotiate(handle: HandleRow, sdp: string): Promise<CommandError | void> {
     const mids = mediaMids(sdp);
-    this.api.sql.exec(
+    this.ctx.sql.exec(
       "UPDATE media_handles SET pending = 1, audio_mid = ?, video_mid = ? WHERE handle_id = ?",
       mids.audioMid,
       mids.videoMid,
@@ -298,7 +301,7 @@ export class SfuBridge {
     try {
       await this.session!.message(handle.handle_id, { request: "configure" }, { type: "offer", sdp });
     } catch (error) {
-      this.api.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
+      this.ctx.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
       return sfuError(error);
     }
   }
@@ -327,10 +330,10 @@ export class SfuBridge {
   private async reconcileOnce(): Promise<void> {
     if (!this.session) return;
     const feeds = this.liveFeeds();
-    const video = videoFeeds(feeds, this.speakers, this.api.config.SFU_LAST_N);
-    for (const connection of this.api.connections()) {
+    const video = videoFeeds(feeds, this.speakers, this.ctx.config.SFU_LAST_N);
+    for (const connection of this.ctx.roster.connections()) {
       const requested = new Set(
-        this.api.sql
+        this.ctx.sql
           .exec<{ feed: number }>("SELECT feed FROM media_requested WHERE connection_id = ?", connection.connectionId)
           .toArray()
           .map((r) => r.feed),
@@ -360,7 +363,7 @@ export class SfuBridge {
       });
       if (relayer.length > 0) {
         for (const s of changes.relayer) {
-          this.api.sql.exec(
+          this.ctx.sql.exec(
             "UPDATE media_subscriptions SET substream = ? WHERE handle_id = ? AND feed = ? AND mid = ?",
             s.substream,
             handle.handle_id,
@@ -380,7 +383,7 @@ export class SfuBridge {
     if (!session || !row || !this.isLive(connection) || this.subscriberOf(connection.connectionId)) return;
     const handle = await session.attach();
     if (!this.isLive(connection)) return void (await session.detach(handle).catch(() => undefined));
-    this.api.sql.exec(
+    this.ctx.sql.exec(
       "INSERT INTO media_handles (handle_id, kind, participant_id, connection_id) VALUES (?, 'subscriber', ?, ?)",
       handle,
       connection.participantId,
@@ -398,14 +401,14 @@ export class SfuBridge {
 
   private recordSubscriptions(handle: number, add: Subscription[], remove: Subscription[]): void {
     for (const s of remove)
-      this.api.sql.exec(
+      this.ctx.sql.exec(
         "DELETE FROM media_subscriptions WHERE handle_id = ? AND feed = ? AND mid = ?",
         handle,
         s.feed,
         s.mid,
       );
     for (const s of add) {
-      this.api.sql.exec(
+      this.ctx.sql.exec(
         "INSERT OR REPLACE INTO media_subscriptions (handle_id, feed, mid, substream) VALUES (?, ?, ?, ?)",
         handle,
         s.feed,
@@ -437,7 +440,7 @@ export class SfuBridge {
   /** The node forgot the session (it restarted, or the session timed out): start over on the same node. */
   private async lost(): Promise<void> {
     await this.reset(false);
-    this.api.broadcast("media", { message: "sfu_changed", reason: "reset", available: true });
+    this.ctx.emit({ to: "everyone" }, { message: "sfu_changed", reason: "reset", available: true });
   }
 
   private onEvent(event: JanusReply): void {
@@ -458,18 +461,24 @@ export class SfuBridge {
     const connection = connectionOf(handle);
     if (typeof data.error_code === "number") return this.failed(handle, connection, String(data.error ?? "SFU error"));
     if (handle.kind === "publisher" && jsep?.type === "answer") {
-      this.api.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
-      return this.api.sendTo(connection, "media", { message: "publish_answer", stream: handle.stream!, sdp: jsep.sdp });
+      this.ctx.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
+      return this.ctx.emit(
+        { to: "connection", connection },
+        { message: "publish_answer", stream: handle.stream!, sdp: jsep.sdp },
+      );
     }
     if (handle.kind === "subscriber" && jsep?.type === "offer") {
       const negotiation = handle.negotiation + 1;
-      this.api.sql.exec(
+      this.ctx.sql.exec(
         "UPDATE media_handles SET pending = 1, negotiation = ? WHERE handle_id = ?",
         negotiation,
         handle.handle_id,
       );
       const streams = this.describeStreams(handle.handle_id, (data.streams as StreamInfo[] | undefined) ?? []);
-      this.api.sendTo(connection, "media", { message: "subscribe_offer", negotiation, sdp: jsep.sdp, streams });
+      this.ctx.emit(
+        { to: "connection", connection },
+        { message: "subscribe_offer", negotiation, sdp: jsep.sdp, streams },
+      );
     }
   }
 
@@ -479,20 +488,27 @@ export class SfuBridge {
     if (!handle || !candidate) return;
     const connection = connectionOf(handle);
     const { sdpMid, sdpMLineIndex, candidate: line } = candidate;
-    this.api.sendTo(connection, "media", {
-      message: "candidate",
-      direction: handle.kind === "publisher" ? "publish" : "subscribe",
-      ...(handle.stream ? { stream: handle.stream } : {}),
-      candidate:
-        candidate.completed === true || typeof line !== "string" ? null : { candidate: line, sdpMid, sdpMLineIndex },
-    });
+    const mid = typeof sdpMid === "string" ? sdpMid : null;
+    const index = typeof sdpMLineIndex === "number" ? sdpMLineIndex : null;
+    this.ctx.emit(
+      { to: "connection", connection },
+      {
+        message: "candidate",
+        direction: handle.kind === "publisher" ? "publish" : "subscribe",
+        ...(handle.stream ? { stream: handle.stream } : {}),
+        candidate:
+          candidate.completed === true || typeof line !== "string"
+            ? null
+            : { candidate: line, sdpMid: mid, sdpMLineIndex: index },
+      },
+    );
   }
 
   /** A publisher's media is flowing: only now does Janus accept subscriptions to its feed. */
   private connected(handleId: number): void {
     const handle = this.handle(handleId);
     if (handle?.kind !== "publisher" || handle.live === 1) return;
-    this.api.sql.exec("UPDATE media_handles SET live = 1 WHERE handle_id = ?", handleId);
+    this.ctx.sql.exec("UPDATE media_handles SET live = 1 WHERE handle_id = ?", handleId);
     this.scheduleReconcile();
   }
 
@@ -501,30 +517,31 @@ export class SfuBridge {
    * again a little later (a feed it named may have just left); otherwise the client is told.
    */
   private failed(handle: HandleRow, connection: Connection, reason: string): void {
-    this.api.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
+    this.ctx.sql.exec("UPDATE media_handles SET pending = 0 WHERE handle_id = ?", handle.handle_id);
     if (handle.kind === "subscriber" && handle.negotiation === 0) {
       void this.dropHandle(handle);
       setTimeout(() => this.scheduleReconcile(), RETRY_SUBSCRIPTION_MS);
       return;
     }
-    this.api.sendTo(connection, "media", { message: "error", error: "sfu_error", text: reason });
+    this.ctx.emit({ to: "connection", connection }, { message: "error", error: "sfu_error", text: reason });
   }
 
   /** Maps the subscription's m-lines to whose stream they carry, and remembers each m-line's mid. */
   private describeStreams(handle: number, streams: StreamInfo[]) {
     const publishers = new Map(this.liveFeeds().map((f) => [f.feed, f]));
-    const described = [];
+    const described: { mid: string; participant_id: string; stream: Stream; kind: "audio" | "video" }[] = [];
     for (const s of streams) {
       const feed = s.feed_id === undefined ? undefined : publishers.get(s.feed_id);
-      if (!feed || s.active === false || !s.mid || (s.type !== "audio" && s.type !== "video")) continue;
-      this.api.sql.exec(
+      const kind = s.type === "audio" ? "audio" : s.type === "video" ? "video" : undefined;
+      if (!feed || s.active === false || !s.mid || !kind) continue;
+      this.ctx.sql.exec(
         "UPDATE media_subscriptions SET sub_mid = ? WHERE handle_id = ? AND feed = ? AND mid = ?",
         s.mid,
         handle,
         feed.feed,
         s.feed_mid ?? "",
       );
-      described.push({ mid: s.mid, participant_id: feed.participantId, stream: feed.stream, kind: s.type });
+      described.push({ mid: s.mid, participant_id: feed.participantId, stream: feed.stream, kind });
     }
     return described;
   }
@@ -532,7 +549,7 @@ export class SfuBridge {
   private speaking(feed: number, talking: boolean): void {
     // Janus tells every publisher handle of the room: only a change is looked at, and told once.
     if (this.talking.has(feed) === talking) return;
-    const publisher = this.api.sql
+    const publisher = this.ctx.sql
       .exec<{ participant_id: string }>(
         "SELECT participant_id FROM media_handles WHERE feed = ? AND kind = 'publisher' AND live = 1",
         feed,
@@ -548,7 +565,10 @@ export class SfuBridge {
     } else {
       this.talking.delete(feed);
     }
-    this.api.broadcast("media", { message: "speaking", participant_id: publisher.participant_id, speaking: talking });
+    this.ctx.emit(
+      { to: "everyone" },
+      { message: "speaking", participant_id: publisher.participant_id, speaking: talking },
+    );
   }
 
   // ── Session, handles, pacing ──────────────────────────────────────────────────────────────────────────────
@@ -560,7 +580,7 @@ export class SfuBridge {
   }
 
   private async createSession(pin: SfuPin): Promise<JanusSession> {
-    const session = await JanusSession.create(pin.apiUrl, this.api.config.SFU_REQUEST_TIMEOUT_MS);
+    const session = await JanusSession.create(pin.apiUrl, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
     try {
       const manager = await session.attach();
       const janusRoom = randomJanusId();
@@ -573,7 +593,7 @@ export class SfuBridge {
         is_private: true,
         permanent: false,
         publishers: 1000,
-        bitrate: this.api.config.SFU_PUBLISHER_BITRATE,
+        bitrate: this.ctx.config.SFU_PUBLISHER_BITRATE,
         fir_freq: 10,
         audiocodec: "opus",
         videocodec: "vp8",
@@ -582,7 +602,7 @@ export class SfuBridge {
         audio_active_packets: 50,
         audio_level_average: 40,
       });
-      this.api.sql.exec(
+      this.ctx.sql.exec(
         "INSERT INTO media_janus (api_url, session_id, janus_room, secret, manager_handle, next_feed) VALUES (?, ?, ?, ?, ?, 1)",
         pin.apiUrl,
         session.id,
@@ -601,11 +621,11 @@ export class SfuBridge {
 
   /** Leaves the SFU with one handle (Janus drops its subscriptions; subscribers of its feed get a new offer). */
   private async dropHandle(handle: HandleRow): Promise<void> {
-    this.api.sql.exec("DELETE FROM media_handles WHERE handle_id = ?", handle.handle_id);
-    this.api.sql.exec("DELETE FROM media_subscriptions WHERE handle_id = ?", handle.handle_id);
+    this.ctx.sql.exec("DELETE FROM media_handles WHERE handle_id = ?", handle.handle_id);
+    this.ctx.sql.exec("DELETE FROM media_subscriptions WHERE handle_id = ?", handle.handle_id);
     if (handle.feed !== null) {
-      this.api.sql.exec("DELETE FROM media_subscriptions WHERE feed = ?", handle.feed);
-      this.api.sql.exec("DELETE FROM media_requested WHERE feed = ?", handle.feed);
+      this.ctx.sql.exec("DELETE FROM media_subscriptions WHERE feed = ?", handle.feed);
+      this.ctx.sql.exec("DELETE FROM media_requested WHERE feed = ?", handle.feed);
       this.speakers = this.speakers.filter((f) => f !== handle.feed);
       this.talking.delete(handle.feed);
     }
@@ -618,7 +638,7 @@ export class SfuBridge {
 
   /** The last handle gone: end the session, so the room can hibernate; otherwise the video choice may change. */
   private async afterHandlesDropped(): Promise<void> {
-    if (this.api.sql.exec("SELECT 1 FROM media_handles LIMIT 1").toArray().length === 0) return this.reset(true);
+    if (this.ctx.sql.exec("SELECT 1 FROM media_handles LIMIT 1").toArray().length === 0) return this.reset(true);
     this.scheduleReconcile();
   }
 
@@ -629,7 +649,7 @@ export class SfuBridge {
   }
 
   private takeFeedId(): number {
-    return this.api.sql
+    return this.ctx.sql
       .exec<{ next_feed: number }>(
         "UPDATE media_janus SET next_feed = next_feed + 1 RETURNING next_feed - 1 AS next_feed",
       )
@@ -637,11 +657,13 @@ export class SfuBridge {
   }
 
   private isLive(connection: Connection): boolean {
-    return this.api.connectionsOf(connection.participantId).some((c) => c.connectionId === connection.connectionId);
+    return this.ctx.roster
+      .connectionsOf(connection.participantId)
+      .some((c) => c.connectionId === connection.connectionId);
   }
 
   private liveFeeds(): Feed[] {
-    return this.api.sql
+    return this.ctx.sql
       .exec<HandleRow>("SELECT * FROM media_handles WHERE kind = 'publisher' AND live = 1 ORDER BY feed")
       .toArray()
       .map((h) => ({
@@ -654,19 +676,19 @@ export class SfuBridge {
   }
 
   private sessionRow(): SessionRow | undefined {
-    return this.api.sql.exec<SessionRow>("SELECT * FROM media_janus").toArray()[0];
+    return this.ctx.sql.exec<SessionRow>("SELECT * FROM media_janus").toArray()[0];
   }
 
   private handles(): HandleRow[] {
-    return this.api.sql.exec<HandleRow>("SELECT * FROM media_handles").toArray();
+    return this.ctx.sql.exec<HandleRow>("SELECT * FROM media_handles").toArray();
   }
 
   private handle(id: number): HandleRow | undefined {
-    return this.api.sql.exec<HandleRow>("SELECT * FROM media_handles WHERE handle_id = ?", id).toArray()[0];
+    return this.ctx.sql.exec<HandleRow>("SELECT * FROM media_handles WHERE handle_id = ?", id).toArray()[0];
   }
 
   private publisherOf(participantId: string, stream: Stream): HandleRow | undefined {
-    return this.api.sql
+    return this.ctx.sql
       .exec<HandleRow>(
         "SELECT * FROM media_handles WHERE kind = 'publisher' AND participant_id = ? AND stream = ?",
         participantId,
@@ -676,13 +698,13 @@ export class SfuBridge {
   }
 
   private subscriberOf(connectionId: string): HandleRow | undefined {
-    return this.api.sql
+    return this.ctx.sql
       .exec<HandleRow>("SELECT * FROM media_handles WHERE kind = 'subscriber' AND connection_id = ?", connectionId)
       .toArray()[0];
   }
 
   private subscriptionsOf(handle: number): SubscriptionRow[] {
-    return this.api.sql
+    return this.ctx.sql
       .exec<SubscriptionRow>("SELECT * FROM media_subscriptions WHERE handle_id = ?", handle)
       .toArray();
   }

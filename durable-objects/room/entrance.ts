@@ -1,0 +1,235 @@
+import {
+  fail,
+  ok,
+  parseSubprotocols,
+  type Result,
+  type Role,
+  type StartInvitedRequest,
+  type StartRequest,
+  type StartResponse,
+  SUBPROTOCOL,
+} from "../../src/protocol";
+import type { Config } from "../../src/shared/config";
+import { errorResponse } from "../../src/shared/http";
+import type { Principal } from "../../src/shared/principal";
+import { REGION_HEADER } from "../../src/shared/region";
+import { randomToken, sha256 } from "../../src/shared/secrets";
+import type { ModuleHost } from "./host";
+import type { Candidate, Connection } from "./module";
+import type { Presence } from "./presence";
+import type { LeaveReason, Roster } from "./roster";
+import type { Scheduler } from "./scheduler";
+import type { Settings } from "./settings";
+import type { Transport } from "./transport";
+
+/** Timer owner of the roster: forgets participants whose resumption window has passed. */
+export const ROSTER_TIMERS = "roster";
+
+export interface EntranceDeps {
+  config: Config;
+  sql: SqlStorage;
+  state: DurableObjectState;
+  settings: Settings;
+  roster: () => Roster;
+  host: () => ModuleHost;
+  presence: Presence;
+  transport: Transport;
+  scheduler: Scheduler;
+}
+
+/** A registered user's participant id is stable per room and reveals nothing about the user. */
+async function participantIdFor(roomId: string, userKey: string): Promise<string> {
+  return (await sha256(`participant\n${roomId}\n${userKey}`)).slice(0, 22);
+}
+
+/**
+ * The admission pipeline: `start` (password, participant id, the modules' admit hooks, ticket), the WebSocket
+ * upgrade (single-use ticket, admit hooks again, join_success or held), letting held participants in, and leaving.
+ */
+export class Entrance {
+  constructor(private readonly deps: EntranceDeps) {}
+
+  private get roster(): Roster {
+    return this.deps.roster();
+  }
+
+  private get windowMs(): number {
+    return this.deps.config.RESUMPTION_WINDOW_SECONDS * 1000;
+  }
+
+  /** A registered user asks to join: checks the password unless they own the room, then issues a ticket. */
+  async start(principal: Principal, request: StartRequest): Promise<Result<StartResponse>> {
+    const room = this.deps.settings.visibleTo(principal);
+    if (!room.ok) return room;
+    if (!principal.userKey) return fail("insufficient_permissions", "the operator token cannot join rooms");
+    const owner = room.value.owner_key === principal.userKey;
+    if (!owner) {
+      const denied = await this.deps.settings.checkPassword(room.value, request.password);
+      if (!denied.ok) return denied;
+    }
+    const participantId = await participantIdFor(room.value.id, principal.userKey);
+    const displayName = request.display_name ?? principal.name ?? "Participant";
+    const role: Role = owner ? "owner" : "user";
+    return this.enter(participantId, { kind: "user", userKey: principal.userKey, displayName, role });
+  }
+
+  /** A guest joins with an invite code; a valid resumption token gives back the guest's earlier id. */
+  async startInvited(request: StartInvitedRequest): Promise<Result<StartResponse>> {
+    const room = this.deps.settings.row();
+    if (!room) return fail("not_found", "no such room");
+    const now = Date.now();
+    if (!(await this.deps.settings.inviteValid(request.invite_code, now))) {
+      return fail("invalid_invite", "invite code unknown or expired");
+    }
+    const denied = await this.deps.settings.checkPassword(room, request.password);
+    if (!denied.ok) return denied;
+    const resumed = request.resumption && this.roster.resume(await sha256(request.resumption), now, this.windowMs);
+    const participantId = resumed && this.roster.member(resumed)?.kind === "guest" ? resumed : randomToken(16);
+    return this.enter(participantId, {
+      kind: "guest",
+      userKey: null,
+      displayName: request.display_name,
+      role: "guest",
+    });
+  }
+
+  /** The WebSocket upgrade; the worker has already checked Origin and the offered subprotocol. */
+  async upgrade(request: Request): Promise<Response> {
+    const { ticket } = parseSubprotocols(request.headers.get("sec-websocket-protocol"));
+    const claimed =
+      ticket && this.deps.settings.row()
+        ? this.deps.sql
+            .exec<{ participant_id: string; expires_at: number }>(
+              "DELETE FROM tickets WHERE hash = ? RETURNING participant_id, expires_at",
+              await sha256(ticket),
+            )
+            .toArray()[0]
+        : undefined;
+    const member = claimed && claimed.expires_at >= Date.now() ? this.roster.member(claimed.participant_id) : undefined;
+    if (!member) return errorResponse("invalid_ticket", "ticket unknown, used or expired");
+    const verdict = this.deps.host().admit({ ...member, phase: "upgrade" });
+    if (verdict.decision === "refuse") return errorResponse(verdict.error, verdict.text);
+
+    const connection: Connection = {
+      participantId: member.participantId,
+      connectionId: randomToken(12),
+      region: request.headers.get(REGION_HEADER) ?? undefined,
+    };
+    const { 0: client, 1: server } = new WebSocketPair();
+    const response = new Response(null, {
+      status: 101,
+      webSocket: client,
+      headers: { "sec-websocket-protocol": SUBPROTOCOL },
+    });
+    const held = this.roster.isHeld(member.participantId);
+    // Module states may need other objects (TURN credentials): gather them before the socket exists, so no frame
+    // of this connection is handled before its join_success is sent.
+    const modules = held ? undefined : await this.deps.host().joinStates(connection);
+    this.deps.state.acceptWebSocket(server);
+    const joined = this.roster.connect(server, connection, Date.now());
+    if (modules) this.welcome(server, member.participantId, modules);
+    if (joined) this.deps.presence.schedule();
+    await this.deps.host().run("connected", connection, held);
+    return response;
+  }
+
+  /** Lets a held participant in: each of their connections gets its join_success, everyone a joined. */
+  async release(participantId: string): Promise<boolean> {
+    if (!this.roster.isHeld(participantId)) return false;
+    const waiting = this.roster.socketsWithConnections(participantId);
+    const states = await Promise.all(waiting.map((c) => this.deps.host().joinStates(c.connection)));
+    // Gathering took a moment: only connections still there, and only once.
+    if (!this.roster.setHeld(participantId, false)) return false;
+    const live = waiting.filter((c) => this.roster.isLive(c.socket));
+    for (const [i, c] of waiting.entries()) if (live.includes(c)) this.welcome(c.socket, participantId, states[i]!);
+    this.deps.presence.schedule();
+    for (const c of live) await this.deps.host().run("connected", c.connection, false);
+    return true;
+  }
+
+  /** One socket closed; the participant's last one makes a leave. */
+  async disconnected(socket: WebSocket, reason: LeaveReason): Promise<void> {
+    const now = Date.now();
+    const connection = socket.deserializeAttachment() as Connection | null;
+    // Close and error may both arrive for one socket: only the first counts.
+    if (!connection || !this.roster.isLive(socket)) return;
+    const wasHeld = this.roster.isHeld(connection.participantId);
+    const left = this.roster.disconnect(socket, reason, now);
+    await this.deps.host().run("closed", connection);
+    if (!left) return;
+    await this.deps.host().run("left", left, wasHeld);
+    this.deps.presence.schedule();
+    await this.deps.scheduler.schedule(ROSTER_TIMERS, left, now + this.windowMs);
+  }
+
+  /** Forgets a participant whose resumption window passed (the roster's timer). */
+  expire(participantId: string): void {
+    this.roster.expire(participantId, Date.now(), this.windowMs);
+  }
+
+  /** Whether a room session token still speaks for someone in this room (for REST calls such as GET /v1/turn). */
+  sessionValid(tenant: string, participantId: string): boolean {
+    const room = this.deps.settings.row();
+    if (!room || room.tenant !== tenant) return false;
+    return this.roster.isPresent(participantId, Date.now(), this.windowMs);
+  }
+
+  /** Creates or refreshes the participant, asks the modules whether they may come in, and issues a ticket. */
+  private async enter(
+    participantId: string,
+    who: { kind: Candidate["kind"]; userKey: string | null; displayName: string; role: Role },
+  ): Promise<Result<StartResponse>> {
+    const known = this.roster.member(participantId);
+    // The owner is always owner; anyone else keeps the role the room gave them.
+    const role = who.role === "owner" ? "owner" : (known?.role ?? who.role);
+    const verdict = this.deps.host().admit({ participantId, kind: who.kind, role, phase: "start" });
+    if (verdict.decision === "refuse") return fail(verdict.error, verdict.text);
+    this.roster.upsert({ id: participantId, ...who });
+    if (known?.connected) this.deps.presence.schedule();
+    // A connected participant stays where they are (a second device neither holds nor admits them).
+    if (verdict.decision === "hold" && !known?.connected) this.roster.setHeld(participantId, true);
+    if (verdict.decision === "admit" && this.roster.isHeld(participantId)) {
+      if (known?.connected) await this.release(participantId);
+      else this.roster.setHeld(participantId, false);
+    }
+    return ok(await this.issueTicket(participantId, Date.now()));
+  }
+
+  private async issueTicket(participantId: string, now: number): Promise<StartResponse> {
+    const ticket = randomToken(32);
+    const resumption = randomToken(32);
+    const expiresAt = now + this.deps.config.TICKET_TTL_SECONDS * 1000;
+    const sql = this.deps.sql;
+    sql.exec("DELETE FROM tickets WHERE expires_at < ?", now);
+    sql.exec(
+      "INSERT INTO tickets (hash, participant_id, expires_at) VALUES (?, ?, ?)",
+      await sha256(ticket),
+      participantId,
+      expiresAt,
+    );
+    this.roster.addResumption(participantId, await sha256(resumption), now);
+    if (!this.roster.isConnected(participantId)) {
+      // A participant who never connects is forgotten once the ticket and the resumption window have passed.
+      await this.deps.scheduler.schedule(ROSTER_TIMERS, participantId, expiresAt + this.windowMs);
+    }
+    return {
+      ticket,
+      resumption,
+      participant_id: participantId,
+      ticket_expires_at: new Date(expiresAt).toISOString(),
+    };
+  }
+
+  private welcome(socket: WebSocket, participantId: string, modules: Record<string, unknown>): void {
+    const member = this.roster.member(participantId)!;
+    const others = this.deps.presence.describe(this.roster.online(participantId).map((m) => m.participantId));
+    this.deps.transport.send(socket, "control", {
+      message: "join_success",
+      participant_id: participantId,
+      role: member.role,
+      display_name: member.displayName,
+      participants: others,
+      modules,
+    });
+  }
+}

@@ -1,0 +1,150 @@
+import type { Namespace, Participant } from "../../src/protocol";
+import type { Config } from "../../src/shared/config";
+import { signingKey } from "../../src/shared/keys";
+import type {
+  Admission,
+  BoundModule,
+  Candidate,
+  Capabilities,
+  Connection,
+  ModuleContext,
+  ModuleServices,
+  Objects,
+  RoomInfo,
+  RoomModule,
+  RosterView,
+  Target,
+} from "./module";
+import type { Scheduler } from "./scheduler";
+import type { Echo } from "./transport";
+
+/** What the core provides to build module contexts. */
+export interface HostDeps {
+  config: Config;
+  env: Env;
+  sql: SqlStorage;
+  scheduler: Scheduler;
+  roster: RosterView;
+  capabilities: Capabilities;
+  info(): RoomInfo;
+  emit(target: Target, namespace: Namespace, event: { message: string }, echo?: Echo): void;
+}
+
+const STRICTNESS = { admit: 0, hold: 1, refuse: 2 } as const;
+
+/** Logs a failure of module code once, by name and message only: never payloads, tokens or SDP. */
+export function logFailure(where: string, error: unknown): void {
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : "non-error thrown";
+  console.error(`room module failure in ${where}: ${detail.slice(0, 300)}`);
+}
+
+/**
+ * Binds the room's modules to one object instance: a context per namespace, their services, and the hooks run
+ * behind an error boundary (a failing hook is logged and the others still run).
+ */
+export class ModuleHost {
+  readonly modules: ReadonlyMap<string, BoundModule>;
+  private readonly services_: Record<string, unknown> = {};
+
+  constructor(list: readonly RoomModule[], deps: HostDeps) {
+    const objects: Objects = {
+      turnFleet: () => deps.env.TURN_FLEET.get(deps.env.TURN_FLEET.idFromName("fleet")),
+      sfuPool: () => deps.env.SFU_POOL.get(deps.env.SFU_POOL.idFromName("pool")),
+      signingKey: (purpose) => signingKey(deps.env, purpose),
+    };
+    const services = this.services_ as unknown as ModuleServices;
+    const bound = list.map((module) => {
+      const namespace = module.namespace;
+      const context: Omit<ModuleContext<Namespace, unknown>, "state"> = {
+        namespace,
+        config: deps.config,
+        sql: deps.sql,
+        roster: deps.roster,
+        room: { ...deps.capabilities, info: deps.info },
+        objects,
+        services,
+        now: () => Date.now(),
+        emit: (target, event, sender) => deps.emit(target, namespace, event, sender),
+        reply: (sender, event) => deps.emit({ to: "connection", connection: sender }, namespace, event, sender),
+        timers: {
+          schedule: (key, dueAt, data) => deps.scheduler.schedule(namespace, key, dueAt, data),
+          cancel: (key) => deps.scheduler.cancel(namespace, key),
+        },
+      };
+      return module.bind(context);
+    });
+    for (const module of bound) if (module.service !== undefined) this.services_[module.namespace] = module.service;
+    this.modules = new Map(bound.map((m) => [m.namespace, m]));
+  }
+
+  /** The services modules export, for the core's RPC entry points (e.g. the SFU pool's failover call). */
+  services(): ModuleServices {
+    return this.services_ as unknown as ModuleServices;
+  }
+
+  /** The strictest decision of all modules on a candidate. */
+  admit(candidate: Candidate): Admission {
+    let verdict: Admission = { decision: "admit" };
+    for (const module of this.modules.values()) {
+      const say = this.guard(`${module.namespace}.admit`, () => module.hooks.admit?.(candidate));
+      if (say && STRICTNESS[say.decision] > STRICTNESS[verdict.decision]) verdict = say;
+    }
+    return verdict;
+  }
+
+  /** Each module's part of join_success; a module that fails gives null instead of failing the join. */
+  async joinStates(connection: Connection): Promise<Record<string, unknown>> {
+    const states: Record<string, unknown> = {};
+    for (const module of this.modules.values()) {
+      if (!module.joinState) continue;
+      try {
+        states[module.namespace] = await module.joinState(connection);
+      } catch (error) {
+        logFailure(`${module.namespace}.joinState`, error);
+        states[module.namespace] = null;
+      }
+    }
+    return states;
+  }
+
+  /** Public participant fields: the core's plus those modules own (e.g. raised hands). */
+  describe(base: Participant[]): Participant[] {
+    if (base.length === 0) return base;
+    const ids = base.map((p) => p.participant_id);
+    const contributions = [...this.modules.values()].flatMap((m) => (m.presence ? [m.presence(ids)] : []));
+    if (contributions.length === 0) return base;
+    return base.map((p) => Object.assign(p, ...contributions.map((c) => c.get(p.participant_id) ?? {})));
+  }
+
+  /** Runs one hook of every module in order, each behind the error boundary. */
+  async run<H extends keyof BoundModule["hooks"]>(
+    hook: H,
+    ...args: Parameters<NonNullable<BoundModule["hooks"][H]>>
+  ): Promise<void> {
+    for (const module of this.modules.values()) {
+      const fn = module.hooks[hook] as ((...a: unknown[]) => unknown) | undefined;
+      if (!fn) continue;
+      try {
+        await fn(...args);
+      } catch (error) {
+        logFailure(`${module.namespace}.${hook}`, error);
+      }
+    }
+  }
+
+  /** The scheduler's handler for a module's timers. */
+  timerHandler(namespace: string) {
+    const module = this.modules.get(namespace);
+    const timer = module?.hooks.timer;
+    return timer && ((key: string, data: unknown) => timer(key, data));
+  }
+
+  private guard<T>(where: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (error) {
+      logFailure(where, error);
+      return undefined;
+    }
+  }
+}

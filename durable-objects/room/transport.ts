@@ -1,0 +1,115 @@
+import type { ErrorCode, Participant } from "../../src/protocol";
+import type { Connection, Member, Target } from "./module";
+import type { Roster } from "./roster";
+
+/** Whose own copy of an event carries a transaction id (the sender of the command that caused it). */
+export interface Echo {
+  connectionId: string;
+  transactionId: number | undefined;
+}
+
+export const toParticipant = (member: Member): Participant => ({
+  participant_id: member.participantId,
+  display_name: member.displayName,
+  role: member.role,
+  kind: member.kind,
+  joined_at: new Date(member.joinedAt).toISOString(),
+  hand_raised_at: null,
+});
+
+/**
+ * Frames and sockets: serializes each event once per fan-out, addresses targets, and keeps held (waiting)
+ * participants out of room traffic. Presence changes go out in batches (see `Presence`).
+ */
+export class Transport {
+  constructor(
+    private readonly state: DurableObjectState,
+    private readonly rosterOf: () => Roster,
+  ) {}
+
+  private get roster(): Roster {
+    return this.rosterOf();
+  }
+
+  frame(namespace: string, payload: object, transactionId?: number): string {
+    return JSON.stringify({ namespace, timestamp: new Date().toISOString(), payload, transaction_id: transactionId });
+  }
+
+  emit(target: Target, namespace: string, payload: object, echo?: Echo): void {
+    const shared = this.frame(namespace, payload);
+    const own = echo?.transactionId === undefined ? undefined : this.frame(namespace, payload, echo.transactionId);
+    const deliver = (socket: WebSocket) => {
+      const mine =
+        own !== undefined && (socket.deserializeAttachment() as Connection).connectionId === echo?.connectionId;
+      this.sendRaw(socket, mine ? own : shared);
+    };
+    for (const socket of this.targets(target)) deliver(socket);
+  }
+
+  send(socket: WebSocket, namespace: string, payload: object, transactionId?: number): void {
+    this.sendRaw(socket, this.frame(namespace, payload, transactionId));
+  }
+
+  sendError(socket: WebSocket, namespace: string, transactionId: number | undefined, error: ErrorCode, text: string) {
+    this.send(socket, namespace, { message: "error", error, text }, transactionId);
+  }
+
+  sendRaw(socket: WebSocket, data: string): void {
+    try {
+      socket.send(data);
+    } catch {
+      // The socket is closing; its close handler does the bookkeeping.
+    }
+  }
+
+  close(socket: WebSocket, code: number, reason: string): void {
+    try {
+      socket.close(code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** Every admitted socket; `joiners` get the shared frame only when it names someone else too. */
+  broadcastPresence(joined: Participant[]): void {
+    const joiners = new Set(joined.map((p) => p.participant_id));
+    const shared = this.frame("control", { message: "joined", participants: joined });
+    for (const socket of this.admittedSockets()) {
+      const own = (socket.deserializeAttachment() as Connection | null)?.participantId;
+      if (own === undefined || !joiners.has(own)) {
+        this.sendRaw(socket, shared);
+        continue;
+      }
+      // Each joiner gets the list without itself.
+      const others = joined.filter((p) => p.participant_id !== own);
+      if (others.length > 0) this.send(socket, "control", { message: "joined", participants: others });
+    }
+  }
+
+  private *admittedSockets(): Iterable<WebSocket> {
+    for (const socket of this.state.getWebSockets()) if (!this.roster.heldSocket(socket)) yield socket;
+  }
+
+  private targets(target: Target): Iterable<WebSocket> {
+    switch (target.to) {
+      case "everyone":
+        return this.admittedSockets();
+      case "participant":
+        return this.roster.socketsWithConnections(target.id).map((s) => s.socket);
+      case "connection":
+        return this.roster
+          .socketsWithConnections(target.connection.participantId)
+          .filter((s) => s.connection.connectionId === target.connection.connectionId)
+          .map((s) => s.socket);
+      case "roles":
+      case "group": {
+        const wanted = (m: Member) =>
+          target.to === "roles" ? target.roles.includes(m.role) : m.group === target.group;
+        return this.roster
+          .admitted()
+          .filter(wanted)
+          .flatMap((m) => this.roster.socketsWithConnections(m.participantId).map((s) => s.socket));
+      }
+    }
+  }
+}
