@@ -16,8 +16,8 @@ import { REGION_HEADER } from "../../src/shared/region";
 import { randomToken, sha256 } from "../../src/shared/secrets";
 import type { ModuleHost } from "./host";
 import type { Candidate, Connection } from "./module";
-import type { Presence } from "./presence";
-import type { LeaveReason, Roster } from "./roster";
+import type { LeaveReason, Presence } from "./presence";
+import type { Roster } from "./roster";
 import type { Scheduler } from "./scheduler";
 import type { Settings } from "./settings";
 import type { Transport } from "./transport";
@@ -207,7 +207,7 @@ export class Entrance {
       participantId,
       expiresAt,
     );
-    this.roster.addResumption(participantId, await sha256(resumption), now);
+    this.roster.resumptions.add(participantId, await sha256(resumption), now);
     if (!this.roster.isConnected(participantId)) {
       // A participant who never connects is forgotten once the ticket and the resumption window have passed.
       await this.deps.scheduler.schedule(ROSTER_TIMERS, participantId, expiresAt + this.windowMs);
@@ -222,7 +222,7 @@ export class Entrance {
 
   private welcome(socket: WebSocket, participantId: string, modules: Record<string, unknown>): void {
     const member = this.roster.member(participantId)!;
-    const others = this.deps.presence.describe(this.roster.online(participantId).map((m) => m.participantId));
+    const others = this.deps.presence.describe(this.roster.admitted().filter((m) => m.participantId !== participantId));
     this.deps.transport.send(socket, "control", {
       message: "join_success",
       participant_id: participantId,

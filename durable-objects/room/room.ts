@@ -20,7 +20,7 @@ import { Dispatcher } from "./dispatch";
 import { Entrance, ROSTER_TIMERS } from "./entrance";
 import { ModuleHost } from "./host";
 import { migrate } from "./migrations";
-import type { RosterView } from "./module";
+import type { RoomModule, RosterView } from "./module";
 import { ROOM_MODULES } from "./modules";
 import { Presence } from "./presence";
 import { Roster } from "./roster";
@@ -194,8 +194,8 @@ export class RoomObject extends DurableObject<Env> {
     };
   }
 
-  private buildHost(): ModuleHost {
-    return new ModuleHost(ROOM_MODULES, {
+  private buildHost(modules: readonly RoomModule[] = ROOM_MODULES): ModuleHost {
+    return new ModuleHost(modules, {
       config: this.config,
       env: this.env,
       sql: this.sql,

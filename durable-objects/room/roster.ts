@@ -1,7 +1,7 @@
 import type { ParticipantKind, Role } from "../../src/protocol";
 import type { Connection, Member } from "./module";
-
-export type LeaveReason = "quit" | "disconnected" | "removed";
+import { type LeaveReason, PresenceChanges } from "./presence";
+import { Resumptions } from "./resumptions";
 
 interface ParticipantRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -14,12 +14,6 @@ interface ParticipantRow extends Record<string, SqlStorageValue> {
   /** Held in the waiting room: connected but not in the room until a module releases them. */
   waiting: number;
   group_id: string | null;
-}
-
-export interface PresenceBatch {
-  joined: string[];
-  left: Map<LeaveReason, string[]>;
-  updated: string[];
 }
 
 const toMember = (row: ParticipantRow, connected: boolean): Member => ({
@@ -54,9 +48,10 @@ export class Roster {
   private readonly sockets = new Map<string, Set<WebSocket>>();
   /** Held participants (kept in memory too: every broadcast skips their sockets). */
   private readonly heldIds: Set<string>;
-  private pendingJoined = new Set<string>();
-  private pendingLeft = new Map<string, LeaveReason>();
-  private pendingUpdated = new Set<string>();
+  /** Presence changes not yet sent. */
+  readonly changes = new PresenceChanges();
+
+  readonly resumptions: Resumptions;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -73,6 +68,7 @@ export class Roster {
       .toArray()
       .filter((row) => !this.sockets.has(row.id));
     for (const { id } of stale) sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, id);
+    this.resumptions = new Resumptions(sql);
     const held = sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray();
     this.heldIds = new Set(held.map((r) => r.id));
   }
@@ -101,21 +97,6 @@ export class Roster {
       .toArray()
       .filter((row) => this.isConnected(row.id))
       .map((row) => toMember(row, true));
-  }
-
-  /** Admitted, connected participants except `exceptId`, in one query (join_success runs it for every joiner). */
-  online(exceptId: string): Member[] {
-    return this.sql
-      .exec<ParticipantRow>(
-        "SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0 AND id != ?",
-        exceptId,
-      )
-      .toArray()
-      .map((row) => toMember(row, true));
-  }
-
-  userKeyOf(participantId: string): string | null | undefined {
-    return this.row(participantId)?.user_key;
   }
 
   /** Connected, or disconnected less than `windowMs` ago. */
@@ -163,12 +144,10 @@ export class Roster {
     this.sql.exec("UPDATE participants SET waiting = ? WHERE id = ?", held ? 1 : 0, participantId);
     if (held) {
       this.heldIds.add(participantId);
-      if (this.isConnected(participantId) && !this.pendingJoined.delete(participantId)) {
-        this.pendingLeft.set(participantId, "removed");
-      }
+      if (this.isConnected(participantId)) this.changes.leave(participantId, "removed");
     } else {
       this.heldIds.delete(participantId);
-      if (this.isConnected(participantId)) this.pendingJoined.add(participantId);
+      if (this.isConnected(participantId)) this.changes.join(participantId);
     }
     return true;
   }
@@ -205,37 +184,6 @@ export class Roster {
     this.sql.exec("UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
   }
 
-  /** The participant a resumption token belongs to, if it is still within the resumption window. */
-  resume(hash: string, now: number, windowMs: number): string | undefined {
-    const row = this.sql
-      .exec<{ participant_id: string; disconnected_at: number | null }>(
-        `SELECT r.participant_id, p.disconnected_at FROM resumptions r JOIN participants p ON p.id = r.participant_id
-         WHERE r.hash = ?`,
-        hash,
-      )
-      .toArray()[0];
-    if (!row) return undefined;
-    const live = this.isConnected(row.participant_id);
-    if (!live && row.disconnected_at !== null && now - row.disconnected_at > windowMs) return undefined;
-    return row.participant_id;
-  }
-
-  /** Stores a resumption token hash; a participant keeps its few newest tokens (one per device). */
-  addResumption(participantId: string, hash: string, now: number): void {
-    this.sql.exec(
-      "INSERT INTO resumptions (hash, participant_id, created_at) VALUES (?, ?, ?)",
-      hash,
-      participantId,
-      now,
-    );
-    this.sql.exec(
-      `DELETE FROM resumptions WHERE participant_id = ? AND hash NOT IN
-        (SELECT hash FROM resumptions WHERE participant_id = ? ORDER BY created_at DESC LIMIT 8)`,
-      participantId,
-      participantId,
-    );
-  }
-
   /** Registers a socket; returns true when this is the participant's first live connection (a join). */
   connect(socket: WebSocket, attachment: Connection, now: number): boolean {
     socket.serializeAttachment(attachment);
@@ -248,8 +196,7 @@ export class Roster {
         now,
         attachment.participantId,
       );
-      this.pendingLeft.delete(attachment.participantId);
-      if (!this.isHeld(attachment.participantId)) this.pendingJoined.add(attachment.participantId);
+      if (!this.isHeld(attachment.participantId)) this.changes.join(attachment.participantId);
     }
     return first;
   }
@@ -269,10 +216,7 @@ export class Roster {
     this.sockets.delete(attachment.participantId);
     this.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, attachment.participantId);
     // Nobody was told of someone who only waited.
-    if (!this.pendingJoined.delete(attachment.participantId) && !this.isHeld(attachment.participantId)) {
-      this.pendingLeft.set(attachment.participantId, reason);
-    }
-    this.pendingUpdated.delete(attachment.participantId);
+    if (!this.isHeld(attachment.participantId)) this.changes.leave(attachment.participantId, reason);
     return attachment.participantId;
   }
 
@@ -281,31 +225,21 @@ export class Roster {
     if (this.isConnected(participantId)) return;
     const row = this.row(participantId);
     if (!row || row.disconnected_at === null || now - row.disconnected_at < windowMs) return;
-    this.sql.exec("DELETE FROM resumptions WHERE participant_id = ?", participantId);
+    this.resumptions.forget(participantId);
     // Registered users keep their row (their role survives); guests are gone for good.
     if (row.kind === "guest") this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
   }
 
-  /** Queues a control.update for a connected participant whose public state changed. */
-  changed(participantId: string): void {
-    if (this.isConnected(participantId) && !this.pendingJoined.has(participantId) && !this.isHeld(participantId)) {
-      this.pendingUpdated.add(participantId);
-    }
+  /** The participant a resumption token belongs to, if it is still within the resumption window. */
+  resume(hash: string, now: number, windowMs: number): string | undefined {
+    const participantId = this.resumptions.participantOf(hash);
+    if (participantId === undefined || this.isPresent(participantId, now, windowMs)) return participantId;
+    return undefined;
   }
 
-  /** Takes the presence changes collected since the last batch. */
-  takePresence(): PresenceBatch {
-    const left = new Map<LeaveReason, string[]>();
-    for (const [id, reason] of this.pendingLeft) {
-      const ids = left.get(reason);
-      if (ids) ids.push(id);
-      else left.set(reason, [id]);
-    }
-    const batch = { joined: [...this.pendingJoined], left, updated: [...this.pendingUpdated] };
-    this.pendingJoined = new Set();
-    this.pendingLeft = new Map();
-    this.pendingUpdated = new Set();
-    return batch;
+  /** Queues a control.update for a connected participant whose public state changed. */
+  changed(participantId: string): void {
+    if (this.isConnected(participantId) && !this.isHeld(participantId)) this.changes.update(participantId);
   }
 
   /** A participant's live sockets with their attachments. */

@@ -10,7 +10,7 @@ const waitingList = (ctx: Context) =>
 
 const isWaiting = (ctx: Context, participantId: string) => {
   const member = ctx.roster.member(participantId);
-  return member !== undefined && member.held && member.connected;
+  return member?.held === true && member.connected;
 };
 
 /** The waiting room changed: owners and moderators get the new list. */
