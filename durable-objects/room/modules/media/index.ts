@@ -1,7 +1,8 @@
 import type { Publisher, Stream } from "../../../../src/protocol";
 import type { SfuPin } from "../../../sfu-pool";
 import { type Connection, defineModule, type ModuleContext } from "../../module";
-import { type MediaBase, SFU_MIGRATIONS, SfuBridge } from "./sfu-bridge";
+import { SfuBridge } from "./sfu-bridge";
+import { type MediaBase, SFU_MIGRATIONS } from "./sfu-store";
 
 /** What other modules and the core may ask of media. */
 export interface MediaService {
@@ -97,7 +98,9 @@ function keepPin(ctx: MediaBase, pin: SfuPin | null): void {
 export const media = defineModule<"media", { bridge: SfuBridge }>({
   namespace: "media",
   migrations: [
-    "CREATE TABLE media_sfu (node_id TEXT NOT NULL, api_url TEXT NOT NULL, region TEXT NOT NULL, pinned_at INTEGER NOT NULL)",
+    // Shipped as one line: the pieces join to exactly that text.
+    "CREATE TABLE media_sfu (node_id TEXT NOT NULL, api_url TEXT NOT NULL, region TEXT NOT NULL, " +
+      "pinned_at INTEGER NOT NULL)",
     `CREATE TABLE media_streams (participant_id TEXT NOT NULL, stream TEXT NOT NULL, audio INTEGER NOT NULL,
       video INTEGER NOT NULL, PRIMARY KEY (participant_id, stream))`,
     ...SFU_MIGRATIONS,
