@@ -1,5 +1,8 @@
+import type { ReceivedEventOf } from "../protocol";
 import type { Stream } from "../protocol/media";
-import type { ServerPayload, Signaling } from "./signaling";
+import type { Signaling } from "./signaling";
+
+export type MediaEvent = ReceivedEventOf<"media">;
 
 export interface MediaOptions {
   selfId: string;
@@ -18,18 +21,19 @@ export interface MediaOptions {
  */
 export abstract class MediaSession {
   protected readonly local = new Map<Stream, MediaStream>();
-  private readonly unsubscribe: () => void;
+  private readonly unsubscribe: (() => void)[];
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
     protected readonly signaling: Signaling,
     protected readonly options: MediaOptions,
   ) {
-    this.unsubscribe = signaling.on((namespace, payload) => {
-      if (namespace === "media") this.enqueue(() => this.handle(payload));
-      if (namespace === "turn" && payload.message === "credentials")
-        this.options.iceServers = payload.ice_servers as RTCIceServer[];
-    });
+    this.unsubscribe = [
+      signaling.onNamespace("media", (payload) => this.enqueue(() => this.handle(payload))),
+      signaling.on("turn", "credentials", (credentials) => {
+        this.options.iceServers = credentials.ice_servers;
+      }),
+    ];
   }
 
   /** Starts sending a local stream (camera: camera and microphone; screen: a display capture). */
@@ -72,14 +76,14 @@ export abstract class MediaSession {
   }
 
   close(): void {
-    this.unsubscribe();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     for (const pc of this.peerConnections()) pc.close();
   }
 
   /** Connections for tests and the UI (e.g. getStats). */
   abstract peerConnections(): RTCPeerConnection[];
 
-  protected abstract handle(payload: ServerPayload): Promise<void> | void;
+  protected abstract handle(payload: MediaEvent): Promise<void> | void;
   protected abstract connectLocal(stream: Stream, media: MediaStream): Promise<void> | void;
   protected abstract disconnectLocal(stream: Stream): Promise<void> | void;
 
@@ -105,3 +109,11 @@ export abstract class MediaSession {
     });
   }
 }
+
+/** A local ICE candidate as the protocol carries it. */
+export const candidateOf = (candidate: RTCIceCandidate) => ({
+  candidate: candidate.candidate,
+  sdpMid: candidate.sdpMid,
+  sdpMLineIndex: candidate.sdpMLineIndex,
+  usernameFragment: candidate.usernameFragment,
+});

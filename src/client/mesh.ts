@@ -1,15 +1,11 @@
-import type { Publisher, Stream } from "../protocol/media";
-import { type MediaOptions, MediaSession } from "./media";
-import type { ServerPayload, Signaling } from "./signaling";
+import type { CommandOf, ReceivedEvent } from "../protocol";
+import { type Publisher, type Stream, StreamSchema } from "../protocol/media";
+import { candidateOf, type MediaEvent, type MediaOptions, MediaSession } from "./media";
+import type { Signaling } from "./signaling";
 
-interface Relay extends ServerPayload {
-  source: string;
-  publisher: string;
-  stream: Stream;
-  kind: "offer" | "answer" | "candidate" | "end_of_candidates";
-  sdp?: string;
-  candidate?: RTCIceCandidateInit;
-}
+type Relay = ReceivedEvent<"media", "relay">;
+/** What a relay command carries besides its addressing. */
+type RelayBody = Omit<Extract<CommandOf<"media">, { action: "relay" }>, "action" | "target" | "publisher" | "stream">;
 
 /**
  * The browser side of media in a room without an SFU: every participant subscribes to every published stream;
@@ -43,18 +39,21 @@ export class MeshMedia extends MediaSession {
 
   private subscribeTo(publisher: Publisher): void {
     if (publisher.participant_id === this.options.selfId) return;
-    for (const stream of Object.keys(publisher.streams) as Stream[]) {
-      if (!this.connections.has(key(publisher.participant_id, this.options.selfId, stream))) {
+    for (const stream of StreamSchema.options) {
+      if (
+        publisher.streams[stream] &&
+        !this.connections.has(key(publisher.participant_id, this.options.selfId, stream))
+      ) {
         this.signaling.send("media", { action: "subscribe", target: publisher.participant_id, stream });
       }
     }
   }
 
-  protected async handle(payload: ServerPayload): Promise<void> {
+  protected async handle(payload: MediaEvent): Promise<void> {
     switch (payload.message) {
       case "publisher_update": {
-        const publisher = payload.publisher as Publisher;
-        for (const stream of ["camera", "screen"] as const) {
+        const { publisher } = payload;
+        for (const stream of StreamSchema.options) {
           const id = key(publisher.participant_id, this.options.selfId, stream);
           if (!publisher.streams[stream] && this.connections.has(id)) {
             this.connections.get(id)!.close();
@@ -65,9 +64,9 @@ export class MeshMedia extends MediaSession {
         return this.subscribeTo(publisher);
       }
       case "subscribe_request":
-        return this.offer(payload.subscriber as string, payload.stream as Stream);
+        return this.offer(payload.subscriber, payload.stream);
       case "relay":
-        return this.relayed(payload as Relay);
+        return this.relayed(payload);
     }
   }
 
@@ -106,13 +105,15 @@ export class MeshMedia extends MediaSession {
         peer,
         publisher,
         stream,
-        event.candidate ? { kind: "candidate", candidate: event.candidate.toJSON() } : { kind: "end_of_candidates" },
+        event.candidate
+          ? { kind: "candidate", candidate: candidateOf(event.candidate) }
+          : { kind: "end_of_candidates" },
       );
     this.connections.set(id, pc);
     return pc;
   }
 
-  private relay(target: string, publisher: string, stream: Stream, body: Record<string, unknown>): void {
+  private relay(target: string, publisher: string, stream: Stream, body: RelayBody): void {
     this.signaling.send("media", { action: "relay", target, publisher, stream, ...body });
   }
 }

@@ -1,12 +1,13 @@
+import type { ReceivedEvent } from "../protocol";
 import type { Stream } from "../protocol/media";
-import { MediaSession } from "./media";
-import type { ServerPayload } from "./signaling";
+import { candidateOf, type MediaEvent, MediaSession } from "./media";
 
-interface SubscribedStream {
-  mid: string;
-  participant_id: string;
+type SubscribedStream = ReceivedEvent<"media", "subscribe_offer">["streams"][number];
+/** One participant's stream as received, one MediaStream for as long as any of its tracks arrives. */
+interface RemoteStream {
+  participant: string;
   stream: Stream;
-  kind: "audio" | "video";
+  media: MediaStream;
 }
 
 /** Camera video goes out in three layers; the SFU forwards to each subscriber the one that fits its grid. */
@@ -28,8 +29,8 @@ export class SfuMedia extends MediaSession {
   private streamsByMid = new Map<string, SubscribedStream>();
   /** The SFU's candidates that arrived before the description they belong to, by `publish/<stream>` or `subscribe`. */
   private readonly earlyCandidates = new Map<string, RTCIceCandidateInit[]>();
-  /** Remote streams by `<participant>/<stream>`, kept as one MediaStream each while any of their tracks arrives. */
-  private readonly remote = new Map<string, MediaStream>();
+  /** Remote streams by `<participant>/<stream>`. */
+  private readonly remote = new Map<string, RemoteStream>();
 
   peerConnections(): RTCPeerConnection[] {
     return [...this.publishers.values(), ...(this.subscriber ? [this.subscriber] : [])];
@@ -53,7 +54,7 @@ export class SfuMedia extends MediaSession {
         action: "trickle",
         direction: "publish",
         stream,
-        candidate: event.candidate ? event.candidate.toJSON() : null,
+        candidate: event.candidate ? candidateOf(event.candidate) : null,
       });
     await pc.setLocalDescription(await pc.createOffer());
     this.signaling.send("media", { action: "publish_offer", stream, sdp: pc.localDescription!.sdp });
@@ -64,28 +65,28 @@ export class SfuMedia extends MediaSession {
     this.publishers.delete(stream);
   }
 
-  protected async handle(payload: ServerPayload): Promise<void> {
+  protected async handle(payload: MediaEvent): Promise<void> {
     switch (payload.message) {
       case "publish_answer": {
-        const pc = this.publishers.get(payload.stream as Stream);
+        const pc = this.publishers.get(payload.stream);
         if (pc?.signalingState !== "have-local-offer") return;
-        await pc.setRemoteDescription({ type: "answer", sdp: payload.sdp as string });
-        return this.addEarlyCandidates(pc, `publish/${payload.stream as Stream}`);
+        await pc.setRemoteDescription({ type: "answer", sdp: payload.sdp });
+        return this.addEarlyCandidates(pc, `publish/${payload.stream}`);
       }
       case "candidate": {
-        const key = payload.direction === "publish" ? `publish/${payload.stream as Stream}` : "subscribe";
-        const pc = payload.direction === "publish" ? this.publishers.get(payload.stream as Stream) : this.subscriber;
-        const candidate = payload.candidate as RTCIceCandidateInit | null;
+        const { direction, stream, candidate } = payload;
         if (!candidate) return;
+        const key = direction === "publish" ? `publish/${stream}` : "subscribe";
+        const pc = direction === "publish" ? stream && this.publishers.get(stream) : this.subscriber;
         // Janus trickles its candidates as soon as it has them, often before its answer or offer.
         if (pc?.remoteDescription) return pc.addIceCandidate(candidate);
         this.earlyCandidates.set(key, [...(this.earlyCandidates.get(key) ?? []), candidate]);
         return;
       }
       case "subscribe_offer":
-        return this.answer(payload.negotiation as number, payload.sdp as string, payload.streams as SubscribedStream[]);
+        return this.answer(payload.negotiation, payload.sdp, payload.streams);
       case "sfu_changed":
-        return this.restart(payload.available as boolean);
+        return this.restart(payload.available);
     }
   }
 
@@ -97,7 +98,7 @@ export class SfuMedia extends MediaSession {
         this.signaling.send("media", {
           action: "trickle",
           direction: "subscribe",
-          candidate: event.candidate ? event.candidate.toJSON() : null,
+          candidate: event.candidate ? candidateOf(event.candidate) : null,
         });
     }
     const pc = this.subscriber;
@@ -117,33 +118,34 @@ export class SfuMedia extends MediaSession {
 
   /** Regroups received tracks by participant and stream after each negotiation; reports what came and went. */
   private refreshRemote(): void {
-    const tracks = new Map<string, MediaStreamTrack[]>();
+    const tracks = new Map<string, { described: SubscribedStream; list: MediaStreamTrack[] }>();
     for (const transceiver of this.subscriber?.getTransceivers() ?? []) {
       const described = transceiver.mid === null ? undefined : this.streamsByMid.get(transceiver.mid);
       if (!described || transceiver.currentDirection === "inactive" || transceiver.currentDirection === "stopped")
         continue;
       const id = `${described.participant_id}/${described.stream}`;
-      tracks.set(id, [...(tracks.get(id) ?? []), transceiver.receiver.track]);
+      const entry = tracks.get(id) ?? { described, list: [] };
+      entry.list.push(transceiver.receiver.track);
+      tracks.set(id, entry);
     }
-    for (const [id, media] of this.remote) {
+    for (const [id, { participant, stream, media }] of this.remote) {
       if (tracks.has(id)) continue;
       this.remote.delete(id);
       for (const track of media.getTracks()) media.removeTrack(track);
-      const [participant, stream] = id.split("/") as [string, Stream];
       this.options.onRemoteEnded(participant, stream);
     }
-    for (const [id, list] of tracks) {
-      let media = this.remote.get(id);
-      const fresh = !media;
-      if (!media) {
-        media = new MediaStream();
-        this.remote.set(id, media);
+    for (const [id, { described, list }] of tracks) {
+      let remote = this.remote.get(id);
+      const fresh = !remote;
+      if (!remote) {
+        remote = { participant: described.participant_id, stream: described.stream, media: new MediaStream() };
+        this.remote.set(id, remote);
       }
+      const { media } = remote;
       const changed = list.some((t) => !media.getTrackById(t.id)) || media.getTracks().some((t) => !list.includes(t));
       for (const track of media.getTracks()) if (!list.includes(track)) media.removeTrack(track);
       for (const track of list) if (!media.getTrackById(track.id)) media.addTrack(track);
-      const [participant, stream] = id.split("/") as [string, Stream];
-      if (fresh || changed) this.options.onRemoteStream(participant, stream, media);
+      if (fresh || changed) this.options.onRemoteStream(remote.participant, remote.stream, media);
     }
   }
 

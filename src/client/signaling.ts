@@ -1,29 +1,47 @@
-import { ServerFrameSchema } from "../protocol";
-import { SUBPROTOCOL, TICKET_PREFIX } from "../protocol/frames";
+import { z } from "zod";
+import {
+  type CommandOf,
+  type ErrorPayload,
+  ErrorPayloadSchema,
+  type EventName,
+  eventNames,
+  isNamespace,
+  NAMESPACE_NAMES,
+  NAMESPACES,
+  type Namespace,
+  type ReceivedEvent,
+  type ReceivedEventOf,
+} from "../protocol";
+import { SUBPROTOCOL, serverFrameSchema, TICKET_PREFIX } from "../protocol/frames";
 
-export type ServerPayload = { message: string } & Record<string, unknown>;
-export type FrameHandler = (namespace: string, payload: ServerPayload) => void;
+/** Read first, so that frames of namespaces or events this client does not know can be skipped. */
+const EnvelopeSchema = serverFrameSchema(z.object({ message: z.string() }).loose());
+const KNOWN_EVENTS = new Map(NAMESPACE_NAMES.map((namespace) => [namespace, eventNames(namespace)]));
+
+type NamespaceListener<N extends Namespace> = (payload: ReceivedEventOf<N>) => void;
+type Listeners = { [N in Namespace]: Set<NamespaceListener<N>> };
+export type ErrorListener = (namespace: string, payload: ErrorPayload, transactionId: number | undefined) => void;
+
+const isMessage = <N extends Namespace, M extends EventName<N>>(
+  payload: ReceivedEventOf<N>,
+  message: M,
+): payload is ReceivedEvent<N, M> => payload.message === message;
 
 /** The browser's signalling connection: the ticket travels in the subprotocol header, never in the URL. */
 export class Signaling {
-  private readonly handlers = new Set<FrameHandler>();
+  /** Listed by hand: TypeScript cannot build this table from the registry without a cast, but flags a missing one. */
+  private readonly listeners: Listeners = {
+    control: new Set(),
+    chat: new Set(),
+    turn: new Set(),
+    media: new Set(),
+    moderation: new Set(),
+  };
+  private readonly errorListeners = new Set<ErrorListener>();
   private transaction = 0;
 
   private constructor(private readonly socket: WebSocket) {
-    // Every frame is checked against the protocol's schemas (the server's own); one that does not fit is dropped.
-    socket.addEventListener("message", (event) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(String(event.data));
-      } catch {
-        return console.warn("signalling: a frame that is not JSON was dropped");
-      }
-      const frame = ServerFrameSchema.safeParse(json);
-      if (!frame.success)
-        return console.warn("signalling: a frame outside the protocol was dropped:", frame.error.issues[0]);
-      const { namespace, payload } = frame.data as { namespace: string; payload: ServerPayload };
-      for (const handler of this.handlers) handler(namespace, payload);
-    });
+    socket.addEventListener("message", (event) => this.receive(event.data));
   }
 
   static open(base: string, roomId: string, ticket: string): Promise<Signaling> {
@@ -36,21 +54,78 @@ export class Signaling {
     });
   }
 
+  /** Calls `listener` with each `message` event of `namespace`; returns the function that unsubscribes it. */
+  on<N extends Namespace, M extends EventName<N>>(
+    namespace: N,
+    message: M,
+    listener: (payload: ReceivedEvent<N, M>) => void,
+  ): () => void {
+    return this.onNamespace(namespace, (payload) => {
+      if (isMessage(payload, message)) listener(payload);
+    });
+  }
+
+  /** Calls `listener` with every event of `namespace`; returns the function that unsubscribes it. */
+  onNamespace<N extends Namespace>(namespace: N, listener: NamespaceListener<N>): () => void {
+    const listeners = this.listeners[namespace];
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  }
+
+  /** Error frames (`message: "error"`) of any namespace, with the transaction id of the command they refuse. */
+  onError(listener: ErrorListener): () => void {
+    this.errorListeners.add(listener);
+    return () => void this.errorListeners.delete(listener);
+  }
+
   /** The connection closed (code 4000–4999: the server says do not reconnect). */
   onClose(handler: (code: number, reason: string) => void): void {
     this.socket.addEventListener("close", (event) => handler(event.code, event.reason), { once: true });
   }
 
-  on(handler: FrameHandler): () => void {
-    this.handlers.add(handler);
-    return () => this.handlers.delete(handler);
-  }
-
-  send(namespace: string, payload: Record<string, unknown>): void {
-    this.socket.send(JSON.stringify({ namespace, payload, transaction_id: ++this.transaction }));
+  /** Sends a command; returns its transaction id, which an error frame about it carries. */
+  send<N extends Namespace>(namespace: N, payload: CommandOf<N>): number {
+    const transactionId = ++this.transaction;
+    this.socket.send(JSON.stringify({ namespace, payload, transaction_id: transactionId }));
+    return transactionId;
   }
 
   close(): void {
     this.socket.close(1000);
+  }
+
+  /** Each event is checked against its namespace's schema (the server's own); one that does not fit is dropped. */
+  private receive(data: unknown): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(String(data));
+    } catch {
+      return console.warn("signalling: a frame that is not JSON was dropped");
+    }
+    const envelope = EnvelopeSchema.safeParse(json);
+    if (!envelope.success)
+      return console.warn("signalling: a frame outside the protocol was dropped:", envelope.error.issues[0]);
+    const { namespace, payload, transaction_id } = envelope.data;
+    if (payload.message === "error") {
+      const error = ErrorPayloadSchema.safeParse(payload);
+      if (!error.success)
+        return console.warn("signalling: a malformed error frame was dropped:", error.error.issues[0]);
+      for (const listener of this.errorListeners) listener(namespace, error.data, transaction_id);
+      return;
+    }
+    // A newer server may send namespaces and events this client does not know yet: skipped, not an error.
+    if (!isNamespace(namespace) || !KNOWN_EVENTS.get(namespace)?.has(payload.message))
+      return console.debug(`signalling: skipped unknown event ${namespace}.${payload.message}`);
+    const event = NAMESPACES[namespace].events.safeParse(payload);
+    if (!event.success)
+      return console.warn(
+        `signalling: a malformed ${namespace}.${payload.message} was dropped:`,
+        event.error.issues[0],
+      );
+    this.dispatch(namespace, event.data);
+  }
+
+  private dispatch<N extends Namespace>(namespace: N, payload: ReceivedEventOf<N>): void {
+    for (const listener of this.listeners[namespace]) listener(payload);
   }
 }

@@ -25,7 +25,7 @@ interface NamespaceProtocol {
 const SPECIFIED = {
   control: { commands: ControlCommandSchema, events: ControlEventSchema },
   chat: { commands: ChatCommandSchema, events: ChatEventSchema, joinState: ChatJoinStateSchema },
-  turn: { commands: TurnCommandSchema, events: TurnEventSchema, joinState: TurnCredentialsSchema.nullable() },
+  turn: { commands: TurnCommandSchema, events: TurnEventSchema, joinState: TurnCredentialsSchema },
   media: { commands: MediaCommandSchema, events: MediaEventSchema, joinState: MediaJoinStateSchema },
   moderation: {
     commands: ModerationCommandSchema,
@@ -43,9 +43,11 @@ type JoinStateShape = {
     : never;
 };
 
+type NullableShape = { [N in keyof JoinStateShape]: z.ZodNullable<JoinStateShape[N]> };
+/** A module whose state could not be computed for this join sends null; its events follow as usual. */
 const joinStateShape = Object.fromEntries(
-  Object.entries(SPECIFIED).flatMap(([name, spec]) => ("joinState" in spec ? [[name, spec.joinState]] : [])),
-) as JoinStateShape;
+  Object.entries(SPECIFIED).flatMap(([name, spec]) => ("joinState" in spec ? [[name, spec.joinState.nullable()]] : [])),
+) as NullableShape;
 
 /** The first frame of an admitted connection: who the joiner is, who else is here, each module's state. */
 export const JoinSuccessSchema = z.object({
@@ -55,7 +57,8 @@ export const JoinSuccessSchema = z.object({
   display_name: z.string(),
   /** Everyone else currently in the room. */
   participants: z.array(ParticipantSchema),
-  /** Each module's state for the joiner, keyed by namespace (turn is null when minting failed; it follows). */
+  /** Each module's state for the joiner, keyed by namespace; null when the module could not compute it (e.g. turn
+   * when minting failed: credentials follow by themselves). */
   modules: z.object(joinStateShape),
 });
 export type JoinSuccess = z.infer<typeof JoinSuccessSchema>;
@@ -83,7 +86,7 @@ export type ReceivedEventOf<N extends Namespace> = z.output<(typeof NAMESPACES)[
 export type EventName<N extends Namespace> = ReceivedEventOf<N>["message"];
 export type ReceivedEvent<N extends Namespace, M extends EventName<N>> = Extract<ReceivedEventOf<N>, { message: M }>;
 export type JoinStateNamespace = keyof JoinStateShape;
-export type JoinStateOf<N extends JoinStateNamespace> = z.input<JoinStateShape[N]>;
+export type JoinStateOf<N extends JoinStateNamespace> = z.input<NullableShape[N]>;
 
 /** The event names each namespace knows, for clients that skip events of a newer server. */
 export const eventNames = (namespace: Namespace): ReadonlySet<string> =>

@@ -2,6 +2,10 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { type Browser, chromium } from "playwright-core";
+import type * as client from "../../src/client/index";
+
+/** The global `Plenum` of a blankPageServer page, for typing the code tests run there with page.evaluate. */
+export type PlenumClient = typeof client;
 
 /** Debian's Chromium with fake camera and microphone (never a downloaded browser). */
 export function launchChromium(): Promise<Browser> {

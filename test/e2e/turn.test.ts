@@ -1,13 +1,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
-import type { IceGrant, TurnCredentials } from "../../src/protocol";
+import type { IceGrant, JoinSuccess, TurnCredentials } from "../../src/protocol";
 import { mintTurnCredential } from "../../turn/credentials";
+import { fingerprintOf, SqliteSecretDatabase } from "../../turn/secret-db";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
-import { blankPageServer, launchChromium } from "./browser";
+import { blankPageServer, launchChromium, type PlenumClient } from "./browser";
 import { allocates, type Coturn, plenumCli, startCoturn, stunAnswers, waitForPort } from "./coturn";
 
 const OPERATOR_TOKEN = "e2e-operator-token-0123456789abcdef0123";
@@ -396,11 +398,10 @@ describe("TURN fleet against real coturn", () => {
           await tab.evaluate(
             async ({ base, roomId, ticket }) => {
               type Any = any;
-              const P = (window as Any).Plenum;
+              const P: PlenumClient = (window as Any).Plenum;
               const signaling = await P.Signaling.open(base, roomId, ticket);
-              const joined: Any = await new Promise((resolve) => {
-                const off = signaling.on((ns: string, payload: Any) => {
-                  if (ns !== "control" || payload.message !== "join_success") return;
+              const joined = await new Promise<JoinSuccess>((resolve) => {
+                const off = signaling.on("control", "join_success", (payload) => {
                   off();
                   resolve(payload);
                 });
@@ -412,12 +413,12 @@ describe("TURN fleet against real coturn", () => {
                 signaling,
                 {
                   selfId: joined.participant_id,
-                  iceServers: joined.modules.turn.ice_servers,
+                  iceServers: joined.modules.turn!.ice_servers,
                   iceTransportPolicy: "relay",
                   onRemoteStream: (participant: string, stream: string) => w.remote.push(`${participant}/${stream}`),
                   onRemoteEnded: () => {},
                 },
-                joined.modules.media.publishers,
+                joined.modules.media!.publishers,
               );
               w.mesh.publish(
                 "camera",
@@ -453,8 +454,21 @@ describe("TURN fleet against real coturn", () => {
   });
 
   it("mints credentials coturn accepts with the same algorithm as our minting code (cross-check)", async () => {
-    const expiry = Math.floor(Date.now() / 1000) + 60;
-    const wrong = await mintTurnCredential("not-the-secret-not-the-secret-00", "probe", expiry);
-    expect(await allocates(east.port, wrong.username, wrong.credential)).toBe(false);
+    // A secret only this test knows, staged in the east node's database next to the fleet's (coturn reads the
+    // database on every authentication): credentials our code mints from it must allocate — which also fails the
+    // test when coturn is down — and those minted from any other secret must not.
+    const secret = randomBytes(32).toString("base64url");
+    const db = new SqliteSecretDatabase(join(dir, "east.db"), env.TURN_REALM!);
+    await db.add(secret);
+    try {
+      const expiry = Math.floor(Date.now() / 1000) + 60;
+      const minted = await mintTurnCredential(secret, "probe", expiry);
+      expect(await allocates(east.port, minted.username, minted.credential)).toBe(true);
+      const wrong = await mintTurnCredential("not-the-secret-not-the-secret-00", "probe", expiry);
+      expect(await allocates(east.port, wrong.username, wrong.credential)).toBe(false);
+    } finally {
+      await db.remove(fingerprintOf(secret));
+      await db.close();
+    }
   });
 });

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { NETNS_INTERFACE, NETNS_MEDIA_IP } from "../../scripts/in-netns";
 import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
-import type { SfuNode } from "../../src/protocol";
-import { blankPageServer, launchChromium } from "../e2e/browser";
+import type { JoinSuccess, SfuNode } from "../../src/protocol";
+import { blankPageServer, launchChromium, type PlenumClient } from "../e2e/browser";
 import { type Coturn, plenumCli, startCoturn } from "../e2e/coturn";
 import { type JanusNode, startJanus } from "../e2e/janus";
 import { call, createRoom, devLogin, startRoom } from "../helpers/client";
@@ -150,25 +150,24 @@ export async function joinInBrowser(
     async ({ base, roomId, ticket, relay }) => {
       type Any = any;
       const w = window as Any;
-      const P = w.Plenum;
+      const P: PlenumClient = w.Plenum;
       const signaling = await P.Signaling.open(base, roomId, ticket);
-      const joined: Any = await new Promise((resolve) => {
-        const off = signaling.on((ns: string, payload: Any) => {
-          if (ns !== "control" || payload.message !== "join_success") return;
+      const joined = await new Promise<JoinSuccess>((resolve) => {
+        const off = signaling.on("control", "join_success", (payload) => {
           off();
           resolve(payload);
         });
       });
       w.sfuChanges = 0;
       w.remote = {};
-      signaling.on((ns: string, payload: Any) => ns === "media" && payload.message === "sfu_changed" && w.sfuChanges++);
+      signaling.on("media", "sfu_changed", () => w.sfuChanges++);
       w.log = [];
       // Media frames as received, printed when media does not arrive.
-      signaling.on(
-        (ns: string, payload: Any) =>
-          ns === "media" && w.log.push(JSON.stringify({ ...payload, sdp: payload.sdp?.length })),
+      signaling.onNamespace("media", (payload) =>
+        w.log.push(JSON.stringify({ ...payload, sdp: "sdp" in payload ? payload.sdp?.length : undefined })),
       );
-      w.media = P.joinMedia(signaling, joined.modules.media, {
+      const state = joined.modules.media!;
+      w.media = P.joinMedia(signaling, state, {
         selfId: joined.participant_id,
         iceServers: joined.modules.turn?.ice_servers ?? [],
         iceTransportPolicy: relay ? "relay" : "all",
@@ -193,7 +192,7 @@ export async function joinInBrowser(
         "camera",
         await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }),
       );
-      return joined.modules.media.mode as string;
+      return state.mode;
     },
     { base: rig.server.base, roomId, ticket, relay },
   );

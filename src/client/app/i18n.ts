@@ -166,3 +166,10 @@ export const language = (): Language => current;
 export function t(key: TextKey, values: Record<string, string | number> = {}): string {
   return TEXTS[current][key].replace(/\{(\w+)\}/g, (_, name: string) => String(values[name] ?? ""));
 }
+
+const isTextKey = (key: string): key is TextKey => Object.hasOwn(de, key);
+
+/** The text for a key built from a server value (e.g. `role_<role>`): a value this client does not know shows as is. */
+export function textFor(key: string, fallback: string): string {
+  return isTextKey(key) ? t(key) : fallback;
+}

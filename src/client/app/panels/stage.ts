@@ -1,0 +1,223 @@
+import type { JoinSuccess, Publisher, Stream } from "../../../protocol";
+import { joinMedia } from "../../index";
+import type { MediaSession } from "../../media";
+import type { Signaling } from "../../signaling";
+import { h } from "../dom";
+import { t } from "../i18n";
+import type { RoomState } from "./state";
+
+type Kind = "audio" | "video";
+interface Tile {
+  participant: string;
+  stream: Stream;
+  element: HTMLElement;
+}
+
+/**
+ * Media (media): the video grid, one tile per received or local stream, and the local camera, microphone and
+ * screen share, which outlive a reconnect and go out again on the next connection.
+ */
+export class StagePanel {
+  private readonly grid = h("ul", { id: "grid", class: "grid", "aria-label": t("videos") });
+  /** By `<participant>/<stream>`. */
+  private readonly tiles = new Map<string, Tile>();
+  private readonly publishers = new Map<string, Publisher>();
+  private readonly speaking = new Set<string>();
+  private media: MediaSession | undefined;
+  private localCamera: MediaStream | undefined;
+  private screen: MediaStream | undefined;
+
+  /** `onLocalChange`: a local stream started, stopped or was muted (the toolbar shows it). */
+  constructor(
+    private readonly state: RoomState,
+    private readonly onLocalChange: () => void,
+  ) {
+    state.onChange(() => this.renderTiles());
+  }
+
+  listen(signaling: Signaling): void {
+    signaling.on("media", "publisher_update", ({ publisher }) => {
+      this.publishers.set(publisher.participant_id, publisher);
+      this.renderTiles();
+    });
+    signaling.on("media", "speaking", ({ participant_id, speaking }) => {
+      if (speaking) this.speaking.add(participant_id);
+      else this.speaking.delete(participant_id);
+      this.renderTiles();
+    });
+  }
+
+  /**
+   * join_success: media for this connection, with the camera (and a running screen share) published. Without the
+   * media module's state (the room could not tell its mode) this connection has no media; the camera shows locally.
+   */
+  async start(signaling: Signaling, joined: JoinSuccess): Promise<void> {
+    const { media, turn } = joined.modules;
+    this.publishers.clear();
+    for (const p of media?.publishers ?? []) this.publishers.set(p.participant_id, p);
+    if (!media) console.warn("no media in this connection: join_success carried no media state");
+    this.media = media
+      ? joinMedia(signaling, media, {
+          selfId: this.state.selfId,
+          iceServers: turn?.ice_servers ?? [],
+          onRemoteStream: (participant, stream, remote) => this.remoteStream(participant, stream, remote),
+          onRemoteEnded: (participant, stream) => this.removeTile(participant, stream),
+        })
+      : undefined;
+    try {
+      this.localCamera ??= await navigator.mediaDevices.getUserMedia({
+        audio: true,
+        video: { width: 640, height: 360 },
+      });
+      // The connection may have dropped while the browser asked for the camera; the next join publishes then.
+      this.media?.publish("camera", this.localCamera);
+      if (this.screen) this.media?.publish("screen", this.screen);
+      this.localTile();
+    } catch (error) {
+      console.warn("no camera or microphone:", error);
+    }
+    this.localChanged();
+  }
+
+  /** The connection closed: received media ends; local streams stay for the next connection. */
+  disconnect(): void {
+    this.media?.close();
+    this.media = undefined;
+    for (const { participant, stream } of [...this.tiles.values()])
+      if (participant !== this.state.selfId) this.removeTile(participant, stream);
+  }
+
+  /** Releases camera, microphone and screen for good. */
+  stopLocal(): void {
+    for (const stream of [this.localCamera, this.screen]) for (const track of stream?.getTracks() ?? []) track.stop();
+  }
+
+  view(): HTMLElement {
+    this.grid.setAttribute("aria-label", t("videos"));
+    this.renderTiles();
+    return this.grid;
+  }
+
+  get camera(): MediaStream | undefined {
+    return this.localCamera;
+  }
+
+  get sharingScreen(): boolean {
+    return this.screen !== undefined;
+  }
+
+  localOn(kind: Kind): boolean {
+    const tracks = kind === "audio" ? this.localCamera?.getAudioTracks() : this.localCamera?.getVideoTracks();
+    return tracks?.some((track) => track.enabled) ?? false;
+  }
+
+  setEnabled(kind: Kind, enabled: boolean): void {
+    this.media?.setEnabled("camera", kind, enabled);
+    this.localChanged();
+  }
+
+  async toggleScreen(): Promise<void> {
+    if (this.screen) {
+      for (const track of this.screen.getTracks()) track.stop();
+      this.screen = undefined;
+      this.media?.unpublish("screen");
+      this.removeTile(this.state.selfId, "screen");
+    } else {
+      try {
+        this.screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+        this.screen.getVideoTracks()[0]?.addEventListener("ended", () => void (this.screen && this.toggleScreen()));
+        this.media?.publish("screen", this.screen);
+        const preview = this.video(this.state.selfId, "screen");
+        preview.muted = true;
+        preview.srcObject = this.screen;
+        void preview.play().catch(() => undefined);
+      } catch (error) {
+        console.warn("screen sharing refused:", error);
+      }
+    }
+    this.localChanged();
+  }
+
+  /** Another microphone or camera: its tracks replace the old ones without renegotiating. */
+  async switchDevice(kind: "audioinput" | "videoinput", deviceId: string): Promise<void> {
+    if (!this.localCamera) return;
+    const wanted = await navigator.mediaDevices.getUserMedia(
+      kind === "audioinput"
+        ? { audio: { deviceId: { exact: deviceId } } }
+        : { video: { deviceId: { exact: deviceId } } },
+    );
+    const audio = kind === "audioinput";
+    const keep = audio ? this.localCamera.getVideoTracks() : this.localCamera.getAudioTracks();
+    const replaced = audio ? this.localCamera.getAudioTracks() : this.localCamera.getVideoTracks();
+    const next = new MediaStream([...keep, ...wanted.getTracks()]);
+    await this.media?.replace("camera", next);
+    for (const track of replaced) track.stop();
+    this.localCamera = next;
+    this.localTile();
+    this.localChanged();
+  }
+
+  private localChanged(): void {
+    this.onLocalChange();
+    this.renderTiles();
+  }
+
+  private localTile(): void {
+    const video = this.video(this.state.selfId, "camera");
+    video.muted = true;
+    if (video.srcObject !== this.localCamera) video.srcObject = this.localCamera ?? null;
+    void video.play().catch(() => undefined);
+  }
+
+  private remoteStream(participant: string, stream: Stream, media: MediaStream): void {
+    const video = this.video(participant, stream);
+    if (video.srcObject !== media) video.srcObject = media;
+    void video.play().catch(() => undefined);
+    this.renderTiles();
+  }
+
+  /** The video element of a stream's tile, which is created on first use. */
+  private video(participant: string, stream: Stream): HTMLVideoElement {
+    const key = `${participant}/${stream}`;
+    let tile = this.tiles.get(key);
+    if (!tile) {
+      const element = h(
+        "li",
+        { class: "tile", "data-key": key },
+        h("video", { autoplay: true, playsinline: true }),
+        h("p", { class: "label" }),
+      );
+      tile = { participant, stream, element };
+      this.tiles.set(key, tile);
+      this.grid.append(element);
+    }
+    return tile.element.querySelector("video")!;
+  }
+
+  private removeTile(participant: string, stream: Stream): void {
+    const key = `${participant}/${stream}`;
+    this.tiles.get(key)?.element.remove();
+    this.tiles.delete(key);
+  }
+
+  /** Tile captions: name, and in words (never by colour alone) muted, camera off, hand raised, speaking. */
+  private renderTiles(): void {
+    for (const { participant, stream, element } of this.tiles.values()) {
+      const state =
+        participant === this.state.selfId
+          ? { audio: this.localOn("audio"), video: this.localOn("video") }
+          : this.publishers.get(participant)?.streams[stream];
+      const notes = [
+        stream === "screen" ? t("screenShare") : null,
+        state && !state.audio && stream === "camera" ? t("muted") : null,
+        state && !state.video ? t("cameraOff") : null,
+        this.state.handRaised(participant) ? t("handRaised") : null,
+        this.speaking.has(participant) ? t("speaking") : null,
+      ].filter(Boolean);
+      const name = this.state.shownName(participant);
+      element.querySelector(".label")!.textContent = notes.length > 0 ? `${name} – ${notes.join(", ")}` : name;
+      element.classList.toggle("speaking", this.speaking.has(participant));
+      element.querySelector("video")!.setAttribute("aria-label", name);
+    }
+  }
+}
