@@ -20,7 +20,9 @@ export class FrameCollector {
 
   constructor(readonly socket: SocketLike) {
     socket.addEventListener("message", (event) => {
-      this.frames.push(ServerFrameSchema.parse(JSON.parse(String(event.data))));
+      const parsed = ServerFrameSchema.safeParse(JSON.parse(String(event.data)));
+      if (!parsed.success) throw new Error(`frame outside the protocol: ${String(event.data).slice(0, 300)}`);
+      this.frames.push(parsed.data);
       this.wake();
     });
     socket.addEventListener("close", (event) => {

@@ -1,13 +1,12 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { dumpModule } from "./harness";
 import { devToken, join, newRoom } from "./helpers";
 
-const streamsOf = (roomId: string) =>
-  runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(roomId)), (_i, state) =>
-    state.storage.sql
-      .exec("SELECT participant_id, stream, audio, video FROM media_streams ORDER BY participant_id, stream")
-      .toArray(),
-  );
+const streamsOf = async (roomId: string) =>
+  (await dumpModule(roomId, "media"))
+    .media_streams!.map(({ participant_id, stream, audio, video }) => ({ participant_id, stream, audio, video }))
+    .sort((x, y) => `${x.participant_id}/${x.stream}`.localeCompare(`${y.participant_id}/${y.stream}`));
 const fakeSdp = (size = 200) => `v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n${"a=x\r\n".repeat(Math.ceil(size / 5))}`;
 
 async function meshRoom() {
@@ -180,20 +179,16 @@ describe("media in a room pinned to an SFU node", () => {
   async function pinnedRoom() {
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
-    await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_i, state) => {
-      state.storage.sql.exec(
-        "INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES ('gone-1', 'http://127.0.0.1:9/janus', 'de-east', ?)",
-        Date.now(),
-      );
-    });
+    // As the pool does when it moves a room (before anyone joined, nobody hears of it).
+    await env.ROOMS.get(env.ROOMS.idFromName(room.id)).sfuMoved(
+      { nodeId: "gone-1", apiUrl: "http://127.0.0.1:9/janus", region: "de-east" },
+      "dead",
+    );
     const a = await join(owner, room.id);
     const b = await join(await devToken("Bernd"), room.id);
     return { room, a, b };
   }
-  const handlesOf = (roomId: string) =>
-    runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(roomId)), (_i, state) =>
-      state.storage.sql.exec("SELECT * FROM media_handles").toArray(),
-    );
+  const handlesOf = async (roomId: string) => (await dumpModule(roomId, "media")).media_handles!;
 
   it("refuses bad SFU media commands with error frames, keeping publishers and SFU state unchanged", async () => {
     const { room, a, b } = await pinnedRoom();

@@ -1,6 +1,6 @@
-import { env, runInDurableObject } from "cloudflare:test";
 import { base64url, generateKeyPair, type JWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import { timeTravel } from "./harness";
 import { api, devToken, newRoom, oidcToken, setting, start } from "./helpers";
 
 describe("health and documentation", () => {
@@ -246,9 +246,7 @@ describe("invites, passwords and attempt limits", () => {
         headers: { "x-test-client": "10.9.9.9" },
       });
     expect((await attempt()).status).toBe(200);
-    await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_instance, state) => {
-      state.storage.sql.exec("UPDATE invites SET expires_at = ?", Date.now() - 1);
-    });
+    await timeTravel.expireInvites(room.id);
     expect((await attempt()).body.error.code).toBe("invalid_invite");
   });
 });

@@ -1,5 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { dumpModule } from "./harness";
 import { api, devToken, join, newRoom, setting } from "./helpers";
 
 const operator = { authorization: `Bearer ${setting("OPERATOR_TOKEN")}` };
@@ -94,10 +95,7 @@ describe("SFU pool registry", () => {
 
     const changed = await client.message("media", "sfu_changed");
     expect(changed.payload).toEqual({ message: "sfu_changed", reason: "dead", available: true });
-    const pinned = await runInDurableObject(
-      env.ROOMS.get(env.ROOMS.idFromName(room.id)),
-      (_i, state) => state.storage.sql.exec<{ node_id: string }>("SELECT node_id FROM media_sfu").one().node_id,
-    );
+    const pinned = (await dumpModule(room.id, "media")).media_sfu![0]?.node_id;
     expect(pinned).toBe(survivor);
     const nodes = (await api("GET", "/v1/operator/sfu/nodes", { headers: operator })).body.nodes as {
       id: string;

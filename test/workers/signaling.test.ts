@@ -1,14 +1,13 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CloseCode, SUBPROTOCOL } from "../../src/protocol";
+import { readConfig } from "../../src/shared/config";
+import { coreState, dumpModule, fireTimers, timeTravel } from "./harness";
 import { api, devToken, join, newRoom, setting, start, upgrade } from "./helpers";
 
-const roomStub = (id: string) => env.ROOMS.get(env.ROOMS.idFromName(id));
-const chatCount = (id: string) =>
-  runInDurableObject(
-    roomStub(id),
-    (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM chat_messages").one().n,
-  );
+/** The resumption window this tier runs with (its bindings, else the configuration's default), in ms. */
+const resumptionWindowMs = () => readConfig(env as unknown as Record<string, unknown>).RESUMPTION_WINDOW_SECONDS * 1000;
+const chatCount = async (id: string) => (await dumpModule(id, "chat")).chat_messages!.length;
 
 async function guestStart(roomId: string, invite: string, body: Record<string, unknown> = {}) {
   const result = await api("POST", `/v1/rooms/${roomId}/start_invited`, {
@@ -46,8 +45,11 @@ describe("joining and presence", () => {
     expect(joined.payload).toMatchObject({
       participants: [{ participant_id: b.joined.participant_id, display_name: "Bob" }],
     });
-    // The joiner is never told about itself (it may hear of Alice if both joins fell into one batch).
-    await new Promise((r) => setTimeout(r, 250));
+    // The joiner is never told about itself (it may hear of Alice if both joins fell into one batch). A presence
+    // batch goes to every connection in one pass, so a joined frame about Bob sent to Bob would precede a chat
+    // message Alice sends after she got hers: once Bob has that message, anything of that batch is here.
+    a.client.send("chat", { action: "send_message", content: "Barriere" });
+    await b.client.message("chat", "message_sent");
     const toldB = b.client.frames
       .filter((f) => f.payload.message === "joined")
       .flatMap((f) => (f.payload as any).participants);
@@ -127,13 +129,17 @@ describe("joining and presence", () => {
     await phone.client.message("chat", "message_sent");
     await laptop.client.message("chat", "message_sent");
     phone.client.close(1000);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(a.client.frames.filter((f) => f.payload.message === "joined")).toHaveLength(1);
-    expect(a.client.frames.some((f) => f.payload.message === "left")).toBe(false);
-    // Starting yet another device under a new name renames the participant for everyone.
+    // The server answers the close from the handler that takes the connection off the roster.
+    await phone.client.waitClosed();
+    // Starting yet another device under a new name renames the participant for everyone. The rename goes out in a
+    // presence batch, and a batch sends its left frames before its updates: a left for the phone's close (handled
+    // before the rename) would have reached Alice by the time the update does.
     const from = a.client.frames.length;
     await start(bob, room.id, { display_name: "Bob (Tablet)" });
     const renamed = await a.client.next((f) => f.payload.message === "update", 5000, from);
+    const untilRename = a.client.frames.slice(0, a.client.frames.indexOf(renamed) + 1);
+    expect(untilRename.filter((f) => f.payload.message === "joined")).toHaveLength(1);
+    expect(untilRename.some((f) => f.payload.message === "left")).toBe(false);
     expect((renamed.payload as any).participant).toMatchObject({
       participant_id: phone.joined.participant_id,
       display_name: "Bob (Tablet)",
@@ -160,13 +166,7 @@ describe("joining and presence", () => {
     expect(fresh.participant_id).not.toBe(first.participant_id);
 
     // Past the window, the resumption token no longer restores the id.
-    await runInDurableObject(roomStub(room.id), (_i, state) => {
-      state.storage.sql.exec(
-        "UPDATE participants SET disconnected_at = ? WHERE id = ?",
-        Date.now() - 121_000,
-        first.participant_id,
-      );
-    });
+    await timeTravel.leftEarlier(room.id, resumptionWindowMs() + 1000, first.participant_id);
     const late = await guestStart(room.id, invite_code, { resumption: again.resumption });
     expect(late.participant_id).not.toBe(first.participant_id);
   });
@@ -220,9 +220,7 @@ describe("the upgrade refuses", () => {
     await client!.message("control", "join_success");
     await check(room.id, ticket); // single use
     const { ticket: stale } = await start(owner, room.id);
-    await runInDurableObject(roomStub(room.id), (_i, state) => {
-      state.storage.sql.exec("UPDATE tickets SET expires_at = ?", Date.now() - 1);
-    });
+    await timeTravel.expireTickets(room.id);
     await check(room.id, stale);
   });
 
@@ -295,43 +293,38 @@ describe("scheduler", () => {
   it("keeps the alarm at the earliest timer, fires due timers and clears the alarm when idle", async () => {
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
-    const stub = roomStub(room.id);
     const { invite_code } = (await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: {} })).body;
     const guest = await guestStart(room.id, invite_code);
     const { client } = await upgrade(room.id, guest.ticket);
     await client!.message("control", "join_success");
 
     // Connected: the admission timer is still pending (it re-checks and keeps a connected participant).
-    const pending = await runInDurableObject(stub, async (_i, state) => ({
-      timers: state.storage.sql
-        .exec<{ owner: string; key: string; due_at: number }>("SELECT owner, key, due_at FROM timers")
-        .toArray(),
-      alarm: await state.storage.getAlarm(),
-    }));
+    const pending = await coreState(room.id);
     // The roster's expiry check and the turn module's credential refresh, both keyed by participant.
-    expect(pending.timers.map((t) => `${t.owner}/${t.key}`).sort()).toEqual([
+    expect(pending.timers.map((t) => `${t.owner}/${t.key}`)).toEqual([
       `roster/${guest.participant_id}`,
       `turn/${guest.participant_id}`,
     ]);
     expect(pending.alarm).toBe(Math.min(...pending.timers.map((t) => t.due_at)));
+    const admissionDue = pending.timers.find((t) => t.owner === "roster")!.due_at;
 
     client!.close(1000);
     await client!.waitClosed();
-    await new Promise((r) => setTimeout(r, 50));
-    // Disconnect moved the timer to the end of the resumption window; pretend that window has passed.
-    await runInDurableObject(stub, (_i, state) => {
-      const past = Date.now() - 121_000;
-      state.storage.sql.exec("UPDATE participants SET disconnected_at = ?", past);
-      state.storage.sql.exec("UPDATE timers SET due_at = ?", Date.now() - 1);
-    });
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const after = await runInDurableObject(stub, async (_i, state) => ({
-      guests: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM participants WHERE kind = 'guest'").one()
-        .n,
-      timers: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timers").one().n,
-      alarm: await state.storage.getAlarm(),
-    }));
-    expect(after).toEqual({ guests: 0, timers: 0, alarm: null });
+    // Disconnect moves the roster timer to the end of the resumption window (after the modules' leave hooks): wait
+    // until it has moved, then pretend that window has passed.
+    const rosterDue = async () => (await coreState(room.id)).timers.find((t) => t.owner === "roster")?.due_at;
+    for (const deadline = Date.now() + 10_000; (await rosterDue()) === admissionDue; ) {
+      if (Date.now() > deadline) throw new Error("the disconnect did not move the roster timer");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await timeTravel.leftEarlier(room.id, resumptionWindowMs() + 1000);
+    expect(await fireTimers(room.id)).toBe(true);
+    const after = await coreState(room.id);
+    expect({
+      guests: after.participants.filter((p) => p.kind === "guest").length,
+      timers: after.timers.length,
+      alarm: after.alarm,
+    }).toEqual({ guests: 0, timers: 0, alarm: null });
     // The expired guest's resumption token is void.
     const again = await guestStart(room.id, invite_code, { resumption: guest.resumption });
     expect(again.participant_id).not.toBe(guest.participant_id);

@@ -1,7 +1,9 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { TurnCredentials } from "../../src/protocol";
+import { readConfig } from "../../src/shared/config";
 import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../src/shared/keys";
+import { timeTravel } from "./harness";
 import { api, devToken, join, newRoom, setting } from "./helpers";
 
 const operator = { authorization: `Bearer ${setting("OPERATOR_TOKEN")}` };
@@ -80,9 +82,7 @@ describe("TURN credentials", () => {
     client.close(1000);
     await client.waitClosed();
     expect((await turn(genuine)).status).toBe(200); // within the resumption window
-    await runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room.id)), (_instance, state) => {
-      state.storage.sql.exec("UPDATE participants SET disconnected_at = ?", Date.now() - 121_000);
-    });
+    await timeTravel.leftEarlier(room.id, readConfig(env as never).RESUMPTION_WINDOW_SECONDS * 1000 + 1000);
     await refused(genuine);
   });
 });

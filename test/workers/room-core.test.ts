@@ -1,0 +1,183 @@
+import { describe, expect, it } from "vitest";
+import { defineModule, type RoomModule } from "../../durable-objects/room/module";
+import { ROOM_MODULES } from "../../durable-objects/room/modules";
+import type { Namespace } from "../../src/protocol";
+import { RoomHarness } from "./harness";
+import { api } from "./helpers";
+
+const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
+
+/** The room's modules with one namespace's module replaced by a test double of the same namespace. */
+const withModule = (replacement: RoomModule): RoomModule[] =>
+  ROOM_MODULES.map((m) => (m.namespace === replacement.namespace ? replacement : m));
+const realModule = (namespace: Namespace) => ROOM_MODULES.find((m) => m.namespace === namespace)!;
+
+/** Chat that stores a message and then fails: synchronously, or after awaiting I/O. */
+const failingChat = (when: "sync" | "async") =>
+  defineModule({
+    namespace: "chat",
+    migrations: realModule("chat").migrations,
+    permissions: { send_message: EVERYONE },
+    handle(ctx, sender, command) {
+      ctx.sql.exec(
+        "INSERT INTO chat_messages (source, content, sent_at) VALUES (?, ?, ?)",
+        sender.participantId,
+        command.content,
+        ctx.now(),
+      );
+      if (when === "sync") throw new Error("the store broke");
+      return Promise.reject(new Error("the TURN fleet is unreachable"));
+    },
+    joinState: () => ({ messages: [] }),
+  });
+
+describe("error boundary", () => {
+  it("answers internal_error with the transaction id and rolls back a failing handler's synchronous SQL", async () => {
+    const room = await RoomHarness.create();
+    await room.install(withModule(failingChat("sync")));
+    const owner = await room.join();
+    const answer = await owner.command("chat", { action: "send_message", content: "lost" });
+    expect(answer.payload).toMatchObject({ message: "error", error: "internal_error" });
+    expect((await room.dump("chat")).chat_messages).toEqual([]);
+    // The room keeps working: the next command is answered too.
+    expect(await owner.refused("chat", { action: "send_message", content: "again" })).toBe("internal_error");
+    expect((await room.dump("chat")).chat_messages).toEqual([]);
+  });
+
+  it("answers internal_error when an awaited call fails", async () => {
+    const room = await RoomHarness.create();
+    await room.install(withModule(failingChat("async")));
+    const owner = await room.join();
+    expect(await owner.refused("chat", { action: "send_message", content: "x" })).toBe("internal_error");
+  });
+
+  it("keeps a join working when a module's hook throws", async () => {
+    const room = await RoomHarness.create();
+    const throwingHooks = defineModule({
+      namespace: "chat",
+      migrations: realModule("chat").migrations,
+      permissions: { send_message: EVERYONE },
+      handle: (ctx, sender, command) =>
+        ctx.emit(
+          { to: "everyone" },
+          {
+            message: "message_sent",
+            id: "1",
+            source: sender.participantId,
+            content: command.content,
+            scope: "global",
+            timestamp: new Date().toISOString(),
+          },
+          sender,
+        ),
+      joinState: () => Promise.reject(new Error("join state broke")),
+      hooks: {
+        connected: () => {
+          throw new Error("connected broke");
+        },
+        closed: () => {
+          throw new Error("closed broke");
+        },
+      },
+    });
+    await room.install(withModule(throwingHooks));
+    const owner = await room.join();
+    // A failing join state gives null for that module; the other modules' states are there.
+    expect(owner.joined.modules).toMatchObject({ chat: null, moderation: { waiting: [] } });
+    const bob = await room.join("Bob");
+    await owner.client.message("control", "joined");
+    bob.client.close(1000);
+    await owner.client.message("control", "left");
+    expect((await owner.command("chat", { action: "send_message", content: "still here" })).payload).toMatchObject({
+      message: "message_sent",
+      content: "still here",
+    });
+  });
+});
+
+/**
+ * A chat double: content "join <group>" moves the sender into that group (answered to the sender only), "all …"
+ * goes to everyone, anything else to the sender's group. Its rule refuses the word "forbidden" before the handler.
+ */
+const groupChat = defineModule({
+  namespace: "chat",
+  migrations: realModule("chat").migrations,
+  permissions: {
+    send_message: {
+      roles: EVERYONE,
+      allow: (_ctx, _sender, command) =>
+        command.content.includes("forbidden") ? { error: "insufficient_permissions", text: "no" } : undefined,
+    },
+  },
+  handle(ctx, sender, command) {
+    const [verb, ...rest] = command.content.split(" ");
+    if (verb === "join") ctx.room.setGroup(sender.participantId, rest.join(" "));
+    const group = ctx.roster.groupOf(sender.participantId);
+    const event = {
+      message: "message_sent" as const,
+      id: String(ctx.now()),
+      source: sender.participantId,
+      content: command.content,
+      scope: "global" as const,
+      timestamp: new Date().toISOString(),
+    };
+    if (verb === "join") return ctx.reply(sender, event);
+    ctx.emit(verb === "all" || group === undefined ? { to: "everyone" } : { to: "group", group }, event, sender);
+  },
+  joinState: () => ({ messages: [] }),
+});
+
+describe("module contract", () => {
+  it("applies an action's rule after its roles and before its handler", async () => {
+    const room = await RoomHarness.create();
+    await room.install(withModule(groupChat));
+    const owner = await room.join();
+    expect(await owner.refused("chat", { action: "send_message", content: "a forbidden word" })).toBe(
+      "insufficient_permissions",
+    );
+    expect((await owner.command("chat", { action: "send_message", content: "all fine" })).payload).toMatchObject({
+      content: "all fine",
+    });
+  });
+
+  it("addresses a group: only its members receive, others get what follows", async () => {
+    const room = await RoomHarness.create();
+    await room.install(withModule(groupChat));
+    const [anna, bert, cleo] = [await room.join(), await room.join("Bert"), await room.join("Cleo")];
+    for (const peer of [anna, cleo]) await peer.command("chat", { action: "send_message", content: "join g1" });
+    await cleo.command("chat", { action: "send_message", content: "hello g1" });
+    // Frames of one socket arrive in order: when Bert has the later message to everyone, the group one is past.
+    await anna.command("chat", { action: "send_message", content: "all barrier" });
+    await bert.client.next((f) => "content" in f.payload && f.payload.content === "all barrier");
+    const contents = (peer: typeof anna) =>
+      peer.client.frames.flatMap((f) => ("content" in f.payload ? [f.payload.content] : []));
+    expect(contents(bert)).toEqual(["all barrier"]);
+    await anna.client.next((f) => "content" in f.payload && f.payload.content === "all barrier");
+    expect(contents(anna)).toEqual(["join g1", "hello g1", "all barrier"]);
+  });
+
+  it("refuses a start when a module's admit hook refuses, and creates nobody", async () => {
+    const room = await RoomHarness.create();
+    const closedDoor = defineModule({
+      namespace: "moderation",
+      migrations: realModule("moderation").migrations,
+      permissions: { accept: ["owner"], reject: ["owner"] },
+      handle: () => undefined,
+      joinState: () => ({ waiting: [] }),
+      hooks: {
+        admit: (_ctx, candidate) =>
+          candidate.kind === "guest"
+            ? { decision: "refuse", error: "insufficient_permissions", text: "closed" }
+            : undefined,
+      },
+    });
+    await room.install(withModule(closedDoor));
+    const invite = await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} });
+    const refused = await api("POST", `/v1/rooms/${room.room.id}/start_invited`, {
+      body: { invite_code: invite.body.invite_code, display_name: "Gast" },
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: "insufficient_permissions", message: "closed" });
+    expect((await room.join()).joined.participants).toEqual([]);
+  });
+});
