@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../scripts/local-server";
-import { CloseCode } from "../../src/protocol";
+import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema } from "../../src/protocol";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
 
 /** Starts and connects; resolves once join_success arrived. */
@@ -13,12 +13,22 @@ async function join(base: string, token: string, roomId: string, body: Record<st
   return { client, started, joined: success.payload as Record<string, any> };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 describe("plain workerd started by scripts/start.ts", () => {
+  const OPERATOR_TOKEN = "integration-operator-token-0123456789abcdef";
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({ env: { RESUMPTION_WINDOW_SECONDS: "120" } });
+    server = await startServer({ env: { RESUMPTION_WINDOW_SECONDS: "120", OPERATOR_TOKEN } });
   });
   afterAll(async () => server?.stop());
+
+  /** The room object's diagnostics (operators only); reading them is itself an event that wakes the object. */
+  async function diagnostics(roomId: string): Promise<RoomDiagnostics> {
+    const result = await call(server.base, "GET", `/v1/rooms/${roomId}/diagnostics`, { token: OPERATOR_TOKEN });
+    expect(result.status, JSON.stringify(result.body)).toBe(200);
+    return RoomDiagnosticsSchema.parse(result.body);
+  }
 
   it("lets two participants join and chat", async () => {
     const alice = await devLogin(server.base, "Alice");
@@ -88,8 +98,22 @@ describe("plain workerd started by scripts/start.ts", () => {
     await o.client.message("control", "joined");
     b.client.send("control", { action: "raise_hand" });
     await o.client.message("control", "update");
-    // workerd hibernates an object after ~10 s without events; its sockets and attachments stay.
-    await new Promise((r) => setTimeout(r, 15_000));
+    const before = await diagnostics(room.id);
+    expect(before).toMatchObject({ room_id: room.id, connections: 2, participants_connected: 2 });
+    // workerd hibernates an object after ~10 s without events; its sockets and attachments stay. Nothing may touch
+    // the room while it idles — a diagnostics read is an event too, and restarts the idle clock — so each attempt
+    // sleeps a whole idle period before it reads once; a new instance id proves the object was rebuilt.
+    const IDLE_MS = 15_000;
+    const deadline = Date.now() + 45_000;
+    let after: RoomDiagnostics;
+    do {
+      await sleep(IDLE_MS);
+      after = await diagnostics(room.id);
+    } while (after.instance_id === before.instance_id && Date.now() + IDLE_MS <= deadline);
+    expect(after.instance_id, "the idle room object was not rebuilt (no hibernation)").not.toBe(before.instance_id);
+    expect(after).toMatchObject({ room_id: room.id, connections: 2, participants_connected: 2 });
+    expect(o.client.closed).toBeUndefined();
+    expect(b.client.closed).toBeUndefined();
     o.client.send("chat", { action: "send_message", content: "nach der Pause" }, 99);
     expect((await b.client.message("chat", "message_sent")).payload).toMatchObject({ source: o.joined.participant_id });
     expect((await o.client.message("chat", "message_sent")).transaction_id).toBe(99);
