@@ -58,6 +58,15 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60
   }
 }
 
+/**
+ * A toggle's aria-pressed once it shows `state`: the page sets it when the action took effect (screen capture
+ * started, the server confirmed the raised hand), not on the click itself, so reading it right away races.
+ */
+async function pressedOnceItIs(page: Page, id: string, state: boolean): Promise<string | null> {
+  await page.waitForSelector(`#${id}[aria-pressed="${state}"]`, { state: "attached", timeout: 60_000 });
+  return page.getAttribute(`#${id}`, "aria-pressed");
+}
+
 async function signIn(page: Page, base: string, name: string): Promise<void> {
   await page.goto(base);
   await page.fill("#name", name);
@@ -125,11 +134,11 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await chair.waitForSelector("#participants >> text=Hand gehoben");
     await member.waitForSelector("#participants >> text=hand raised");
     expect(await chair.getAttribute("#toggle-hand", "aria-pressed")).toBe("false");
-    expect(await guest.getAttribute("#toggle-hand", "aria-pressed")).toBe("true");
+    expect(await pressedOnceItIs(guest, "toggle-hand", true)).toBe("true");
 
     // The chair shares the screen: everyone else gets it as one more picture, labelled as a screen share.
     await chair.click("#toggle-screen");
-    expect(await chair.getAttribute("#toggle-screen", "aria-pressed")).toBe("true");
+    expect(await pressedOnceItIs(chair, "toggle-screen", true)).toBe("true");
     for (const page of [member, guest])
       await until(async () => (await playingVideos(page)) >= 4, "the shared screen arrives");
     await member.waitForSelector(".tile .label >> text=Vorsitz – Share screen");
@@ -179,7 +188,7 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
 
     await tabTo(guest, "toggle-mic");
     await guest.keyboard.press("Space");
-    await until(async () => (await guest.getAttribute("#toggle-mic", "aria-pressed")) === "false", "microphone off");
+    expect(await pressedOnceItIs(guest, "toggle-mic", false)).toBe("false");
     await chair.waitForSelector(".tile .label >> text=Gast Tastatur – stumm");
 
     await tabTo(guest, "chat-input");
@@ -194,14 +203,35 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     // Turned away from the waiting room: the page says so and does not try again (close code 4000).
     const stranger = await person(rig);
     let upgrades = 0;
+    let starts = 0;
     stranger.on("websocket", () => upgrades++);
+    stranger.on("request", (request) => {
+      if (new URL(request.url()).pathname.endsWith("/start_invited")) starts++;
+    });
     await stranger.goto(inviteLink);
     await stranger.fill("#guest-name", "Unbekannt");
     await stranger.click("button[type=submit]");
     await stranger.waitForSelector("#waiting-status");
     await chair.click("text=Abweisen: Unbekannt");
     await stranger.waitForSelector("#ended");
-    await sleep(3000);
+    // The end state shows that the client took the do-not-retry branch, but "no second attempt" needs a barrier
+    // too. A retry would begin with a start_invited request (before any new socket) from a timer set at the close,
+    // due after the first backoff (500 ms). A 2 s timer the page sets now fires after any such timer, and the
+    // marker request it then makes is reported after every request the page started before it.
+    const marker = stranger.waitForRequest((request) => request.url().includes("reconnect-barrier"), {
+      timeout: 30_000,
+    });
+    await stranger.evaluate(
+      () =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            void fetch("/?reconnect-barrier").catch(() => undefined);
+            resolve();
+          }, 2000),
+        ),
+    );
+    await marker;
+    expect(starts).toBe(1);
     expect(upgrades).toBe(1);
     expect(await stranger.textContent("#ended")).toContain("nicht eingelassen");
     for (const page of [guest, chair, stranger]) await page.context().close();
