@@ -181,3 +181,52 @@ describe("module contract", () => {
     expect((await room.join()).joined.participants).toEqual([]);
   });
 });
+
+describe("capabilities the core grants", () => {
+  /** Moderation double: accept lets a held participant in or else makes them moderator; reject holds them. */
+  const chairTools = defineModule({
+    namespace: "moderation",
+    migrations: realModule("moderation").migrations,
+    permissions: { accept: ["owner"], reject: ["owner"] },
+    async handle(ctx, _sender, command) {
+      if (command.action === "reject") return ctx.room.hold(command.target);
+      if (ctx.roster.member(command.target)?.held) await ctx.room.release(command.target);
+      else await ctx.room.setRole(command.target, "moderator");
+    },
+    joinState: () => ({ waiting: [] }),
+    hooks: {
+      roleChanged(ctx, participantId, from, to) {
+        const waiting = [{ participant_id: participantId, display_name: `${from}→${to}`, kind: "user" as const }];
+        ctx.emit({ to: "participant", id: participantId }, { message: "waiting_room_updated", waiting });
+      },
+    },
+  });
+
+  it("changes a role (announced, roleChanged hook), holds a participant and lets them in again", async () => {
+    const room = await RoomHarness.create();
+    await room.install(withModule(chairTools));
+    const owner = await room.join();
+    const bob = await room.join("Bob");
+    await owner.client.message("control", "joined");
+
+    owner.client.send("moderation", { action: "accept", target: bob.id });
+    const update = await owner.client.message("control", "update");
+    expect(update.payload).toMatchObject({ participant: { participant_id: bob.id, role: "moderator" } });
+    const hook = await bob.client.message("moderation", "waiting_room_updated");
+    expect(hook.payload).toMatchObject({ waiting: [{ display_name: "user→moderator" }] });
+
+    owner.client.send("moderation", { action: "reject", target: bob.id });
+    const left = await owner.client.message("control", "left");
+    expect(left.payload).toEqual({ message: "left", participants: [bob.id], reason: "removed" });
+    expect(await bob.refused("chat", { action: "send_message", content: "held" })).toBe("insufficient_permissions");
+
+    const mark = bob.client.frames.length;
+    owner.client.send("moderation", { action: "accept", target: bob.id });
+    const welcome = await bob.client.message("control", "join_success", 10_000, mark);
+    expect(welcome.payload).toMatchObject({ role: "moderator", participants: [{ participant_id: owner.id }] });
+    await owner.client.next((f) => f.payload.message === "joined", 10_000, owner.client.frames.indexOf(left));
+    expect((await bob.command("chat", { action: "send_message", content: "back" })).payload).toMatchObject({
+      content: "back",
+    });
+  });
+});
