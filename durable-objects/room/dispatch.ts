@@ -22,9 +22,10 @@ function exceedsBytes(text: string, limit: number): boolean {
 }
 
 /**
- * Every inbound frame: rate limit → size → JSON → envelope → namespace → action → permission → handler, each
- * refusal an error frame. The handler runs behind an error boundary: its synchronous SQL is one transaction that
- * rolls back when it throws, and any exception answers the sender `internal_error` with its transaction_id.
+ * Every inbound frame: rate limit → size → JSON → envelope → namespace → action → permission → handler,
+ * each refusal an error frame. The handler runs behind an error boundary: its synchronous SQL is one
+ * transaction that rolls back when it throws, and any exception answers the sender `internal_error` with its
+ * transaction_id.
  */
 export class Dispatcher {
   private readonly buckets = new WeakMap<WebSocket, TokenBucket>();

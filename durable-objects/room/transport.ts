@@ -4,6 +4,7 @@ import type { Roster } from "./roster";
 
 /** Whose own copy of an event carries a transaction id (the sender of the command that caused it). */
 export interface Echo {
+  participantId: string;
   connectionId: string;
   transactionId: number | undefined;
 }
@@ -86,6 +87,12 @@ export class Transport {
     }
   }
 
+  private socketOf(connection: Pick<Connection, "participantId" | "connectionId">): WebSocket | undefined {
+    return this.roster
+      .socketsWithConnections(connection.participantId)
+      .find((s) => s.connection.connectionId === connection.connectionId)?.socket;
+  }
+
   private *admittedSockets(): Iterable<WebSocket> {
     for (const socket of this.state.getWebSockets()) if (!this.roster.heldSocket(socket)) yield socket;
   }
@@ -96,11 +103,10 @@ export class Transport {
         return this.admittedSockets();
       case "participant":
         return this.roster.socketsWithConnections(target.id).map((s) => s.socket);
-      case "connection":
-        return this.roster
-          .socketsWithConnections(target.connection.participantId)
-          .filter((s) => s.connection.connectionId === target.connection.connectionId)
-          .map((s) => s.socket);
+      case "connection": {
+        const socket = this.socketOf(target.connection);
+        return socket ? [socket] : [];
+      }
       case "roles":
       case "group": {
         const wanted = (m: Member) =>

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ChatCommandSchema, ChatEventSchema, ChatJoinStateSchema } from "./chat";
-import { IdSchema, RoleSchema } from "./common";
+import { IdSchema, openEnum, RoleSchema } from "./common";
 import { ControlCommandSchema, ControlEventSchema, ParticipantSchema } from "./control";
 import { type ErrorPayload, ErrorPayloadSchema, serverFrameSchema } from "./frames";
 import { MediaCommandSchema, MediaEventSchema, MediaJoinStateSchema } from "./media";
@@ -53,7 +53,7 @@ const joinStateShape = Object.fromEntries(
 export const JoinSuccessSchema = z.object({
   message: z.literal("join_success"),
   participant_id: IdSchema,
-  role: RoleSchema,
+  role: openEnum(RoleSchema),
   display_name: z.string(),
   /** Everyone else currently in the room. */
   participants: z.array(ParticipantSchema),

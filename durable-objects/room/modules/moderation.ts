@@ -28,7 +28,7 @@ export const moderation = defineModule({
   namespace: "moderation",
   migrations: ["CREATE TABLE moderation_admitted (participant_id TEXT PRIMARY KEY)"],
   permissions: { accept: CHAIRS, reject: CHAIRS },
-  async handle(ctx, _sender, command) {
+  handle(ctx, _sender, command) {
     if (!isWaiting(ctx, command.target))
       return { error: "not_found", text: "nobody of that id is in the waiting room" };
     if (command.action === "reject") {
@@ -36,9 +36,10 @@ export const moderation = defineModule({
       return undefined;
     }
     // Letting in awaits the other modules' join states; someone who left meanwhile is not found.
-    if (!(await ctx.room.release(command.target))) return { error: "not_found", text: "they left the waiting room" };
-    waitingChanged(ctx);
-    return undefined;
+    return ctx.room.release(command.target).then((released) => {
+      if (!released) return { error: "not_found" as const, text: "they left the waiting room" };
+      waitingChanged(ctx);
+    });
   },
   joinState(ctx, connection) {
     const role = ctx.roster.member(connection.participantId)?.role;

@@ -114,7 +114,9 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     subscribe_answer: everyone,
     trickle: everyone,
   },
-  async handle(ctx, sender, command) {
+  // Not async: the synchronous part (its SQL) must throw synchronously to be rolled back; Janus calls are awaited
+  // by the dispatcher through the returned promise.
+  handle(ctx, sender, command) {
     const pin = sfuPin(ctx);
     const mesh = pin === undefined;
     switch (command.action) {
@@ -143,8 +145,10 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
           sender.participantId,
           command.stream,
         );
-        if (!mesh) await ctx.state.bridge.unpublish(sender.participantId, command.stream);
-        return announce(ctx, sender.participantId);
+        if (mesh) return announce(ctx, sender.participantId);
+        return ctx.state.bridge.unpublish(sender.participantId, command.stream).then(() => {
+          announce(ctx, sender.participantId);
+        });
       case "subscribe": {
         if (!publishes(ctx, command.target, command.stream) || ctx.roster.connectionsOf(command.target).length === 0) {
           return { error: "not_found", text: "no such publisher" };

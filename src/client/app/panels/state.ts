@@ -1,10 +1,10 @@
-import type { JoinSuccess, Participant, ParticipantKind, Role } from "../../../protocol";
+import type { JoinSuccess, Participant, ParticipantKind } from "../../../protocol";
 import { t } from "../i18n";
 
 /** What several panels show: who is here and who this participant is. Panels that show it re-render on changes. */
 export class RoomState {
   selfId = "";
-  role: Role = "guest";
+  role: Participant["role"] = "guest";
   private readonly participants = new Map<string, Participant>();
   private readonly listeners: (() => void)[] = [];
 
