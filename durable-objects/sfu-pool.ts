@@ -44,7 +44,7 @@ export class SfuPoolObject extends SqlObject {
     ]);
   }
 
-  // ── Operator ──────────────────────────────────────────────────────────────────────────────────────────────
+  // ── Operator ─────────────────────────────────
 
   list(): SfuNode[] {
     return this.rows().map((row) => this.describe(row));
@@ -53,7 +53,8 @@ export class SfuPoolObject extends SqlObject {
   async add(node: AddSfuNodeRequest): Promise<Result<SfuNode>> {
     if (this.row(node.id)) return fail("conflict", "a node with this id exists");
     this.sql.exec(
-      `INSERT INTO nodes (id, region, api_url, admin_url, admin_secret, capacity, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO nodes (id, region, api_url, admin_url, admin_secret, capacity, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
       node.id,
       node.region,
       node.api_url.replace(/\/$/, ""),
@@ -82,7 +83,7 @@ export class SfuPoolObject extends SqlObject {
     return ok(null);
   }
 
-  // ── Placement (rooms) ─────────────────────────────────────────────────────────────────────────────────────
+  // ── Placement (rooms) ──────────────────────────────
 
   /**
    * A node for the room: its current pin while that node lives, else a new placement (the room's region first).
@@ -124,7 +125,7 @@ export class SfuPoolObject extends SqlObject {
     this.sql.exec("DELETE FROM placements WHERE room_id = ?", roomId);
   }
 
-  // ── Polling ───────────────────────────────────────────────────────────────────────────────────────────────
+  // ── Polling ─────────────────────────────────
 
   override async alarm(): Promise<void> {
     const rows = this.rows();

@@ -57,7 +57,7 @@ export class TurnFleetObject extends SqlObject {
     }
   }
 
-  // ── Credentials ───────────────────────────────────────────────────────────────────────────────────────────
+  // ── Credentials ────────────────────────────────
 
   /** TURN credentials and servers for each request; empty lists when no TURN is configured or usable. */
   async grant(requests: GrantRequest[]): Promise<IceGrant[]> {
@@ -87,7 +87,7 @@ export class TurnFleetObject extends SqlObject {
     );
   }
 
-  // ── Keyring (operator) ────────────────────────────────────────────────────────────────────────────────────
+  // ── Keyring (operator) ─────────────────────────────
 
   secrets(): { credential_ttl_seconds: number; secrets: TurnSecret[] } {
     const rows = this.sql.exec<SecretRow>("SELECT * FROM secrets ORDER BY created_at").toArray();
@@ -130,7 +130,7 @@ export class TurnFleetObject extends SqlObject {
     return ok(describe(this.row(id)!));
   }
 
-  // ── Health ────────────────────────────────────────────────────────────────────────────────────────────────
+  // ── Health ─────────────────────────────────
 
   health(): NodeHealth[] {
     const rows = new Map(
@@ -208,9 +208,11 @@ export class TurnFleetObject extends SqlObject {
     const healthy = wasHealthy ? failures < this.config.TURN_DOWN_AFTER : successes >= this.config.TURN_UP_AFTER;
     if (wasHealthy !== healthy) console.log(`turn node ${node.id} is ${healthy ? "up" : "down"}`);
     this.sql.exec(
-      `INSERT INTO node_health (node_id, healthy, failures, successes, checked_at, rtt_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO node_health (node_id, healthy, failures, successes, checked_at, rtt_ms, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(node_id) DO UPDATE SET healthy = excluded.healthy, failures = excluded.failures,
-         successes = excluded.successes, checked_at = excluded.checked_at, rtt_ms = excluded.rtt_ms, error = excluded.error`,
+         successes = excluded.successes, checked_at = excluded.checked_at, rtt_ms = excluded.rtt_ms,
+         error = excluded.error`,
       node.id,
       healthy ? 1 : 0,
       failures,

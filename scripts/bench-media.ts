@@ -82,8 +82,10 @@ try {
       times.push(await joinToFirstFrame(rig, relay));
       console.error(`join → first frame${relay ? " (relay)" : ""}, run ${i + 1}: ${seconds(times.at(-1)!)}`);
     }
+    const path = relay ? "through Janus + TURN relay" : "through Janus";
     lines.push(
-      `join → first remote video frame ${relay ? "through Janus + TURN relay" : "through Janus"}: p50 ${seconds(median(times))} (${RUNS} runs: ${times.map(seconds).join(", ")})`,
+      `join → first remote video frame ${path}: p50 ${seconds(median(times))} ` +
+        `(${RUNS} runs: ${times.map(seconds).join(", ")})`,
     );
   }
   const failovers: number[] = [];
@@ -92,7 +94,8 @@ try {
     console.error(`failover, run ${i + 1}: ${seconds(failovers.at(-1)!)}`);
   }
   lines.push(
-    `kill pinned Janus node → video decoding again for both participants: p50 ${seconds(median(failovers))} (${failovers.map(seconds).join(", ")}; dead after 2.5 s of silence, polled every 0.5 s)`,
+    `kill pinned Janus node → video decoding again for both participants: p50 ${seconds(median(failovers))} ` +
+      `(${failovers.map(seconds).join(", ")}; dead after 2.5 s of silence, polled every 0.5 s)`,
   );
   console.log(`--- media\n${lines.join("\n")}`);
 } finally {

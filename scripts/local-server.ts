@@ -31,7 +31,10 @@ export interface RunningServer {
   crash(): Promise<void>;
 }
 
-/** Starts Plenum exactly as `npm start` does (for tests and benchmarks) (scripts/start.ts → plain workerd), on a free port. */
+/**
+ * Starts Plenum exactly as `npm start` does (for tests and benchmarks) (scripts/start.ts → plain workerd), on a
+ * free port.
+ */
 export async function startServer(
   options: { dataDir?: string; port?: number; env?: Record<string, string> } = {},
 ): Promise<RunningServer> {

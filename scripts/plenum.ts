@@ -146,7 +146,8 @@ async function main(argv: string[]): Promise<void> {
       const node = settings.TURN_NODES.find((n) => n.id === values.node);
       if (!node)
         throw new UsageError(
-          `--node must name one of TURN_NODES (${settings.TURN_NODES.map((n) => n.id).join(", ") || "none configured"})`,
+          "--node must name one of TURN_NODES " +
+            `(${settings.TURN_NODES.map((n) => n.id).join(", ") || "none configured"})`,
         );
       if (!values["listening-ip"]) throw new UsageError("--listening-ip is required");
       const userdb = values.sqlite?.[0]

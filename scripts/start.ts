@@ -86,7 +86,8 @@ for (let attempt = 0; attempt < 100; attempt++) {
   try {
     if (await ready()) {
       console.log(
-        `Plenum is running at ${base} (state in ${stateDir}${settings.DEV_LOGIN === "enabled" ? ", development login on" : ""})`,
+        `Plenum is running at ${base} ` +
+          `(state in ${stateDir}${settings.DEV_LOGIN === "enabled" ? ", development login on" : ""})`,
       );
       console.log(`API description: ${base}/v1/openapi.json — stop with Ctrl-C`);
       break;

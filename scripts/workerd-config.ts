@@ -33,7 +33,10 @@ const quote = (value: string) => JSON.stringify(value);
 function listener(options: WorkerdOptions): string {
   if (!options.tls) return "http = ()";
   const { certificateChain, privateKey } = options.tls;
-  return `https = (options = (), tlsOptions = (keypair = (privateKey = embed ${quote(privateKey)}, certificateChain = embed ${quote(certificateChain)})))`;
+  return (
+    `https = (options = (), tlsOptions = (keypair = (privateKey = embed ${quote(privateKey)}, ` +
+    `certificateChain = embed ${quote(certificateChain)})))`
+  );
 }
 
 /** The capnp config for plain workerd: one worker, SQLite-backed Durable Objects on local disk. */

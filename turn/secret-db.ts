@@ -41,7 +41,8 @@ export class SqliteSecretDatabase implements SecretDatabase {
 
   async add(secret: string): Promise<void> {
     await this.exec(
-      `INSERT OR IGNORE INTO turn_secret (realm, value) VALUES ('${safe(this.realm, "realm")}', '${safe(secret, "secret")}');`,
+      "INSERT OR IGNORE INTO turn_secret (realm, value) " +
+        `VALUES ('${safe(this.realm, "realm")}', '${safe(secret, "secret")}');`,
     );
   }
 

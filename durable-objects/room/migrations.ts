@@ -15,7 +15,8 @@ export function migrate(sql: SqlStorage, owner: string, steps: readonly string[]
   }
   if (current !== steps.length) {
     sql.exec(
-      "INSERT INTO schema_versions (owner, version) VALUES (?, ?) ON CONFLICT(owner) DO UPDATE SET version = excluded.version",
+      "INSERT INTO schema_versions (owner, version) VALUES (?, ?) " +
+        "ON CONFLICT(owner) DO UPDATE SET version = excluded.version",
       owner,
       steps.length,
     );

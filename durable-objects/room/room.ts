@@ -81,7 +81,7 @@ export class RoomObject extends DurableObject<Env> {
     void this.host.run("loaded");
   }
 
-  // ── RPC from the worker ────────────────────────────────────────────────────────────────────────────────────
+  // ── RPC from the worker ─────────────────────────────
 
   create(principal: Principal, input: CreateRoomInput): Result<Room> {
     return this.settings.create(principal, input);
@@ -146,7 +146,7 @@ export class RoomObject extends DurableObject<Env> {
     if (this.settings.row()) await this.host.services().media.sfuMoved(pin, reason);
   }
 
-  // ── Signalling connections (WebSocket Hibernation API) ─────────────────────────────────────────────────────
+  // ── Signalling connections (WebSocket Hibernation API) ───────────────────
 
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -173,7 +173,7 @@ export class RoomObject extends DurableObject<Env> {
     await this.scheduler.runDue(Date.now());
   }
 
-  // ── Wiring ─────────────────────────────────────────────────────────────────────────────────────────────────
+  // ── Wiring ─────────────────────────────────
 
   private migrateAll(): void {
     migrate(this.sql, "room", Settings.migrations);

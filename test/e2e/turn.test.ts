@@ -200,7 +200,7 @@ describe("TURN fleet against real coturn", () => {
     s.client.close();
   });
 
-  it("rotates the secret without downtime: old credentials work during the overlap and fail once it is removed", async () => {
+  it("rotates the secret without downtime: old credentials work in the overlap, fail once it is removed", async () => {
     const s = await session();
     const before = credentialFor((await s.turn()).body, east);
     const secretsBefore = (await call(server.base, "GET", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN })).body;
@@ -382,7 +382,7 @@ describe("TURN fleet against real coturn", () => {
     }
   });
 
-  it("connects two browsers through the client's mesh media (no SFU), relay-only via coturn, both decoding video", async () => {
+  it("connects two browsers via client mesh media (no SFU), relay-only via coturn, both decoding video", async () => {
     const owner = await devLogin(server.base, "Gastgeberin");
     const room = await createRoom(server.base, owner);
     const tickets = [

@@ -112,7 +112,7 @@ describe("web client sign-in through an identity provider (authorization code + 
     idp?.close();
   });
 
-  it("signs in with the provider, returns to the room link it started from, and offers no development login", async () => {
+  it("signs in with the provider, returns to the room link it started from, offers no development login", async () => {
     const browser = await launchChromium();
     try {
       const page = await (await browser.newContext({ locale: "de-DE" })).newPage();

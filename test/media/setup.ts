@@ -5,7 +5,8 @@ import { NETNS_INTERFACE } from "../../scripts/in-netns";
 export default function setup(): void {
   if (!networkInterfaces()[NETNS_INTERFACE]) {
     throw new Error(
-      `no ${NETNS_INTERFACE} interface: run the media tier with \`npm run test:media\` (it creates a network namespace)`,
+      `no ${NETNS_INTERFACE} interface: ` +
+        "run the media tier with `npm run test:media` (it creates a network namespace)",
     );
   }
 }

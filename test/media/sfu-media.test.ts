@@ -37,7 +37,7 @@ describe("media through real Janus nodes (in a private network namespace)", () =
 
   const closeAll = (pages: Page[]) => Promise.all(pages.map((p) => p.context().close()));
 
-  it("three participants on one Janus node each decode the other two's video and audio; moving the room to the other node brings media back", async () => {
+  it("three participants on one Janus node decode each other's video and audio; moving nodes restores it", async () => {
     const { roomId, tickets } = await roomWithTickets(rig.server.base, ["Vorsitz", "Schriftführung", "Bürgerin"]);
     const joined = [];
     for (const ticket of tickets) joined.push(await joinInBrowser(rig, roomId, ticket));

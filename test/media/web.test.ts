@@ -98,7 +98,7 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await rig?.stop();
   });
 
-  it("three people join through the page (one as guest by invitation link), see each other, chat and raise a hand", async () => {
+  it("three people join via the page (one as guest by invite link), see each other, chat, raise a hand", async () => {
     const [chair, member, guest] = [await person(rig), await person(rig, "en-GB"), await person(rig)];
     await chair.goto(rig.server.base);
     expect(await chair.textContent("h1")).toContain("Videokonferenz");
@@ -167,7 +167,7 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     for (const page of pages) await page.context().close();
   });
 
-  it("holds a guest in the waiting room until the host lets them in (axe-clean waiting room), and works by keyboard alone", async () => {
+  it("holds a guest in the axe-clean waiting room until the host lets them in; works by keyboard alone", async () => {
     const chair = await person(rig);
     const { inviteLink } = await createRoom(chair, rig.server.base, "Vorsitz", "guests");
     await chair.click("#join-room");
@@ -237,7 +237,7 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     for (const page of [guest, chair, stranger]) await page.context().close();
   });
 
-  it("gives a working call on the local defaults (no SFU, no TURN: peer-to-peer mesh), as `npm start` does", async () => {
+  it("gives a working call on local defaults (no SFU, no TURN: peer-to-peer mesh), as `npm start` does", async () => {
     const local = await startServer();
     try {
       const host = await person(rig);

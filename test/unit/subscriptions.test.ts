@@ -18,7 +18,7 @@ const camera = (feed: number, participantId = `p${feed}`): Feed => ({
 });
 
 describe("SFU subscriptions (pure logic)", () => {
-  it("shows every camera while few publish, else the most recent speakers topped up by the earliest publishers, plus screens", () => {
+  it("shows every camera while few publish, else recent speakers topped up by first publishers, plus screens", () => {
     const few = [camera(1), camera(2), camera(3)];
     expect([...videoFeeds(few, [], 6)].sort()).toEqual([1, 2, 3]);
     const many = Array.from({ length: 250 }, (_, i) => camera(i + 1));
@@ -28,7 +28,7 @@ describe("SFU subscriptions (pure logic)", () => {
     expect([...videoFeeds([...many, screen], [4242, 9], 2)]).toEqual([9, 1, 999]);
   });
 
-  it("wants everyone else's audio, chosen video at a layer that fits the grid, never the participant's own feeds", () => {
+  it("wants everyone else's audio, chosen video at a layer fitting the grid, never the participant's own feeds", () => {
     const feeds = [camera(1, "alice"), camera(2, "bob"), camera(3, "carla"), { ...camera(4, "dora"), videoMid: null }];
     const wanted = wantedBy("alice", feeds, new Set([1, 2]), new Set([3]));
     expect(wanted.filter((s) => s.substream === null).map((s) => s.feed)).toEqual([2, 3, 4]);
@@ -63,7 +63,8 @@ describe("SFU subscriptions (pure logic)", () => {
 
   it("reads the audio and video mids of an offer", () => {
     const sdp =
-      "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=video 9 UDP 96\r\na=mid:2\r\n";
+      "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n" +
+      "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=video 9 UDP 96\r\na=mid:2\r\n";
     expect(mediaMids(sdp)).toEqual({ audioMid: "0", videoMid: "1" });
     expect(mediaMids("v=0\r\nm=video 9 X 96\r\na=mid:v\r\n")).toEqual({ audioMid: null, videoMid: "v" });
   });

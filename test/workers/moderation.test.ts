@@ -18,7 +18,7 @@ async function guest(
 }
 
 describe("waiting room (moderation)", () => {
-  it("holds guests until a moderator lets them in; waiting guests see nothing of the room and may do nothing", async () => {
+  it("holds guests until a moderator admits them; waiting guests see nothing of the room, may do nothing", async () => {
     const owner = await devToken("Vorsitz");
     const room = await newRoom(owner, { waiting_room: "guests" });
     const chair = await join(owner, room.id);
@@ -88,7 +88,7 @@ describe("waiting room (moderation)", () => {
     );
   });
 
-  it("turns a waiting guest away with close code 4000, and holds everyone but the owner when set to everyone", async () => {
+  it("turns a waiting guest away with close code 4000; holds everyone but the owner when set to everyone", async () => {
     const owner = await devToken("Vorsitz");
     const room = await newRoom(owner, { waiting_room: "everyone" });
     const chair = await join(owner, room.id);

@@ -48,7 +48,7 @@ describe("SFU pool registry", () => {
     expect((await api("DELETE", "/v1/operator/sfu/nodes/reg-1", { headers: operator })).status).toBe(404);
   });
 
-  it("places rooms in their region, never on dead, draining or full nodes, and keeps a room on its live node", async () => {
+  it("places rooms in their region, never on dead, draining or full nodes; keeps a room on its live node", async () => {
     for (const n of [node("p-east-a", "de-east"), node("p-east-b", "de-east"), node("p-west-a", "de-west")]) {
       await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: n });
     }

@@ -182,7 +182,7 @@ export class SfuStore {
     this.ctx.sql.exec("DELETE FROM media_requested");
   }
 
-  // ── Trickle routing ───────────────────────────────────────────────────────────────────────────────────────
+  // ── Trickle routing ──────────────────────────────
 
   /** The handle a browser's candidate is for: the connection's subscription, or its publisher of `stream`. */
   candidateTarget(connection: Connection, stream: Stream | undefined): HandleRow | undefined {
