@@ -19,7 +19,6 @@ const EnvelopeSchema = serverFrameSchema(z.object({ message: z.string() }).loose
 const KNOWN_EVENTS = new Map(NAMESPACE_NAMES.map((namespace) => [namespace, eventNames(namespace)]));
 
 type NamespaceListener<N extends Namespace> = (payload: ReceivedEventOf<N>) => void;
-type Listeners = { [N in Namespace]: Set<NamespaceListener<N>> };
 export type ErrorListener = (namespace: string, payload: ErrorPayload, transactionId: number | undefined) => void;
 
 const isMessage = <N extends Namespace, M extends EventName<N>>(
@@ -29,14 +28,8 @@ const isMessage = <N extends Namespace, M extends EventName<N>>(
 
 /** The browser's signalling connection: the ticket travels in the subprotocol header, never in the URL. */
 export class Signaling {
-  /** Listed by hand: TypeScript cannot build this table from the registry without a cast, but flags a missing one. */
-  private readonly listeners: Listeners = {
-    control: new Set(),
-    chat: new Set(),
-    turn: new Set(),
-    media: new Set(),
-    moderation: new Set(),
-  };
+  /** Listeners by namespace; `onNamespace` files each under the namespace its type was checked against. */
+  private readonly listeners = new Map<Namespace, Set<NamespaceListener<never>>>();
   private readonly errorListeners = new Set<ErrorListener>();
   private transaction = 0;
 
@@ -67,9 +60,14 @@ export class Signaling {
 
   /** Calls `listener` with every event of `namespace`; returns the function that unsubscribes it. */
   onNamespace<N extends Namespace>(namespace: N, listener: NamespaceListener<N>): () => void {
-    const listeners = this.listeners[namespace];
-    listeners.add(listener);
-    return () => void listeners.delete(listener);
+    let listeners = this.listeners.get(namespace);
+    if (!listeners) {
+      listeners = new Set();
+      this.listeners.set(namespace, listeners);
+    }
+    const stored = listener as NamespaceListener<never>;
+    listeners.add(stored);
+    return () => void listeners.delete(stored);
   }
 
   /** Error frames (`message: "error"`) of any namespace, with the transaction id of the command they refuse. */
@@ -126,6 +124,6 @@ export class Signaling {
   }
 
   private dispatch<N extends Namespace>(namespace: N, payload: ReceivedEventOf<N>): void {
-    for (const listener of this.listeners[namespace]) listener(payload);
+    for (const listener of this.listeners.get(namespace) ?? []) (listener as NamespaceListener<N>)(payload);
   }
 }
