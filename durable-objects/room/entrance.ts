@@ -121,6 +121,8 @@ export class Entrance {
       webSocket: client,
       headers: { "sec-websocket-protocol": SUBPROTOCOL },
     });
+    // A hold applies to someone coming in, not to a second device of someone already in the room.
+    if (verdict.decision === "hold" && !member.connected) this.roster.setHeld(member.participantId, true);
     const held = this.roster.isHeld(member.participantId);
     // Module states may need other objects (TURN credentials): gather them before the socket exists, so no frame
     // of this connection is handled before its join_success is sent.
@@ -129,7 +131,7 @@ export class Entrance {
     const joined = this.roster.connect(server, connection, Date.now());
     if (modules) this.welcome(server, member.participantId, modules);
     if (joined) this.deps.presence.schedule();
-    await this.deps.host().run("connected", connection, held);
+    await this.connected(server, connection, held);
     return response;
   }
 
@@ -143,7 +145,7 @@ export class Entrance {
     const live = waiting.filter((c) => this.roster.isLive(c.socket));
     for (const [i, c] of waiting.entries()) if (live.includes(c)) this.welcome(c.socket, participantId, states[i]!);
     this.deps.presence.schedule();
-    for (const c of live) await this.deps.host().run("connected", c.connection, false);
+    for (const c of live) await this.connected(c.socket, c.connection, false);
     return true;
   }
 
@@ -155,9 +157,9 @@ export class Entrance {
     if (!connection || !this.roster.isLive(socket)) return;
     const wasHeld = this.roster.isHeld(connection.participantId);
     const left = this.roster.disconnect(socket, reason, now);
-    await this.deps.host().run("closed", connection);
+    await this.deps.host().run("closed", [connection]);
     if (!left) return;
-    await this.deps.host().run("left", left, wasHeld);
+    await this.deps.host().run("left", [left, wasHeld]);
     this.deps.presence.schedule();
     await this.deps.scheduler.schedule(ROSTER_TIMERS, left, now + this.windowMs);
   }
@@ -186,13 +188,23 @@ export class Entrance {
     if (verdict.decision === "refuse") return fail(verdict.error, verdict.text);
     this.roster.upsert({ id: participantId, ...who });
     if (known?.connected) this.deps.presence.schedule();
-    // A connected participant stays where they are (a second device neither holds nor admits them).
+    // A hold applies to someone coming in, not to a second device of someone already in the room. Someone held
+    // whom the modules now admit (e.g. the waiting room was switched off) is let in, waiting devices included.
     if (verdict.decision === "hold" && !known?.connected) this.roster.setHeld(participantId, true);
     if (verdict.decision === "admit" && this.roster.isHeld(participantId)) {
       if (known?.connected) await this.release(participantId);
       else this.roster.setHeld(participantId, false);
     }
     return ok(await this.issueTicket(participantId, Date.now()));
+  }
+
+  /** The modules' connected hooks; a hook that fails tells this connection with an internal_error frame. */
+  private connected(socket: WebSocket, connection: Connection, held: boolean): Promise<void> {
+    return this.deps
+      .host()
+      .run("connected", [connection, held], (namespace) =>
+        this.deps.transport.sendError(socket, namespace, undefined, "internal_error", "the server failed to set up"),
+      );
   }
 
   private async issueTicket(participantId: string, now: number): Promise<StartResponse> {

@@ -82,11 +82,17 @@ export class ModuleHost {
     return this.services_ as unknown as ModuleServices;
   }
 
-  /** The strictest decision of all modules on a candidate. */
+  /** The strictest decision of all modules on a candidate; a check that fails refuses (never lets in by error). */
   admit(candidate: Candidate): Admission {
     let verdict: Admission = { decision: "admit" };
     for (const module of this.modules.values()) {
-      const say = this.guard(`${module.namespace}.admit`, () => module.hooks.admit?.(candidate));
+      let say: Admission | undefined;
+      try {
+        say = module.hooks.admit?.(candidate);
+      } catch (error) {
+        logFailure(`${module.namespace}.admit`, error);
+        return { decision: "refuse", error: "internal_error", text: "an admission check failed on the server" };
+      }
       if (say && STRICTNESS[say.decision] > STRICTNESS[verdict.decision]) verdict = say;
     }
     return verdict;
@@ -116,10 +122,14 @@ export class ModuleHost {
     return base.map((p) => Object.assign(p, ...contributions.map((c) => c.get(p.participant_id) ?? {})));
   }
 
-  /** Runs one hook of every module in order, each behind the error boundary. */
+  /**
+   * Runs one hook of every module in order, each behind the error boundary: a failure is logged, reported to
+   * `failed` (so the connection it concerns can be told), and the other modules' hooks still run.
+   */
   async run<H extends keyof BoundModule["hooks"]>(
     hook: H,
-    ...args: Parameters<NonNullable<BoundModule["hooks"][H]>>
+    args: Parameters<NonNullable<BoundModule["hooks"][H]>>,
+    failed?: (namespace: Namespace) => void,
   ): Promise<void> {
     for (const module of this.modules.values()) {
       const fn = module.hooks[hook] as ((...a: unknown[]) => unknown) | undefined;
@@ -128,6 +138,7 @@ export class ModuleHost {
         await fn(...args);
       } catch (error) {
         logFailure(`${module.namespace}.${hook}`, error);
+        failed?.(module.namespace);
       }
     }
   }
@@ -137,14 +148,5 @@ export class ModuleHost {
     const module = this.modules.get(namespace);
     const timer = module?.hooks.timer;
     return timer && ((key: string, data: unknown) => timer(key, data));
-  }
-
-  private guard<T>(where: string, fn: () => T): T | undefined {
-    try {
-      return fn();
-    } catch (error) {
-      logFailure(where, error);
-      return undefined;
-    }
   }
 }

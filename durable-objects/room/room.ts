@@ -78,7 +78,7 @@ export class RoomObject extends DurableObject<Env> {
     const transport = this.transport;
     this.dispatcher = new Dispatcher({ config: this.config, storage: ctx.storage, roster, host, transport });
     this.host = this.buildHost();
-    void this.host.run("loaded");
+    void this.host.run("loaded", []);
   }
 
   // ── RPC from the worker ─────────────────────────────
@@ -114,7 +114,7 @@ export class RoomObject extends DurableObject<Env> {
     const room = this.settings.managedBy(principal);
     if (!room.ok) return room;
     for (const socket of this.ctx.getWebSockets()) this.transport.close(socket, CloseCode.roomDeleted, "room deleted");
-    await this.host.run("deleted");
+    await this.host.run("deleted", []);
     this.presence.cancel();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -212,7 +212,7 @@ export class RoomObject extends DurableObject<Env> {
           const from = this.roster.setRole(id, role);
           if (from === undefined) return false;
           this.presence.schedule();
-          await this.host.run("roleChanged", id, from, role);
+          await this.host.run("roleChanged", [id, from, role]);
           return true;
         },
         disconnect: (id, code, reason) => {

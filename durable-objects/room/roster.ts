@@ -2,6 +2,7 @@ import type { ParticipantKind, Role } from "../../src/protocol";
 import type { Connection, Member } from "./module";
 import { type LeaveReason, PresenceChanges } from "./presence";
 import { Resumptions } from "./resumptions";
+import { type LiveSocket, SocketIndex } from "./sockets";
 
 interface ParticipantRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -28,8 +29,8 @@ const toMember = (row: ParticipantRow, connected: boolean): Member => ({
 });
 
 /**
- * Who is in the room: participants persisted in SQLite, their live sockets indexed in memory (rebuilt from the
- * sockets' attachments after hibernation), and the pending presence changes that are sent to everyone in batches
+ * Who is in the room: participants persisted in SQLite, their live sockets (`SocketIndex`), who is held in the
+ * waiting room, and the pending presence changes that are sent to everyone in batches
  * so a mass join or leave costs one frame per connection per batch instead of one per change.
  */
 export class Roster {
@@ -45,7 +46,7 @@ export class Roster {
     "ALTER TABLE participants ADD COLUMN group_id TEXT",
   ] as const;
 
-  private readonly sockets = new Map<string, Set<WebSocket>>();
+  private readonly sockets: SocketIndex;
   /** Held participants (kept in memory too: every broadcast skips their sockets). */
   private readonly heldIds: Set<string>;
   /** Presence changes not yet sent. */
@@ -58,15 +59,12 @@ export class Roster {
     live: WebSocket[],
     now: number,
   ) {
-    for (const socket of live) {
-      const attachment = socket.deserializeAttachment() as Connection | null;
-      if (attachment) this.socketsOf(attachment.participantId).add(socket);
-    }
+    this.sockets = new SocketIndex(live);
     // Participants marked connected whose sockets did not survive (a crash or restart) have disconnected now.
     const stale = sql
       .exec<{ id: string }>("SELECT id FROM participants WHERE disconnected_at IS NULL")
       .toArray()
-      .filter((row) => !this.sockets.has(row.id));
+      .filter((row) => !this.sockets.isConnected(row.id));
     for (const { id } of stale) sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, id);
     this.resumptions = new Resumptions(sql);
     const held = sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray();
@@ -107,17 +105,17 @@ export class Roster {
   }
 
   isConnected(participantId: string): boolean {
-    return (this.sockets.get(participantId)?.size ?? 0) > 0;
+    return this.sockets.isConnected(participantId);
   }
 
   connectedCount(): number {
-    return this.sockets.size;
+    return this.sockets.participantCount();
   }
 
   /**
    * Creates or refreshes the participant a start request admits. An existing participant keeps its role unless it
-   * is the owner's (derived from the user, always owner). Returns whether a presence update is now pending (a
-   * connected participant renamed by another device).
+   * is the owner's (derived from the user, always owner). A connected participant renamed by another device is
+   * queued for a control.update.
    */
   upsert(input: { id: string; kind: ParticipantKind; userKey: string | null; displayName: string; role: Role }) {
     const renamed = this.row(input.id)?.display_name !== input.displayName;
@@ -187,9 +185,7 @@ export class Roster {
   /** Registers a socket; returns true when this is the participant's first live connection (a join). */
   connect(socket: WebSocket, attachment: Connection, now: number): boolean {
     socket.serializeAttachment(attachment);
-    const set = this.socketsOf(attachment.participantId);
-    set.add(socket);
-    const first = set.size === 1;
+    const first = this.sockets.add(socket, attachment);
     if (first) {
       this.sql.exec(
         "UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?",
@@ -203,21 +199,17 @@ export class Roster {
 
   /** Whether the socket is still registered (close and error may both arrive for one socket). */
   isLive(socket: WebSocket): boolean {
-    const attachment = socket.deserializeAttachment() as Connection | null;
-    return attachment !== null && (this.sockets.get(attachment.participantId)?.has(socket) ?? false);
+    return this.sockets.has(socket);
   }
 
   /** Unregisters a socket; returns the participant id when that was its last connection (a leave). */
   disconnect(socket: WebSocket, reason: LeaveReason, now: number): string | undefined {
-    const attachment = socket.deserializeAttachment() as Connection | null;
-    if (!attachment) return undefined;
-    const set = this.sockets.get(attachment.participantId);
-    if (!set?.delete(socket) || set.size > 0) return undefined;
-    this.sockets.delete(attachment.participantId);
-    this.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, attachment.participantId);
+    const left = this.sockets.remove(socket);
+    if (left === undefined) return undefined;
+    this.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);
     // Nobody was told of someone who only waited.
-    if (!this.isHeld(attachment.participantId)) this.changes.leave(attachment.participantId, reason);
-    return attachment.participantId;
+    if (!this.isHeld(left)) this.changes.leave(left, reason);
+    return left;
   }
 
   /** Forgets a participant whose resumption window passed without a reconnect. */
@@ -243,25 +235,17 @@ export class Roster {
   }
 
   /** A participant's live sockets with their attachments. */
-  socketsWithConnections(participantId: string): { socket: WebSocket; connection: Connection }[] {
-    return [...(this.sockets.get(participantId) ?? [])].map((socket) => ({
-      socket,
-      connection: socket.deserializeAttachment() as Connection,
-    }));
+  socketsWithConnections(participantId: string): LiveSocket[] {
+    return this.sockets.of(participantId);
   }
 
   connectionsOf(participantId: string): Connection[] {
-    return [...(this.sockets.get(participantId) ?? [])].map((socket) => socket.deserializeAttachment() as Connection);
+    return this.sockets.of(participantId).map((s) => s.connection);
   }
 
   /** Connections of everyone admitted (not held). */
   connections(): Connection[] {
-    const all: Connection[] = [];
-    for (const [participantId, sockets] of this.sockets) {
-      if (this.heldIds.has(participantId)) continue;
-      for (const socket of sockets) all.push(socket.deserializeAttachment() as Connection);
-    }
-    return all;
+    return this.sockets.connections((participantId) => !this.heldIds.has(participantId));
   }
 
   /** Whether a socket belongs to someone held in the waiting room (who gets no room traffic). */
@@ -269,15 +253,6 @@ export class Roster {
     if (this.heldIds.size === 0) return false;
     const participantId = (socket.deserializeAttachment() as Connection | null)?.participantId;
     return participantId !== undefined && this.heldIds.has(participantId);
-  }
-
-  private socketsOf(participantId: string): Set<WebSocket> {
-    let set = this.sockets.get(participantId);
-    if (!set) {
-      set = new Set();
-      this.sockets.set(participantId, set);
-    }
-    return set;
   }
 
   private row(participantId: string): ParticipantRow | undefined {

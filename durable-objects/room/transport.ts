@@ -38,13 +38,10 @@ export class Transport {
 
   emit(target: Target, namespace: string, payload: object, echo?: Echo): void {
     const shared = this.frame(namespace, payload);
-    const own = echo?.transactionId === undefined ? undefined : this.frame(namespace, payload, echo.transactionId);
-    const deliver = (socket: WebSocket) => {
-      const mine =
-        own !== undefined && (socket.deserializeAttachment() as Connection).connectionId === echo?.connectionId;
-      this.sendRaw(socket, mine ? own : shared);
-    };
-    for (const socket of this.targets(target)) deliver(socket);
+    // The sender's socket is found once, so a fan-out compares sockets instead of reading every attachment.
+    const echoSocket = echo?.transactionId === undefined ? undefined : this.socketOf(echo);
+    const own = echoSocket && this.frame(namespace, payload, echo?.transactionId);
+    for (const socket of this.targets(target)) this.sendRaw(socket, socket === echoSocket && own ? own : shared);
   }
 
   send(socket: WebSocket, namespace: string, payload: object, transactionId?: number): void {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IdSchema } from "./common";
+import { IdSchema, openEnum } from "./common";
 
 export const MAX_CHAT_LENGTH = 4000;
 
@@ -17,7 +17,8 @@ export const ChatMessageSchema = z.object({
   id: z.string(),
   source: IdSchema,
   content: z.string(),
-  scope: z.literal("global"),
+  /** Only `global` today; scopes will be added (open: clients show unknown scopes as global). */
+  scope: openEnum(z.enum(["global"])),
   timestamp: z.iso.datetime(),
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;

@@ -89,7 +89,12 @@ export const MediaEventSchema = z.discriminatedUnion("message", [
     negotiation: NegotiationSchema,
     sdp: SdpSchema,
     streams: z.array(
-      z.object({ mid: z.string(), participant_id: IdSchema, stream: StreamSchema, kind: z.enum(["audio", "video"]) }),
+      z.object({
+        mid: z.string(),
+        participant_id: IdSchema,
+        stream: StreamSchema,
+        kind: openEnum(z.enum(["audio", "video"])),
+      }),
     ),
   }),
   /** SFU: one of the SFU's ICE candidates for one of this connection's media connections (null: no more). */
@@ -112,6 +117,6 @@ export const MediaEventSchema = z.discriminatedUnion("message", [
 
 /** join_success.modules.media */
 export const MediaJoinStateSchema = z.object({
-  mode: z.enum(["mesh", "sfu"]),
+  mode: openEnum(z.enum(["mesh", "sfu"])),
   publishers: z.array(PublisherSchema),
 });

@@ -95,8 +95,8 @@ export class Peer {
 /**
  * Runs a real room object in the in-workerd tier and drives its modules through their commands and hooks:
  * participants are real signalling connections, timers fire through the object's alarm, and a module's tables
- * can be read (never written) for assertions about what is stored (see also `coreState`, `fireTimers`,
- * `timeTravel`), and the core can be run against modules that misbehave (`install`).
+ * can be read for assertions about what is stored; it writes only the core's clocks (`fireTimers`, `timeTravel`),
+ * and the core can be run against modules that misbehave (`install`; until the object is rebuilt).
  */
 export class RoomHarness {
   private constructor(

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { defineModule, type RoomModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import type { Namespace } from "../../src/protocol";
-import { RoomHarness } from "./harness";
+import { coreState, RoomHarness } from "./harness";
 import { api } from "./helpers";
 
 const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
@@ -178,7 +178,8 @@ describe("module contract", () => {
     });
     expect(refused.status).toBe(403);
     expect(refused.body.error).toMatchObject({ code: "insufficient_permissions", message: "closed" });
-    expect((await room.join()).joined.participants).toEqual([]);
+    // Nobody was stored: the room knows no participant at all (not even one who never connected).
+    expect((await coreState(room.room.id)).participants).toEqual([]);
   });
 });
 
@@ -228,5 +229,55 @@ describe("capabilities the core grants", () => {
     expect((await bob.command("chat", { action: "send_message", content: "back" })).payload).toMatchObject({
       content: "back",
     });
+  });
+});
+
+describe("failing admission and services", () => {
+  const throwingDoor = defineModule({
+    namespace: "moderation",
+    migrations: realModule("moderation").migrations,
+    permissions: { accept: ["owner"], reject: ["owner"] },
+    handle: () => undefined,
+    joinState: () => ({ waiting: [] }),
+    hooks: {
+      admit: (_ctx, candidate) => {
+        if (candidate.kind === "guest") throw new Error("ban list unreadable");
+        return undefined;
+      },
+      connected: (_ctx, _connection, held) => {
+        if (!held) throw new Error("welcome broke");
+      },
+    },
+  });
+
+  it("refuses when an admission check throws, and tells a connection whose setup hook failed", async () => {
+    const room = await RoomHarness.create();
+    await room.install(withModule(throwingDoor));
+    const invite = await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} });
+    const refused = await api("POST", `/v1/rooms/${room.room.id}/start_invited`, {
+      body: { invite_code: invite.body.invite_code, display_name: "Gast" },
+    });
+    expect(refused.status).toBe(500);
+    expect(refused.body.error.code).toBe("internal_error");
+    expect((await coreState(room.room.id)).participants).toEqual([]);
+    const owner = await room.join();
+    const notice = await owner.client.message("moderation", "error");
+    expect(notice.payload).toMatchObject({ error: "internal_error" });
+  });
+
+  it("lets a module call another module's service (chat → media.sfuMoved)", async () => {
+    const room = await RoomHarness.create();
+    const chatMovesMedia = defineModule({
+      namespace: "chat",
+      migrations: realModule("chat").migrations,
+      permissions: { send_message: ["owner"] },
+      handle: (ctx) => ctx.services.media.sfuMoved(null, "removed"),
+      joinState: () => ({ messages: [] }),
+    });
+    await room.install(withModule(chatMovesMedia));
+    const owner = await room.join();
+    owner.client.send("chat", { action: "send_message", content: "move" });
+    const changed = await owner.client.message("media", "sfu_changed");
+    expect(changed.payload).toEqual({ message: "sfu_changed", reason: "removed", available: false });
   });
 });

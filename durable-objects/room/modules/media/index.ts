@@ -16,15 +16,6 @@ declare module "../../module" {
   }
 }
 
-/**
- * The media namespace: who publishes which stream (camera, screen) with audio/video on or off, and the signalling
- * that connects publishers and subscribers. When the first participant joins, the room asks the SFU pool for a
- * node and keeps the pin; media then runs through that Janus node (sfu-bridge.ts): browsers send their offers
- * and candidates to the room, which alone talks to Janus. Without an SFU the room is a peer-to-peer mesh of at
- * most MESH_MAX_PARTICIPANTS: a subscriber asks a publisher for a stream, the publisher offers, and the room
- * relays offer, answer and candidates between the two. When the pool moves the room, everyone is told to set up
- * media again.
- */
 interface StreamRow extends Record<string, SqlStorageValue> {
   participant_id: string;
   stream: Stream;
@@ -95,6 +86,15 @@ function keepPin(ctx: MediaBase, pin: SfuPin | null): void {
     );
 }
 
+/**
+ * The media namespace: who publishes which stream (camera, screen) with audio/video on or off, and the signalling
+ * that connects publishers and subscribers. When the first participant joins, the room asks the SFU pool for a
+ * node and keeps the pin; media then runs through that Janus node (sfu-bridge.ts): browsers send their offers
+ * and candidates to the room, which alone talks to Janus. Without an SFU the room is a peer-to-peer mesh of at
+ * most MESH_MAX_PARTICIPANTS: a subscriber asks a publisher for a stream, the publisher offers, and the room
+ * relays offer, answer and candidates between the two. When the pool moves the room, everyone is told to set up
+ * media again.
+ */
 export const media = defineModule<"media", { bridge: SfuBridge }>({
   namespace: "media",
   migrations: [

@@ -1,0 +1,75 @@
+import type { Connection } from "./module";
+
+/** One socket with the connection its attachment names. */
+export interface LiveSocket {
+  socket: WebSocket;
+  connection: Connection;
+}
+
+/**
+ * The live signalling sockets by participant, in memory: rebuilt from the sockets' attachments when the object
+ * is rebuilt (hibernation), since the sockets and their attachments survive it.
+ */
+export class SocketIndex {
+  private readonly byParticipant = new Map<string, Set<WebSocket>>();
+
+  constructor(live: WebSocket[]) {
+    for (const socket of live) {
+      const attachment = socket.deserializeAttachment() as Connection | null;
+      if (attachment) this.add(socket, attachment);
+    }
+  }
+
+  /** Registers a socket; true when it is the participant's first. */
+  add(socket: WebSocket, connection: Connection): boolean {
+    let set = this.byParticipant.get(connection.participantId);
+    if (!set) {
+      set = new Set();
+      this.byParticipant.set(connection.participantId, set);
+    }
+    set.add(socket);
+    return set.size === 1;
+  }
+
+  /** Unregisters a socket; the participant whose last socket it was, if so. */
+  remove(socket: WebSocket): string | undefined {
+    const attachment = socket.deserializeAttachment() as Connection | null;
+    if (!attachment) return undefined;
+    const set = this.byParticipant.get(attachment.participantId);
+    if (!set?.delete(socket) || set.size > 0) return undefined;
+    this.byParticipant.delete(attachment.participantId);
+    return attachment.participantId;
+  }
+
+  /** Whether the socket is still registered (close and error may both arrive for one socket). */
+  has(socket: WebSocket): boolean {
+    const attachment = socket.deserializeAttachment() as Connection | null;
+    return attachment !== null && (this.byParticipant.get(attachment.participantId)?.has(socket) ?? false);
+  }
+
+  isConnected(participantId: string): boolean {
+    return (this.byParticipant.get(participantId)?.size ?? 0) > 0;
+  }
+
+  /** Participants with at least one socket. */
+  participantCount(): number {
+    return this.byParticipant.size;
+  }
+
+  of(participantId: string): LiveSocket[] {
+    return [...(this.byParticipant.get(participantId) ?? [])].map((socket) => ({
+      socket,
+      connection: socket.deserializeAttachment() as Connection,
+    }));
+  }
+
+  /** Connections of every participant for whom `include` holds. */
+  connections(include: (participantId: string) => boolean): Connection[] {
+    const all: Connection[] = [];
+    for (const [participantId, sockets] of this.byParticipant) {
+      if (!include(participantId)) continue;
+      for (const socket of sockets) all.push(socket.deserializeAttachment() as Connection);
+    }
+    return all;
+  }
+}
