@@ -2,6 +2,7 @@ import { fail, ok, type Result } from "../src/protocol";
 import type { AddSfuNodeRequest, SfuNode } from "../src/protocol/sfu";
 import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
+import { roomOf } from "../src/shared/objects";
 import { isoOrNull } from "../src/shared/time";
 import { SqlObject } from "./sql-object";
 
@@ -179,10 +180,7 @@ export class SfuPoolObject extends SqlObject {
       rooms.map(async ({ room_id }) => {
         const placed = this.place(room_id, region, nodeId);
         try {
-          await this.env.ROOMS.get(this.env.ROOMS.idFromName(room_id)).sfuMoved(
-            placed.ok ? placed.value : null,
-            reason,
-          );
+          await roomOf(this.env, room_id).sfuMoved(placed.ok ? placed.value : null, reason);
         } catch (error) {
           console.error(
             `room ${room_id} could not be told of the lost node:`,

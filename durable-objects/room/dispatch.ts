@@ -1,7 +1,8 @@
 import { ClientFrameSchema, CloseCode } from "../../src/protocol";
 import type { Config } from "../../src/shared/config";
+import { logFailure } from "../../src/shared/log";
 import { TokenBucket } from "../../src/shared/token-bucket";
-import { logFailure, type ModuleHost } from "./host";
+import type { ModuleHost } from "./host";
 import type { CommandError, Connection, Sender } from "./module";
 import type { Roster } from "./roster";
 import type { Transport } from "./transport";
@@ -92,7 +93,7 @@ export class Dispatcher {
       const failure = await this.deps.storage.transactionSync(() => module.execute(sender, payload));
       if (failure) refuse(namespace, transactionId, failure);
     } catch (error) {
-      logFailure(`${namespace}.${payload.action}`, error);
+      logFailure(`room module ${namespace}.${payload.action}`, error);
       refuse(namespace, transactionId, { error: "internal_error", text: "the command failed on the server" });
     }
   }

@@ -1,6 +1,8 @@
-import type { Namespace, Participant } from "../../src/protocol";
+import type { Namespace } from "../../src/protocol";
 import type { Config } from "../../src/shared/config";
 import { signingKey } from "../../src/shared/keys";
+import { logFailure } from "../../src/shared/log";
+import { sfuPoolOf, turnFleetOf } from "../../src/shared/objects";
 import type {
   Admission,
   BoundModule,
@@ -16,7 +18,7 @@ import type {
   Target,
 } from "./module";
 import type { Scheduler } from "./scheduler";
-import type { Echo } from "./transport";
+import type { CoreParticipant, Echo, PublicParticipant } from "./transport";
 
 /** What the core provides to build module contexts. */
 export interface HostDeps {
@@ -32,12 +34,6 @@ export interface HostDeps {
 
 const STRICTNESS = { admit: 0, hold: 1, refuse: 2 } as const;
 
-/** Logs a failure of module code once, by name and message only: never payloads, tokens or SDP. */
-export function logFailure(where: string, error: unknown): void {
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : "non-error thrown";
-  console.error(`room module failure in ${where}: ${detail.slice(0, 300)}`);
-}
-
 /**
  * Binds the room's modules to one object instance: a context per namespace, their services, and the hooks run
  * behind an error boundary (a failing hook is logged and the others still run).
@@ -48,8 +44,8 @@ export class ModuleHost {
 
   constructor(list: readonly RoomModule[], deps: HostDeps) {
     const objects: Objects = {
-      turnFleet: () => deps.env.TURN_FLEET.get(deps.env.TURN_FLEET.idFromName("fleet")),
-      sfuPool: () => deps.env.SFU_POOL.get(deps.env.SFU_POOL.idFromName("pool")),
+      turnFleet: () => turnFleetOf(deps.env),
+      sfuPool: () => sfuPoolOf(deps.env),
       signingKey: (purpose) => signingKey(deps.env, purpose),
     };
     const services = this.services_ as unknown as ModuleServices;
@@ -90,7 +86,7 @@ export class ModuleHost {
       try {
         say = module.hooks.admit?.(candidate);
       } catch (error) {
-        logFailure(`${module.namespace}.admit`, error);
+        logFailure(`room module ${module.namespace}.admit`, error);
         return { decision: "refuse", error: "internal_error", text: "an admission check failed on the server" };
       }
       if (say && STRICTNESS[say.decision] > STRICTNESS[verdict.decision]) verdict = say;
@@ -106,7 +102,7 @@ export class ModuleHost {
       try {
         states[module.namespace] = await module.joinState(connection);
       } catch (error) {
-        logFailure(`${module.namespace}.joinState`, error);
+        logFailure(`room module ${module.namespace}.joinState`, error);
         states[module.namespace] = null;
       }
     }
@@ -114,11 +110,10 @@ export class ModuleHost {
   }
 
   /** Public participant fields: the core's plus those modules own (e.g. raised hands). */
-  describe(base: Participant[]): Participant[] {
+  describe(base: CoreParticipant[]): PublicParticipant[] {
     if (base.length === 0) return base;
     const ids = base.map((p) => p.participant_id);
     const contributions = [...this.modules.values()].flatMap((m) => (m.presence ? [m.presence(ids)] : []));
-    if (contributions.length === 0) return base;
     return base.map((p) => Object.assign(p, ...contributions.map((c) => c.get(p.participant_id) ?? {})));
   }
 
@@ -137,7 +132,7 @@ export class ModuleHost {
       try {
         await fn(...args);
       } catch (error) {
-        logFailure(`${module.namespace}.${hook}`, error);
+        logFailure(`room module ${module.namespace}.${hook}`, error);
         failed?.(module.namespace);
       }
     }

@@ -1,3 +1,5 @@
+import { logFailure } from "../../src/shared/log";
+
 export type TimerHandler = (key: string, data: unknown) => void | Promise<void>;
 
 /**
@@ -51,7 +53,7 @@ export class Scheduler {
       try {
         await this.handlerOf(timer.owner)?.(timer.key, timer.data === null ? undefined : JSON.parse(timer.data));
       } catch (error) {
-        console.error(`timer ${timer.owner}/${timer.key} failed:`, error instanceof Error ? error.message : error);
+        logFailure(`timer ${timer.owner}/${timer.key} failed`, error);
       }
     }
     await this.arm();

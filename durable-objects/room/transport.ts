@@ -9,13 +9,17 @@ export interface Echo {
   transactionId: number | undefined;
 }
 
-export const toParticipant = (member: Member): Participant => ({
+/** A participant's public fields the core owns; modules add theirs (`presence`), e.g. control's raised hand. */
+export type CoreParticipant = Omit<Participant, "hand_raised_at">;
+/** A participant as announced: the core's fields and those the modules contribute. */
+export type PublicParticipant = CoreParticipant & Partial<Participant>;
+
+export const toParticipant = (member: Member): CoreParticipant => ({
   participant_id: member.participantId,
   display_name: member.displayName,
   role: member.role,
   kind: member.kind,
   joined_at: new Date(member.joinedAt).toISOString(),
-  hand_raised_at: null,
 });
 
 /**
@@ -69,7 +73,7 @@ export class Transport {
   }
 
   /** Every admitted socket; `joiners` get the shared frame only when it names someone else too. */
-  broadcastPresence(joined: Participant[]): void {
+  broadcastPresence(joined: PublicParticipant[]): void {
     const joiners = new Set(joined.map((p) => p.participant_id));
     const shared = this.frame("control", { message: "joined", participants: joined });
     for (const socket of this.admittedSockets()) {

@@ -46,17 +46,7 @@ export function respond<T extends object, S extends 200 | 201>(c: Context<AppEnv
   return c.json({ error: result.error }, httpStatusOf[result.error.code]);
 }
 
-export function room(env: Env, id: string) {
-  return env.ROOMS.get(env.ROOMS.idFromName(id));
-}
-
-export function sfuPool(env: Env) {
-  return env.SFU_POOL.get(env.SFU_POOL.idFromName("pool"));
-}
-
-export function fleet(env: Env) {
-  return env.TURN_FLEET.get(env.TURN_FLEET.idFromName("fleet"));
-}
+export { roomOf as room, sfuPoolOf as sfuPool, turnFleetOf as fleet } from "../shared/objects";
 
 /** Failed attempts that count against the client address. */
 const GUESSING_ERRORS = new Set<ErrorCode>(["invalid_password", "invalid_invite", "invalid_ticket"]);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer } from "../../scripts/local-server";
+import { RECONNECT_BACKOFF_MS } from "../../src/client/app/reconnect";
 import { type MediaRig, sleep, startMediaRig } from "./rig";
 
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
@@ -216,19 +217,20 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await stranger.waitForSelector("#ended");
     // The end state shows that the client took the do-not-retry branch, but "no second attempt" needs a barrier
     // too. A retry would begin with a start_invited request (before any new socket) from a timer set at the close,
-    // due after the first backoff (500 ms). A 2 s timer the page sets now fires after any such timer, and the
-    // marker request it then makes is reported after every request the page started before it.
+    // due after the first backoff. A timer of four times that the page sets now fires after any such timer, and
+    // the marker request it then makes is reported after every request the page started before it.
     const marker = stranger.waitForRequest((request) => request.url().includes("reconnect-barrier"), {
       timeout: 30_000,
     });
     await stranger.evaluate(
-      () =>
+      (delay) =>
         new Promise<void>((resolve) =>
           setTimeout(() => {
             void fetch("/?reconnect-barrier").catch(() => undefined);
             resolve();
-          }, 2000),
+          }, delay),
         ),
+      RECONNECT_BACKOFF_MS[0] * 4,
     );
     await marker;
     expect(starts).toBe(1);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { readConfig } from "../../src/shared/config";
 import { dumpModule } from "./harness";
 import { devToken, join, newRoom } from "./helpers";
 
@@ -165,8 +166,9 @@ describe("media in a room without an SFU (mesh)", () => {
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
     const people = [await join(owner, room.id)];
-    for (const name of ["P2", "P3", "P4", "P5"]) people.push(await join(await devToken(name), room.id));
-    const last = people[4]!.client;
+    const meshLimit = readConfig(env as never).MESH_MAX_PARTICIPANTS;
+    for (let i = 2; i <= meshLimit + 1; i++) people.push(await join(await devToken(`P${i}`), room.id));
+    const last = people[meshLimit]!.client;
     const from = last.frames.length;
     last.send("media", { action: "publish", stream: "camera", audio: true, video: true });
     expect((await last.error(from)).payload).toMatchObject({ error: "media_unavailable" });

@@ -5,8 +5,9 @@ import { readConfig } from "../../src/shared/config";
 import { coreState, dumpModule, fireTimers, timeTravel } from "./harness";
 import { api, devToken, join, newRoom, setting, start, upgrade } from "./helpers";
 
-/** The resumption window this tier runs with (its bindings, else the configuration's default), in ms. */
-const resumptionWindowMs = () => readConfig(env as unknown as Record<string, unknown>).RESUMPTION_WINDOW_SECONDS * 1000;
+/** The configuration this tier runs with (its bindings, else the defaults). */
+const config = readConfig(env as unknown as Record<string, unknown>);
+const resumptionWindowMs = () => config.RESUMPTION_WINDOW_SECONDS * 1000;
 const chatCount = async (id: string) => (await dumpModule(id, "chat")).chat_messages!.length;
 
 async function guestStart(roomId: string, invite: string, body: Record<string, unknown> = {}) {
@@ -254,11 +255,18 @@ describe("bad frames get error frames and change nothing", () => {
       [JSON.stringify({ namespace: "chat", payload: { action: "shout" } }), "unknown_action"],
       [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "   " } }), "invalid_frame"],
       [
-        JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "x".repeat(5000) } }),
+        JSON.stringify({
+          namespace: "chat",
+          payload: { action: "send_message", content: "x".repeat(config.MAX_FRAME_BYTES) },
+        }),
         "frame_too_large",
       ],
       [
-        JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: "ä".repeat(2100) } }),
+        // Fewer characters than the limit, more bytes (ä is two bytes in UTF-8).
+        JSON.stringify({
+          namespace: "chat",
+          payload: { action: "send_message", content: "ä".repeat(config.MAX_FRAME_BYTES / 2 + 50) },
+        }),
         "frame_too_large",
       ],
       [JSON.stringify({ namespace: "chat", payload: { action: "send_message", content: 42 } }), "invalid_frame"],
@@ -281,9 +289,10 @@ describe("bad frames get error frames and change nothing", () => {
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
     const { client } = await join(owner, room.id);
-    for (let i = 0; i < 35; i++) client.send("control", { action: "raise_hand" });
+    for (let i = 0; i < config.RATE_LIMIT_BURST + 5; i++) client.send("control", { action: "raise_hand" });
     await client.next((f) => f.payload.message === "error" && f.payload.error === "rate_limited");
-    for (let i = 0; i < 300; i++) client.send("chat", { action: "send_message", content: `flood ${i}` });
+    const flood = (config.RATE_LIMIT_BURST + config.RATE_LIMIT_STRIKES) * 4;
+    for (let i = 0; i < flood; i++) client.send("chat", { action: "send_message", content: `flood ${i}` });
     expect(await client.waitClosed(20_000)).toMatchObject({ code: CloseCode.rateLimited });
     expect(await chatCount(room.id)).toBeLessThan(100);
   });

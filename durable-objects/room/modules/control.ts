@@ -19,10 +19,11 @@ export const control = defineModule({
         : ctx.sql.exec("DELETE FROM control_hands WHERE participant_id = ?", id);
     if (changed.rowsWritten > 0) ctx.room.presenceChanged(id);
   },
-  presence(ctx) {
+  presence(ctx, participantIds) {
     // Only raised hands have rows: one small query serves any number of participants.
     const hands = ctx.sql.exec<{ participant_id: string; raised_at: number }>("SELECT * FROM control_hands").toArray();
-    return new Map(hands.map((h) => [h.participant_id, { hand_raised_at: new Date(h.raised_at).toISOString() }]));
+    const raised = new Map(hands.map((h) => [h.participant_id, new Date(h.raised_at).toISOString()]));
+    return new Map(participantIds.map((id) => [id, { hand_raised_at: raised.get(id) ?? null }]));
   },
   hooks: {
     left(ctx, participantId) {

@@ -1,5 +1,6 @@
 import type { TurnCredentials } from "../../../src/protocol";
 import { SESSION_AUDIENCE, SESSION_ISSUER } from "../../../src/shared/keys";
+import { logFailure } from "../../../src/shared/log";
 import { type Connection, defineModule, type ModuleContext } from "../module";
 
 /** Credentials are renewed when this share of their lifetime has passed. */
@@ -34,8 +35,6 @@ function scheduleRefresh(ctx: Context, participantId: string): Promise<void> {
   return ctx.timers.schedule(participantId, ctx.now() + lifetime * REFRESH_AT);
 }
 
-const failureOf = (error: unknown) => (error instanceof Error ? error.message : "unknown");
-
 /**
  * The `turn` namespace: every connection gets TURN credentials for the nearest healthy nodes and a room session
  * token in join_success, and fresh ones over the socket before they expire (a timer per participant), or on
@@ -56,7 +55,7 @@ export const turn = defineModule({
       return credentials!;
     } catch (error) {
       // Joining must not depend on TURN: the connection gets credentials from the retry instead.
-      console.error("turn credentials unavailable at join:", failureOf(error));
+      logFailure("turn credentials unavailable at join", error);
       await ctx.timers.schedule(connection.participantId, ctx.now() + RETRY_MS);
       return null;
     }
@@ -72,7 +71,7 @@ export const turn = defineModule({
         }
         await scheduleRefresh(ctx, participantId);
       } catch (error) {
-        console.error("turn credential refresh failed:", failureOf(error));
+        logFailure("turn credential refresh failed", error);
         await ctx.timers.schedule(participantId, ctx.now() + RETRY_MS);
       }
     },

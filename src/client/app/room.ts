@@ -9,6 +9,7 @@ import { StagePanel } from "./panels/stage";
 import { RoomState } from "./panels/state";
 import { Toolbar } from "./panels/toolbar";
 import { WaitingPanel } from "./panels/waiting";
+import { RECONNECT_BACKOFF_MS } from "./reconnect";
 
 export type Who = { kind: "user"; displayName: string } | { kind: "guest"; invite: string; displayName: string };
 
@@ -19,7 +20,6 @@ const FINAL_CLOSES: Record<number, TextKey> = {
   [CloseCode.meetingEnded]: "meetingEnded",
   [CloseCode.roomDeleted]: "roomDeleted",
 };
-const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 
 /** The room page: video grid, controls, participants, waiting list (moderators) and chat; reconnects on drops. */
 export async function enterRoom(
@@ -172,7 +172,7 @@ class RoomView {
 
   private retry(): void {
     this.setStatus("reconnecting");
-    const delay = RETRY_MS[Math.min(this.attempt++, RETRY_MS.length - 1)]!;
+    const delay = RECONNECT_BACKOFF_MS[Math.min(this.attempt++, RECONNECT_BACKOFF_MS.length - 1)]!;
     setTimeout(() => void this.connect(), delay);
   }
 

@@ -1,4 +1,5 @@
 import type { Publisher, Stream } from "../../../../src/protocol";
+import { logFailure } from "../../../../src/shared/log";
 import type { SfuPin } from "../../../sfu-pool";
 import { type Connection, defineModule, type ModuleContext } from "../../module";
 import { SfuBridge } from "./sfu-bridge";
@@ -70,7 +71,7 @@ async function ensurePlacement(ctx: MediaBase, connection: Connection): Promise<
     const placed = await ctx.objects.sfuPool().place(ctx.room.info().id, connection.region);
     if (placed.ok && !sfuPin(ctx)) keepPin(ctx, placed.value);
   } catch (error) {
-    console.warn("sfu placement failed; the room runs as a mesh:", error instanceof Error ? error.message : error);
+    logFailure("sfu placement failed; the room runs as a mesh", error, "warn");
   }
 }
 
@@ -260,7 +261,7 @@ async function endMedia(ctx: Context): Promise<void> {
   try {
     await ctx.objects.sfuPool().release(ctx.room.info().id);
   } catch (error) {
-    console.warn("sfu placement could not be released:", error instanceof Error ? error.message : error);
+    logFailure("sfu placement could not be released", error, "warn");
   }
   await ctx.state.bridge.reset(true);
 }

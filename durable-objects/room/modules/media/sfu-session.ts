@@ -1,5 +1,6 @@
 import { JANUS_NO_SUCH_SESSION, JanusError, type JanusReply, JanusSession } from "../../../../src/sfu/janus";
 import { JoinPacer } from "../../../../src/sfu/subscriptions";
+import { logFailure } from "../../../../src/shared/log";
 import { randomToken } from "../../../../src/shared/secrets";
 import type { SfuPin } from "../../../sfu-pool";
 import { connectionOf, type HandleRow, type MediaBase, type SfuStore, type SpeakerMemory, sleep } from "./sfu-store";
@@ -88,7 +89,7 @@ export class SfuSession {
     try {
       await this.current?.detach(handle.handle_id);
     } catch (error) {
-      console.warn("janus handle could not be detached:", error instanceof Error ? error.message : error);
+      logFailure("janus handle could not be detached", error, "warn");
     }
   }
 
@@ -104,7 +105,7 @@ export class SfuSession {
       await session.message(row.manager_handle, { request: "destroy", room: row.janus_room, secret: row.secret });
       await session.destroy();
     } catch (error) {
-      console.warn("janus session could not be ended:", error instanceof Error ? error.message : error);
+      logFailure("janus session could not be ended", error, "warn");
     }
   }
 

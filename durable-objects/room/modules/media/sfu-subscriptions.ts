@@ -6,6 +6,7 @@ import {
   videoFeeds,
   wantedBy,
 } from "../../../../src/sfu/subscriptions";
+import { logFailure } from "../../../../src/shared/log";
 import type { CommandError, Connection } from "../../module";
 import type { SfuSession, StreamInfo } from "./sfu-session";
 import {
@@ -109,7 +110,7 @@ export class SfuSubscriptions {
         await this.reconcileOnce();
       } while (this.reconcileAgain);
     } catch (error) {
-      console.warn("sfu subscriptions could not be updated:", error instanceof Error ? error.message : error);
+      logFailure("sfu subscriptions could not be updated", error, "warn");
     } finally {
       this.reconciling = false;
     }
