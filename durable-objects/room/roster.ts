@@ -249,6 +249,10 @@ export class Roster {
   }
 
   /** Whether a socket belongs to someone held in the waiting room (who gets no room traffic). */
+  anyHeld(): boolean {
+    return this.heldIds.size > 0;
+  }
+
   heldSocket(socket: WebSocket): boolean {
     if (this.heldIds.size === 0) return false;
     const participantId = (socket.deserializeAttachment() as Connection | null)?.participantId;

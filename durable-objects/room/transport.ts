@@ -94,8 +94,10 @@ export class Transport {
       .find((s) => s.connection.connectionId === connection.connectionId)?.socket;
   }
 
-  private *admittedSockets(): Iterable<WebSocket> {
-    for (const socket of this.state.getWebSockets()) if (!this.roster.heldSocket(socket)) yield socket;
+  /** Every socket but those of held participants (the common case, nobody held, costs no per-socket check). */
+  private admittedSockets(): WebSocket[] {
+    const all = this.state.getWebSockets();
+    return this.roster.anyHeld() ? all.filter((socket) => !this.roster.heldSocket(socket)) : all;
   }
 
   private targets(target: Target): Iterable<WebSocket> {

@@ -102,10 +102,16 @@ export type FrameOf<N extends Namespace> = {
 export type ErrorFrame = { namespace: string; timestamp: string; payload: ErrorPayload; transaction_id?: number };
 export type ServerFrame = { [N in Namespace]: FrameOf<N> }[Namespace] | ErrorFrame;
 
-/** Every server → client frame, discriminated by namespace; tests parse with this (strict: known events only). */
+/**
+ * Every server → client frame, discriminated by namespace; tests parse with this (strict: known events only). The
+ * namespace picks the one schema to try, so a frame costs one payload parse; error frames (any namespace) after.
+ */
 export const ServerFrameSchema = z.union([
-  serverFrameSchema(ErrorPayloadSchema),
-  ...NAMESPACE_NAMES.map((name) =>
-    serverFrameSchema(NAMESPACES[name].events as EventUnion).extend({ namespace: z.literal(name) }),
+  z.discriminatedUnion(
+    "namespace",
+    NAMESPACE_NAMES.map((name) =>
+      serverFrameSchema(NAMESPACES[name].events as EventUnion).extend({ namespace: z.literal(name) }),
+    ) as unknown as [z.ZodObject<{ namespace: z.ZodLiteral<Namespace> }>],
   ),
+  serverFrameSchema(ErrorPayloadSchema),
 ]) as unknown as z.ZodType<ServerFrame>;
