@@ -2,6 +2,7 @@ import { fail, ok, type Result } from "../src/protocol";
 import type { AddSfuNodeRequest, SfuNode } from "../src/protocol/sfu";
 import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
+import { logFailure } from "../src/shared/log";
 import { roomOf } from "../src/shared/objects";
 import { isoOrNull } from "../src/shared/time";
 import { SqlObject } from "./sql-object";
@@ -182,10 +183,7 @@ export class SfuPoolObject extends SqlObject {
         try {
           await roomOf(this.env, room_id).sfuMoved(placed.ok ? placed.value : null, reason);
         } catch (error) {
-          console.error(
-            `room ${room_id} could not be told of the lost node:`,
-            error instanceof Error ? error.message : error,
-          );
+          logFailure(`room ${room_id} could not be told of the lost node`, error);
         }
       }),
     );

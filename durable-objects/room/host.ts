@@ -113,7 +113,16 @@ export class ModuleHost {
   describe(base: CoreParticipant[]): PublicParticipant[] {
     if (base.length === 0) return base;
     const ids = base.map((p) => p.participant_id);
-    const contributions = [...this.modules.values()].flatMap((m) => (m.presence ? [m.presence(ids)] : []));
+    // A module whose fields cannot be read is left out of this description rather than failing the join or batch.
+    const contributions = [...this.modules.values()].flatMap((m) => {
+      if (!m.presence) return [];
+      try {
+        return [m.presence(ids)];
+      } catch (error) {
+        logFailure(`room module ${m.namespace}.presence`, error);
+        return [];
+      }
+    });
     return base.map((p) => Object.assign(p, ...contributions.map((c) => c.get(p.participant_id) ?? {})));
   }
 

@@ -248,11 +248,12 @@ export class Roster {
     return this.sockets.connections((participantId) => !this.heldIds.has(participantId));
   }
 
-  /** Whether a socket belongs to someone held in the waiting room (who gets no room traffic). */
+  /** Whether anyone is held (while nobody is, fan-outs skip the per-socket check). */
   anyHeld(): boolean {
     return this.heldIds.size > 0;
   }
 
+  /** Whether a socket belongs to someone held in the waiting room (who gets no room traffic). */
   heldSocket(socket: WebSocket): boolean {
     if (this.heldIds.size === 0) return false;
     const participantId = (socket.deserializeAttachment() as Connection | null)?.participantId;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { defineModule, type RoomModule } from "../../durable-objects/room/module";
+import { defineModule, type ModuleHooks, type RoomModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import type { Namespace } from "../../src/protocol";
 import { coreState, RoomHarness } from "./harness";
-import { api } from "./helpers";
+import { api, upgrade } from "./helpers";
 
 const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
 
@@ -11,6 +11,17 @@ const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
 const withModule = (replacement: RoomModule): RoomModule[] =>
   ROOM_MODULES.map((m) => (m.namespace === replacement.namespace ? replacement : m));
 const realModule = (namespace: Namespace) => ROOM_MODULES.find((m) => m.namespace === namespace)!;
+
+/** A moderation module that only brings the given hooks (its commands do nothing). */
+const moderationWith = (hooks: ModuleHooks<"moderation", undefined>) =>
+  defineModule({
+    namespace: "moderation",
+    migrations: realModule("moderation").migrations,
+    permissions: { accept: ["owner"], reject: ["owner"] },
+    handle: () => undefined,
+    joinState: () => ({ waiting: [] }),
+    hooks,
+  });
 
 /** Chat that stores a message and then fails: synchronously, or after awaiting I/O. */
 const failingChat = (when: "sync" | "async") =>
@@ -158,18 +169,11 @@ describe("module contract", () => {
 
   it("refuses a start when a module's admit hook refuses, and creates nobody", async () => {
     const room = await RoomHarness.create();
-    const closedDoor = defineModule({
-      namespace: "moderation",
-      migrations: realModule("moderation").migrations,
-      permissions: { accept: ["owner"], reject: ["owner"] },
-      handle: () => undefined,
-      joinState: () => ({ waiting: [] }),
-      hooks: {
-        admit: (_ctx, candidate) =>
-          candidate.kind === "guest"
-            ? { decision: "refuse", error: "insufficient_permissions", text: "closed" }
-            : undefined,
-      },
+    const closedDoor = moderationWith({
+      admit: (_ctx, candidate) =>
+        candidate.kind === "guest"
+          ? { decision: "refuse", error: "insufficient_permissions", text: "closed" }
+          : undefined,
     });
     await room.install(withModule(closedDoor));
     const invite = await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} });
@@ -233,20 +237,13 @@ describe("capabilities the core grants", () => {
 });
 
 describe("failing admission and services", () => {
-  const throwingDoor = defineModule({
-    namespace: "moderation",
-    migrations: realModule("moderation").migrations,
-    permissions: { accept: ["owner"], reject: ["owner"] },
-    handle: () => undefined,
-    joinState: () => ({ waiting: [] }),
-    hooks: {
-      admit: (_ctx, candidate) => {
-        if (candidate.kind === "guest") throw new Error("ban list unreadable");
-        return undefined;
-      },
-      connected: (_ctx, _connection, held) => {
-        if (!held) throw new Error("welcome broke");
-      },
+  const throwingDoor = moderationWith({
+    admit: (_ctx, candidate) => {
+      if (candidate.kind === "guest") throw new Error("ban list unreadable");
+      return undefined;
+    },
+    connected: (_ctx, _connection, held) => {
+      if (!held) throw new Error("welcome broke");
     },
   });
 
@@ -279,5 +276,27 @@ describe("failing admission and services", () => {
     owner.client.send("chat", { action: "send_message", content: "move" });
     const changed = await owner.client.message("media", "sfu_changed");
     expect(changed.payload).toEqual({ message: "sfu_changed", reason: "removed", available: false });
+  });
+});
+
+describe("admission at the upgrade", () => {
+  it("holds a newcomer when a module says so only at the upgrade", async () => {
+    const room = await RoomHarness.create();
+    const lateDoor = moderationWith({
+      admit: (_ctx, candidate) =>
+        candidate.phase === "upgrade" && candidate.kind === "guest" ? { decision: "hold" } : undefined,
+    });
+    await room.install(withModule(lateDoor));
+    const invite = await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} });
+    const started = await api("POST", `/v1/rooms/${room.room.id}/start_invited`, {
+      body: { invite_code: invite.body.invite_code, display_name: "Gast" },
+    });
+    expect(started.status).toBe(200);
+    const { client } = await upgrade(room.room.id, started.body.ticket);
+    // The answer to its first command is the barrier: before it, a join_success would have come first.
+    const id = client!.send("chat", { action: "send_message", content: "hello?" });
+    const answer = await client!.next((f) => f.transaction_id === id);
+    expect(answer.payload).toMatchObject({ message: "error", error: "insufficient_permissions" });
+    expect(client!.frames.some((f) => f.payload.message === "join_success")).toBe(false);
   });
 });
