@@ -40,7 +40,8 @@ const STRICTNESS = { admit: 0, hold: 1, refuse: 2 } as const;
  */
 export class ModuleHost {
   readonly modules: ReadonlyMap<string, BoundModule>;
-  private readonly services_: Record<string, unknown> = {};
+  /** Filled as modules are bound; contexts read it at call time, so every module sees every service. */
+  private readonly exported: Record<string, unknown> = {};
 
   constructor(list: readonly RoomModule[], deps: HostDeps) {
     const objects: Objects = {
@@ -48,7 +49,7 @@ export class ModuleHost {
       sfuPool: () => sfuPoolOf(deps.env),
       signingKey: (purpose) => signingKey(deps.env, purpose),
     };
-    const services = this.services_ as unknown as ModuleServices;
+    const services = this.services();
     const bound = list.map((module) => {
       const namespace = module.namespace;
       const context: Omit<ModuleContext<Namespace, unknown>, "state"> = {
@@ -69,13 +70,14 @@ export class ModuleHost {
       };
       return module.bind(context);
     });
-    for (const module of bound) if (module.service !== undefined) this.services_[module.namespace] = module.service;
+    for (const module of bound) if (module.service !== undefined) this.exported[module.namespace] = module.service;
     this.modules = new Map(bound.map((m) => [m.namespace, m]));
   }
 
   /** The services modules export, for the core's RPC entry points (e.g. the SFU pool's failover call). */
   services(): ModuleServices {
-    return this.services_ as unknown as ModuleServices;
+    // Typed by the modules' declaration merging; each entry is set from the module of that namespace.
+    return this.exported as unknown as ModuleServices;
   }
 
   /** The strictest decision of all modules on a candidate; a check that fails refuses (never lets in by error). */

@@ -11,7 +11,6 @@ export const ChatCommandSchema = z.discriminatedUnion("action", [
     })
     .strict(),
 ]);
-export type ChatCommand = z.infer<typeof ChatCommandSchema>;
 
 export const ChatMessageSchema = z.object({
   id: z.string(),

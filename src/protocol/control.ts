@@ -15,7 +15,6 @@ export const ControlCommandSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("raise_hand") }).strict(),
   z.object({ action: z.literal("lower_hand") }).strict(),
 ]);
-export type ControlCommand = z.infer<typeof ControlCommandSchema>;
 
 export const LeaveReasonSchema = openEnum(z.enum(["quit", "disconnected", "removed"]));
 

@@ -69,7 +69,6 @@ export const MediaCommandSchema = z.discriminatedUnion("action", [
       "publish candidates name their stream, subscribe candidates do not",
     ),
 ]);
-export type MediaCommand = z.infer<typeof MediaCommandSchema>;
 
 export const MediaEventSchema = z.discriminatedUnion("message", [
   /** A participant's published streams changed (published, unpublished, muted, or it left: empty streams). */

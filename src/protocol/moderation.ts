@@ -14,7 +14,6 @@ export const ModerationCommandSchema = z.discriminatedUnion("action", [
   /** Turn a participant in the waiting room away (their connections close with 4000). */
   z.object({ action: z.literal("reject"), target: IdSchema }).strict(),
 ]);
-export type ModerationCommand = z.infer<typeof ModerationCommandSchema>;
 
 export const ModerationEventSchema = z.discriminatedUnion("message", [
   /** The first frame for a participant who must wait to be let in (instead of control.join_success). */

@@ -24,7 +24,6 @@ export const TurnCommandSchema = z.discriminatedUnion("action", [
   /** Fresh TURN credentials and session token now (they also arrive by themselves before expiry). */
   z.object({ action: z.literal("refresh") }).strict(),
 ]);
-export type TurnCommand = z.infer<typeof TurnCommandSchema>;
 
 export const TurnEventSchema = z.discriminatedUnion("message", [
   z.object({ message: z.literal("credentials"), ...TurnCredentialsSchema.shape }),

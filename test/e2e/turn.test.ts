@@ -98,7 +98,19 @@ describe("TURN fleet against real coturn", () => {
       },
     });
     // The first secret: a rotation from an empty keyring stages, distributes and activates without waiting.
-    await plenumCli(
+    await rotate();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    page?.close();
+    await Promise.all([east, west, shared].map((n) => n?.stop()));
+    redis?.kill();
+  });
+
+  /** `plenum turn rotate` against this server and all three coturn secret databases. */
+  const rotate = (...extra: string[]) =>
+    plenumCli(
       [
         "turn",
         "rotate",
@@ -108,19 +120,9 @@ describe("TURN fleet against real coturn", () => {
         join(dir, "east.db"),
         "--sqlite",
         join(dir, "west.db"),
-        "--redis",
-        redisUrl,
-      ],
+      ].concat(["--redis", redisUrl], extra),
       env,
     );
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    page?.close();
-    await Promise.all([east, west, shared].map((n) => n?.stop()));
-    redis?.kill();
-  });
 
   async function session(region = "de-east") {
     const token = await devLogin(server.base, `Teilnehmerin ${Math.random()}`);
@@ -206,23 +208,7 @@ describe("TURN fleet against real coturn", () => {
     const secretsBefore = (await call(server.base, "GET", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN })).body;
     const oldActive = secretsBefore.secrets.find((x: { state: string }) => x.state === "active");
 
-    const rotation = plenumCli(
-      [
-        "turn",
-        "rotate",
-        "--api",
-        server.base,
-        "--sqlite",
-        join(dir, "east.db"),
-        "--sqlite",
-        join(dir, "west.db"),
-        "--redis",
-        redisUrl,
-        "--wait",
-        "15",
-      ],
-      env,
-    );
+    const rotation = rotate("--wait", "15");
     // Overlap: the new secret signs, the old one is still in coturn's database.
     let during: IceGrant | undefined;
     for (let i = 0; i < 100; i++) {
