@@ -9,6 +9,8 @@ const publicJwk = { ...(await exportJWK(publicKey)), kid: "test-key", alg: "RS25
 const privateJwk = { ...(await exportJWK(privateKey)), kid: "test-key", alg: "RS256" };
 
 export const TEST_ISSUER = "https://idp.test.example/realms/land";
+/** The operators' own issuer: the only one whose entry grants operator rights (tests sign with the same key). */
+export const TEST_OPERATOR_ISSUER = "https://idp.test.example/realms/betrieb";
 
 export default defineConfig({
   plugins: [
@@ -26,6 +28,13 @@ export default defineConfig({
               jwks: { keys: [publicJwk] },
               algorithms: ["RS256"],
               tenant_claim: "org",
+            },
+            {
+              issuer: TEST_OPERATOR_ISSUER,
+              audience: "plenum",
+              jwks: { keys: [publicJwk] },
+              algorithms: ["RS256"],
+              operator_claim: "plenum_role=operator",
             },
           ]),
           OPERATOR_TOKEN: "operator-token-for-tests-0123456789abcdef",
@@ -46,6 +55,7 @@ export default defineConfig({
           TEST_PRIVATE_JWK: JSON.stringify(privateJwk),
           TEST_PUBLIC_JWK: JSON.stringify(publicJwk),
           TEST_ISSUER,
+          TEST_OPERATOR_ISSUER,
         },
       },
     }),

@@ -13,6 +13,7 @@ interface NodeRow extends Record<string, SqlStorageValue> {
   api_url: string;
   admin_url: string;
   admin_secret: string;
+  api_secret: string | null;
   capacity: number;
   draining: number;
   created_at: number;
@@ -26,6 +27,8 @@ interface NodeRow extends Record<string, SqlStorageValue> {
 export interface SfuPin {
   nodeId: string;
   apiUrl: string;
+  /** The node's Janus api_secret (null for nodes registered before every node needed one). */
+  apiSecret: string | null;
   region: string;
 }
 
@@ -43,6 +46,7 @@ export class SfuPoolObject extends SqlObject {
         handles INTEGER NOT NULL DEFAULT 0, error TEXT)`,
       `CREATE TABLE placements (room_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, placed_at INTEGER NOT NULL)`,
       "CREATE INDEX placements_node ON placements (node_id)",
+      "ALTER TABLE nodes ADD COLUMN api_secret TEXT",
     ]);
   }
 
@@ -55,13 +59,14 @@ export class SfuPoolObject extends SqlObject {
   async add(node: AddSfuNodeRequest): Promise<Result<SfuNode>> {
     if (this.row(node.id)) return fail("conflict", "a node with this id exists");
     this.sql.exec(
-      `INSERT INTO nodes (id, region, api_url, admin_url, admin_secret, capacity, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO nodes (id, region, api_url, admin_url, admin_secret, api_secret, capacity, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       node.id,
       node.region,
       node.api_url.replace(/\/$/, ""),
       node.admin_url.replace(/\/$/, ""),
       node.admin_secret,
+      node.api_secret,
       node.capacity,
       Date.now(),
     );
@@ -190,7 +195,7 @@ export class SfuPoolObject extends SqlObject {
   }
 
   private pin(row: NodeRow): SfuPin {
-    return { nodeId: row.id, apiUrl: row.api_url, region: row.region };
+    return { nodeId: row.id, apiUrl: row.api_url, apiSecret: row.api_secret, region: row.region };
   }
 
   private describe(row: NodeRow): SfuNode {

@@ -1,6 +1,9 @@
+import { randomBytes } from "node:crypto";
+
 /**
  * Janus configuration for a Plenum SFU node: only the VideoRoom plugin and the HTTP transport (plugins and
- * transports that need services we do not run are disabled), the REST API and the admin API bound to one address.
+ * transports that need services we do not run are disabled), the REST API and the admin API bound to one address,
+ * and both behind a secret: the API's `api_secret` and the admin API's `admin_secret`.
  */
 export interface JanusConfigOptions {
   /** Where these files are written (Janus reads its plugins' configs from there). */
@@ -9,6 +12,8 @@ export interface JanusConfigOptions {
   apiPort: number;
   adminPort: number;
   adminSecret: string;
+  /** Required with every REST API request (Plenum sends it); without it anyone reaching the API could use it. */
+  apiSecret: string;
   /** Interfaces ICE may use (Janus cannot do ICE on loopback). */
   iceInterface?: string;
   rtpPorts?: [number, number];
@@ -31,6 +36,11 @@ const DISABLED_PLUGINS = [
 ].map((p) => `libjanus_${p}.so`);
 const DISABLED_TRANSPORTS = ["mqtt", "nanomsg", "pfunix", "rabbitmq", "websockets"].map((t) => `libjanus_${t}.so`);
 
+/** Fresh secrets for a node: each is given to Plenum once (`plenum sfu add`) and lives in the node's config. */
+export function janusSecrets(): { apiSecret: string; adminSecret: string } {
+  return { apiSecret: randomBytes(24).toString("base64url"), adminSecret: randomBytes(24).toString("base64url") };
+}
+
 export function janusConfigFiles(
   o: JanusConfigOptions,
   folders = "/usr/lib/x86_64-linux-gnu/janus",
@@ -45,6 +55,7 @@ export function janusConfigFiles(
   loggers_folder = ${q(`${folders}/loggers`)}
   debug_level = ${o.debugLevel ?? 3}
   admin_secret = ${q(o.adminSecret)}
+  api_secret = ${q(o.apiSecret)}
   session_timeout = ${o.sessionTimeoutSeconds ?? 60}
   protected_folders = ["/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/sbin", "/sys", "/usr", "/var"]
 }

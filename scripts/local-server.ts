@@ -23,6 +23,8 @@ export interface RunningServer {
   base: string;
   port: number;
   dataDir: string;
+  /** What the supervisor and workerd printed so far (stdout and stderr). */
+  output(): string;
   /** Resident memory of the workerd process in bytes. */
   workerdRss(): number;
   /** Stops with a signal (SIGTERM: graceful) and waits for the exit. */
@@ -33,24 +35,25 @@ export interface RunningServer {
 
 /**
  * Starts Plenum exactly as `npm start` does (for tests and benchmarks) (scripts/start.ts → plain workerd), on a
- * free port.
+ * free port of `host` (default 127.0.0.1).
  */
 export async function startServer(
-  options: { dataDir?: string; port?: number; env?: Record<string, string> } = {},
+  options: { dataDir?: string; port?: number; host?: string; env?: Record<string, string> } = {},
 ): Promise<RunningServer> {
+  const host = options.host ?? "127.0.0.1";
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "plenum-")));
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(root, "scripts", "start.ts")], {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, PLENUM_LISTEN: `127.0.0.1:${port}`, PLENUM_DATA_DIR: dataDir, ...options.env },
+    env: { ...process.env, PLENUM_LISTEN: `${host}:${port}`, PLENUM_DATA_DIR: dataDir, ...options.env },
   });
   let output = "";
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://${host}:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
@@ -66,6 +69,7 @@ export async function startServer(
     base,
     port,
     dataDir,
+    output: () => output,
     workerdRss() {
       const workerdPid = execFileSync("pgrep", ["-x", "-P", String(child.pid), "workerd"], { encoding: "utf8" })
         .trim()

@@ -2,13 +2,16 @@
  * Operator CLI: `npm run plenum -- <command>` (or `node --import tsx scripts/plenum.ts <command>`).
  *
  *   turn config  --node <id> --listening-ip <ip> (--sqlite <file> | --redis <coturn redis-userdb string>) [options]
- *               [--allow-peer <ip|a-b>]… (private addresses relays may reach, e.g. the SFU nodes')
+ *               [--allow-peer <ip|a-b>]… (private addresses relays may reach, e.g. the SFU nodes' media address)
+ *               [--allow-tcp-relay] (TCP relays to peers; off by default: media needs UDP only)
  *   turn rotate  --api <url> (--sqlite <file> … | --redis <redis url> …) [--wait <seconds>]
  *   turn secrets --api <url>
  *   turn nodes   --api <url>
  *   sfu list     --api <url>
+ *   sfu janus-config --out-dir <dir> --api-ip <ip> [--api-port 8088] [--admin-port 7088] [--ice-interface <if>]
+ *                (writes a node's Janus config with fresh api and admin secrets, and prints both for `sfu add`)
  *   sfu add      --api <url> --id <id> --region <r> --janus <api url> --admin <admin url> --capacity <n>
- *                (the admin secret comes from JANUS_ADMIN_SECRET)
+ *                (the secrets come from JANUS_API_SECRET and JANUS_ADMIN_SECRET)
  *   sfu drain|undrain|remove <id> --api <url>
  *
  * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
@@ -16,8 +19,9 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import {
@@ -30,6 +34,7 @@ import {
 import { ConfigSchema } from "../src/shared/config";
 import { coturnConfig } from "../turn/coturn-config";
 import { RedisSecretDatabase, type SecretDatabase, SqliteSecretDatabase } from "../turn/secret-db";
+import { janusConfigFiles, janusSecrets } from "./janus-config";
 
 class UsageError extends Error {}
 
@@ -121,6 +126,12 @@ async function main(argv: string[]): Promise<void> {
       "max-port": { type: "string" },
       "allow-loopback-peers": { type: "boolean" },
       "allow-peer": { type: "string", multiple: true },
+      "allow-tcp-relay": { type: "boolean" },
+      "out-dir": { type: "string" },
+      "api-ip": { type: "string" },
+      "api-port": { type: "string" },
+      "admin-port": { type: "string" },
+      "ice-interface": { type: "string" },
       "log-file": { type: "string" },
       out: { type: "string" },
       id: { type: "string" },
@@ -134,7 +145,8 @@ async function main(argv: string[]): Promise<void> {
   if (area === "sfu" && command) return sfu(command, target, values);
   if (area !== "turn" || !command)
     throw new UsageError(
-      "usage: plenum turn <config|rotate|secrets|nodes> | plenum sfu <list|add|drain|undrain|remove> [options]",
+      "usage: plenum turn <config|rotate|secrets|nodes> | " +
+        "plenum sfu <janus-config|list|add|drain|undrain|remove> [options]",
     );
   const settings = ConfigSchema.parse(
     Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)),
@@ -170,6 +182,7 @@ async function main(argv: string[]): Promise<void> {
         maxRelayPort: number(values["max-port"]),
         allowLoopbackPeers: values["allow-loopback-peers"],
         allowedPeers: values["allow-peer"]?.map(peerRange),
+        allowTcpRelay: values["allow-tcp-relay"],
         logFile: values["log-file"],
       });
       if (values.out) await writeFile(values.out, conf, { mode: 0o600 });
@@ -204,6 +217,7 @@ async function main(argv: string[]): Promise<void> {
 
 /** SFU pool management: register, drain and remove Janus nodes. */
 async function sfu(command: string, id: string | undefined, values: Record<string, unknown>): Promise<void> {
+  if (command === "janus-config") return janusConfig(values);
   if (typeof values.api !== "string") throw new UsageError("--api <Plenum base URL> is required");
   const api = operatorApi(values.api);
   const print = (result: unknown) => console.log(JSON.stringify(result, null, 2));
@@ -213,6 +227,8 @@ async function sfu(command: string, id: string | undefined, values: Record<strin
     case "add": {
       const secret = process.env.JANUS_ADMIN_SECRET;
       if (!secret) throw new UsageError("set JANUS_ADMIN_SECRET to the node's Janus admin_secret");
+      const apiSecret = process.env.JANUS_API_SECRET;
+      if (!apiSecret) throw new UsageError("set JANUS_API_SECRET to the node's Janus api_secret");
       return print(
         await api("POST", "/v1/operator/sfu/nodes", SfuNodeSchema, {
           id: values.id,
@@ -220,6 +236,7 @@ async function sfu(command: string, id: string | undefined, values: Record<strin
           api_url: values.janus,
           admin_url: values.admin,
           admin_secret: secret,
+          api_secret: apiSecret,
           capacity: Number(values.capacity),
         }),
       );
@@ -241,6 +258,30 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   console.error(`plenum: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(error instanceof UsageError ? 2 : 1);
 });
+
+/** Writes a node's Janus configuration with fresh secrets (readable by the owner only) and prints the secrets. */
+async function janusConfig(values: Record<string, unknown>): Promise<void> {
+  const dir = values["out-dir"];
+  const apiIp = values["api-ip"];
+  if (typeof dir !== "string" || typeof apiIp !== "string") {
+    throw new UsageError("usage: plenum sfu janus-config --out-dir <dir> --api-ip <ip> [options]");
+  }
+  if (isIP(apiIp) === 0) throw new UsageError(`--api-ip: ${apiIp} is not an address`);
+  const secrets = janusSecrets();
+  const files = janusConfigFiles({
+    configDir: resolve(dir),
+    apiIp,
+    apiPort: Number(values["api-port"] ?? 8088),
+    adminPort: Number(values["admin-port"] ?? 7088),
+    ...secrets,
+    iceInterface: typeof values["ice-interface"] === "string" ? values["ice-interface"] : undefined,
+  });
+  await mkdir(dir, { recursive: true });
+  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o600 });
+  console.log(`# Janus config written to ${resolve(dir)}; register the node with these (shown once):`);
+  console.log(`JANUS_API_SECRET=${secrets.apiSecret}`);
+  console.log(`JANUS_ADMIN_SECRET=${secrets.adminSecret}`);
+}
 
 /** An IP address or an `a-b` range, as coturn's allowed-peer-ip takes them. */
 function peerRange(value: string): string {

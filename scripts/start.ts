@@ -10,16 +10,20 @@ import { SETTING_NAMES, workerdConfig } from "./workerd-config";
 
 /**
  * `npm start`: builds the worker and runs it in plain workerd (the binary an on-prem operator runs) with state on
- * local disk. Settings come from environment variables named as in src/shared/config.ts; locally, development login is
- * on and the listener's own origin may open WebSockets. This process supervises workerd and forwards signals,
+ * local disk. Settings come from environment variables named as in src/shared/config.ts; on a loopback listener
+ * development login is on unless DEV_LOGIN says otherwise (elsewhere only with DEV_LOGIN=enabled, and a warning),
+ * and the listener's own origin may open WebSockets. This process supervises workerd and forwards signals,
  * which `npm` itself does not.
  */
 const listen = process.env.PLENUM_LISTEN ?? "127.0.0.1:8787";
 const dataDir = resolve(process.env.PLENUM_DATA_DIR ?? join(root, ".plenum"));
 const port = listen.split(":").pop();
 
+const host = listen.slice(0, listen.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+/** Only a loopback listener is private to this machine: anywhere else, development login lets anyone be anyone. */
+const loopback = host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 const localDefaults: Record<string, string> = {
-  DEV_LOGIN: "enabled",
+  ...(loopback ? { DEV_LOGIN: "enabled" } : {}),
   ALLOWED_ORIGINS: `http://${listen},http://localhost:${port},http://127.0.0.1:${port}`,
 };
 const settings: Record<string, string> = {};
@@ -31,6 +35,13 @@ const checked = ConfigSchema.safeParse(settings);
 if (!checked.success) {
   console.error(`plenum: invalid configuration\n${z.prettifyError(checked.error)}`);
   process.exit(2);
+}
+
+if (settings.DEV_LOGIN === "enabled" && !loopback) {
+  console.warn(
+    `plenum: WARNING: development login is enabled on ${listen}, which is not a loopback address: ` +
+      "anyone who reaches it can sign in under any name, room owners included",
+  );
 }
 
 const bundle = await buildWorker();

@@ -21,6 +21,11 @@ export interface CoturnConfigOptions {
    * Janus runs on an internal network.
    */
   allowedPeers?: string[];
+  /**
+   * TCP relays to peers (RFC 6062). Off by default: WebRTC media needs UDP relays only, and a TCP relay would let
+   * a credential holder open connections to any allowed peer's TCP ports (e.g. an SFU's control API).
+   */
+  allowTcpRelay?: boolean;
   logFile?: string;
 }
 
@@ -63,6 +68,7 @@ export function coturnConfig(o: CoturnConfigOptions): string {
     `max-port=${o.maxRelayPort ?? 65535}`,
     "fingerprint",
     "no-multicast-peers",
+    ...(o.allowTcpRelay ? [] : ["no-tcp-relay"]),
     ...(o.allowLoopbackPeers ? ["allow-loopback-peers"] : []),
     ...DENIED_PEERS.filter((range) => !(o.allowLoopbackPeers && (range.startsWith("127.") || range === "::1"))).map(
       (range) => `denied-peer-ip=${range}`,

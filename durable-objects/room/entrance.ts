@@ -70,26 +70,38 @@ export class Entrance {
     const participantId = await participantIdFor(room.value.id, principal.userKey);
     const displayName = request.display_name ?? principal.name ?? "Participant";
     const role: Role = owner ? "owner" : "user";
-    return this.enter(participantId, { kind: "user", userKey: principal.userKey, displayName, role });
+    return this.enter(participantId, { kind: "user", userKey: principal.userKey, displayName, role, inviteId: null });
   }
 
-  /** A guest joins with an invite code; a valid resumption token gives back the guest's earlier id. */
+  /**
+   * A guest joins with an invite code. A new guest needs an invite that has neither expired nor been used up, and
+   * counts as one use; a guest back within the resumption window keeps their id and needs only that their invite
+   * was not revoked (a reconnect mid-meeting must never strand anyone).
+   */
   async startInvited(request: StartInvitedRequest): Promise<Result<StartResponse>> {
     const room = this.deps.settings.row();
     if (!room) return fail("not_found", "no such room");
     const now = Date.now();
-    if (!(await this.deps.settings.inviteValid(request.invite_code, now))) {
-      return fail("invalid_invite", "invite code unknown or expired");
-    }
+    const invite = await this.deps.settings.invite(request.invite_code);
+    if (!invite) return fail("invalid_invite", "invite code unknown or revoked");
+    const resumed = request.resumption && this.roster.resume(await sha256(request.resumption), now, this.windowMs);
+    const returning =
+      resumed &&
+      this.roster.member(resumed)?.kind === "guest" &&
+      (this.roster.inviteOf(resumed) ?? invite.id) === invite.id
+        ? resumed
+        : undefined;
+    const usedUp = () => fail("invalid_invite", "invite code expired or used up");
+    if (!returning && !this.deps.settings.usable(invite, now)) return usedUp();
     const denied = await this.deps.settings.checkPassword(room, request.password);
     if (!denied.ok) return denied;
-    const resumed = request.resumption && this.roster.resume(await sha256(request.resumption), now, this.windowMs);
-    const participantId = resumed && this.roster.member(resumed)?.kind === "guest" ? resumed : randomToken(16);
-    return this.enter(participantId, {
+    if (!returning && !this.deps.settings.consumeInvite(invite.id, Date.now())) return usedUp();
+    return this.enter(returning ?? randomToken(16), {
       kind: "guest",
       userKey: null,
       displayName: request.display_name,
       role: "guest",
+      inviteId: invite.id,
     });
   }
 
@@ -179,7 +191,7 @@ export class Entrance {
   /** Creates or refreshes the participant, asks the modules whether they may come in, and issues a ticket. */
   private async enter(
     participantId: string,
-    who: { kind: Candidate["kind"]; userKey: string | null; displayName: string; role: Role },
+    who: { kind: Candidate["kind"]; userKey: string | null; displayName: string; role: Role; inviteId: string | null },
   ): Promise<Result<StartResponse>> {
     const known = this.roster.member(participantId);
     // The owner is always owner; anyone else keeps the role the room gave them.

@@ -1,8 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import {
   CloseCode,
+  type CreateInviteRequest,
   fail,
   type Invite,
+  type InviteList,
   ok,
   type Result,
   type Room,
@@ -54,7 +56,7 @@ export class RoomObject extends DurableObject<Env> {
     this.config = readConfig(env);
     this.sql = ctx.storage.sql;
     this.migrateAll();
-    this.settings = new Settings(this.sql);
+    this.settings = new Settings(this.sql, this.config);
     this.roster = new Roster(this.sql, ctx.getWebSockets(), Date.now());
     this.scheduler = new Scheduler(ctx.storage, (owner) =>
       owner === ROSTER_TIMERS ? (id) => this.entrance.expire(id) : this.host.timerHandler(owner),
@@ -125,8 +127,16 @@ export class RoomObject extends DurableObject<Env> {
     return ok(null);
   }
 
-  createInvite(principal: Principal, expiresInSeconds: number | undefined): Promise<Result<Invite>> {
-    return this.settings.createInvite(principal, expiresInSeconds);
+  createInvite(principal: Principal, request: CreateInviteRequest): Promise<Result<Invite>> {
+    return this.settings.createInvite(principal, request);
+  }
+
+  listInvites(principal: Principal): Result<InviteList> {
+    return this.settings.listInvites(principal);
+  }
+
+  revokeInvite(principal: Principal, inviteId: string): Result<null> {
+    return this.settings.revokeInvite(principal, inviteId);
   }
 
   start(principal: Principal, request: StartRequest): Promise<Result<StartResponse>> {

@@ -15,6 +15,7 @@ interface ParticipantRow extends Record<string, SqlStorageValue> {
   /** Held in the waiting room: connected but not in the room until a module releases them. */
   waiting: number;
   group_id: string | null;
+  invite_id: string | null;
 }
 
 const toMember = (row: ParticipantRow, connected: boolean): Member => ({
@@ -44,6 +45,8 @@ export class Roster {
     // Raised hands moved to the control module's table.
     "ALTER TABLE participants DROP COLUMN hand_raised_at",
     "ALTER TABLE participants ADD COLUMN group_id TEXT",
+    // The invite a guest came with: a revoke of it ends their resumptions too.
+    "ALTER TABLE participants ADD COLUMN invite_id TEXT",
   ] as const;
 
   private readonly sockets: SocketIndex;
@@ -88,6 +91,11 @@ export class Roster {
       .map((row) => toMember(row, this.isConnected(row.id)));
   }
 
+  /** The invite a guest came with (null for registered users and guests from before invites had ids). */
+  inviteOf(participantId: string): string | null {
+    return this.row(participantId)?.invite_id ?? null;
+  }
+
   /** Admitted, connected members (one query). */
   admitted(): Member[] {
     return this.sql
@@ -117,12 +125,19 @@ export class Roster {
    * is the owner's (derived from the user, always owner). A connected participant renamed by another device is
    * queued for a control.update.
    */
-  upsert(input: { id: string; kind: ParticipantKind; userKey: string | null; displayName: string; role: Role }) {
+  upsert(input: {
+    id: string;
+    kind: ParticipantKind;
+    userKey: string | null;
+    displayName: string;
+    role: Role;
+    inviteId: string | null;
+  }) {
     const renamed = this.row(input.id)?.display_name !== input.displayName;
     const now = Date.now();
     this.sql.exec(
-      `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at, invite_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET display_name = excluded.display_name,
          role = CASE WHEN excluded.role = 'owner' THEN 'owner' ELSE participants.role END`,
       input.id,
@@ -132,6 +147,7 @@ export class Roster {
       input.role,
       now,
       now,
+      input.inviteId,
     );
     if (renamed) this.changed(input.id);
   }

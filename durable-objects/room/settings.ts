@@ -1,5 +1,15 @@
-import { fail, type Invite, ok, type Result, type Room, type WaitingRoom } from "../../src/protocol";
-import { verifyPassword } from "../../src/shared/password";
+import {
+  type CreateInviteRequest,
+  fail,
+  type Invite,
+  type InviteList,
+  ok,
+  type Result,
+  type Room,
+  type WaitingRoom,
+} from "../../src/protocol";
+import type { Config } from "../../src/shared/config";
+import { passwordCheckAllowed, verifyPassword } from "../../src/shared/password";
 import type { Principal } from "../../src/shared/principal";
 import { randomToken, sha256 } from "../../src/shared/secrets";
 
@@ -11,6 +21,15 @@ export interface RoomRow extends Record<string, SqlStorageValue> {
   password_hash: string | null;
   waiting_room: WaitingRoom;
   created_at: number;
+}
+
+export interface InviteRow extends Record<string, SqlStorageValue> {
+  hash: string;
+  id: string;
+  created_at: number;
+  expires_at: number;
+  max_uses: number | null;
+  uses: number;
 }
 
 export interface CreateRoomInput {
@@ -34,9 +53,19 @@ export class Settings {
       password_hash TEXT, waiting_room TEXT NOT NULL, created_at INTEGER NOT NULL)`,
     "CREATE TABLE tickets (hash TEXT PRIMARY KEY, participant_id TEXT NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE TABLE invites (hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER)",
+    // Invites got ids (to list and revoke them), use limits, and an expiry for those made without one.
+    "ALTER TABLE invites ADD COLUMN id TEXT",
+    "ALTER TABLE invites ADD COLUMN max_uses INTEGER",
+    "ALTER TABLE invites ADD COLUMN uses INTEGER NOT NULL DEFAULT 0",
+    "UPDATE invites SET id = substr(hash, 1, 16) WHERE id IS NULL",
+    "UPDATE invites SET expires_at = unixepoch() * 1000 + 1209600000 WHERE expires_at IS NULL",
+    "CREATE UNIQUE INDEX invites_id ON invites (id)",
   ] as const;
 
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly config: Config,
+  ) {}
 
   row(): RoomRow | undefined {
     return this.sql.exec<RoomRow>("SELECT * FROM room").toArray()[0];
@@ -100,29 +129,75 @@ export class Settings {
 
   async checkPassword(room: RoomRow, password: string | undefined): Promise<Result<null>> {
     if (room.password_hash === null) return ok(null);
+    if (password !== undefined && !passwordCheckAllowed(this.config.PASSWORD_CHECKS_PER_SECOND)) {
+      return fail("too_many_attempts", "the server is checking too many passwords right now; try again shortly");
+    }
     if (password !== undefined && (await verifyPassword(password, room.password_hash))) return ok(null);
     return fail("invalid_password", password === undefined ? "this room needs a password" : "wrong password");
   }
 
-  async createInvite(principal: Principal, expiresInSeconds: number | undefined): Promise<Result<Invite>> {
+  async createInvite(principal: Principal, request: CreateInviteRequest): Promise<Result<Invite>> {
     const room = this.managedBy(principal);
     if (!room.ok) return room;
     const code = randomToken(24);
+    const id = randomToken(12);
     const now = Date.now();
-    const expiresAt = expiresInSeconds === undefined ? null : now + expiresInSeconds * 1000;
+    const expiresAt = now + (request.expires_in_seconds ?? this.config.INVITE_TTL_SECONDS) * 1000;
+    const maxUses = request.max_uses ?? null;
     this.sql.exec(
-      "INSERT INTO invites (hash, created_at, expires_at) VALUES (?, ?, ?)",
+      "INSERT INTO invites (hash, id, created_at, expires_at, max_uses) VALUES (?, ?, ?, ?, ?)",
       await sha256(code),
+      id,
       now,
       expiresAt,
+      maxUses,
     );
-    return ok({ invite_code: code, expires_at: expiresAt === null ? null : new Date(expiresAt).toISOString() });
+    return ok({ id, invite_code: code, expires_at: new Date(expiresAt).toISOString(), max_uses: maxUses });
   }
 
-  async inviteValid(code: string, now: number): Promise<boolean> {
-    const invite = this.sql
-      .exec<{ expires_at: number | null }>("SELECT expires_at FROM invites WHERE hash = ?", await sha256(code))
-      .toArray()[0];
-    return invite !== undefined && (invite.expires_at === null || invite.expires_at >= now);
+  listInvites(principal: Principal): Result<InviteList> {
+    const room = this.managedBy(principal);
+    if (!room.ok) return room;
+    const rows = this.sql.exec<InviteRow>("SELECT * FROM invites ORDER BY created_at, id").toArray();
+    return ok({
+      invites: rows.map((row) => ({
+        id: row.id,
+        created_at: new Date(row.created_at).toISOString(),
+        expires_at: new Date(row.expires_at).toISOString(),
+        max_uses: row.max_uses,
+        uses: row.uses,
+      })),
+    });
+  }
+
+  /** A revoked invite is gone: its code answers `invalid_invite`, also to guests holding a resumption token. */
+  revokeInvite(principal: Principal, inviteId: string): Result<null> {
+    const room = this.managedBy(principal);
+    if (!room.ok) return room;
+    const removed = this.sql.exec("DELETE FROM invites WHERE id = ? RETURNING id", inviteId).toArray();
+    return removed.length > 0 ? ok(null) : fail("not_found", "no such invite");
+  }
+
+  /** The invite a code names, unless it was revoked (expired and used-up ones too: see `usable`). */
+  async invite(code: string): Promise<InviteRow | undefined> {
+    return this.sql.exec<InviteRow>("SELECT * FROM invites WHERE hash = ?", await sha256(code)).toArray()[0];
+  }
+
+  usable(invite: InviteRow, now: number): boolean {
+    return invite.expires_at >= now && (invite.max_uses === null || invite.uses < invite.max_uses);
+  }
+
+  /** Counts one use, only while the invite is usable (one statement: parallel starts cannot exceed max_uses). */
+  consumeInvite(inviteId: string, now: number): boolean {
+    return (
+      this.sql
+        .exec(
+          `UPDATE invites SET uses = uses + 1
+           WHERE id = ? AND expires_at >= ? AND (max_uses IS NULL OR uses < max_uses) RETURNING id`,
+          inviteId,
+          now,
+        )
+        .toArray().length > 0
+    );
   }
 }

@@ -36,8 +36,10 @@ async function devIssuer(env: Env, config: Config): Promise<IssuerConfig> {
   return { issuer: config.DEV_ISSUER_URL, audience: DEV_AUDIENCE, algorithms: ["ES256"], tenant_claim: "tenant" };
 }
 
-function isOperator(payload: JWTPayload, config: Config): boolean {
-  const [claim, value] = config.OPERATOR_CLAIM.split("=", 2) as [string, string];
+/** Only an issuer whose own entry names an operator claim can make operators (never a tenant's by default). */
+function isOperator(payload: JWTPayload, issuer: IssuerConfig): boolean {
+  if (!issuer.operator_claim) return false;
+  const [claim, value] = issuer.operator_claim.split("=", 2) as [string, string];
   const actual = payload[claim];
   return Array.isArray(actual) ? actual.includes(value) : actual === value;
 }
@@ -51,7 +53,7 @@ export async function authenticate(header: string | undefined, env: Env, config:
   const token = /^Bearer ([\x21-\x7e]{1,8192})$/.exec(header ?? "")?.[1];
   if (!token) return fail("unauthorized", "missing bearer token");
   if (config.OPERATOR_TOKEN && (await secretsEqual(token, config.OPERATOR_TOKEN))) {
-    return ok({ tenant: "*", userKey: null, name: "operator", operator: true });
+    return ok({ tenant: "*", userKey: null, name: "operator", subject: "operator-token", operator: true });
   }
   let claimedIssuer: string | undefined;
   try {
@@ -83,6 +85,7 @@ export async function authenticate(header: string | undefined, env: Env, config:
     tenant: `${issuer.issuer}#${typeof tenantClaim === "string" && tenantClaim ? tenantClaim : "default"}`,
     userKey: await sha256(`${issuer.issuer}\n${payload.sub}`),
     name: typeof name === "string" ? name.slice(0, 100) : undefined,
-    operator: isOperator(payload, config),
+    subject: `${issuer.issuer}#${String(payload.sub).slice(0, 200)}`,
+    operator: isOperator(payload, issuer),
   });
 }

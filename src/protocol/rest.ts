@@ -52,19 +52,43 @@ export const RoomParamsSchema = z.object({ id: IdSchema });
 
 export const CreateInviteRequestSchema = z
   .object({
+    /** Default: the server's INVITE_TTL_SECONDS (14 days). */
     expires_in_seconds: z
       .number()
       .int()
       .min(60)
       .max(90 * 24 * 3600)
       .optional(),
+    /** How many guests may start with the code; default: any number until it expires. */
+    max_uses: z.number().int().min(1).max(100_000).optional(),
   })
   .strict()
   .meta({ id: "CreateInviteRequest" });
+export type CreateInviteRequest = z.infer<typeof CreateInviteRequestSchema>;
+/** A new invite: the code is shown this once (the room keeps only its hash). */
 export const InviteSchema = z
-  .object({ invite_code: z.string(), expires_at: z.iso.datetime().nullable() })
+  .object({
+    id: IdSchema,
+    invite_code: z.string(),
+    expires_at: z.iso.datetime(),
+    max_uses: z.number().int().nullable(),
+  })
   .meta({ id: "Invite" });
 export type Invite = z.infer<typeof InviteSchema>;
+/** An invite as the owner lists it: never its code. */
+export const InviteInfoSchema = z
+  .object({
+    id: IdSchema,
+    created_at: z.iso.datetime(),
+    expires_at: z.iso.datetime(),
+    max_uses: z.number().int().nullable(),
+    /** Guests who started with it (reconnects with a resumption token do not count). */
+    uses: z.number().int(),
+  })
+  .meta({ id: "InviteInfo" });
+export const InviteListSchema = z.object({ invites: z.array(InviteInfoSchema) }).meta({ id: "InviteList" });
+export type InviteList = z.infer<typeof InviteListSchema>;
+export const InviteParamsSchema = z.object({ id: IdSchema, invite_id: IdSchema });
 
 export const StartRequestSchema = z
   .object({

@@ -11,6 +11,8 @@ export const AddSfuNodeRequestSchema = z
     /** Janus admin API base, e.g. http://10.0.3.5:7088/admin */
     admin_url: HttpUrl,
     admin_secret: z.string().min(8).max(256),
+    /** The node's Janus `api_secret`: sent with every API request, stored like the admin secret, never shown. */
+    api_secret: z.string().min(16).max(256),
     /** Most handles (publishers and subscriptions) the node should carry. */
     capacity: z.number().int().positive().max(1_000_000),
   })

@@ -1,12 +1,13 @@
 import { createRoute, type OpenAPIHonoOptions, type RouteConfig } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
 import type { ZodType } from "zod";
 import { authenticate } from "../auth/authenticate";
 import { ErrorBodySchema, type ErrorCode, httpStatusOf, type Result, RoomParamsSchema } from "../protocol";
 import type { Config } from "../shared/config";
 import { errorResponse } from "../shared/http";
 import type { Principal } from "../shared/principal";
-import { clientAddress } from "../shared/region";
+import { attemptKey, clientAddress } from "../shared/region";
 
 type Variables = { config: Config; principal: Principal };
 export type AppEnv = { Bindings: Env; Variables: Variables };
@@ -43,7 +44,8 @@ export function route<R extends RouteConfig>(config: R) {
 /** Answers with an RPC result: its value with the success status, or the contract's error body. */
 export function respond<T extends object, S extends 200 | 201>(c: Context<AppEnv>, result: Result<T>, status: S) {
   if (result.ok) return c.json(result.value, status);
-  return c.json({ error: result.error }, httpStatusOf[result.error.code]);
+  const retry = result.error.code === "too_many_attempts" ? { "retry-after": "1" } : undefined;
+  return c.json({ error: result.error }, httpStatusOf[result.error.code], retry);
 }
 
 export { roomOf as room, sfuPoolOf as sfuPool, turnFleetOf as fleet } from "../shared/objects";
@@ -54,20 +56,34 @@ const GUESSING_ERRORS = new Set<ErrorCode>(["invalid_password", "invalid_invite"
 export const guessedWrong = <T>(result: Result<T>) => !result.ok && GUESSING_ERRORS.has(result.error.code);
 
 /**
- * Runs an attempt that can be guessed (password, invite code, ticket): refused while the client address has too
- * many recent failures, and counted against the address when it fails.
+ * Runs an attempt that can be guessed (password, invite code, ticket), refused with 429 while the client address
+ * has used up its attempts. With `hold` (a human-chosen password or an invite code is checked) it takes a slot
+ * first and gives it back unless it failed as a guess, so parallel guesses cannot outrun the count; without (a
+ * random 256-bit ticket, or nothing to guess), only a failure counts, and a join storm from one address costs no
+ * extra round trip.
  */
-export async function throttled<R>(c: Context<AppEnv>, attempt: () => Promise<R>, failed: (outcome: R) => boolean) {
-  const address = clientAddress(c.req.raw, c.var.config);
-  const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(address));
-  const retryAfter = await limiter.retryAfter();
-  if (retryAfter > 0) {
-    const error = { code: "too_many_attempts" as const, message: "too many failed attempts; try again later" };
-    return c.json({ error }, 429, { "retry-after": String(retryAfter) });
+export async function throttled<R>(
+  c: Context<AppEnv>,
+  attempt: () => Promise<R>,
+  failed: (outcome: R) => boolean,
+  hold: boolean,
+) {
+  const key = attemptKey(clientAddress(c.req.raw, c.var.config));
+  const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(key));
+  const slot = await limiter.reserve(hold);
+  if ("retryAfter" in slot) {
+    const error = { code: "too_many_attempts" as const, message: "too many attempts; try again later" };
+    return c.json({ error }, 429, { "retry-after": String(slot.retryAfter) });
   }
-  const outcome = await attempt();
-  if (failed(outcome)) await limiter.recordFailure();
-  return outcome;
+  let guessedWrongly = false;
+  try {
+    const outcome = await attempt();
+    guessedWrongly = failed(outcome);
+    return outcome;
+  } finally {
+    if (hold) await limiter.release(slot.window, guessedWrongly);
+    if (!hold && guessedWrongly) await limiter.recordFailure();
+  }
 }
 
 const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -76,7 +92,21 @@ const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
     return errorResponse(principal.error.code, principal.error.message, { "www-authenticate": "Bearer" });
   c.set("principal", principal.value);
   await next();
+  if (principal.value.operator) logOperatorAction(c, principal.value);
 };
+
+/** Every request made with operator rights leaves a line: who, what, which room, and how it ended. */
+function logOperatorAction(c: Context<AppEnv>, principal: Principal): void {
+  console.log(
+    JSON.stringify({
+      event: "operator_action",
+      operator: principal.subject,
+      action: `${c.req.method} ${routePath(c, -1)}`,
+      room: c.req.param("id") ?? null,
+      status: c.res.status,
+    }),
+  );
+}
 
 const operatorOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!c.var.principal.operator) return errorResponse("insufficient_permissions", "operators only");

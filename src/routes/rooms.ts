@@ -2,6 +2,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import {
   CreateInviteRequestSchema,
   CreateRoomRequestSchema,
+  InviteListSchema,
+  InviteParamsSchema,
   InviteSchema,
   type Result,
   RoomSchema,
@@ -105,15 +107,42 @@ export function roomRoutes() {
     route({
       method: "post",
       path: "/v1/rooms/{id}/invites",
-      summary: "Create a guest invite code (owner)",
+      summary: "Create a guest invite code (owner); it expires (default INVITE_TTL_SECONDS) and may be limited in uses",
       ...authenticated,
       request: { ...roomParams, body: { ...json(CreateInviteRequestSchema), required: false } },
       responses: { 201: { ...json(InviteSchema), description: "Invite code (shown once)" } },
     }),
     async (c) => {
       const body = c.req.valid("json") ?? {};
-      const result = await room(c.env, c.req.valid("param").id).createInvite(c.var.principal, body.expires_in_seconds);
-      return respond(c, result, 201);
+      return respond(c, await room(c.env, c.req.valid("param").id).createInvite(c.var.principal, body), 201);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}/invites",
+      summary: "The room's invites with their expiry and uses (owner; codes are never shown again)",
+      ...authenticated,
+      request: roomParams,
+      responses: { 200: { ...json(InviteListSchema), description: "Every invite not revoked" } },
+    }),
+    async (c) => respond(c, await room(c.env, c.req.valid("param").id).listInvites(c.var.principal), 200),
+  );
+
+  app.openapi(
+    route({
+      method: "delete",
+      path: "/v1/rooms/{id}/invites/{invite_id}",
+      summary: "Revoke an invite: its code and its guests' resumptions stop working (owner)",
+      ...authenticated,
+      request: { params: InviteParamsSchema },
+      responses: { 204: { description: "Revoked" } },
+    }),
+    async (c) => {
+      const { id, invite_id } = c.req.valid("param");
+      const result = await room(c.env, id).revokeInvite(c.var.principal, invite_id);
+      return result.ok ? c.body(null, 204) : respond(c, result, 200);
     },
   );
 
@@ -130,7 +159,7 @@ export function roomRoutes() {
       const body = c.req.valid("json");
       const id = c.req.valid("param").id;
       const start = async (): Promise<Result<StartResponse>> => room(c.env, id).start(c.var.principal, body);
-      const result = await throttled(c, start, guessedWrong);
+      const result = await throttled(c, start, guessedWrong, body.password !== undefined);
       return result instanceof Response ? result : respond(c, result, 200);
     },
   );
@@ -147,7 +176,7 @@ export function roomRoutes() {
       const body = c.req.valid("json");
       const id = c.req.valid("param").id;
       const start = async (): Promise<Result<StartResponse>> => room(c.env, id).startInvited(body);
-      const result = await throttled(c, start, guessedWrong);
+      const result = await throttled(c, start, guessedWrong, true);
       return result instanceof Response ? result : respond(c, result, 200);
     },
   );

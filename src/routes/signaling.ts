@@ -40,6 +40,7 @@ export function signalingRoutes() {
         c,
         () => room(c.env, id).fetch(upgrade),
         (response) => response.status === 401,
+        false,
       );
     },
   );

@@ -18,6 +18,12 @@ export class JanusError extends Error {
   }
 }
 
+/** A node's REST API: its base URL and the `api_secret` every request carries (null: the node has none). */
+export interface JanusApi {
+  url: string;
+  secret: string | null;
+}
+
 /** Janus error: the session does not exist (timed out, or the node restarted). */
 export const JANUS_NO_SUCH_SESSION = 458;
 
@@ -49,7 +55,11 @@ async function post(url: string, body: Record<string, unknown>, timeoutMs: numbe
   return reply;
 }
 
-/** Liveness: GET <api>/info. */
+/** Every request to a node's REST API carries its api_secret (Janus refuses the others). */
+const withSecret = (api: JanusApi, body: Record<string, unknown>) =>
+  api.secret === null ? body : { ...body, apisecret: api.secret };
+
+/** Liveness: GET <api>/info (Janus answers it without the api_secret). */
 export async function janusInfo(apiUrl: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const response = await fetchWithin(`${apiUrl}/info`, {}, timeoutMs);
   if (!response.ok) throw new JanusError(`janus info answered HTTP ${response.status}`);
@@ -75,27 +85,27 @@ export async function janusLoad(
 /** A Janus session on one node (the room object's; one per room with live media). */
 export class JanusSession {
   private constructor(
-    readonly apiUrl: string,
+    readonly api: JanusApi,
     readonly id: number,
     private readonly timeoutMs: number,
   ) {}
 
-  static async create(apiUrl: string, timeoutMs: number): Promise<JanusSession> {
-    const reply = await post(apiUrl, { janus: "create" }, timeoutMs);
-    return new JanusSession(apiUrl, (reply.data as { id: number }).id, timeoutMs);
+  static async create(api: JanusApi, timeoutMs: number): Promise<JanusSession> {
+    const reply = await post(api.url, withSecret(api, { janus: "create" }), timeoutMs);
+    return new JanusSession(api, (reply.data as { id: number }).id, timeoutMs);
   }
 
   /** A session the room created earlier (after the object was rebuilt). */
-  static resume(apiUrl: string, id: number, timeoutMs: number): JanusSession {
-    return new JanusSession(apiUrl, id, timeoutMs);
+  static resume(api: JanusApi, id: number, timeoutMs: number): JanusSession {
+    return new JanusSession(api, id, timeoutMs);
+  }
+
+  private request(path: string, body: Record<string, unknown>): Promise<JanusReply> {
+    return post(`${this.api.url}/${path}`, withSecret(this.api, body), this.timeoutMs);
   }
 
   async attach(): Promise<number> {
-    const reply = await post(
-      `${this.apiUrl}/${this.id}`,
-      { janus: "attach", plugin: "janus.plugin.videoroom" },
-      this.timeoutMs,
-    );
+    const reply = await this.request(`${this.id}`, { janus: "attach", plugin: "janus.plugin.videoroom" });
     return (reply.data as { id: number }).id;
   }
 
@@ -108,11 +118,7 @@ export class JanusSession {
     body: Record<string, unknown>,
     jsep?: { type: string; sdp: string },
   ): Promise<JanusReply> {
-    const reply = await post(
-      `${this.apiUrl}/${this.id}/${handle}`,
-      { janus: "message", body, ...(jsep ? { jsep } : {}) },
-      this.timeoutMs,
-    );
+    const reply = await this.request(`${this.id}/${handle}`, { janus: "message", body, ...(jsep ? { jsep } : {}) });
     const data = (reply.plugindata as { data?: { error_code?: number; error?: string } } | undefined)?.data;
     if (data?.error_code !== undefined)
       throw new JanusError(`videoroom error ${data.error_code}: ${data.error}`, data.error_code);
@@ -120,19 +126,15 @@ export class JanusSession {
   }
 
   async trickle(handle: number, candidate: Record<string, unknown> | null): Promise<void> {
-    await post(
-      `${this.apiUrl}/${this.id}/${handle}`,
-      { janus: "trickle", candidate: candidate ?? { completed: true } },
-      this.timeoutMs,
-    );
+    await this.request(`${this.id}/${handle}`, { janus: "trickle", candidate: candidate ?? { completed: true } });
   }
 
   async detach(handle: number): Promise<void> {
-    await post(`${this.apiUrl}/${this.id}/${handle}`, { janus: "detach" }, this.timeoutMs);
+    await this.request(`${this.id}/${handle}`, { janus: "detach" });
   }
 
   async destroy(): Promise<void> {
-    await post(`${this.apiUrl}/${this.id}`, { janus: "destroy" }, this.timeoutMs);
+    await this.request(`${this.id}`, { janus: "destroy" });
   }
 
   /**
@@ -140,7 +142,8 @@ export class JanusSession {
    * keepalive). Each poll also keeps the session from timing out.
    */
   async poll(maxEvents: number): Promise<JanusReply[]> {
-    const response = await fetchWithin(`${this.apiUrl}/${this.id}?maxev=${maxEvents}`, {}, 40_000);
+    const secret = this.api.secret === null ? "" : `&apisecret=${encodeURIComponent(this.api.secret)}`;
+    const response = await fetchWithin(`${this.api.url}/${this.id}?maxev=${maxEvents}${secret}`, {}, 40_000);
     if (!response.ok) throw new JanusError(`janus answered HTTP ${response.status}`);
     const body = (await response.json()) as JanusReply | JanusReply[];
     const events = Array.isArray(body) ? body : [body];

@@ -15,6 +15,14 @@ export const IssuerConfigSchema = z
       .default(["RS256", "ES256"]),
     /** Claim whose value names the tenant inside this issuer; absent claim → tenant "default". */
     tenant_claim: z.string().min(1).default("tenant"),
+    /**
+     * `claim=value`: this issuer's tokens whose claim equals (or, for arrays, contains) value belong to operators.
+     * Absent (the default): this issuer grants no operator rights, whatever its tokens claim.
+     */
+    operator_claim: z
+      .string()
+      .regex(/^[^=]+=.+$/, "claim=value")
+      .optional(),
     /** Browser sign-in for the web client (authorization code with PKCE, a public client); absent: API only. */
     login: z
       .object({
@@ -69,12 +77,17 @@ export const ConfigSchema = z.object({
   /** Header carrying the client address (cf-connecting-ip on Cloudflare, x-real-ip behind an on-prem proxy). */
   CLIENT_IP_HEADER: z.string().default("cf-connecting-ip"),
   OPERATOR_TOKEN: z.string().min(32).optional(),
-  /** `claim=value`: a token whose claim equals (or, for arrays, contains) value belongs to an operator. */
+  /** Removed: any tenant's issuer could mint operators with it. Setting it stops the server with this message. */
   OPERATOR_CLAIM: z
-    .string()
-    .regex(/^[^=]+=.+$/)
-    .default("plenum_role=operator"),
+    .undefined({
+      error:
+        "OPERATOR_CLAIM is no longer supported: name the one issuer whose tokens may carry operator rights with " +
+        '"operator_claim": "plenum_role=operator" in its OIDC_ISSUERS entry',
+    })
+    .optional(),
   TICKET_TTL_SECONDS: seconds(30),
+  /** Lifetime of a guest invite unless its creator asks for another. */
+  INVITE_TTL_SECONDS: seconds(14 * 24 * 3600),
   RESUMPTION_WINDOW_SECONDS: seconds(120),
   PRESENCE_BATCH_MS: z.coerce.number().int().min(0).default(50),
   MAX_FRAME_BYTES: seconds(65536),
@@ -90,6 +103,8 @@ export const ConfigSchema = z.object({
   /** Failed attempts on invite codes, passwords and tickets per client address and window. */
   ATTEMPT_LIMIT: seconds(10),
   ATTEMPT_WINDOW_SECONDS: seconds(60),
+  /** Room password checks (PBKDF2, ~40 ms of the one thread each) per process and second; beyond: 429. */
+  PASSWORD_CHECKS_PER_SECOND: seconds(20),
   /** Lifetime of the room session token (signalling → REST, e.g. GET /v1/turn); hard cap one hour. */
   SESSION_TOKEN_TTL_SECONDS: seconds(600).pipe(z.number().max(3600)),
   /** The coturn fleet; empty: no TURN (local default). */

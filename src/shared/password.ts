@@ -1,4 +1,5 @@
 import { base64url } from "jose";
+import { TokenBucket } from "./token-bucket";
 
 /** Room passwords are stored as PBKDF2-SHA256 (WebCrypto; 100,000 is the Workers runtime's iteration cap). */
 const ITERATIONS = 100_000;
@@ -22,4 +23,16 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const a = encoder.encode(candidate);
   const b = encoder.encode(hash);
   return a.byteLength === b.byteLength && crypto.subtle.timingSafeEqual(a, b);
+}
+
+/** Password checks this isolate (on-prem: this workerd process) has left; one per process, shared by all rooms. */
+let checks: TokenBucket | undefined;
+
+/**
+ * Whether one more password check may run now. A check holds the process's only thread for ~40 ms, so a guessing
+ * burst from many addresses would otherwise stall every room of the process; beyond `perSecond` callers wait.
+ */
+export function passwordCheckAllowed(perSecond: number, now = Date.now()): boolean {
+  checks ??= new TokenBucket(perSecond, perSecond, now);
+  return checks.take(now);
 }

@@ -5,5 +5,7 @@ export interface Principal {
   /** Stable, opaque key of the user (hash of issuer and subject); null for the operator token. */
   userKey: string | null;
   name: string | undefined;
+  /** Who acts, for operator logs: `operator-token`, or the issuer and the token's subject (never a secret). */
+  subject: string;
   operator: boolean;
 }

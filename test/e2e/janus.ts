@@ -1,12 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { janusConfigFiles } from "../../scripts/janus-config";
+import { janusConfigFiles, janusSecrets } from "../../scripts/janus-config";
 
 export interface JanusNode {
   apiUrl: string;
   adminUrl: string;
   adminSecret: string;
+  /** Every REST API request must carry it. */
+  apiSecret: string;
   start(): Promise<void>;
   /** kill -9: the node dies as in a crash. */
   kill(): Promise<void>;
@@ -31,7 +33,7 @@ export async function startJanus(options: {
   rtpPorts?: [number, number];
 }): Promise<JanusNode> {
   const ip = options.ip ?? "127.0.0.1";
-  const adminSecret = `admin-${options.apiPort}-secret`;
+  const { adminSecret, apiSecret } = janusSecrets();
   await mkdir(options.dir, { recursive: true });
   const files = janusConfigFiles({
     configDir: options.dir,
@@ -39,6 +41,7 @@ export async function startJanus(options: {
     apiPort: options.apiPort,
     adminPort: options.adminPort,
     adminSecret,
+    apiSecret,
     iceInterface: options.iceInterface,
     rtpPorts: options.rtpPorts,
   });
@@ -49,6 +52,7 @@ export async function startJanus(options: {
     apiUrl,
     adminUrl: `http://${ip}:${options.adminPort}/admin`,
     adminSecret,
+    apiSecret,
     async start() {
       child = spawn("janus", ["-F", options.dir, "-C", join(options.dir, "janus.jcfg")], { stdio: "ignore" });
       // Both listeners: the admin API starts a moment after the public one.

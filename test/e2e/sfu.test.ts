@@ -51,7 +51,7 @@ describe("SFU pool against real Janus nodes", () => {
           "--capacity",
           "200",
         ],
-        { ...env, JANUS_ADMIN_SECRET: janus[id]!.adminSecret },
+        { ...env, JANUS_ADMIN_SECRET: janus[id]!.adminSecret, JANUS_API_SECRET: janus[id]!.apiSecret },
       );
     }
   });
@@ -74,14 +74,20 @@ describe("SFU pool against real Janus nodes", () => {
     }
   }
 
-  it("polls each node's liveness and load (sessions and handles from the admin API)", async () => {
+  it("polls each node's liveness and load; the API needs the node's api_secret", async () => {
     await until((list) => list.length === 2 && list.every((n) => n.alive), "both nodes alive");
     // A session with a VideoRoom handle on erfurt-1 shows up as load.
     const api = janus["erfurt-1"]!.apiUrl;
+    const apisecret = janus["erfurt-1"]!.apiSecret;
     const post = async (url: string, body: object) =>
       (
-        await fetch(url, { method: "POST", body: JSON.stringify({ ...body, transaction: "t" }) })
+        await fetch(url, { method: "POST", body: JSON.stringify({ apisecret, ...body, transaction: "t" }) })
       ).json() as Promise<any>;
+    // The API is closed to anyone without the node's api_secret (a TURN relay that reached it, say).
+    for (const secret of [undefined, "wrong-secret-0123456789"]) {
+      const refused = await post(api, { janus: "create", apisecret: secret });
+      expect(refused, JSON.stringify(refused)).toMatchObject({ janus: "error", error: { code: 403 } });
+    }
     const session = (await post(api, { janus: "create" })).data.id;
     await post(`${api}/${session}`, { janus: "attach", plugin: "janus.plugin.videoroom" });
     const loaded = await until(

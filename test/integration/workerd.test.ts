@@ -232,3 +232,10 @@ describe("OIDC issuer with a remote JWKS", () => {
     b.client.close();
   });
 });
+
+describe("settings that were removed", () => {
+  it("stops npm start when OPERATOR_CLAIM is set, naming the per-issuer field instead", async () => {
+    const started = startServer({ env: { OPERATOR_CLAIM: "plenum_role=operator" } });
+    await expect(started).rejects.toThrow(/OPERATOR_CLAIM is no longer supported.*"operator_claim"/s);
+  });
+});

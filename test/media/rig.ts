@@ -92,7 +92,11 @@ export async function startMediaRig(env: Record<string, string> = {}): Promise<M
         "--capacity",
         "500",
       ],
-      { PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN, JANUS_ADMIN_SECRET: janus[id]!.adminSecret },
+      {
+        PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN,
+        JANUS_ADMIN_SECRET: janus[id]!.adminSecret,
+        JANUS_API_SECRET: janus[id]!.apiSecret,
+      },
     );
   }
   const deadline = Date.now() + 30_000;

@@ -107,6 +107,11 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await chair.screenshot({ path: join(SCREENSHOTS, "landing.png") });
 
     const { roomLink, inviteLink } = await createRoom(chair, rig.server.base, "Vorsitz");
+    // The invite code travels in the fragment, which browsers never send: it stays out of server and proxy logs.
+    const invited = new URL(inviteLink);
+    expect(invited.hash).toMatch(/^#invite=./);
+    expect(invited.searchParams.has("invite")).toBe(false);
+    const inviteCode = new URLSearchParams(invited.hash.slice(1)).get("invite")!;
     await chair.click("#join-room");
     // A member follows the room link (signs in first); the guest follows the invitation link and gives a name.
     await member.goto(roomLink);
@@ -120,6 +125,10 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
       (ws) => void guestSockets.push({ page: ws, server: ws.connectToServer() }),
     );
     await guest.goto(inviteLink);
+    // Once the page has read the code, it leaves the address bar (and so the history); the room link remains.
+    await guest.waitForSelector("#guest-name");
+    expect(guest.url()).not.toContain(inviteCode);
+    expect(guest.url()).toBe(roomLink);
     await guest.fill("#guest-name", "Bürgerin");
     await guest.click("button[type=submit]");
 
@@ -209,7 +218,14 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     stranger.on("request", (request) => {
       if (new URL(request.url()).pathname.endsWith("/start_invited")) starts++;
     });
-    await stranger.goto(inviteLink);
+    // The stranger follows an older link, with the code in the query (`&invite=`): it still works.
+    const oldLink = new URL(inviteLink);
+    const inviteCode = new URLSearchParams(oldLink.hash.slice(1)).get("invite")!;
+    oldLink.searchParams.set("invite", inviteCode);
+    oldLink.hash = "";
+    await stranger.goto(oldLink.href);
+    await stranger.waitForSelector("#guest-name");
+    expect(stranger.url()).not.toContain(inviteCode);
     await stranger.fill("#guest-name", "Unbekannt");
     await stranger.click("button[type=submit]");
     await stranger.waitForSelector("#waiting-status");

@@ -156,9 +156,23 @@ describe("coturn configuration", () => {
       // The SFU nodes' private addresses stay reachable for relays, nothing else of 10/8.
       "allowed-peer-ip=10.0.3.5",
       "allowed-peer-ip=10.0.4.0-10.0.4.255",
+      // Relays carry UDP media only: no TCP connections to an allowed peer's ports (an SFU's control API).
+      "no-tcp-relay",
     ]) {
       expect(conf.split("\n")).toContain(line);
     }
     expect(conf).not.toContain("allow-loopback-peers");
+  });
+
+  it("relays TCP only when the operator asks for it", () => {
+    const conf = coturnConfig({
+      node: TurnNodeSchema.parse({ id: "e1", region: "east", host: "turn.example" }),
+      realm: "plenum.example",
+      listeningIp: "192.0.2.10",
+      userdb: { sqlite: "/var/lib/turn/turndb" },
+      cliPassword: "pw",
+      allowTcpRelay: true,
+    });
+    expect(conf.split("\n")).not.toContain("no-tcp-relay");
   });
 });

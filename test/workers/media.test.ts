@@ -183,7 +183,7 @@ describe("media in a room pinned to an SFU node", () => {
     const room = await newRoom(owner);
     // As the pool does when it moves a room (before anyone joined, nobody hears of it).
     await env.ROOMS.get(env.ROOMS.idFromName(room.id)).sfuMoved(
-      { nodeId: "gone-1", apiUrl: "http://127.0.0.1:9/janus", region: "de-east" },
+      { nodeId: "gone-1", apiUrl: "http://127.0.0.1:9/janus", apiSecret: "api-secret-of-gone-1", region: "de-east" },
       "dead",
     );
     const a = await join(owner, room.id);

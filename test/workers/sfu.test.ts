@@ -12,6 +12,7 @@ const node = (id: string, region: string, capacity = 10) => ({
   api_url: "http://127.0.0.1:9/janus",
   admin_url: "http://127.0.0.1:9/admin",
   admin_secret: `secret-of-${id}`,
+  api_secret: `api-secret-of-${id}-0123456789`,
   capacity,
 });
 /** The test stands in for the poll: these nodes answered just now (or long ago). */

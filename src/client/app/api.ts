@@ -1,4 +1,4 @@
-import type { AuthOptions, Room, StartResponse } from "../../protocol";
+import type { AuthOptions, Invite, Room, StartResponse } from "../../protocol";
 
 /** The signed-in user's access token (development login or OIDC), per browser tab. */
 const TOKEN_KEY = "plenum.token";
@@ -48,7 +48,8 @@ export const api = {
   createRoom: (name: string, waitingRoom: string) =>
     call<Room>("POST", "/v1/rooms", { name, waiting_room: waitingRoom }),
   room: (id: string) => call<Room>("GET", `/v1/rooms/${encodeURIComponent(id)}`),
-  invite: (id: string) => call<{ invite_code: string }>("POST", `/v1/rooms/${encodeURIComponent(id)}/invites`, {}),
+  /** `{ id, invite_code, expires_at, max_uses }`; the code is shown this once. */
+  invite: (id: string) => call<Invite>("POST", `/v1/rooms/${encodeURIComponent(id)}/invites`, {}),
   start: (id: string, displayName: string) =>
     call<StartResponse>("POST", `/v1/rooms/${encodeURIComponent(id)}/start`, { display_name: displayName }),
   startInvited: (id: string, inviteCode: string, displayName: string, resumption?: string) =>

@@ -6,7 +6,10 @@ import { enterRoom } from "./room";
 
 /**
  * The web client: one page. `/` is the start page (sign in, create a room, copy its links); `/?room=<id>` joins a
- * room (signed in), `/?room=<id>&invite=<code>` joins as a guest.
+ * room (signed in), `/?room=<id>#invite=<code>` joins as a guest: the code is in the fragment, which browsers never
+ * send, so it stays out of server and proxy logs (older links with `&invite=<code>` in the query still work). The
+ * page removes the code from the address at once and keeps it for this tab only (sessionStorage), so a reload of
+ * `/?room=<id>` still joins as that guest.
  */
 const main = document.getElementById("main")!;
 /** What a language change redraws: the current screen (a room relabels itself and stays connected). */
@@ -16,11 +19,38 @@ async function render(): Promise<void> {
   const params = new URLSearchParams(location.search);
   if (params.has("code")) return completeSignIn(params);
   const roomId = params.get("room");
-  const invite = params.get("invite");
-  if (roomId && invite) return guestJoin(roomId, invite);
+  const linked = takeInvite(params);
+  if (roomId && linked) sessionStorage.setItem(inviteKey(roomId), linked);
+  const invite = roomId ? sessionStorage.getItem(inviteKey(roomId)) : null;
+  // A link opened now means "join as a guest"; a remembered code (a reload) must not override a signed-in session.
+  if (roomId && invite && (linked || !session.token())) return guestJoin(roomId, invite);
   if (roomId && session.token()) return void join(roomId, { kind: "user", displayName: session.name() });
   await startPage(roomId);
 }
+
+/** Where this tab keeps a room's invite code once it has left the address. */
+const inviteKey = (roomId: string) => `plenum.invite.${roomId}`;
+
+/**
+ * The invite code the address brought (`#invite=`, or `?invite=` from older links), if any; it is removed from the
+ * address right away (query and fragment), so it does not stay in the history or get copied with the link.
+ */
+function takeInvite(query: URLSearchParams): string | null {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (!fragment.has("invite") && !query.has("invite")) return null;
+  const invite = fragment.get("invite") || query.get("invite") || null;
+  const rest = new URLSearchParams(query);
+  rest.delete("invite");
+  fragment.delete("invite");
+  const [search, hash] = [rest.toString(), fragment.toString()];
+  history.replaceState(history.state, "", `${location.pathname}${search && `?${search}`}${hash && `#${hash}`}`);
+  return invite;
+}
+
+// An invitation link differing only in its fragment (pasted into this tab) does not load the page again: do so.
+addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).has("invite")) location.reload();
+});
 
 /** Back from the identity provider: exchange the code, then go where the person was headed. */
 async function completeSignIn(params: URLSearchParams): Promise<void> {
@@ -216,7 +246,7 @@ function showCreated(target: HTMLElement, roomId: string, name: string): void {
         id: "create-invite",
         onclick: async () => {
           const { invite_code } = await api.invite(roomId);
-          fill(invites, linkField("invite-link", t("inviteLink"), `${url}&invite=${encodeURIComponent(invite_code)}`));
+          fill(invites, linkField("invite-link", t("inviteLink"), `${url}#invite=${encodeURIComponent(invite_code)}`));
           (invites.querySelector("input") as HTMLInputElement).focus();
         },
       },

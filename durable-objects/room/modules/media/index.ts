@@ -27,6 +27,7 @@ interface StreamRow extends Record<string, SqlStorageValue> {
 interface PinRow extends Record<string, SqlStorageValue> {
   node_id: string;
   api_url: string;
+  api_secret: string | null;
   region: string;
 }
 
@@ -79,9 +80,10 @@ function keepPin(ctx: MediaBase, pin: SfuPin | null): void {
   ctx.sql.exec("DELETE FROM media_sfu");
   if (pin)
     ctx.sql.exec(
-      "INSERT INTO media_sfu (node_id, api_url, region, pinned_at) VALUES (?, ?, ?, ?)",
+      "INSERT INTO media_sfu (node_id, api_url, api_secret, region, pinned_at) VALUES (?, ?, ?, ?, ?)",
       pin.nodeId,
       pin.apiUrl,
+      pin.apiSecret,
       pin.region,
       ctx.now(),
     );
@@ -105,6 +107,9 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     `CREATE TABLE media_streams (participant_id TEXT NOT NULL, stream TEXT NOT NULL, audio INTEGER NOT NULL,
       video INTEGER NOT NULL, PRIMARY KEY (participant_id, stream))`,
     ...SFU_MIGRATIONS,
+    // Nodes need an api_secret on every request: the pin and the session keep the node's.
+    "ALTER TABLE media_sfu ADD COLUMN api_secret TEXT",
+    "ALTER TABLE media_janus ADD COLUMN api_secret TEXT",
   ],
   permissions: {
     publish: everyone,
@@ -240,7 +245,7 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
 
 function sfuPin(ctx: MediaBase): SfuPin | undefined {
   const row = ctx.sql.exec<PinRow>("SELECT * FROM media_sfu").toArray()[0];
-  return row && { nodeId: row.node_id, apiUrl: row.api_url, region: row.region };
+  return row && { nodeId: row.node_id, apiUrl: row.api_url, apiSecret: row.api_secret, region: row.region };
 }
 
 /**

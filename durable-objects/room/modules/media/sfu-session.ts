@@ -64,7 +64,8 @@ export class SfuSession {
   resume(): boolean {
     const row = this.store.sessionRow();
     if (!row) return false;
-    this.current = JanusSession.resume(row.api_url, row.session_id, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
+    const api = { url: row.api_url, secret: row.api_secret };
+    this.current = JanusSession.resume(api, row.session_id, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
     void this.pollLoop(this.current);
     return true;
   }
@@ -110,7 +111,8 @@ export class SfuSession {
   }
 
   private async create(pin: SfuPin): Promise<JanusSession> {
-    const session = await JanusSession.create(pin.apiUrl, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
+    const api = { url: pin.apiUrl, secret: pin.apiSecret };
+    const session = await JanusSession.create(api, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
     try {
       const manager = await session.attach();
       const janusRoom = randomJanusId();
@@ -133,9 +135,10 @@ export class SfuSession {
         audio_level_average: 40,
       });
       this.ctx.sql.exec(
-        `INSERT INTO media_janus (api_url, session_id, janus_room, secret, manager_handle, next_feed)
-         VALUES (?, ?, ?, ?, ?, 1)`,
+        `INSERT INTO media_janus (api_url, api_secret, session_id, janus_room, secret, manager_handle, next_feed)
+         VALUES (?, ?, ?, ?, ?, ?, 1)`,
         pin.apiUrl,
+        pin.apiSecret,
         session.id,
         janusRoom,
         secret,

@@ -25,6 +25,7 @@ export const SFU_MIGRATIONS = [
 /** The room's one Janus session and VideoRoom. */
 export interface SessionRow extends Record<string, SqlStorageValue> {
   api_url: string;
+  api_secret: string | null;
   session_id: number;
   janus_room: number;
   secret: string;
