@@ -8,12 +8,15 @@
  * TURN: GET /v1/turn per second from one workerd process (session-token check, room liveness, HMAC, selection).
  * Media: join → first remote video frame through Janus (and relay-only via TURN), and failover time after killing
  * the pinned Janus node (scripts/bench-media.ts, inside a private network namespace).
- * `BENCH_ONLY=signalling|turn|media` runs one part.
+ * Guessing: chat fan-out while wrong room passwords arrive from ever new addresses, with and without the cap on
+ * password checks per process (scripts/bench-guessing.ts).
+ * `BENCH_ONLY=signalling|turn|guessing|media` runs one part.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import { guessingBurst } from "./bench-guessing";
 import { type RunningServer, startServer } from "./local-server";
 
 const SIZES = (process.env.BENCH_SIZES ?? "50,200,500").split(",").map(Number);
@@ -197,6 +200,9 @@ const report = [
     ? [`Signalling (${MESSAGES} chat messages per size, one room per size):`, ...(await signalling())]
     : []),
   ...(only === undefined || only === "turn" ? ["TURN credentials:", ...(await turnCredentials())] : []),
+  ...(only === undefined || only === "guessing"
+    ? ["Password guessing burst (32 parallel wrong passwords, a new address each):", ...(await guessingBurst())]
+    : []),
   ...(only === undefined || only === "media"
     ? ["Media (Janus 1.1, coturn, Chromium with 320x240 fake camera, in a network namespace):", ...media()]
     : []),
