@@ -42,6 +42,8 @@ export default defineConfig({
           // Wide enough that a burst of parallel joins (each minting TURN credentials) shares batches.
           PRESENCE_BATCH_MS: "100",
           ATTEMPT_LIMIT: "5",
+          // The per-process cap on password checks is tested in the integration tier, on a process of its own.
+          PASSWORD_CHECKS_PER_SECOND: "1000",
           RATE_LIMIT_STRIKES: "40",
           MAX_FRAME_BYTES: "4096",
           MAX_SDP_BYTES: "2048",

@@ -1,7 +1,9 @@
-import { SqlObject } from "./sql-object";
+import { DurableObject } from "cloudflare:workers";
+import { type Config, readConfig } from "../src/shared/config";
+import { migrate } from "./room/migrations";
 
-/** A slot for one attempt (give it back with `release` unless the attempt was a wrong guess), or how long to wait. */
-export type AttemptSlot = { window: number } | { retryAfter: number };
+/** A slot for one attempt (give it back with `release`), or how long to wait. */
+export type AttemptSlot = { window?: number; retryAfter?: number };
 
 interface WindowRow extends Record<string, SqlStorageValue> {
   window_start: number;
@@ -11,38 +13,54 @@ interface WindowRow extends Record<string, SqlStorageValue> {
   holding: number;
 }
 
+const MIGRATIONS = [
+  "CREATE TABLE attempt_window (window_start INTEGER NOT NULL, used INTEGER NOT NULL)",
+  "ALTER TABLE attempt_window ADD COLUMN holding INTEGER NOT NULL DEFAULT 0",
+];
+
 /**
  * Attempts on invite codes, room passwords and tickets, counted per client address (one object per address) in a
  * fixed window kept in SQLite, so guessing is slow for an attacker, costs nobody else anything and survives a
  * restart. An attempt at a guessable secret takes its slot before it is checked (parallel guesses cannot overtake
- * the count) and gives it back when it succeeds: many people joining from one NAT address never lock each other out.
+ * the count) and gives it back when it succeeds: many people joining from one NAT address never lock each other
+ * out. Storage exists only while a window runs: its end (an alarm) erases the address's object again.
  */
-export class AttemptLimiterObject extends SqlObject {
+export class AttemptLimiterObject extends DurableObject<Env> {
+  private readonly config: Config;
+  private migrated = false;
+
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env, "attempt_limiter", [
-      "CREATE TABLE attempt_window (window_start INTEGER NOT NULL, used INTEGER NOT NULL)",
-      "ALTER TABLE attempt_window ADD COLUMN holding INTEGER NOT NULL DEFAULT 0",
-    ]);
+    super(ctx, env);
+    this.config = readConfig(env);
   }
 
   /**
-   * Asks for a slot: refused while the window's attempts are used up. With `hold` the slot is taken at once
-   * (synchronously, so no other call interleaves between the check and the count), for attempts that check a
-   * secret someone could guess; without, only a failure counts (`recordFailure`).
+   * Takes a slot, refused while the window's attempts are used up. The check and the count run synchronously, so
+   * no other call interleaves between them.
    */
-  reserve(hold: boolean): AttemptSlot {
+  async reserve(): Promise<AttemptSlot> {
     const now = Date.now();
     const current = this.window(now);
     if (current.used >= this.config.ATTEMPT_LIMIT) {
       // Used up by failures: wait for the window's end; by attempts still running: a moment.
-      const windowEnd = current.window_start + this.config.ATTEMPT_WINDOW_SECONDS * 1000;
       const failures = current.used - current.holding;
-      return {
-        retryAfter: failures >= this.config.ATTEMPT_LIMIT ? Math.max(1, Math.ceil((windowEnd - now) / 1000)) : 1,
-      };
+      const left = Math.max(1, Math.ceil((this.windowEnd(current) - now) / 1000));
+      return { retryAfter: failures >= this.config.ATTEMPT_LIMIT ? left : 1 };
     }
-    if (hold) this.sql.exec("UPDATE attempt_window SET used = used + 1, holding = holding + 1");
+    this.ctx.storage.sql.exec("UPDATE attempt_window SET used = used + 1, holding = holding + 1");
+    await this.eraseAt(current);
     return { window: current.window_start };
+  }
+
+  /** Seconds until the address may try again (0: now), without taking a slot or writing anything. */
+  retryAfter(): number {
+    if (!this.migrated && !this.tablesExist()) return 0;
+    const current = this.ctx.storage.sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
+    const now = Date.now();
+    if (!current || now >= this.windowEnd(current) || current.used - current.holding < this.config.ATTEMPT_LIMIT) {
+      return 0;
+    }
+    return Math.max(1, Math.ceil((this.windowEnd(current) - now) / 1000));
   }
 
   /**
@@ -50,25 +68,59 @@ export class AttemptLimiterObject extends SqlObject {
    * it back (if that window still lasts).
    */
   release(window: number, guessedWrong: boolean): void {
-    this.sql.exec(
-      `UPDATE attempt_window SET holding = MAX(holding - 1, 0), used = MAX(used - ?, 0) WHERE window_start = ?`,
+    if (!this.migrated && !this.tablesExist()) return;
+    this.ctx.storage.sql.exec(
+      "UPDATE attempt_window SET holding = MAX(holding - 1, 0), used = MAX(used - ?, 0) WHERE window_start = ?",
       guessedWrong ? 0 : 1,
       window,
     );
   }
 
   /** An attempt that held no slot failed. */
-  recordFailure(): void {
-    this.window(Date.now());
-    this.sql.exec("UPDATE attempt_window SET used = used + 1");
+  async recordFailure(): Promise<void> {
+    const current = this.window(Date.now());
+    this.ctx.storage.sql.exec("UPDATE attempt_window SET used = used + 1");
+    await this.eraseAt(current);
+  }
+
+  /** The window's end: nothing is left to remember about this address (attempts still running end first). */
+  override async alarm(): Promise<void> {
+    const current = this.ctx.storage.sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
+    if (current && (Date.now() < this.windowEnd(current) || current.holding > 0)) {
+      await this.ctx.storage.setAlarm(Math.max(this.windowEnd(current), Date.now() + 1000));
+      return;
+    }
+    await this.ctx.storage.deleteAll();
+    this.migrated = false;
+  }
+
+  private windowEnd(row: WindowRow): number {
+    return row.window_start + this.config.ATTEMPT_WINDOW_SECONDS * 1000;
+  }
+
+  private async eraseAt(row: WindowRow): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.windowEnd(row));
+  }
+
+  private tablesExist(): boolean {
+    const found = this.ctx.storage.sql
+      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempt_window'")
+      .toArray();
+    this.migrated = found.length > 0;
+    return this.migrated;
   }
 
   /** The current window, a fresh one once the last has passed. */
   private window(now: number): WindowRow {
-    const current = this.sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
-    if (current && now < current.window_start + this.config.ATTEMPT_WINDOW_SECONDS * 1000) return current;
-    this.sql.exec("DELETE FROM attempt_window");
-    this.sql.exec("INSERT INTO attempt_window (window_start, used, holding) VALUES (?, 0, 0)", now);
+    if (!this.migrated) {
+      migrate(this.ctx.storage.sql, "attempt_limiter", MIGRATIONS);
+      this.migrated = true;
+    }
+    const sql = this.ctx.storage.sql;
+    const current = sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
+    if (current && now < this.windowEnd(current)) return current;
+    sql.exec("DELETE FROM attempt_window");
+    sql.exec("INSERT INTO attempt_window (window_start, used, holding) VALUES (?, 0, 0)", now);
     return { window_start: now, used: 0, holding: 0 };
   }
 }

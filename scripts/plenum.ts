@@ -267,12 +267,17 @@ async function janusConfig(values: Record<string, unknown>): Promise<void> {
     throw new UsageError("usage: plenum sfu janus-config --out-dir <dir> --api-ip <ip> [options]");
   }
   if (isIP(apiIp) === 0) throw new UsageError(`--api-ip: ${apiIp} is not an address`);
+  const port = (name: string, fallback: number) => {
+    const value = Number(values[name] ?? fallback);
+    if (!Number.isInteger(value) || value < 1 || value > 65535) throw new UsageError(`--${name}: not a port`);
+    return value;
+  };
   const secrets = janusSecrets();
   const files = janusConfigFiles({
     configDir: resolve(dir),
     apiIp,
-    apiPort: Number(values["api-port"] ?? 8088),
-    adminPort: Number(values["admin-port"] ?? 7088),
+    apiPort: port("api-port", 8088),
+    adminPort: port("admin-port", 7088),
     ...secrets,
     iceInterface: typeof values["ice-interface"] === "string" ? values["ice-interface"] : undefined,
   });

@@ -11,7 +11,8 @@ import { SETTING_NAMES, workerdConfig } from "./workerd-config";
 /**
  * `npm start`: builds the worker and runs it in plain workerd (the binary an on-prem operator runs) with state on
  * local disk. Settings come from environment variables named as in src/shared/config.ts; on a loopback listener
- * development login is on unless DEV_LOGIN says otherwise (elsewhere only with DEV_LOGIN=enabled, and a warning),
+ * without OIDC_ISSUERS development login is on unless DEV_LOGIN says otherwise (elsewhere only with
+ * DEV_LOGIN=enabled, and on a non-loopback listener with a warning),
  * and the listener's own origin may open WebSockets. This process supervises workerd and forwards signals,
  * which `npm` itself does not.
  */
@@ -22,8 +23,10 @@ const port = listen.split(":").pop();
 const host = listen.slice(0, listen.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
 /** Only a loopback listener is private to this machine: anywhere else, development login lets anyone be anyone. */
 const loopback = host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+// With an identity provider configured this is a deployment (perhaps behind a proxy on this host): no default.
+const developing = loopback && (process.env.OIDC_ISSUERS ?? "[]").trim() === "[]";
 const localDefaults: Record<string, string> = {
-  ...(loopback ? { DEV_LOGIN: "enabled" } : {}),
+  ...(developing ? { DEV_LOGIN: "enabled" } : {}),
   ALLOWED_ORIGINS: `http://${listen},http://localhost:${port},http://127.0.0.1:${port}`,
 };
 const settings: Record<string, string> = {};

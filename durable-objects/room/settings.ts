@@ -158,7 +158,7 @@ export class Settings {
   listInvites(principal: Principal): Result<InviteList> {
     const room = this.managedBy(principal);
     if (!room.ok) return room;
-    const rows = this.sql.exec<InviteRow>("SELECT * FROM invites ORDER BY created_at, id").toArray();
+    const rows = this.sql.exec<InviteRow>("SELECT * FROM invites ORDER BY rowid").toArray();
     return ok({
       invites: rows.map((row) => ({
         id: row.id,

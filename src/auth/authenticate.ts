@@ -39,7 +39,8 @@ async function devIssuer(env: Env, config: Config): Promise<IssuerConfig> {
 /** Only an issuer whose own entry names an operator claim can make operators (never a tenant's by default). */
 function isOperator(payload: JWTPayload, issuer: IssuerConfig): boolean {
   if (!issuer.operator_claim) return false;
-  const [claim, value] = issuer.operator_claim.split("=", 2) as [string, string];
+  const split = issuer.operator_claim.indexOf("=");
+  const [claim, value] = [issuer.operator_claim.slice(0, split), issuer.operator_claim.slice(split + 1)];
   const actual = payload[claim];
   return Array.isArray(actual) ? actual.includes(value) : actual === value;
 }

@@ -56,11 +56,10 @@ const GUESSING_ERRORS = new Set<ErrorCode>(["invalid_password", "invalid_invite"
 export const guessedWrong = <T>(result: Result<T>) => !result.ok && GUESSING_ERRORS.has(result.error.code);
 
 /**
- * Runs an attempt that can be guessed (password, invite code, ticket), refused with 429 while the client address
- * has used up its attempts. With `hold` (a human-chosen password or an invite code is checked) it takes a slot
- * first and gives it back unless it failed as a guess, so parallel guesses cannot outrun the count; without (a
- * random 256-bit ticket, or nothing to guess), only a failure counts, and a join storm from one address costs no
- * extra round trip.
+ * Runs an attempt that can be guessed. With `hold` (a human-chosen password or an invite code is checked) it takes
+ * one of the client address's slots first (429 while none is left) and gives it back unless it failed as a guess,
+ * so parallel guesses cannot outrun the count. Without (a random 256-bit ticket, or nothing to guess) it only asks
+ * whether the address is blocked, and only a failure counts: a join storm leaves no per-address state behind.
  */
 export async function throttled<R>(
   c: Context<AppEnv>,
@@ -70,8 +69,10 @@ export async function throttled<R>(
 ) {
   const key = attemptKey(clientAddress(c.req.raw, c.var.config));
   const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(key));
-  const slot = await limiter.reserve(hold);
-  if ("retryAfter" in slot) {
+  const slot: { window?: number; retryAfter?: number } = hold
+    ? await limiter.reserve()
+    : { retryAfter: await limiter.retryAfter() };
+  if (slot.retryAfter) {
     const error = { code: "too_many_attempts" as const, message: "too many attempts; try again later" };
     return c.json({ error }, 429, { "retry-after": String(slot.retryAfter) });
   }
@@ -81,8 +82,8 @@ export async function throttled<R>(
     guessedWrongly = failed(outcome);
     return outcome;
   } finally {
-    if (hold) await limiter.release(slot.window, guessedWrongly);
-    if (!hold && guessedWrongly) await limiter.recordFailure();
+    if (slot.window !== undefined) await limiter.release(slot.window, guessedWrongly);
+    else if (guessedWrongly) await limiter.recordFailure();
   }
 }
 
@@ -103,6 +104,7 @@ function logOperatorAction(c: Context<AppEnv>, principal: Principal): void {
       operator: principal.subject,
       action: `${c.req.method} ${routePath(c, -1)}`,
       room: c.req.param("id") ?? null,
+      target: c.req.param("invite_id") ?? c.req.param("node_id") ?? c.req.param("secret_id") ?? null,
       status: c.res.status,
     }),
   );

@@ -107,7 +107,8 @@ export function roomRoutes() {
     route({
       method: "post",
       path: "/v1/rooms/{id}/invites",
-      summary: "Create a guest invite code (owner); it expires (default INVITE_TTL_SECONDS) and may be limited in uses",
+      summary:
+        "Create a guest invite code (owner or operator); it expires (default 14 days) and may be limited in uses",
       ...authenticated,
       request: { ...roomParams, body: { ...json(CreateInviteRequestSchema), required: false } },
       responses: { 201: { ...json(InviteSchema), description: "Invite code (shown once)" } },
@@ -122,7 +123,7 @@ export function roomRoutes() {
     route({
       method: "get",
       path: "/v1/rooms/{id}/invites",
-      summary: "The room's invites with their expiry and uses (owner; codes are never shown again)",
+      summary: "The room's invites with their expiry and uses (owner or operator; codes are never shown again)",
       ...authenticated,
       request: roomParams,
       responses: { 200: { ...json(InviteListSchema), description: "Every invite not revoked" } },
@@ -134,7 +135,7 @@ export function roomRoutes() {
     route({
       method: "delete",
       path: "/v1/rooms/{id}/invites/{invite_id}",
-      summary: "Revoke an invite: its code and its guests' resumptions stop working (owner)",
+      summary: "Revoke an invite: its code and its guests' resumptions stop working (owner or operator)",
       ...authenticated,
       request: { params: InviteParamsSchema },
       responses: { 204: { description: "Revoked" } },

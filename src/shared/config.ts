@@ -87,7 +87,7 @@ export const ConfigSchema = z.object({
     .optional(),
   TICKET_TTL_SECONDS: seconds(30),
   /** Lifetime of a guest invite unless its creator asks for another. */
-  INVITE_TTL_SECONDS: seconds(14 * 24 * 3600),
+  INVITE_TTL_SECONDS: seconds(14 * 24 * 3600).pipe(z.number().max(90 * 24 * 3600)),
   RESUMPTION_WINDOW_SECONDS: seconds(120),
   PRESENCE_BATCH_MS: z.coerce.number().int().min(0).default(50),
   MAX_FRAME_BYTES: seconds(65536),

@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +96,20 @@ describe("SFU pool against real Janus nodes", () => {
     );
     expect(loaded.find((n) => n.id === "erfurt-1")).toMatchObject({ sessions: 1, handles: 1, error: null });
     await post(`${api}/${session}`, { janus: "destroy" });
+  });
+
+  it("writes a node's Janus config with fresh secrets through the CLI", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "plenum-janus-config-"));
+    const { stdout } = await plenumCli(["sfu", "janus-config", "--out-dir", dir, "--api-ip", "10.0.3.5"], {});
+    const apiSecret = /^JANUS_API_SECRET=(\S+)$/m.exec(stdout)?.[1];
+    const adminSecret = /^JANUS_ADMIN_SECRET=(\S+)$/m.exec(stdout)?.[1];
+    expect(apiSecret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(adminSecret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const general = await readFile(join(dir, "janus.jcfg"), "utf8");
+    expect(general).toContain(`api_secret = "${apiSecret}"`);
+    expect(general).toContain(`admin_secret = "${adminSecret}"`);
+    expect((await stat(join(dir, "janus.jcfg"))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(dir, "janus.transport.http.jcfg"), "utf8")).toContain('ip = "10.0.3.5"');
   });
 
   it("drains through the CLI, and declares a killed node dead within seconds", async () => {

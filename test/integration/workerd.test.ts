@@ -233,6 +233,34 @@ describe("OIDC issuer with a remote JWKS", () => {
   });
 });
 
+describe("a burst of password guesses from ever new addresses", () => {
+  it("gets few checks past the per-process cap; the rest answer 429 at once", async () => {
+    const server = await startServer({ env: { CLIENT_IP_HEADER: "x-real-ip", PASSWORD_CHECKS_PER_SECOND: "2" } });
+    try {
+      const room = await createRoom(server.base, await devLogin(server.base, "Olga"), { password: "richtig" });
+      const token = await devLogin(server.base, "Mallory");
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          call(server.base, "POST", `/v1/rooms/${room.id}/start`, {
+            token,
+            body: { password: `guess-${i}` },
+            headers: { "x-real-ip": `198.18.0.${i + 1}` },
+          }),
+        ),
+      );
+      const checked = results.filter((r) => r.body.error?.code === "invalid_password").length;
+      const refused = results.filter((r) => r.status === 429 && r.body.error.code === "too_many_attempts");
+      // Two at once plus two a second while the checks (tens of ms each, one after another) run.
+      expect(checked).toBeGreaterThan(0);
+      expect(refused.length).toBeGreaterThanOrEqual(10);
+      expect(checked + refused.length).toBe(20);
+      expect(refused[0]!.headers.get("retry-after")).toBe("1");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("settings that were removed", () => {
   it("stops npm start when OPERATOR_CLAIM is set, naming the per-issuer field instead", async () => {
     const started = startServer({ env: { OPERATOR_CLAIM: "plenum_role=operator" } });

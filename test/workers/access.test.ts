@@ -37,6 +37,7 @@ describe("operator rights come only from the operators' issuer", () => {
         operator: `${iss}#ops-7`,
         action: "GET /v1/operator/sfu/nodes",
         room: null,
+        target: null,
         status: 200,
       },
       {
@@ -44,6 +45,7 @@ describe("operator rights come only from the operators' issuer", () => {
         operator: `${iss}#ops-7`,
         action: "DELETE /v1/rooms/:id",
         room: other.id,
+        target: null,
         status: 204,
       },
       {
@@ -51,6 +53,7 @@ describe("operator rights come only from the operators' issuer", () => {
         operator: "operator-token",
         action: "GET /v1/rooms/:id",
         room: other.id,
+        target: null,
         status: 404,
       },
     ]);
@@ -60,8 +63,6 @@ describe("operator rights come only from the operators' issuer", () => {
 });
 
 describe("attempt limits", () => {
-  afterEach(() => vi.useRealTimers());
-
   const wrongPassword = (roomId: string, token: string, address: string) =>
     api("POST", `/v1/rooms/${roomId}/start`, {
       token,
@@ -119,23 +120,6 @@ describe("attempt limits", () => {
     }
     expect((await wrongPassword(room.id, token, "2001:db8:7:1:ffff::1")).body.error.code).toBe("too_many_attempts");
     expect((await wrongPassword(room.id, token, "2001:db8:7:2::1")).body.error.code).toBe("invalid_password");
-  });
-
-  it("caps password checks per process, so a burst from many addresses cannot stall every room", async () => {
-    const room = await newRoom(await devToken("Olga"), { password: "richtig" });
-    const token = await devToken("Mallory");
-    // Time stands still: the process's budget of checks cannot refill while the burst runs.
-    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
-    const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => wrongPassword(room.id, token, `203.0.113.${100 + i}`)),
-    );
-    const checked = results.filter((r) => r.body.error.code === "invalid_password").length;
-    const refused = results.filter((r) => r.status === 429);
-    expect(checked).toBeGreaterThan(0);
-    expect(checked).toBeLessThanOrEqual(20);
-    expect(refused).toHaveLength(30 - checked);
-    expect(refused[0]!.body.error.code).toBe("too_many_attempts");
-    expect(Number(refused[0]!.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 });
 

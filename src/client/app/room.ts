@@ -39,6 +39,7 @@ export async function enterRoom(
  */
 class RoomView {
   private signaling: Signaling | undefined;
+  /** A guest's resumption token, kept for the tab so a reload comes back as the same guest (no new invite use). */
   private resumption: string | undefined;
   private attempt = 0;
   private leaving = false;
@@ -63,7 +64,9 @@ class RoomView {
     private readonly roomId: string,
     private readonly who: Who,
     private readonly header: () => HTMLElement,
-  ) {}
+  ) {
+    if (who.kind === "guest") this.resumption = sessionStorage.getItem(`plenum.resumption.${roomId}`) ?? undefined;
+  }
 
   async connect(): Promise<void> {
     try {
@@ -73,6 +76,7 @@ class RoomView {
           ? await api.start(this.roomId, this.who.displayName)
           : await api.startInvited(this.roomId, this.who.invite, this.who.displayName, this.resumption);
       this.resumption = started.resumption;
+      if (this.who.kind === "guest") sessionStorage.setItem(`plenum.resumption.${this.roomId}`, started.resumption);
       const signaling = await Signaling.open(location.origin, this.roomId, started.ticket);
       this.signaling = signaling;
       signaling.on("control", "join_success", (joined) => void this.joined(signaling, joined));
