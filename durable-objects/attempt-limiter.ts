@@ -23,7 +23,7 @@ const MIGRATIONS = [
  * fixed window kept in SQLite, so guessing is slow for an attacker, costs nobody else anything and survives a
  * restart. An attempt at a guessable secret takes its slot before it is checked (parallel guesses cannot overtake
  * the count) and gives it back when it succeeds: many people joining from one NAT address never lock each other
- * out. Storage exists only while a window runs: its end (an alarm) erases the address's object again.
+ * out. An address's rows exist only while its window runs: the window's end (an alarm) erases them.
  */
 export class AttemptLimiterObject extends DurableObject<Env> {
   private readonly config: Config;
@@ -83,11 +83,15 @@ export class AttemptLimiterObject extends DurableObject<Env> {
     await this.eraseAt(current);
   }
 
-  /** The window's end: nothing is left to remember about this address (attempts still running end first). */
+  /**
+   * The window's end: nothing is left to remember about this address. An attempt still holding a slot (or one
+   * that never came back) finds no window to release into, which is what it would find in a new one.
+   */
   override async alarm(): Promise<void> {
+    if (!this.migrated && !this.tablesExist()) return;
     const current = this.ctx.storage.sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
-    if (current && (Date.now() < this.windowEnd(current) || current.holding > 0)) {
-      await this.ctx.storage.setAlarm(Math.max(this.windowEnd(current), Date.now() + 1000));
+    if (current && Date.now() < this.windowEnd(current)) {
+      await this.ctx.storage.setAlarm(this.windowEnd(current));
       return;
     }
     await this.ctx.storage.deleteAll();

@@ -205,6 +205,7 @@ export class SfuPoolObject extends SqlObject {
       region: row.region,
       api_url: row.api_url,
       capacity: row.capacity,
+      api_secret_set: row.api_secret !== null,
       draining: row.draining === 1,
       alive: this.alive(row, now),
       last_seen: isoOrNull(row.last_seen),

@@ -9,7 +9,8 @@
  *   turn nodes   --api <url>
  *   sfu list     --api <url>
  *   sfu janus-config --out-dir <dir> --api-ip <ip> [--api-port 8088] [--admin-port 7088] [--ice-interface <if>]
- *                (writes a node's Janus config with fresh api and admin secrets, and prints both for `sfu add`)
+ *                [--force] (writes a node's Janus config with fresh api and admin secrets, and prints both for
+ *                `sfu add`; existing files are replaced only with --force)
  *   sfu add      --api <url> --id <id> --region <r> --janus <api url> --admin <admin url> --capacity <n>
  *                (the secrets come from JANUS_API_SECRET and JANUS_ADMIN_SECRET)
  *   sfu drain|undrain|remove <id> --api <url>
@@ -19,7 +20,8 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -132,6 +134,7 @@ async function main(argv: string[]): Promise<void> {
       "api-port": { type: "string" },
       "admin-port": { type: "string" },
       "ice-interface": { type: "string" },
+      force: { type: "boolean" },
       "log-file": { type: "string" },
       out: { type: "string" },
       id: { type: "string" },
@@ -282,7 +285,15 @@ async function janusConfig(values: Record<string, unknown>): Promise<void> {
     iceInterface: typeof values["ice-interface"] === "string" ? values["ice-interface"] : undefined,
   });
   await mkdir(dir, { recursive: true });
-  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content, { mode: 0o600 });
+  // New secrets for a node already registered would lock Plenum out of it: replacing them is a deliberate act.
+  const existing = Object.keys(files).filter((name) => existsSync(join(dir, name)));
+  if (existing.length > 0 && !values.force) {
+    throw new UsageError(`${existing.join(", ")} exist in ${dir}: pass --force to replace them (and the secrets)`);
+  }
+  for (const [name, content] of Object.entries(files)) {
+    await writeFile(join(dir, name), content, { mode: 0o600 });
+    await chmod(join(dir, name), 0o600);
+  }
   console.log(`# Janus config written to ${resolve(dir)}; register the node with these (shown once):`);
   console.log(`JANUS_API_SECRET=${secrets.apiSecret}`);
   console.log(`JANUS_ADMIN_SECRET=${secrets.adminSecret}`);

@@ -47,6 +47,13 @@ if (settings.DEV_LOGIN === "enabled" && !loopback) {
   );
 }
 
+if (!developing && process.env.CLIENT_IP_HEADER === undefined) {
+  console.warn(
+    "plenum: WARNING: CLIENT_IP_HEADER is not set, so attempt limits trust cf-connecting-ip, which any client can " +
+      "send outside Cloudflare: set it to the header your proxy overwrites (e.g. CLIENT_IP_HEADER=x-real-ip)",
+  );
+}
+
 const bundle = await buildWorker();
 /** PLENUM_TLS_CERT and PLENUM_TLS_KEY (PEM files): workerd serves HTTPS itself (browsers need it for cameras). */
 const tls =

@@ -26,6 +26,8 @@ export const SfuNodeSchema = z
     region: z.string(),
     api_url: z.string(),
     capacity: z.number().int(),
+    /** Whether requests carry an api_secret (false: registered before nodes needed one; register it again). */
+    api_secret_set: z.boolean(),
     draining: z.boolean(),
     alive: z.boolean(),
     last_seen: z.iso.datetime().nullable(),

@@ -110,6 +110,12 @@ describe("SFU pool against real Janus nodes", () => {
     expect(general).toContain(`admin_secret = "${adminSecret}"`);
     expect((await stat(join(dir, "janus.jcfg"))).mode & 0o777).toBe(0o600);
     expect(await readFile(join(dir, "janus.transport.http.jcfg"), "utf8")).toContain('ip = "10.0.3.5"');
+    // A second run would replace the secrets of a node in service: only on purpose.
+    const again = plenumCli(["sfu", "janus-config", "--out-dir", dir, "--api-ip", "10.0.3.5"], {});
+    await expect(again).rejects.toThrow(/--force/);
+    expect(await readFile(join(dir, "janus.jcfg"), "utf8")).toBe(general);
+    await plenumCli(["sfu", "janus-config", "--out-dir", dir, "--api-ip", "10.0.3.5", "--force"], {});
+    expect(await readFile(join(dir, "janus.jcfg"), "utf8")).not.toContain(apiSecret!);
   });
 
   it("drains through the CLI, and declares a killed node dead within seconds", async () => {

@@ -12,14 +12,20 @@ describe("npm start on an address other machines can reach", () => {
       const refused = await call(server.base, "POST", "/v1/auth/dev-login", { body: { name: "Mallory" } });
       expect(refused).toMatchObject({ status: 404, body: { error: { code: "dev_login_disabled" } } });
       expect(server.output()).not.toContain("development login");
+      // Outside Cloudflare the default client-address header is whatever the client says.
+      expect(server.output()).toContain("WARNING: CLIENT_IP_HEADER is not set");
     } finally {
       await server.stop();
     }
 
-    const enabled = await startServer({ host: NETNS_MEDIA_IP, env: { DEV_LOGIN: "enabled" } });
+    const enabled = await startServer({
+      host: NETNS_MEDIA_IP,
+      env: { DEV_LOGIN: "enabled", CLIENT_IP_HEADER: "x-real-ip" },
+    });
     try {
       expect((await call(enabled.base, "POST", "/v1/auth/dev-login", { body: { name: "Alice" } })).status).toBe(200);
       expect(enabled.output()).toContain(`WARNING: development login is enabled on ${NETNS_MEDIA_IP}:`);
+      expect(enabled.output()).not.toContain("CLIENT_IP_HEADER");
     } finally {
       await enabled.stop();
     }

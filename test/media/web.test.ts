@@ -84,6 +84,11 @@ async function createRoom(page: Page, base: string, name: string, waiting = "dis
   const roomLink = await page.inputValue("#room-link");
   await page.click("#create-invite");
   const inviteLink = await page.inputValue("#invite-link");
+  // The owner sees until when the link works (the server's default lifetime: 14 days from now).
+  const expiry = await page.locator("#invite-expiry").textContent();
+  expect(expiry).toMatch(
+    new RegExp(`(Gültig bis|Valid until) .*(${new Date(Date.now() + 14 * 86_400_000).getFullYear()})`),
+  );
   return { roomLink, inviteLink };
 }
 

@@ -1,4 +1,4 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { timeTravel } from "./harness";
 import { api, devToken, newRoom, oidcToken, setting } from "./helpers";
@@ -108,6 +108,24 @@ describe("attempt limits", () => {
     expect(blocked.body.error.code).toBe("too_many_attempts");
     expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(1);
     expect((await rightPassword(people[0]!)).status).toBe(429);
+  });
+
+  it("forgets an address once its window has passed", async () => {
+    const room = await newRoom(await devToken("Olga"), { password: "richtig" });
+    const token = await devToken("Mallory");
+    for (let i = 0; i < limit(); i++) await wrongPassword(room.id, token, "192.0.2.99");
+    expect((await wrongPassword(room.id, token, "192.0.2.99")).body.error.code).toBe("too_many_attempts");
+    const limiter = env.ATTEMPT_LIMITER.get(env.ATTEMPT_LIMITER.idFromName("192.0.2.99"));
+    // The window began long ago: its alarm erases what the limiter stored about the address.
+    await runInDurableObject(limiter, (_instance, state) => {
+      state.storage.sql.exec("UPDATE attempt_window SET window_start = ?", Date.now() - 3_600_000);
+    });
+    expect(await runDurableObjectAlarm(limiter)).toBe(true);
+    const tables = await runInDurableObject(limiter, (_instance, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'attempt_window'").toArray(),
+    );
+    expect(tables).toEqual([]);
+    expect((await wrongPassword(room.id, token, "192.0.2.99")).body.error.code).toBe("invalid_password");
   });
 
   it("counts an IPv6 client's whole /64 as one address", async () => {

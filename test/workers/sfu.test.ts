@@ -22,12 +22,23 @@ const seen = (ids: string[], at = Date.now()) =>
   });
 
 describe("SFU pool registry", () => {
-  it("is managed by operators, never shows admin secrets, and validates nodes", async () => {
+  it("is managed by operators, never shows admin or API secrets, and validates nodes", async () => {
     const user = await devToken("Ulla");
     expect((await api("POST", "/v1/operator/sfu/nodes", { token: user, body: node("x1", "east") })).status).toBe(403);
     const added = await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: node("reg-1", "east") });
     expect(added.status).toBe(201);
-    expect(added.body).toMatchObject({ id: "reg-1", region: "east", alive: false, draining: false, rooms: 0 });
+    expect(added.body).toMatchObject({
+      id: "reg-1",
+      region: "east",
+      alive: false,
+      draining: false,
+      rooms: 0,
+      api_secret_set: true,
+    });
+    const { api_secret: _, ...withoutApiSecret } = node("reg-3", "east");
+    const noSecret = await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: withoutApiSecret });
+    expect(noSecret.status).toBe(400);
+    expect(noSecret.body.error.message).toContain("api_secret");
     expect(
       (await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: node("reg-1", "east") })).status,
     ).toBe(409);

@@ -245,8 +245,13 @@ function showCreated(target: HTMLElement, roomId: string, name: string): void {
         type: "button",
         id: "create-invite",
         onclick: async () => {
-          const { invite_code } = await api.invite(roomId);
-          fill(invites, linkField("invite-link", t("inviteLink"), `${url}#invite=${encodeURIComponent(invite_code)}`));
+          const { invite_code, expires_at } = await api.invite(roomId);
+          const until = new Date(expires_at).toLocaleString(language(), { dateStyle: "long", timeStyle: "short" });
+          fill(
+            invites,
+            linkField("invite-link", t("inviteLink"), `${url}#invite=${encodeURIComponent(invite_code)}`),
+            h("p", { id: "invite-expiry" }, t("inviteValidUntil", { date: until })),
+          );
           (invites.querySelector("input") as HTMLInputElement).focus();
         },
       },
