@@ -106,11 +106,15 @@ export class AttemptLimiterObject extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.windowEnd(row));
   }
 
+  /** Whether a window is stored (then brought to the current schema), without creating one. */
   private tablesExist(): boolean {
     const found = this.ctx.storage.sql
       .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempt_window'")
       .toArray();
-    this.migrated = found.length > 0;
+    if (found.length > 0) {
+      migrate(this.ctx.storage.sql, "attempt_limiter", MIGRATIONS);
+      this.migrated = true;
+    }
     return this.migrated;
   }
 

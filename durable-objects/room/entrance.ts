@@ -95,14 +95,13 @@ export class Entrance {
     if (!returning && !this.deps.settings.usable(invite, now)) return usedUp();
     const denied = await this.deps.settings.checkPassword(room, request.password);
     if (!denied.ok) return denied;
-    if (!returning && !this.deps.settings.consumeInvite(invite.id, Date.now())) return usedUp();
-    return this.enter(returning ?? randomToken(16), {
-      kind: "guest",
-      userKey: null,
-      displayName: request.display_name,
-      role: "guest",
-      inviteId: invite.id,
-    });
+    // The use is counted once the modules admit the guest (a refused guest costs the invite nothing).
+    const claim = returning ? undefined : () => this.deps.settings.consumeInvite(invite.id, Date.now());
+    return this.enter(
+      returning ?? randomToken(16),
+      { kind: "guest", userKey: null, displayName: request.display_name, role: "guest", inviteId: invite.id },
+      claim && (() => (claim() ? undefined : usedUp())),
+    );
   }
 
   /** The WebSocket upgrade; the worker has already checked Origin and the offered subprotocol. */
@@ -188,16 +187,22 @@ export class Entrance {
     return this.roster.isPresent(participantId, Date.now(), this.windowMs);
   }
 
-  /** Creates or refreshes the participant, asks the modules whether they may come in, and issues a ticket. */
+  /**
+   * Creates or refreshes the participant, asks the modules whether they may come in, and issues a ticket.
+   * `claim` (an invite's use) runs once they may, in the same synchronous step, and can still refuse.
+   */
   private async enter(
     participantId: string,
     who: { kind: Candidate["kind"]; userKey: string | null; displayName: string; role: Role; inviteId: string | null },
+    claim?: () => Result<never> | undefined,
   ): Promise<Result<StartResponse>> {
     const known = this.roster.member(participantId);
     // The owner is always owner; anyone else keeps the role the room gave them.
     const role = who.role === "owner" ? "owner" : (known?.role ?? who.role);
     const verdict = this.deps.host().admit({ participantId, kind: who.kind, role, phase: "start" });
     if (verdict.decision === "refuse") return fail(verdict.error, verdict.text);
+    const refused = claim?.();
+    if (refused) return refused;
     this.roster.upsert({ id: participantId, ...who });
     if (known?.connected) this.deps.presence.schedule();
     // A hold applies to someone coming in, not to a second device of someone already in the room. Someone held

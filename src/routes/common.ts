@@ -6,6 +6,7 @@ import { authenticate } from "../auth/authenticate";
 import { ErrorBodySchema, type ErrorCode, httpStatusOf, type Result, RoomParamsSchema } from "../protocol";
 import type { Config } from "../shared/config";
 import { errorResponse } from "../shared/http";
+import { logFailure } from "../shared/log";
 import type { Principal } from "../shared/principal";
 import { attemptKey, clientAddress } from "../shared/region";
 
@@ -82,8 +83,13 @@ export async function throttled<R>(
     guessedWrongly = failed(outcome);
     return outcome;
   } finally {
-    if (slot.window !== undefined) await limiter.release(slot.window, guessedWrongly);
-    else if (guessedWrongly) await limiter.recordFailure();
+    // The attempt's outcome stands even if the limiter cannot be told (its slot then lapses with the window).
+    try {
+      if (slot.window !== undefined) await limiter.release(slot.window, guessedWrongly);
+      else if (guessedWrongly) await limiter.recordFailure();
+    } catch (error) {
+      logFailure("attempt limiter could not be updated", error, "warn");
+    }
   }
 }
 

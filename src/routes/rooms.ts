@@ -135,7 +135,7 @@ export function roomRoutes() {
     route({
       method: "delete",
       path: "/v1/rooms/{id}/invites/{invite_id}",
-      summary: "Revoke an invite: its code and its guests' resumptions stop working (owner or operator)",
+      summary: "Revoke an invite (owner or operator): its code and its guests' resumptions stop working",
       ...authenticated,
       request: { params: InviteParamsSchema },
       responses: { 204: { description: "Revoked" } },

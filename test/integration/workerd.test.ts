@@ -198,8 +198,8 @@ describe("OIDC issuer with a remote JWKS", () => {
         .setIssuedAt()
         .sign(privateKey);
     server = await startServer({
+      // No DEV_LOGIN: with an identity provider configured, npm start leaves development login off.
       env: {
-        DEV_LOGIN: "disabled",
         OIDC_ISSUERS: JSON.stringify([{ issuer, audience: "plenum", jwks_uri: jwksUrl, algorithms: ["ES256"] }]),
       },
     });

@@ -128,6 +128,23 @@ describe("attempt limits", () => {
     expect((await wrongPassword(room.id, token, "192.0.2.99")).body.error.code).toBe("invalid_password");
   });
 
+  it("never lets a slot from a past window free one in the next", async () => {
+    const limiter = env.ATTEMPT_LIMITER.get(env.ATTEMPT_LIMITER.idFromName("192.0.2.123"));
+    const stored = await runInDurableObject(limiter, async (instance, state) => {
+      // An attempt took its slot an hour ago and is still running; meanwhile a new window began.
+      const old = await instance.reserve();
+      state.storage.sql.exec("UPDATE attempt_window SET window_start = window_start - 3600000");
+      const fresh = await instance.reserve();
+      instance.release(fresh.window!, true);
+      // The old attempt ends now: its slot belonged to the past window and frees nothing in this one.
+      instance.release(old.window! - 3_600_000, false);
+      return state.storage.sql
+        .exec<{ used: number; holding: number }>("SELECT used, holding FROM attempt_window")
+        .one();
+    });
+    expect(stored).toEqual({ used: 1, holding: 0 });
+  });
+
   it("counts an IPv6 client's whole /64 as one address", async () => {
     const room = await newRoom(await devToken("Olga"), { password: "richtig" });
     const token = await devToken("Mallory");
@@ -186,14 +203,17 @@ describe("invitations", () => {
 
   it("never counts more uses than allowed, however many guests start at once", async () => {
     const owner = await devToken("Olga");
-    const room = await newRoom(owner);
+    // A password makes every start wait for its check between reading the invite and counting the use.
+    const room = await newRoom(owner, { password: "richtig" });
     const { invite_code } = (await api("POST", `/v1/rooms/${room.id}/invites`, { token: owner, body: { max_uses: 3 } }))
       .body;
     const results = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => guest(room.id, invite_code, {}, `10.21.0.${i + 1}`)),
+      Array.from({ length: 12 }, (_, i) => guest(room.id, invite_code, { password: "richtig" }, `10.21.0.${i + 1}`)),
     );
     expect(results.filter((r) => r.status === 200)).toHaveLength(3);
     expect(results.filter((r) => r.body.error?.code === "invalid_invite")).toHaveLength(9);
+    const listed = await api("GET", `/v1/rooms/${room.id}/invites`, { token: owner });
+    expect(listed.body.invites[0].uses).toBe(3);
   });
 
   it("let a returning guest in after expiry, until the invite is revoked", async () => {

@@ -5,7 +5,10 @@ import type { CommandError, Connection, ModuleContext } from "../../module";
 /** The media module's context, as the SFU side gets it (before the module's state exists). */
 export type MediaBase = Omit<ModuleContext<"media">, "state">;
 
-/** The tables of the room's SFU state (appended to the media module's migrations). */
+/**
+ * The tables of the room's SFU state, spread into the media module's migrations. Shipped and frozen: later steps
+ * follow it at the end of the media module's list, so never append here.
+ */
 export const SFU_MIGRATIONS = [
   `CREATE TABLE media_janus (api_url TEXT NOT NULL, session_id INTEGER NOT NULL, janus_room INTEGER NOT NULL,
     secret TEXT NOT NULL, manager_handle INTEGER NOT NULL, next_feed INTEGER NOT NULL)`,
