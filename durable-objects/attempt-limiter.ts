@@ -41,12 +41,8 @@ export class AttemptLimiterObject extends DurableObject<Env> {
   async reserve(): Promise<AttemptSlot> {
     const now = Date.now();
     const current = this.window(now);
-    if (current.used >= this.config.ATTEMPT_LIMIT) {
-      // Used up by failures: wait for the window's end; by attempts still running: a moment.
-      const failures = current.used - current.holding;
-      const left = Math.max(1, Math.ceil((this.windowEnd(current) - now) / 1000));
-      return { retryAfter: failures >= this.config.ATTEMPT_LIMIT ? left : 1 };
-    }
+    const wait = this.waitFor(current, now, true);
+    if (wait > 0) return { retryAfter: wait };
     this.ctx.storage.sql.exec("UPDATE attempt_window SET used = used + 1, holding = holding + 1");
     await this.eraseAt(current);
     return { window: current.window_start };
@@ -54,13 +50,8 @@ export class AttemptLimiterObject extends DurableObject<Env> {
 
   /** Seconds until the address may try again (0: now), without taking a slot or writing anything. */
   retryAfter(): number {
-    if (!this.migrated && !this.tablesExist()) return 0;
-    const current = this.ctx.storage.sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
-    const now = Date.now();
-    if (!current || now >= this.windowEnd(current) || current.used - current.holding < this.config.ATTEMPT_LIMIT) {
-      return 0;
-    }
-    return Math.max(1, Math.ceil((this.windowEnd(current) - now) / 1000));
+    const current = this.stored();
+    return current ? this.waitFor(current, Date.now(), false) : 0;
   }
 
   /**
@@ -68,7 +59,7 @@ export class AttemptLimiterObject extends DurableObject<Env> {
    * it back (if that window still lasts).
    */
   release(window: number, guessedWrong: boolean): void {
-    if (!this.migrated && !this.tablesExist()) return;
+    if (!this.stored()) return;
     this.ctx.storage.sql.exec(
       "UPDATE attempt_window SET holding = MAX(holding - 1, 0), used = MAX(used - ?, 0) WHERE window_start = ?",
       guessedWrong ? 0 : 1,
@@ -88,14 +79,24 @@ export class AttemptLimiterObject extends DurableObject<Env> {
    * that never came back) finds no window to release into, which is what it would find in a new one.
    */
   override async alarm(): Promise<void> {
-    if (!this.migrated && !this.tablesExist()) return;
-    const current = this.ctx.storage.sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
+    const current = this.stored();
     if (current && Date.now() < this.windowEnd(current)) {
       await this.ctx.storage.setAlarm(this.windowEnd(current));
       return;
     }
     await this.ctx.storage.deleteAll();
     this.migrated = false;
+  }
+
+  /**
+   * Seconds to wait: failures alone fill the window → its rest; with `counting` the slots of running attempts
+   * too → a moment (they come back soon).
+   */
+  private waitFor(row: WindowRow, now: number, counting: boolean): number {
+    const limit = this.config.ATTEMPT_LIMIT;
+    if (now >= this.windowEnd(row)) return 0;
+    if (row.used - row.holding >= limit) return Math.max(1, Math.ceil((this.windowEnd(row) - now) / 1000));
+    return counting && row.used >= limit ? 1 : 0;
   }
 
   private windowEnd(row: WindowRow): number {
@@ -106,27 +107,28 @@ export class AttemptLimiterObject extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(this.windowEnd(row));
   }
 
-  /** Whether a window is stored (then brought to the current schema), without creating one. */
-  private tablesExist(): boolean {
-    const found = this.ctx.storage.sql
-      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempt_window'")
-      .toArray();
-    if (found.length > 0) {
-      migrate(this.ctx.storage.sql, "attempt_limiter", MIGRATIONS);
-      this.migrated = true;
+  /** The stored window, if any, without creating tables for an address that has none (brought up to date). */
+  private stored(): WindowRow | undefined {
+    const sql = this.ctx.storage.sql;
+    if (!this.migrated) {
+      const exists = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempt_window'");
+      if (exists.toArray().length === 0) return undefined;
+      this.migrate();
     }
-    return this.migrated;
+    return sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
+  }
+
+  private migrate(): void {
+    migrate(this.ctx.storage.sql, "attempt_limiter", MIGRATIONS);
+    this.migrated = true;
   }
 
   /** The current window, a fresh one once the last has passed. */
   private window(now: number): WindowRow {
-    if (!this.migrated) {
-      migrate(this.ctx.storage.sql, "attempt_limiter", MIGRATIONS);
-      this.migrated = true;
-    }
-    const sql = this.ctx.storage.sql;
-    const current = sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
+    if (!this.migrated) this.migrate();
+    const current = this.stored();
     if (current && now < this.windowEnd(current)) return current;
+    const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM attempt_window");
     sql.exec("INSERT INTO attempt_window (window_start, used, holding) VALUES (?, 0, 0)", now);
     return { window_start: now, used: 0, holding: 0 };

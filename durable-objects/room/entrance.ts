@@ -96,11 +96,13 @@ export class Entrance {
     const denied = await this.deps.settings.checkPassword(room, request.password);
     if (!denied.ok) return denied;
     // The use is counted once the modules admit the guest (a refused guest costs the invite nothing).
-    const claim = returning ? undefined : () => this.deps.settings.consumeInvite(invite.id, Date.now());
+    const claim = returning
+      ? undefined
+      : () => (this.deps.settings.consumeInvite(invite.id, Date.now()) ? undefined : usedUp());
     return this.enter(
       returning ?? randomToken(16),
       { kind: "guest", userKey: null, displayName: request.display_name, role: "guest", inviteId: invite.id },
-      claim && (() => (claim() ? undefined : usedUp())),
+      claim,
     );
   }
 

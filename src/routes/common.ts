@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHonoOptions, type RouteConfig } from "@hono/zo
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { ZodType } from "zod";
+import type { AttemptSlot } from "../../durable-objects/attempt-limiter";
 import { authenticate } from "../auth/authenticate";
 import { ErrorBodySchema, type ErrorCode, httpStatusOf, type Result, RoomParamsSchema } from "../protocol";
 import type { Config } from "../shared/config";
@@ -70,9 +71,7 @@ export async function throttled<R>(
 ) {
   const key = attemptKey(clientAddress(c.req.raw, c.var.config));
   const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(key));
-  const slot: { window?: number; retryAfter?: number } = hold
-    ? await limiter.reserve()
-    : { retryAfter: await limiter.retryAfter() };
+  const slot: AttemptSlot = hold ? await limiter.reserve() : { retryAfter: await limiter.retryAfter() };
   if (slot.retryAfter) {
     const error = { code: "too_many_attempts" as const, message: "too many attempts; try again later" };
     return c.json({ error }, 429, { "retry-after": String(slot.retryAfter) });

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { janusConfigFiles, janusSecrets } from "../../scripts/janus-config";
+import { plenumCli } from "./coturn";
 
 export interface JanusNode {
   apiUrl: string;
@@ -71,4 +72,18 @@ export async function startJanus(options: {
   };
   await node.start();
   return node;
+}
+
+/** Registers a node with Plenum as an operator does: `plenum sfu add`, its secrets from the environment. */
+export function registerJanus(
+  node: JanusNode,
+  o: { api: string; operatorToken: string; id: string; region: string; capacity: number },
+) {
+  return plenumCli(
+    [
+      ...["sfu", "add", "--api", o.api, "--id", o.id, "--region", o.region],
+      ...["--janus", node.apiUrl, "--admin", node.adminUrl, "--capacity", String(o.capacity)],
+    ],
+    { PLENUM_OPERATOR_TOKEN: o.operatorToken, JANUS_ADMIN_SECRET: node.adminSecret, JANUS_API_SECRET: node.apiSecret },
+  );
 }

@@ -6,7 +6,7 @@ import { freePort, type RunningServer, startServer } from "../../scripts/local-s
 import type { SfuNode } from "../../src/protocol";
 import { call } from "../helpers/client";
 import { plenumCli } from "./coturn";
-import { type JanusNode, startJanus } from "./janus";
+import { type JanusNode, registerJanus, startJanus } from "./janus";
 
 const OPERATOR_TOKEN = "e2e-operator-token-sfu-0123456789abcdef";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,25 +34,7 @@ describe("SFU pool against real Janus nodes", () => {
       ["erfurt-1", "de-east"],
       ["kassel-1", "de-central"],
     ] as const) {
-      await plenumCli(
-        [
-          "sfu",
-          "add",
-          "--api",
-          server.base,
-          "--id",
-          id,
-          "--region",
-          region,
-          "--janus",
-          janus[id]!.apiUrl,
-          "--admin",
-          janus[id]!.adminUrl,
-          "--capacity",
-          "200",
-        ],
-        { ...env, JANUS_ADMIN_SECRET: janus[id]!.adminSecret, JANUS_API_SECRET: janus[id]!.apiSecret },
-      );
+      await registerJanus(janus[id]!, { api: server.base, operatorToken: OPERATOR_TOKEN, id, region, capacity: 200 });
     }
   });
 

@@ -7,7 +7,7 @@ import { freePort, type RunningServer, startServer } from "../../scripts/local-s
 import type { JoinSuccess, SfuNode } from "../../src/protocol";
 import { blankPageServer, launchChromium, type PlenumClient } from "../e2e/browser";
 import { type Coturn, plenumCli, startCoturn } from "../e2e/coturn";
-import { type JanusNode, startJanus } from "../e2e/janus";
+import { type JanusNode, registerJanus, startJanus } from "../e2e/janus";
 import { call, createRoom, devLogin, startRoom } from "../helpers/client";
 
 export const OPERATOR_TOKEN = "media-operator-token-0123456789abcdef01";
@@ -75,30 +75,10 @@ export async function startMediaRig(env: Record<string, string> = {}): Promise<M
   });
   await plenumCli(["turn", "rotate", "--api", server.base, "--sqlite", join(dir, "turn.db")], turnEnv);
   for (const id of JANUS_NODES) {
-    await plenumCli(
-      [
-        "sfu",
-        "add",
-        "--api",
-        server.base,
-        "--id",
-        id,
-        "--region",
-        "de-central",
-        "--janus",
-        janus[id]!.apiUrl,
-        "--admin",
-        janus[id]!.adminUrl,
-        "--capacity",
-        "500",
-      ],
-      {
-        PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN,
-        JANUS_ADMIN_SECRET: janus[id]!.adminSecret,
-        JANUS_API_SECRET: janus[id]!.apiSecret,
-      },
-    );
+    const node = { api: server.base, operatorToken: OPERATOR_TOKEN, id, region: "de-central", capacity: 500 };
+    await registerJanus(janus[id]!, node);
   }
+
   const deadline = Date.now() + 30_000;
   while (!(await sfuNodes(server.base)).every((n) => n.alive)) {
     if (Date.now() > deadline) throw new Error("SFU nodes never came alive");
