@@ -6,6 +6,7 @@ interface Env {
   TURN_FLEET: DurableObjectNamespace<import("./durable-objects/turn-fleet").TurnFleetObject>;
   SFU_POOL: DurableObjectNamespace<import("./durable-objects/sfu-pool").SfuPoolObject>;
   ATTEMPT_LIMITER: DurableObjectNamespace<import("./durable-objects/attempt-limiter").AttemptLimiterObject>;
+  ROOM_INDEX: DurableObjectNamespace<import("./durable-objects/room-index").RoomIndexObject>;
   [setting: string]: unknown;
 }
 declare namespace Cloudflare {
@@ -13,6 +14,12 @@ declare namespace Cloudflare {
   // Types `exports` from "cloudflare:workers" (as `wrangler types` would).
   interface GlobalProps {
     mainModule: typeof import("./src/index");
-    durableNamespaces: "RoomObject" | "SigningKeyObject" | "AttemptLimiterObject" | "TurnFleetObject" | "SfuPoolObject";
+    durableNamespaces:
+      | "RoomObject"
+      | "SigningKeyObject"
+      | "AttemptLimiterObject"
+      | "TurnFleetObject"
+      | "SfuPoolObject"
+      | "RoomIndexObject";
   }
 }

@@ -4,6 +4,7 @@ import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
 import { logFailure } from "../src/shared/log";
 import { roomOf } from "../src/shared/objects";
+import { loadSealer, resealAll, SEALED_PURPOSE, type Sealer, type StoredSecret } from "../src/shared/sealing";
 import { isoOrNull } from "../src/shared/time";
 import { SqlObject } from "./sql-object";
 
@@ -12,6 +13,7 @@ interface NodeRow extends Record<string, SqlStorageValue> {
   region: string;
   api_url: string;
   admin_url: string;
+  /** Both secrets are sealed with STATE_ENCRYPTION_KEY when one is configured (src/shared/sealing.ts). */
   admin_secret: string;
   api_secret: string | null;
   capacity: number;
@@ -27,7 +29,11 @@ interface NodeRow extends Record<string, SqlStorageValue> {
 export interface SfuPin {
   nodeId: string;
   apiUrl: string;
-  /** The node's Janus api_secret (null for nodes registered before every node needed one). */
+  /**
+   * The node's Janus api_secret as the pool stores it: sealed (purpose `janus.api_secret`) when STATE_ENCRYPTION_KEY
+   * is set, so it crosses RPC and sits in the room's tables sealed; the room opens it right before its Janus
+   * requests. Null for nodes registered before every node needed one.
+   */
   apiSecret: string | null;
   region: string;
 }
@@ -35,9 +41,15 @@ export interface SfuPin {
 /**
  * The SFU pool registry, one instance: Janus nodes (id, region, API, capacity), their liveness and load from an
  * alarm-driven poll (armed only while there are nodes), and placement of rooms onto nodes. Rooms keep their pin;
- * the registry remembers placements so it can tell the rooms of a node that died.
+ * the registry remembers placements so it can tell the rooms of a node that died. The nodes' Janus secrets are
+ * stored sealed when STATE_ENCRYPTION_KEY is set.
  */
 export class SfuPoolObject extends SqlObject {
+  /** Values re-sealed on the object's own account (at start) that no `reseal()` has reported yet. */
+  private resealedUnreported = 0;
+  /** Nodes whose admin secret could not be opened, logged once per instance. */
+  private readonly unopenable = new Set<string>();
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, "sfu_pool", [
       `CREATE TABLE nodes (id TEXT PRIMARY KEY, region TEXT NOT NULL, api_url TEXT NOT NULL, admin_url TEXT NOT NULL,
@@ -48,6 +60,15 @@ export class SfuPoolObject extends SqlObject {
       "CREATE INDEX placements_node ON placements (node_id)",
       "ALTER TABLE nodes ADD COLUMN api_secret TEXT",
     ]);
+    // Legacy plaintext and values sealed under an older key are sealed again before the first request (and before
+    // any pin carries them to a room).
+    ctx.blockConcurrencyWhile(async () => {
+      try {
+        this.resealedUnreported += await this.resealStored();
+      } catch (error) {
+        logFailure("sfu pool: stored node secrets could not be re-sealed", error);
+      }
+    });
   }
 
   // ── Operator ─────────────────────────────────
@@ -57,6 +78,9 @@ export class SfuPoolObject extends SqlObject {
   }
 
   async add(node: AddSfuNodeRequest): Promise<Result<SfuNode>> {
+    const sealer = await this.sealer();
+    const adminSecret = await sealer.seal(node.admin_secret, SEALED_PURPOSE.janusAdminSecret);
+    const apiSecret = await sealer.seal(node.api_secret, SEALED_PURPOSE.janusApiSecret);
     if (this.row(node.id)) return fail("conflict", "a node with this id exists");
     this.sql.exec(
       `INSERT INTO nodes (id, region, api_url, admin_url, admin_secret, api_secret, capacity, created_at)
@@ -65,8 +89,8 @@ export class SfuPoolObject extends SqlObject {
       node.region,
       node.api_url.replace(/\/$/, ""),
       node.admin_url.replace(/\/$/, ""),
-      node.admin_secret,
-      node.api_secret,
+      adminSecret,
+      apiSecret,
       node.capacity,
       Date.now(),
     );
@@ -139,12 +163,13 @@ export class SfuPoolObject extends SqlObject {
     if (rows.length === 0) return;
     const timeout = this.config.SFU_POLL_TIMEOUT_MS;
     const now = Date.now();
+    const sealer = await this.sealer();
     await Promise.all(
       rows.map(async (row) => {
         const wasAlive = this.alive(row, now);
         try {
           await janusInfo(row.api_url, timeout);
-          const load = await janusLoad(row.admin_url, row.admin_secret, timeout);
+          const load = await janusLoad(row.admin_url, await this.adminSecret(sealer, row), timeout);
           this.sql.exec(
             "UPDATE nodes SET last_seen = ?, sessions = ?, handles = ?, error = NULL WHERE id = ?",
             Date.now(),
@@ -168,6 +193,54 @@ export class SfuPoolObject extends SqlObject {
       }),
     );
     await this.ctx.storage.setAlarm(Date.now() + this.config.SFU_POLL_INTERVAL_MS);
+  }
+
+  // ── Encryption at rest ─────────────────────────────
+
+  /** Seals every stored node secret again under the first STATE_ENCRYPTION_KEY key; how many were rewritten. */
+  async reseal(): Promise<number> {
+    const rewritten = (await this.resealStored()) + this.resealedUnreported;
+    this.resealedUnreported = 0;
+    return rewritten;
+  }
+
+  private sealer() {
+    return loadSealer(this.config.STATE_ENCRYPTION_KEY);
+  }
+
+  private async resealStored(): Promise<number> {
+    const sealer = await this.sealer();
+    if (!sealer.enabled) return 0;
+    const secrets: StoredSecret[] = [];
+    for (const row of this.rows()) {
+      for (const [column, purpose] of [
+        ["admin_secret", SEALED_PURPOSE.janusAdminSecret],
+        ["api_secret", SEALED_PURPOSE.janusApiSecret],
+      ] as const) {
+        const stored = row[column];
+        if (stored === null) continue;
+        secrets.push({
+          stored,
+          purpose,
+          replace: (next) =>
+            this.sql
+              .exec(`UPDATE nodes SET ${column} = ? WHERE id = ? AND ${column} = ? RETURNING id`, next, row.id, stored)
+              .toArray().length > 0,
+        });
+      }
+    }
+    return resealAll(sealer, secrets);
+  }
+
+  /** The node's admin secret in the clear; a value that cannot be opened fails the poll (logged once). */
+  private async adminSecret(sealer: Sealer, row: NodeRow): Promise<string> {
+    try {
+      return await sealer.open(row.admin_secret, SEALED_PURPOSE.janusAdminSecret);
+    } catch (error) {
+      if (!this.unopenable.has(row.id)) logFailure(`sfu node ${row.id} cannot be polled`, error);
+      this.unopenable.add(row.id);
+      throw error;
+    }
   }
 
   private alive(row: NodeRow, now: number): boolean {

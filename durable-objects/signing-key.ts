@@ -8,9 +8,19 @@ import {
   type JWK,
   SignJWT,
 } from "jose";
+import { readConfig } from "../src/shared/config";
+import { logFailure } from "../src/shared/log";
+import { loadSealer, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
 import { migrate } from "./room/migrations";
 
 const ALGORITHM = "ES256";
+
+interface KeyRow extends Record<string, SqlStorageValue> {
+  kid: string;
+  /** Sealed with STATE_ENCRYPTION_KEY when one is configured (src/shared/sealing.ts). */
+  private_jwk: string;
+  public_jwk: string;
+}
 
 export interface SignRequest {
   issuer: string;
@@ -23,16 +33,22 @@ export interface SignRequest {
 /**
  * One signing key per instance (`SIGNING_KEYS.idFromName(purpose)`): the development issuer's, and the one for
  * room session tokens. Generated on first use and kept in this object's storage; the private key never leaves it.
+ * The private key is stored sealed when STATE_ENCRYPTION_KEY is set and opened only to sign, so the public key
+ * (and verification) does not depend on it.
  */
 export class SigningKeyObject extends DurableObject<Env> {
-  private key: Promise<{ kid: string; privateKey: CryptoKey; publicJwk: JWK }> | undefined;
+  private key: Promise<{ kid: string; publicJwk: JWK }> | undefined;
+  private privateKey: Promise<CryptoKey> | undefined;
+  /** Values re-sealed on the object's own account (at first use) that no `reseal()` has reported yet. */
+  private resealedUnreported = 0;
 
   async jwks(): Promise<JSONWebKeySet> {
     return { keys: [(await this.signingKey()).publicJwk] };
   }
 
   async sign(request: SignRequest): Promise<string> {
-    const { kid, privateKey } = await this.signingKey();
+    const { kid } = await this.signingKey();
+    const privateKey = await this.privateSigningKey();
     return new SignJWT(request.claims)
       .setProtectedHeader({ alg: ALGORITHM, kid, typ: "JWT" })
       .setIssuer(request.issuer)
@@ -48,33 +64,97 @@ export class SigningKeyObject extends DurableObject<Env> {
     return Promise.all(requests.map((request) => this.sign(request)));
   }
 
+  /**
+   * Seals the stored private key again under the first STATE_ENCRYPTION_KEY key; how many values were rewritten
+   * (0 or 1). Creates no key where none exists yet.
+   */
+  async reseal(): Promise<number> {
+    const rewritten = (await this.resealStored()) + this.resealedUnreported;
+    this.resealedUnreported = 0;
+    return rewritten;
+  }
+
   private signingKey() {
-    this.key ??= this.loadOrCreateKey();
+    if (!this.key) {
+      this.key = this.loadOrCreateKey();
+      this.key.catch(() => (this.key = undefined));
+    }
     return this.key;
   }
 
-  private async loadOrCreateKey() {
+  /** The private key, opened from storage once per instance (again after a failure, e.g. an unknown key id). */
+  private privateSigningKey() {
+    if (!this.privateKey) {
+      this.privateKey = (async () => {
+        const stored = this.stored();
+        if (!stored) throw new Error("signing key is missing");
+        const jwk = await (await this.sealer()).open(stored.private_jwk, SEALED_PURPOSE.signingKey);
+        return (await importJWK(JSON.parse(jwk) as JWK, ALGORITHM)) as CryptoKey;
+      })();
+      this.privateKey.catch(() => (this.privateKey = undefined));
+    }
+    return this.privateKey;
+  }
+
+  private sealer() {
+    return loadSealer(readConfig(this.env).STATE_ENCRYPTION_KEY);
+  }
+
+  private stored(): KeyRow | undefined {
     const sql = this.ctx.storage.sql;
     migrate(sql, "signing_key", [
       "CREATE TABLE signing_key (kid TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL)",
     ]);
-    const stored = sql
-      .exec<{ kid: string; private_jwk: string; public_jwk: string }>("SELECT * FROM signing_key")
-      .toArray()[0];
+    return sql.exec<KeyRow>("SELECT * FROM signing_key").toArray()[0];
+  }
+
+  private async resealStored(): Promise<number> {
+    const sealer = await this.sealer();
+    const stored = this.stored();
+    if (!sealer.enabled || !stored) return 0;
+    return resealAll(sealer, [
+      {
+        stored: stored.private_jwk,
+        purpose: SEALED_PURPOSE.signingKey,
+        replace: (next) =>
+          this.ctx.storage.sql
+            .exec(
+              "UPDATE signing_key SET private_jwk = ? WHERE kid = ? AND private_jwk = ? RETURNING kid",
+              next,
+              stored.kid,
+              stored.private_jwk,
+            )
+            .toArray().length > 0,
+      },
+    ]);
+  }
+
+  private async loadOrCreateKey() {
+    const stored = this.stored();
     if (stored) {
-      const privateKey = (await importJWK(JSON.parse(stored.private_jwk) as JWK, ALGORITHM)) as CryptoKey;
-      return { kid: stored.kid, privateKey, publicJwk: JSON.parse(stored.public_jwk) as JWK };
+      // First use after a start: legacy plaintext (or a key sealed under an older key) is sealed again.
+      try {
+        this.resealedUnreported += await this.resealStored();
+      } catch (error) {
+        logFailure("signing key: the stored private key could not be re-sealed", error);
+      }
+      return { kid: stored.kid, publicJwk: JSON.parse(stored.public_jwk) as JWK };
     }
     const pair = await generateKeyPair(ALGORITHM, { extractable: true });
     const publicJwk = await exportJWK(pair.publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
     const described = { ...publicJwk, kid, alg: ALGORITHM, use: "sig" };
-    sql.exec(
+    const sealed = await (await this.sealer()).seal(
+      JSON.stringify(await exportJWK(pair.privateKey)),
+      SEALED_PURPOSE.signingKey,
+    );
+    this.ctx.storage.sql.exec(
       "INSERT INTO signing_key (kid, private_jwk, public_jwk) VALUES (?, ?, ?)",
       kid,
-      JSON.stringify(await exportJWK(pair.privateKey)),
+      sealed,
       JSON.stringify(described),
     );
-    return { kid, privateKey: pair.privateKey, publicJwk: described };
+    this.privateKey = Promise.resolve(pair.privateKey);
+    return { kid, publicJwk: described };
   }
 }

@@ -1,6 +1,8 @@
 import { connect } from "cloudflare:sockets";
 import { fail, ok, type Result } from "../src/protocol";
 import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
+import { logFailure } from "../src/shared/log";
+import { loadSealer, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
 import { randomToken, sha256 } from "../src/shared/secrets";
 import { isoOrNull } from "../src/shared/time";
 import { mintTurnCredential } from "../turn/credentials";
@@ -17,6 +19,7 @@ export interface GrantRequest {
 
 interface SecretRow extends Record<string, SqlStorageValue> {
   id: string;
+  /** Sealed with STATE_ENCRYPTION_KEY when one is configured (src/shared/sealing.ts); null once removed. */
   value: string | null;
   fingerprint: string;
   state: SecretState;
@@ -39,9 +42,13 @@ interface HealthRow extends Record<string, SqlStorageValue> {
 /**
  * The coturn fleet's state, one instance: the shared-secret keyring (values never leave this object) and each
  * node's health from an alarm-driven STUN probe. It mints TURN REST credentials, so signing always uses the
- * currently active secret and only healthy nodes are handed out.
+ * currently active secret and only healthy nodes are handed out. Secret values are stored sealed when
+ * STATE_ENCRYPTION_KEY is set, and opened only to mint.
  */
 export class TurnFleetObject extends SqlObject {
+  /** Values re-sealed on the object's own account (at start) that no `reseal()` has reported yet. */
+  private resealedUnreported = 0;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, "turn_fleet", [
       `CREATE TABLE secrets (id TEXT PRIMARY KEY, value TEXT, fingerprint TEXT NOT NULL, state TEXT NOT NULL,
@@ -49,6 +56,14 @@ export class TurnFleetObject extends SqlObject {
       `CREATE TABLE node_health (node_id TEXT PRIMARY KEY, healthy INTEGER NOT NULL, failures INTEGER NOT NULL,
         successes INTEGER NOT NULL, checked_at INTEGER, rtt_ms INTEGER, error TEXT)`,
     ]);
+    // Legacy plaintext and values sealed under an older key are sealed again before the first request.
+    ctx.blockConcurrencyWhile(async () => {
+      try {
+        this.resealedUnreported += await this.resealStored();
+      } catch (error) {
+        logFailure("turn fleet: stored secrets could not be re-sealed", error);
+      }
+    });
     // Probing runs only while there are nodes to watch; the first use after a start arms it.
     if (this.config.TURN_NODES.length > 0) {
       ctx.blockConcurrencyWhile(async () => {
@@ -63,9 +78,12 @@ export class TurnFleetObject extends SqlObject {
   async grant(requests: GrantRequest[]): Promise<IceGrant[]> {
     const ttl = this.config.TURN_TTL_SECONDS;
     const expiresAt = Math.floor(Date.now() / 1000) + ttl;
-    const secret = this.sql
+    const stored = this.sql
       .exec<{ value: string }>("SELECT value FROM secrets WHERE state = 'active'")
       .toArray()[0]?.value;
+    // A value that cannot be opened (its key is not configured) fails the request with the key id, never silently.
+    const secret =
+      stored === undefined ? undefined : await (await this.sealer()).open(stored, SEALED_PURPOSE.turnSecret);
     const healthy = this.healthyPredicate();
     return Promise.all(
       requests.map(async ({ opaqueId, region }) => {
@@ -98,6 +116,7 @@ export class TurnFleetObject extends SqlObject {
   async addSecret(value: string | undefined, activate: boolean): Promise<Result<TurnSecret & { secret?: string }>> {
     const secret = value ?? randomToken(32);
     const fingerprint = (await sha256(secret)).slice(0, 16);
+    const sealed = await (await this.sealer()).seal(secret, SEALED_PURPOSE.turnSecret);
     const clash = this.sql
       .exec("SELECT id FROM secrets WHERE fingerprint = ? AND state != 'removed'", fingerprint)
       .toArray();
@@ -106,7 +125,7 @@ export class TurnFleetObject extends SqlObject {
     this.sql.exec(
       "INSERT INTO secrets (id, value, fingerprint, state, created_at) VALUES (?, ?, ?, 'staged', ?)",
       id,
-      secret,
+      sealed,
       fingerprint,
       Date.now(),
     );
@@ -128,6 +147,38 @@ export class TurnFleetObject extends SqlObject {
       if (change.state === "removed") this.sql.exec("UPDATE secrets SET value = NULL WHERE id = ?", change.id);
     }
     return ok(describe(this.row(id)!));
+  }
+
+  // ── Encryption at rest ─────────────────────────────
+
+  /** Seals every stored secret value again under the first STATE_ENCRYPTION_KEY key; how many were rewritten. */
+  async reseal(): Promise<number> {
+    const rewritten = (await this.resealStored()) + this.resealedUnreported;
+    this.resealedUnreported = 0;
+    return rewritten;
+  }
+
+  private sealer() {
+    return loadSealer(this.config.STATE_ENCRYPTION_KEY);
+  }
+
+  private async resealStored(): Promise<number> {
+    const sealer = await this.sealer();
+    if (!sealer.enabled) return 0;
+    const rows = this.sql
+      .exec<{ id: string; value: string }>("SELECT id, value FROM secrets WHERE value IS NOT NULL")
+      .toArray();
+    return resealAll(
+      sealer,
+      rows.map((row) => ({
+        stored: row.value,
+        purpose: SEALED_PURPOSE.turnSecret,
+        replace: (next) =>
+          this.sql
+            .exec("UPDATE secrets SET value = ? WHERE id = ? AND value = ? RETURNING id", next, row.id, row.value)
+            .toArray().length > 0,
+      })),
+    );
   }
 
   // ── Health ─────────────────────────────────

@@ -14,6 +14,7 @@
  *   sfu add      --api <url> --id <id> --region <r> --janus <api url> --admin <admin url> --capacity <n>
  *                (the secrets come from JANUS_API_SECRET and JANUS_ADMIN_SECRET)
  *   sfu drain|undrain|remove <id> --api <url>
+ *   state reseal --api <url>  (seals every stored secret again under the first STATE_ENCRYPTION_KEY key)
  *
  * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
  * TURN_REALM, as the server reads them.
@@ -29,6 +30,7 @@ import { z } from "zod";
 import {
   AddedTurnSecretSchema,
   NodeHealthSchema,
+  ResealStateResponseSchema,
   SfuNodeSchema,
   TurnSecretListSchema,
   TurnSecretSchema,
@@ -146,10 +148,11 @@ async function main(argv: string[]): Promise<void> {
   });
   const [area, command, target] = positionals;
   if (area === "sfu" && command) return sfu(command, target, values);
+  if (area === "state" && command) return state(command, values);
   if (area !== "turn" || !command)
     throw new UsageError(
       "usage: plenum turn <config|rotate|secrets|nodes> | " +
-        "plenum sfu <janus-config|list|add|drain|undrain|remove> [options]",
+        "plenum sfu <janus-config|list|add|drain|undrain|remove> | plenum state reseal [options]",
     );
   const settings = ConfigSchema.parse(
     Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)),
@@ -254,6 +257,23 @@ async function sfu(command: string, id: string | undefined, values: Record<strin
       return console.log(`removed ${id}; its rooms moved to other nodes`);
     default:
       throw new UsageError(`unknown command sfu ${command}`);
+  }
+}
+
+/**
+ * `state reseal`: after a new STATE_ENCRYPTION_KEY key was put first (and the server restarted), every stored secret
+ * is sealed again under it; then the old key can go. Fails when some object could not re-seal everything.
+ */
+async function state(command: string, values: Record<string, unknown>): Promise<void> {
+  if (command !== "reseal") throw new UsageError(`unknown command state ${command}`);
+  if (typeof values.api !== "string") throw new UsageError("--api <Plenum base URL> is required");
+  const result = await operatorApi(values.api)("POST", "/v1/operator/state/reseal", ResealStateResponseSchema);
+  console.log(JSON.stringify(result, null, 2));
+  if (result.failed > 0) {
+    throw new Error(
+      `${result.failed} object(s) could not re-seal their secrets (the server log names them and the key ids); ` +
+        "keep the old key configured until a run succeeds",
+    );
   }
 }
 

@@ -26,6 +26,7 @@ const DURABLE_OBJECTS = [
   { binding: "TURN_FLEET", className: "TurnFleetObject", uniqueKey: "plenum-turn-fleet" },
   { binding: "SFU_POOL", className: "SfuPoolObject", uniqueKey: "plenum-sfu-pool" },
   { binding: "ATTEMPT_LIMITER", className: "AttemptLimiterObject", uniqueKey: "plenum-attempt-limiter" },
+  { binding: "ROOM_INDEX", className: "RoomIndexObject", uniqueKey: "plenum-room-index" },
 ] as const;
 
 const quote = (value: string) => JSON.stringify(value);

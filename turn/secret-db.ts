@@ -1,9 +1,23 @@
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { promisify } from "node:util";
 import { createClient } from "redis";
 
-const run = promisify(execFile);
+/** Runs sqlite3 with its SQL on stdin: a secret in an argument would show in every process listing. */
+function sqlite3(path: string, sql: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("sqlite3", ["-batch", "-bail", "-cmd", ".timeout 5000", path], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.resume();
+    child.on("error", reject);
+    // sqlite3 may exit before it reads its input: the close handler reports that.
+    child.stdin.on("error", () => {});
+    child.on("close", (code) => (code === 0 ? resolve(stdout) : reject(Object.assign(new Error("sqlite3"), { code }))));
+    child.stdin.end(sql);
+  });
+}
 
 /**
  * coturn's secret database (`turn_secret`), which coturn reads on every authentication — so secrets can be added
@@ -61,8 +75,7 @@ export class SqliteSecretDatabase implements SecretDatabase {
 
   private async exec(sql: string): Promise<string> {
     try {
-      const { stdout } = await run("sqlite3", ["-batch", "-cmd", ".timeout 5000", this.path, sql]);
-      return stdout;
+      return await sqlite3(this.path, sql);
     } catch (error) {
       // The statement may hold a secret: report only where and how it failed.
       throw new Error(`sqlite3 failed on ${this.path} (exit ${(error as { code?: unknown }).code ?? "?"})`);

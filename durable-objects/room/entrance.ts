@@ -15,7 +15,7 @@ import type { Principal } from "../../src/shared/principal";
 import { REGION_HEADER } from "../../src/shared/region";
 import { randomToken, sha256 } from "../../src/shared/secrets";
 import type { ModuleHost } from "./host";
-import type { Candidate, Connection } from "./module";
+import type { Candidate, Connection, Member } from "./module";
 import type { LeaveReason, Presence } from "./presence";
 import type { Roster } from "./roster";
 import type { Scheduler } from "./scheduler";
@@ -24,6 +24,11 @@ import type { Transport } from "./transport";
 
 /** Timer owner of the roster: forgets participants whose resumption window has passed. */
 export const ROSTER_TIMERS = "roster";
+
+/** What letting someone in from the waiting room came to. */
+export type Release = "released" | "not_held" | "room_full";
+/** The answer to GET /v1/turn's session check; `retryAfter` (seconds) when the session asked too often. */
+export type TurnAdmission = Result<null> & { retryAfter?: number };
 
 export interface EntranceDeps {
   config: Config;
@@ -109,19 +114,30 @@ export class Entrance {
   /** The WebSocket upgrade; the worker has already checked Origin and the offered subprotocol. */
   async upgrade(request: Request): Promise<Response> {
     const { ticket } = parseSubprotocols(request.headers.get("sec-websocket-protocol"));
+    const hash = ticket && this.deps.settings.row() ? await sha256(ticket) : undefined;
+    // Claimed, not yet deleted: while the connection is set up, its ticket still holds the seat it was issued for.
     const claimed =
-      ticket && this.deps.settings.row()
-        ? this.deps.sql
+      hash === undefined
+        ? undefined
+        : this.deps.sql
             .exec<{ participant_id: string; expires_at: number }>(
-              "DELETE FROM tickets WHERE hash = ? RETURNING participant_id, expires_at",
-              await sha256(ticket),
+              "UPDATE tickets SET used = 1 WHERE hash = ? AND used = 0 RETURNING participant_id, expires_at",
+              hash,
             )
-            .toArray()[0]
-        : undefined;
+            .toArray()[0];
+    const spent = () => this.deps.sql.exec("DELETE FROM tickets WHERE hash = ?", hash ?? "");
     const member = claimed && claimed.expires_at >= Date.now() ? this.roster.member(claimed.participant_id) : undefined;
-    if (!member) return errorResponse("invalid_ticket", "ticket unknown, used or expired");
+    if (!member) {
+      spent();
+      return errorResponse("invalid_ticket", "ticket unknown, used or expired");
+    }
+    // Someone whose connections vanished in a crash and who is back: the modules first hear that they left.
+    if (!member.connected) await this.settleVanished(member.participantId);
     const verdict = this.deps.host().admit({ ...member, phase: "upgrade" });
-    if (verdict.decision === "refuse") return errorResponse(verdict.error, verdict.text);
+    if (verdict.decision === "refuse") {
+      spent();
+      return errorResponse(verdict.error, verdict.text);
+    }
 
     const connection: Connection = {
       participantId: member.participantId,
@@ -141,25 +157,32 @@ export class Entrance {
     // of this connection is handled before its join_success is sent.
     const modules = held ? undefined : await this.deps.host().joinStates(connection);
     this.deps.state.acceptWebSocket(server);
-    const joined = this.roster.connect(server, connection, Date.now());
+    const joined = this.roster.connect(server, connection, Date.now(), this.windowMs);
+    spent();
     if (modules) this.welcome(server, member.participantId, modules);
     if (joined) this.deps.presence.schedule();
     await this.connected(server, connection, held);
     return response;
   }
 
-  /** Lets a held participant in: each of their connections gets its join_success, everyone a joined. */
-  async release(participantId: string): Promise<boolean> {
-    if (!this.roster.isHeld(participantId)) return false;
+  /**
+   * Lets a held participant in: each of their connections gets its join_success, everyone a joined. Not while the
+   * room is full (owners and moderators aside), checked when they are let in, after the join states are gathered.
+   */
+  async release(participantId: string): Promise<Release> {
+    if (!this.roster.isHeld(participantId)) return "not_held";
     const waiting = this.roster.socketsWithConnections(participantId);
     const states = await Promise.all(waiting.map((c) => this.deps.host().joinStates(c.connection)));
     // Gathering took a moment: only connections still there, and only once.
-    if (!this.roster.setHeld(participantId, false)) return false;
+    if (!this.roster.isHeld(participantId)) return "not_held";
+    const role = this.roster.member(participantId)?.role;
+    if (role !== "owner" && role !== "moderator" && !this.hasSeat()) return "room_full";
+    this.roster.setHeld(participantId, false);
     const live = waiting.filter((c) => this.roster.isLive(c.socket));
     for (const [i, c] of waiting.entries()) if (live.includes(c)) this.welcome(c.socket, participantId, states[i]!);
     this.deps.presence.schedule();
     for (const c of live) await this.connected(c.socket, c.connection, false);
-    return true;
+    return "released";
   }
 
   /** One socket closed; the participant's last one makes a leave. */
@@ -177,16 +200,57 @@ export class Entrance {
     await this.deps.scheduler.schedule(ROSTER_TIMERS, left, now + this.windowMs);
   }
 
+  /**
+   * After a crash or restart: participants whose connections vanished get their window to come back, and when it
+   * has passed, every module hears that they left (their media, waiting-room entry, SFU placement go) and the
+   * roster forgets them, as if they had disconnected normally.
+   */
+  async recover(vanished: readonly string[]): Promise<void> {
+    const dueAt = Date.now() + this.windowMs;
+    for (const id of vanished) await this.deps.scheduler.schedule(ROSTER_TIMERS, id, dueAt);
+  }
+
   /** Forgets a participant whose resumption window passed (the roster's timer). */
-  expire(participantId: string): void {
+  async expire(participantId: string): Promise<void> {
+    if (!this.roster.isConnected(participantId)) await this.settleVanished(participantId);
     this.roster.expire(participantId, Date.now(), this.windowMs);
   }
 
-  /** Whether a room session token still speaks for someone in this room (for REST calls such as GET /v1/turn). */
-  sessionValid(tenant: string, participantId: string): boolean {
+  /**
+   * The leave hooks a crash skipped, run once for someone whose connections vanished: when they come back (so
+   * they start afresh: their old streams, waiting-room entry and so on are gone) or when their window passes.
+   */
+  private async settleVanished(participantId: string): Promise<void> {
+    if (!this.roster.settleVanished(participantId)) return;
+    await this.deps.host().run("left", [participantId, this.roster.isHeld(participantId)]);
+  }
+
+  /**
+   * Whether a room session token may fetch TURN credentials: its connection (`sid`) is open or closed less than
+   * the resumption window ago, and it asked at most TURN_REQUESTS_PER_MINUTE times this minute.
+   */
+  turnRequest(tenant: string, participantId: string, connectionId: string): TurnAdmission {
     const room = this.deps.settings.row();
-    if (!room || room.tenant !== tenant) return false;
-    return this.roster.isPresent(participantId, Date.now(), this.windowMs);
+    const now = Date.now();
+    if (
+      !room ||
+      room.tenant !== tenant ||
+      !this.roster.connectionValid(participantId, connectionId, now, this.windowMs)
+    )
+      return fail("unauthorized", "session is over");
+    const limit = this.deps.config.TURN_REQUESTS_PER_MINUTE;
+    const { count, resetAt } = this.roster.countRequest(connectionId, now);
+    if (count <= limit) return ok(null);
+    return {
+      ...fail("rate_limited", `at most ${limit} TURN requests per session and minute`),
+      retryAfter: Math.max(1, Math.ceil((resetAt - now) / 1000)),
+    };
+  }
+
+  /** Whether one more participant fits into the room. */
+  private hasSeat(): boolean {
+    const room = this.deps.settings.row();
+    return room !== undefined && this.roster.occupancy(false, Date.now()) < this.deps.settings.participantLimit(room);
   }
 
   /**
@@ -203,6 +267,8 @@ export class Entrance {
     const role = who.role === "owner" ? "owner" : (known?.role ?? who.role);
     const verdict = this.deps.host().admit({ participantId, kind: who.kind, role, phase: "start" });
     if (verdict.decision === "refuse") return fail(verdict.error, verdict.text);
+    const full = this.seatRefusal(participantId, role, verdict.decision === "hold" && !known?.connected, known);
+    if (full) return full;
     const refused = claim?.();
     if (refused) return refused;
     this.roster.upsert({ id: participantId, ...who });
@@ -215,6 +281,36 @@ export class Entrance {
       else this.roster.setHeld(participantId, false);
     }
     return ok(await this.issueTicket(participantId, Date.now()));
+  }
+
+  /**
+   * The room's bounds: connections per participant, then seats in the waiting room (`toWaitingRoom`) or in the
+   * room. Someone already connected, or back within the resumption window, keeps their seat; owners and
+   * moderators may join a full room (a chair must never be locked out of their own session).
+   */
+  private seatRefusal(
+    participantId: string,
+    role: Role,
+    toWaitingRoom: boolean,
+    known: Member | undefined,
+  ): Result<never> | undefined {
+    const { config, settings } = this.deps;
+    const now = Date.now();
+    // Tickets never used (a client retrying over a bad network) make way for the newest start; open connections
+    // and ones being set up do not.
+    const max = config.MAX_CONNECTIONS_PER_PARTICIPANT;
+    if (!this.roster.makeRoomForConnection(participantId, max, now)) {
+      return fail("too_many_connections", `a participant may hold at most ${max} connections at once`);
+    }
+    if (known && this.roster.isPresent(participantId, now, this.windowMs)) return undefined;
+    if (toWaitingRoom) {
+      if (this.roster.occupancy(true, now) < config.WAITING_ROOM_MAX) return undefined;
+      return fail("waiting_room_full", `the waiting room holds at most ${config.WAITING_ROOM_MAX} participants`);
+    }
+    if (role === "owner" || role === "moderator") return undefined;
+    const limit = settings.participantLimit(settings.row()!);
+    if (this.roster.occupancy(false, now) < limit) return undefined;
+    return fail("participant_limit_reached", `the room admits at most ${limit} participants`);
   }
 
   /** The modules' connected hooks; a hook that fails tells this connection with an internal_error frame. */

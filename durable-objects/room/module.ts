@@ -63,6 +63,8 @@ export interface RosterView {
   connections(): Connection[];
   /** Connected participants, held ones included. */
   connectedCount(): number;
+  /** Connected participants who are in the room (not held in the waiting room). */
+  admittedCount(): number;
   /** Connected participants held in the waiting room, longest waiting first. */
   held(): Member[];
   /** The breakout group a participant is in (undefined: the main room). */
@@ -77,8 +79,11 @@ export interface Capabilities {
   disconnect(participantId: string, code: number, reason: string): void;
   /** Holds a connected participant in the waiting room. */
   hold(participantId: string): void;
-  /** Lets a held participant in: each connection gets join_success, everyone a joined; false when not held. */
-  release(participantId: string): Promise<boolean>;
+  /**
+   * Lets a held participant in: each connection gets join_success, everyone a joined — unless they are not held
+   * (any more) or the room is full (`max_participants`; owners and moderators aside).
+   */
+  release(participantId: string): Promise<"released" | "not_held" | "room_full">;
   /** Moves a participant into a group (undefined: the main room). */
   setGroup(participantId: string, group: string | undefined): void;
   /** A participant's public fields that a module contributes changed: a control.update follows (batched). */

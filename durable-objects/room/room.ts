@@ -15,11 +15,13 @@ import {
 } from "../../src/protocol";
 import { type Config, readConfig } from "../../src/shared/config";
 import { errorResponse } from "../../src/shared/http";
+import { logFailure } from "../../src/shared/log";
+import { roomIndexOf } from "../../src/shared/objects";
 import type { Principal } from "../../src/shared/principal";
 import { randomToken } from "../../src/shared/secrets";
 import type { SfuPin } from "../sfu-pool";
 import { Dispatcher } from "./dispatch";
-import { Entrance, ROSTER_TIMERS } from "./entrance";
+import { Entrance, ROSTER_TIMERS, type TurnAdmission } from "./entrance";
 import { ModuleHost } from "./host";
 import { migrate } from "./migrations";
 import type { RoomModule, RosterView } from "./module";
@@ -81,12 +83,23 @@ export class RoomObject extends DurableObject<Env> {
     this.dispatcher = new Dispatcher({ config: this.config, storage: ctx.storage, roster, host, transport });
     this.host = this.buildHost();
     void this.host.run("loaded", []);
+    const vanished = this.roster.vanished;
+    if (vanished.length > 0) void ctx.blockConcurrencyWhile(() => this.entrance.recover(vanished));
+    void this.enrol();
   }
 
   // ── RPC from the worker ─────────────────────────────
 
-  create(principal: Principal, input: CreateRoomInput): Result<Room> {
-    return this.settings.create(principal, input);
+  /** Creates the room, counted against its owner's quota in the room index. */
+  async create(principal: Principal, input: CreateRoomInput): Promise<Result<Room>> {
+    const allowed = this.settings.creatable(principal, input);
+    if (!allowed.ok) return allowed;
+    const owner = { ...principal, userKey: allowed.value.userKey };
+    const indexed = await roomIndexOf(this.env).add({ id: input.id, tenant: owner.tenant, ownerKey: owner.userKey });
+    if (!indexed.ok) return indexed;
+    const room = this.settings.create(owner, input);
+    this.settings.markIndexed();
+    return ok(room);
   }
 
   info(principal: Principal): Result<Room> {
@@ -108,6 +121,7 @@ export class RoomObject extends DurableObject<Env> {
       instance_started_at: new Date(this.instance.startedAt).toISOString(),
       connections: this.ctx.getWebSockets().length,
       participants_connected: this.roster.connectedCount(),
+      participants_stored: this.roster.storedCount(),
     });
   }
 
@@ -116,6 +130,7 @@ export class RoomObject extends DurableObject<Env> {
     const room = this.settings.managedBy(principal);
     if (!room.ok) return room;
     for (const socket of this.ctx.getWebSockets()) this.transport.close(socket, CloseCode.roomDeleted, "room deleted");
+    await roomIndexOf(this.env).remove(room.value.id);
     await this.host.run("deleted", []);
     this.presence.cancel();
     await this.ctx.storage.deleteAlarm();
@@ -147,13 +162,18 @@ export class RoomObject extends DurableObject<Env> {
     return this.entrance.startInvited(request);
   }
 
-  sessionValid(tenant: string, participantId: string): boolean {
-    return this.entrance.sessionValid(tenant, participantId);
+  turnRequest(tenant: string, participantId: string, connectionId: string): TurnAdmission {
+    return this.entrance.turnRequest(tenant, participantId, connectionId);
   }
 
   /** The SFU pool moved this room off a lost node (`pin` null: no node could take it). */
   async sfuMoved(pin: SfuPin | null, reason: "dead" | "removed"): Promise<void> {
     if (this.settings.row()) await this.host.services().media.sfuMoved(pin, reason);
+  }
+
+  /** Seals the room's stored secrets again under the first STATE_ENCRYPTION_KEY key (operator rotation). */
+  reseal(): Promise<number> {
+    return this.host.services().media.reseal();
   }
 
   // ── Signalling connections (WebSocket Hibernation API) ───────────────────
@@ -185,6 +205,18 @@ export class RoomObject extends DurableObject<Env> {
 
   // ── Wiring ─────────────────────────────────
 
+  /** A room from before the room index existed registers itself once (outside the quota: it exists already). */
+  private async enrol(): Promise<void> {
+    const room = this.settings.row();
+    if (!room || room.indexed === 1) return;
+    try {
+      await roomIndexOf(this.env).enrol({ id: room.id, tenant: room.tenant, ownerKey: room.owner_key });
+      this.settings.markIndexed();
+    } catch (error) {
+      logFailure("the room could not enrol in the room index", error, "warn");
+    }
+  }
+
   private migrateAll(): void {
     migrate(this.sql, "room", Settings.migrations);
     migrate(this.sql, "roster", Roster.migrations);
@@ -199,6 +231,7 @@ export class RoomObject extends DurableObject<Env> {
       connectionsOf: (id) => this.roster.connectionsOf(id),
       connections: () => this.roster.connections(),
       connectedCount: () => this.roster.connectedCount(),
+      admittedCount: () => this.roster.admittedCount(),
       held: () => this.roster.held(),
       groupOf: (id) => this.roster.groupOf(id),
     };

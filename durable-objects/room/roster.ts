@@ -47,6 +47,13 @@ export class Roster {
     "ALTER TABLE participants ADD COLUMN group_id TEXT",
     // The invite a guest came with: a revoke of it ends their resumptions too.
     "ALTER TABLE participants ADD COLUMN invite_id TEXT",
+    // Each signalling connection, while open and for the resumption window after: room session tokens name one
+    // (`sid`), and GET /v1/turn is counted per connection and minute.
+    `CREATE TABLE connections (id TEXT PRIMARY KEY, participant_id TEXT NOT NULL, opened_at INTEGER NOT NULL,
+      closed_at INTEGER, turn_window INTEGER NOT NULL DEFAULT 0, turn_requests INTEGER NOT NULL DEFAULT 0)`,
+    "CREATE INDEX connections_closed ON connections (closed_at)",
+    // Whose connections vanished in a crash: the modules have not heard them leave yet.
+    "ALTER TABLE participants ADD COLUMN vanished INTEGER NOT NULL DEFAULT 0",
   ] as const;
 
   private readonly sockets: SocketIndex;
@@ -56,6 +63,11 @@ export class Roster {
   readonly changes = new PresenceChanges();
 
   readonly resumptions: Resumptions;
+  /**
+   * Participants marked connected whose sockets did not survive (a crash or a restart): they disconnected now,
+   * and no module heard of it. The room runs the modules' leave hooks for them when their window has passed.
+   */
+  readonly vanished: readonly string[];
 
   constructor(
     private readonly sql: SqlStorage,
@@ -63,12 +75,22 @@ export class Roster {
     now: number,
   ) {
     this.sockets = new SocketIndex(live);
-    // Participants marked connected whose sockets did not survive (a crash or restart) have disconnected now.
-    const stale = sql
+    this.vanished = sql
       .exec<{ id: string }>("SELECT id FROM participants WHERE disconnected_at IS NULL")
       .toArray()
-      .filter((row) => !this.sockets.isConnected(row.id));
-    for (const { id } of stale) sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, id);
+      .map((row) => row.id)
+      .filter((id) => !this.sockets.isConnected(id));
+    for (const id of this.vanished) {
+      sql.exec("UPDATE participants SET disconnected_at = ?, vanished = 1 WHERE id = ?", now, id);
+    }
+    if (this.vanished.length > 0) {
+      const open = new Set(live.map((s) => (s.deserializeAttachment() as Connection | null)?.connectionId));
+      const lost = sql
+        .exec<{ id: string }>("SELECT id FROM connections WHERE closed_at IS NULL")
+        .toArray()
+        .filter((row) => !open.has(row.id));
+      for (const { id } of lost) sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, id);
+    }
     this.resumptions = new Resumptions(sql);
     const held = sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray();
     this.heldIds = new Set(held.map((r) => r.id));
@@ -118,6 +140,103 @@ export class Roster {
 
   connectedCount(): number {
     return this.sockets.participantCount();
+  }
+
+  /** Participants the room remembers (for operators' diagnostics). */
+  storedCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM participants").one().n;
+  }
+
+  /** Connected participants in the room, the waiting ones not counted. */
+  admittedCount(): number {
+    return this.sockets.participantCount() - this.connectedHeld();
+  }
+
+  /**
+   * Seats taken in the room (`held` false) or its waiting room (`held` true): participants connected there, and
+   * those holding a ticket not yet used or being connected with one (so a burst of starts cannot overfill it).
+   */
+  occupancy(held: boolean, now: number): number {
+    const connected = held ? this.connectedHeld() : this.admittedCount();
+    const { pending } = this.sql
+      .exec<{ pending: number }>(
+        `SELECT COUNT(DISTINCT t.participant_id) AS pending
+         FROM tickets t JOIN participants p ON p.id = t.participant_id
+         WHERE (t.used = 1 OR t.expires_at >= ?) AND p.disconnected_at IS NOT NULL AND p.waiting = ?`,
+        now,
+        held ? 1 : 0,
+      )
+      .one();
+    return connected + pending;
+  }
+
+  /**
+   * Whether a participant may get one more connection within `max`: open ones and those being set up (a claimed
+   * ticket) count; tickets never used give way, oldest first, to the new one.
+   */
+  makeRoomForConnection(participantId: string, max: number, now: number): boolean {
+    const tickets = this.sql
+      .exec<{ hash: string; used: number }>(
+        "SELECT hash, used FROM tickets WHERE participant_id = ? AND (used = 1 OR expires_at >= ?) ORDER BY expires_at",
+        participantId,
+        now,
+      )
+      .toArray();
+    const firm = this.sockets.of(participantId).length + tickets.filter((t) => t.used === 1).length;
+    if (firm >= max) return false;
+    const unused = tickets.filter((t) => t.used === 0);
+    for (const t of unused.slice(0, Math.max(0, firm + unused.length - max + 1))) {
+      this.sql.exec("DELETE FROM tickets WHERE hash = ?", t.hash);
+    }
+    return true;
+  }
+
+  /** Clears the mark of someone whose connections vanished in a crash; true when it was set (once). */
+  settleVanished(participantId: string): boolean {
+    return (
+      this.sql
+        .exec("UPDATE participants SET vanished = 0 WHERE id = ? AND vanished = 1 RETURNING id", participantId)
+        .toArray().length > 0
+    );
+  }
+
+  /**
+   * Whether a connection speaks for its participant now: open, or closed less than `windowMs` ago (its client may
+   * be resuming), and the participant still belongs to the room.
+   */
+  connectionValid(participantId: string, connectionId: string, now: number, windowMs: number): boolean {
+    const row = this.sql
+      .exec<{ closed_at: number | null }>(
+        "SELECT closed_at FROM connections WHERE id = ? AND participant_id = ?",
+        connectionId,
+        participantId,
+      )
+      .toArray()[0];
+    if (!row || !this.row(participantId)) return false;
+    return row.closed_at === null || now - row.closed_at <= windowMs;
+  }
+
+  /** Counts a request of a connection in the current minute; the count so far and when the minute ends. */
+  countRequest(connectionId: string, now: number): { count: number; resetAt: number } {
+    const row = this.sql
+      .exec<{ turn_window: number; turn_requests: number }>(
+        `UPDATE connections SET
+           turn_requests = CASE WHEN turn_window + 60000 <= ? THEN 1 ELSE turn_requests + 1 END,
+           turn_window = CASE WHEN turn_window + 60000 <= ? THEN ? ELSE turn_window END
+         WHERE id = ? RETURNING turn_window, turn_requests`,
+        now,
+        now,
+        now,
+        connectionId,
+      )
+      .one();
+    return { count: row.turn_requests, resetAt: row.turn_window + 60000 };
+  }
+
+  private connectedHeld(): number {
+    let count = 0;
+    for (const id of this.heldIds) if (this.isConnected(id)) count++;
+    return count;
   }
 
   /**
@@ -199,9 +318,16 @@ export class Roster {
   }
 
   /** Registers a socket; returns true when this is the participant's first live connection (a join). */
-  connect(socket: WebSocket, attachment: Connection, now: number): boolean {
+  connect(socket: WebSocket, attachment: Connection, now: number, windowMs: number): boolean {
     socket.serializeAttachment(attachment);
     const first = this.sockets.add(socket, attachment);
+    this.sql.exec("DELETE FROM connections WHERE closed_at < ?", now - windowMs);
+    this.sql.exec(
+      "INSERT INTO connections (id, participant_id, opened_at) VALUES (?, ?, ?)",
+      attachment.connectionId,
+      attachment.participantId,
+      now,
+    );
     if (first) {
       this.sql.exec(
         "UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?",
@@ -220,6 +346,8 @@ export class Roster {
 
   /** Unregisters a socket; returns the participant id when that was its last connection (a leave). */
   disconnect(socket: WebSocket, reason: LeaveReason, now: number): string | undefined {
+    const connection = socket.deserializeAttachment() as Connection | null;
+    if (connection) this.sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, connection.connectionId);
     const left = this.sockets.remove(socket);
     if (left === undefined) return undefined;
     this.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);

@@ -21,6 +21,8 @@ export interface RoomRow extends Record<string, SqlStorageValue> {
   password_hash: string | null;
   waiting_room: WaitingRoom;
   created_at: number;
+  max_participants: number | null;
+  indexed: number;
 }
 
 export interface InviteRow extends Record<string, SqlStorageValue> {
@@ -37,6 +39,7 @@ export interface CreateRoomInput {
   name: string;
   passwordHash: string | null;
   waitingRoom: WaitingRoom;
+  maxParticipants: number | null;
 }
 
 export interface UpdateRoomInput {
@@ -44,6 +47,8 @@ export interface UpdateRoomInput {
   /** null removes the password. */
   passwordHash?: string | null;
   waitingRoom?: WaitingRoom;
+  /** null: back to the server's limit. */
+  maxParticipants?: number | null;
 }
 
 /** The room's own row (identity, owner, settings) and its guest invitations. */
@@ -60,6 +65,13 @@ export class Settings {
     "UPDATE invites SET id = substr(hash, 1, 16) WHERE id IS NULL",
     "UPDATE invites SET expires_at = unixepoch() * 1000 + 1209600000 WHERE expires_at IS NULL",
     "CREATE UNIQUE INDEX invites_id ON invites (id)",
+    // Seats are counted with the tickets not yet used; null: the server's ROOM_MAX_PARTICIPANTS.
+    "CREATE INDEX tickets_participant ON tickets (participant_id)",
+    "ALTER TABLE room ADD COLUMN max_participants INTEGER",
+    // A claimed ticket stays until its connection is set up (it holds the seat meanwhile).
+    "ALTER TABLE tickets ADD COLUMN used INTEGER NOT NULL DEFAULT 0",
+    // Whether the room is in the deployment's room index (rooms created before it enrol when they next load).
+    "ALTER TABLE room ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0",
   ] as const;
 
   constructor(
@@ -71,12 +83,18 @@ export class Settings {
     return this.sql.exec<RoomRow>("SELECT * FROM room").toArray()[0];
   }
 
-  create(principal: Principal, input: CreateRoomInput): Result<Room> {
+  /** Whether a new room may be created by this principal (checked before the room index counts it). */
+  creatable(principal: Principal, input: CreateRoomInput): Result<{ userKey: string }> {
     if (!principal.userKey) return fail("insufficient_permissions", "rooms are created by users");
     if (this.row()) return fail("conflict", "room exists");
+    const bounded = this.boundedLimit(input.maxParticipants);
+    return bounded.ok ? ok({ userKey: principal.userKey }) : bounded;
+  }
+
+  create(principal: Principal & { userKey: string }, input: CreateRoomInput): Room {
     this.sql.exec(
-      `INSERT INTO room (id, tenant, owner_key, name, password_hash, waiting_room, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO room (id, tenant, owner_key, name, password_hash, waiting_room, created_at, max_participants)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       input.id,
       principal.tenant,
       principal.userKey,
@@ -84,21 +102,39 @@ export class Settings {
       input.passwordHash,
       input.waitingRoom,
       Date.now(),
+      input.maxParticipants,
     );
-    return ok(this.describe(this.row()!, principal));
+    return this.describe(this.row()!, principal);
   }
 
   update(principal: Principal, input: UpdateRoomInput): Result<Room> {
     const room = this.managedBy(principal);
     if (!room.ok) return room;
+    const bounded = this.boundedLimit(input.maxParticipants ?? null);
+    if (!bounded.ok) return bounded;
     const r = room.value;
     this.sql.exec(
-      "UPDATE room SET name = ?, password_hash = ?, waiting_room = ?",
+      "UPDATE room SET name = ?, password_hash = ?, waiting_room = ?, max_participants = ?",
       input.name ?? r.name,
       input.passwordHash === undefined ? r.password_hash : input.passwordHash,
       input.waitingRoom ?? r.waiting_room,
+      input.maxParticipants === undefined ? r.max_participants : input.maxParticipants,
     );
     return ok(this.describe(this.row()!, principal));
+  }
+
+  markIndexed(): void {
+    this.sql.exec("UPDATE room SET indexed = 1");
+  }
+
+  /** How many participants the room admits: its own setting, never more than the server's cap. */
+  participantLimit(room: RoomRow): number {
+    return Math.min(room.max_participants ?? Number.POSITIVE_INFINITY, this.config.ROOM_MAX_PARTICIPANTS);
+  }
+
+  private boundedLimit(max: number | null): Result<null> {
+    if (max === null || max <= this.config.ROOM_MAX_PARTICIPANTS) return ok(null);
+    return fail("invalid_request", `max_participants: at most ${this.config.ROOM_MAX_PARTICIPANTS} on this server`);
   }
 
   /** Rooms of other tenants answer exactly like rooms that do not exist. */
@@ -122,6 +158,8 @@ export class Settings {
       name: room.name,
       has_password: room.password_hash !== null,
       waiting_room: room.waiting_room,
+      max_participants: room.max_participants,
+      participant_limit: this.participantLimit(room),
       created_at: new Date(room.created_at).toISOString(),
       is_owner: room.owner_key === principal.userKey,
     };

@@ -56,11 +56,15 @@ export class Transport {
     this.send(socket, namespace, { message: "error", error, text }, transactionId);
   }
 
+  /**
+   * Sends one frame. A frame that cannot be sent is not silently lost: the connection is closed with 1011, so the
+   * client resumes and gets the room's state afresh (a socket already closing just completes its close).
+   */
   sendRaw(socket: WebSocket, data: string): void {
     try {
       socket.send(data);
     } catch {
-      // The socket is closing; its close handler does the bookkeeping.
+      this.close(socket, 1011, "a frame could not be sent");
     }
   }
 

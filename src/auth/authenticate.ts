@@ -7,11 +7,17 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from "jose";
-import { fail, ok, type Result } from "../protocol";
+import { DisplayNameSchema, fail, ok, type Result } from "../protocol";
 import type { Config, IssuerConfig } from "../shared/config";
 import { DEV_AUDIENCE, publicKeys } from "../shared/keys";
 import type { Principal } from "../shared/principal";
 import { secretsEqual, sha256 } from "../shared/secrets";
+
+/** An identity provider's name claim, if it is one a participant could have typed (else the client asks). */
+function displayNameOf(claim: unknown): string | undefined {
+  const parsed = DisplayNameSchema.safeParse(typeof claim === "string" ? claim.slice(0, 100) : undefined);
+  return parsed.success ? parsed.data : undefined;
+}
 
 /** Tolerated clock skew between us and an issuer. */
 const CLOCK_TOLERANCE_SECONDS = 5;
@@ -85,7 +91,8 @@ export async function authenticate(header: string | undefined, env: Env, config:
   return ok({
     tenant: `${issuer.issuer}#${typeof tenantClaim === "string" && tenantClaim ? tenantClaim : "default"}`,
     userKey: await sha256(`${issuer.issuer}\n${payload.sub}`),
-    name: typeof name === "string" ? name.slice(0, 100) : undefined,
+    // A name the identity provider sends is shown to others: it must be one a participant could have typed.
+    name: displayNameOf(name),
     subject: `${issuer.issuer}#${String(payload.sub).slice(0, 200)}`,
     operator: isOperator(payload, issuer),
   });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IdSchema, openEnum } from "./common";
+import { hasForbiddenControl, IdSchema, openEnum } from "./common";
 
 export const MAX_CHAT_LENGTH = 4000;
 
@@ -7,7 +7,12 @@ export const ChatCommandSchema = z.discriminatedUnion("action", [
   z
     .object({
       action: z.literal("send_message"),
-      content: z.string().trim().min(1).max(MAX_CHAT_LENGTH),
+      content: z
+        .string()
+        .trim()
+        .min(1)
+        .max(MAX_CHAT_LENGTH)
+        .refine((s) => !hasForbiddenControl(s), "control characters other than line feed and tab are not allowed"),
     })
     .strict(),
 ]);

@@ -19,12 +19,22 @@ export type WaitingRoom = z.infer<typeof WaitingRoomSchema>;
 /** Opaque identifiers we hand out: URL-safe, bounded. */
 export const IdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "malformed id");
 
-export const DisplayNameSchema = z
-  .string()
-  .trim()
-  .min(1)
-  .max(100)
-  .refine((s) => !/\p{Cc}/u.test(s), "control characters are not allowed");
+/**
+ * Names are shown to everyone: control and format characters (Cf) can reorder what others read (bidi overrides)
+ * or hide text, so they are refused with lone surrogates and line separators; the zero-width (non-)joiners are
+ * kept, as emoji sequences and several scripts need them.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
+const JOINERS = /[\u200c\u200d]/gu;
+
+export const isVisibleText = (s: string) => !INVISIBLE.test(s.replace(JOINERS, ""));
+const VISIBLE_ONLY = "control and format characters are not allowed";
+
+export const DisplayNameSchema = z.string().trim().min(1).max(100).refine(isVisibleText, VISIBLE_ONLY);
+export const RoomNameSchema = z.string().trim().max(200).refine(isVisibleText, VISIBLE_ONLY);
+
+/** Chat and other free text: control characters other than line feed and tab are refused. */
+export const hasForbiddenControl = (s: string) => /[^\P{Cc}\n\t]/u.test(s);
 
 /** Error codes shared by REST bodies, RPC results and WebSocket error frames. */
 export const ErrorCodeSchema = z.enum([
@@ -45,6 +55,10 @@ export const ErrorCodeSchema = z.enum([
   "invalid_invite",
   "not_found",
   "conflict",
+  "participant_limit_reached",
+  "too_many_connections",
+  "waiting_room_full",
+  "quota_exceeded",
   "dev_login_disabled",
   "sfu_unavailable",
   "media_unavailable",
@@ -86,6 +100,10 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   invalid_invite: 403,
   not_found: 404,
   conflict: 409,
+  participant_limit_reached: 403,
+  too_many_connections: 403,
+  waiting_room_full: 403,
+  quota_exceeded: 403,
   dev_login_disabled: 404,
   sfu_unavailable: 503,
   media_unavailable: 409,

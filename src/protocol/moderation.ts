@@ -7,6 +7,7 @@ export const WaitingParticipantSchema = z.object({
   display_name: z.string(),
   kind: openEnum(ParticipantKindSchema),
 });
+export type WaitingParticipant = z.infer<typeof WaitingParticipantSchema>;
 
 export const ModerationCommandSchema = z.discriminatedUnion("action", [
   /** Let a participant in from the waiting room. */
@@ -18,8 +19,15 @@ export const ModerationCommandSchema = z.discriminatedUnion("action", [
 export const ModerationEventSchema = z.discriminatedUnion("message", [
   /** The first frame for a participant who must wait to be let in (instead of control.join_success). */
   z.object({ message: z.literal("in_waiting_room"), display_name: z.string() }),
-  /** Owners and moderators: who waits now. */
-  z.object({ message: z.literal("waiting_room_updated"), waiting: z.array(WaitingParticipantSchema) }),
+  /**
+   * Owners and moderators: who came into the waiting room and who left it (let in, turned away, gone) since the
+   * last change; the whole list is in join_success (and goes to someone who becomes a moderator as `added`).
+   */
+  z.object({
+    message: z.literal("waiting_room_changed"),
+    added: z.array(WaitingParticipantSchema),
+    removed: z.array(IdSchema),
+  }),
 ]);
 
 /** join_success.modules.moderation: the waiting list for owners and moderators, empty for everyone else. */

@@ -1,8 +1,10 @@
 import { z } from "zod";
-import { DisplayNameSchema, IdSchema, WaitingRoomSchema } from "./common";
+import { DisplayNameSchema, IdSchema, RoomNameSchema, WaitingRoomSchema } from "./common";
 
 const PasswordSchema = z.string().min(1).max(128);
 const SecretTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, "malformed token");
+/** How many participants a room admits at once (owners and moderators may still join past it). */
+const MaxParticipantsSchema = z.number().int().min(1).max(1_000_000);
 const TenantSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes");
 
 export const DevLoginRequestSchema = z
@@ -15,9 +17,11 @@ export const DevLoginResponseSchema = z
 
 export const CreateRoomRequestSchema = z
   .object({
-    name: z.string().trim().max(200).optional(),
+    name: RoomNameSchema.optional(),
     password: PasswordSchema.optional(),
     waiting_room: WaitingRoomSchema.default("disabled"),
+    /** Default and upper bound: the server's ROOM_MAX_PARTICIPANTS. */
+    max_participants: MaxParticipantsSchema.optional(),
   })
   .strict()
   .meta({ id: "CreateRoomRequest" });
@@ -25,10 +29,12 @@ export type CreateRoomRequest = z.infer<typeof CreateRoomRequestSchema>;
 
 export const UpdateRoomRequestSchema = z
   .object({
-    name: z.string().trim().max(200).optional(),
+    name: RoomNameSchema.optional(),
     /** null removes the password. */
     password: PasswordSchema.nullable().optional(),
     waiting_room: WaitingRoomSchema.optional(),
+    /** null: back to the server's ROOM_MAX_PARTICIPANTS. */
+    max_participants: MaxParticipantsSchema.nullable().optional(),
   })
   .strict()
   .refine((b) => Object.keys(b).length > 0, "nothing to update")
@@ -41,12 +47,19 @@ export const RoomSchema = z
     name: z.string(),
     has_password: z.boolean(),
     waiting_room: WaitingRoomSchema,
+    /** The room's own limit (null: the server's), and the limit in force (the smaller of the two). */
+    max_participants: z.number().int().nullable(),
+    participant_limit: z.number().int(),
     created_at: z.iso.datetime(),
     /** Whether the caller owns the room. */
     is_owner: z.boolean(),
   })
   .meta({ id: "Room" });
 export type Room = z.infer<typeof RoomSchema>;
+
+/** GET /v1/rooms: the rooms the caller owns, newest first. */
+export const RoomListSchema = z.object({ rooms: z.array(RoomSchema) }).meta({ id: "RoomList" });
+export type RoomList = z.infer<typeof RoomListSchema>;
 
 export const RoomParamsSchema = z.object({ id: IdSchema });
 
@@ -151,6 +164,23 @@ export const RoomDiagnosticsSchema = z
     instance_started_at: z.iso.datetime(),
     connections: z.number().int(),
     participants_connected: z.number().int(),
+    /** Participants the room remembers: present ones, those within their resumption window, registered users. */
+    participants_stored: z.number().int(),
   })
   .meta({ id: "RoomDiagnostics" });
 export type RoomDiagnostics = z.infer<typeof RoomDiagnosticsSchema>;
+
+/** Operators only: POST /v1/operator/state/reseal, stored secrets sealed again under the first state key. */
+export const ResealStateResponseSchema = z
+  .object({
+    /** Singleton objects visited: the TURN fleet, the SFU pool and the two signing keys. */
+    objects: z.number().int(),
+    /** Rooms visited (every room the room index lists). */
+    rooms: z.number().int(),
+    /** Stored values rewritten (including those an object re-sealed on its own when it woke for this). */
+    resealed: z.number().int(),
+    /** Objects whose values could not all be re-sealed (e.g. sealed under a key no longer configured; see the log). */
+    failed: z.number().int(),
+  })
+  .meta({ id: "ResealStateResponse" });
+export type ResealStateResponse = z.infer<typeof ResealStateResponseSchema>;

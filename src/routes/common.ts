@@ -50,7 +50,12 @@ export function respond<T extends object, S extends 200 | 201>(c: Context<AppEnv
   return c.json({ error: result.error }, httpStatusOf[result.error.code], retry);
 }
 
-export { roomOf as room, sfuPoolOf as sfuPool, turnFleetOf as fleet } from "../shared/objects";
+export {
+  roomIndexOf as roomIndex,
+  roomOf as room,
+  sfuPoolOf as sfuPool,
+  turnFleetOf as fleet,
+} from "../shared/objects";
 
 /** Failed attempts that count against the client address. */
 const GUESSING_ERRORS = new Set<ErrorCode>(["invalid_password", "invalid_invite", "invalid_ticket"]);

@@ -5,6 +5,8 @@ import {
   AddSfuNodeRequestSchema,
   AddTurnSecretRequestSchema,
   NodeHealthSchema,
+  type ResealStateResponse,
+  ResealStateResponseSchema,
   RoomDiagnosticsSchema,
   SecretParamsSchema,
   SfuNodeParamsSchema,
@@ -12,6 +14,9 @@ import {
   TurnSecretListSchema,
   TurnSecretSchema,
 } from "../protocol";
+import { type KeyPurpose, signingKey } from "../shared/keys";
+import { logFailure } from "../shared/log";
+import { roomIndexOf } from "../shared/objects";
 import {
   type AppEnv,
   defaultHook,
@@ -25,6 +30,51 @@ import {
   route,
   sfuPool,
 } from "./common";
+
+/** Rooms asked at once while re-sealing, and room ids read from the index per page. */
+const RESEAL_PARALLEL = 8;
+const RESEAL_PAGE = 100;
+
+/**
+ * Seals every stored secret again under the first STATE_ENCRYPTION_KEY key: the singletons', then those of each
+ * room the room index lists. An object that fails is logged and counted; the others go on.
+ */
+async function resealState(env: Env): Promise<ResealStateResponse> {
+  const outcome: ResealStateResponse = { objects: 0, rooms: 0, resealed: 0, failed: 0 };
+  const visit = async (name: string, reseal: () => Promise<number>) => {
+    try {
+      outcome.resealed += await reseal();
+    } catch (error) {
+      outcome.failed += 1;
+      logFailure(`state reseal: ${name} could not be re-sealed`, error);
+    }
+  };
+  const keys: KeyPurpose[] = ["dev-issuer", "session"];
+  const singletons: [string, () => Promise<number>][] = [
+    ["the TURN fleet", () => fleet(env).reseal()],
+    ["the SFU pool", () => sfuPool(env).reseal()],
+    ...keys.map((purpose): [string, () => Promise<number>] => [
+      `the ${purpose} signing key`,
+      () => signingKey(env, purpose).reseal(),
+    ]),
+  ];
+  for (const [name, reseal] of singletons) {
+    await visit(name, reseal);
+    outcome.objects += 1;
+  }
+  let after: string | null = null;
+  for (;;) {
+    const ids: string[] = await roomIndexOf(env).page(after, RESEAL_PAGE);
+    for (let i = 0; i < ids.length; i += RESEAL_PARALLEL) {
+      await Promise.all(
+        ids.slice(i, i + RESEAL_PARALLEL).map((id) => visit(`room ${id}`, () => room(env, id).reseal())),
+      );
+    }
+    outcome.rooms += ids.length;
+    if (ids.length < RESEAL_PAGE) return outcome;
+    after = ids[ids.length - 1]!;
+  }
+}
 
 /** Operator endpoints: the TURN keyring and nodes, the SFU nodes, and a room object's diagnostics. */
 export function operatorRoutes() {
@@ -156,6 +206,19 @@ export function operatorRoutes() {
       const result = await sfuPool(c.env).remove(c.req.valid("param").node_id);
       return result.ok ? c.body(null, 204) : respond(c, result, 200);
     },
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/operator/state/reseal",
+      summary:
+        "Seal every stored secret (TURN secrets, Janus secrets, signing keys) again under the first " +
+        "STATE_ENCRYPTION_KEY key; run after putting a new key first, before removing the old one",
+      ...operator,
+      responses: { 200: { ...json(ResealStateResponseSchema), description: "Objects visited and values rewritten" } },
+    }),
+    async (c) => c.json(await resealState(c.env), 200),
   );
 
   // Under the room's path, not /v1/operator, so a proxy sends it to the shard that holds the room.

@@ -1,11 +1,17 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import {
   CreateInviteRequestSchema,
   CreateRoomRequestSchema,
+  fail,
   InviteListSchema,
   InviteParamsSchema,
   InviteSchema,
+  ok,
   type Result,
+  type Room,
+  type RoomList,
+  RoomListSchema,
   RoomSchema,
   StartInvitedRequestSchema,
   StartRequestSchema,
@@ -13,7 +19,7 @@ import {
   StartResponseSchema,
   UpdateRoomRequestSchema,
 } from "../protocol";
-import { hashPassword } from "../shared/password";
+import { hashPassword, passwordCheckAllowed } from "../shared/password";
 import { randomToken } from "../shared/secrets";
 import {
   type AppEnv,
@@ -24,10 +30,23 @@ import {
   jsonBody,
   respond,
   room,
+  roomIndex,
   roomParams,
   route,
   throttled,
 } from "./common";
+
+/**
+ * Hashing a new room password holds the thread as long as checking one (PBKDF2), so it takes a check of the
+ * process's PASSWORD_CHECKS_PER_SECOND too: a burst of room edits cannot stall every room either.
+ */
+async function cappedHash(c: Context<AppEnv>, password: string | undefined): Promise<Result<string | undefined>> {
+  if (password === undefined) return ok(undefined);
+  if (!passwordCheckAllowed(c.var.config.PASSWORD_CHECKS_PER_SECOND)) {
+    return fail("too_many_attempts", "the server is hashing too many passwords right now; try again shortly");
+  }
+  return ok(await hashPassword(password));
+}
 
 /** Rooms: their settings, guest invites, and the signalling tickets to join them. */
 export function roomRoutes() {
@@ -45,13 +64,39 @@ export function roomRoutes() {
     async (c) => {
       const body = c.req.valid("json");
       const id = randomToken(16);
-      const result = await room(c.env, id).create(c.var.principal, {
-        id,
-        name: body.name ?? "",
-        passwordHash: body.password === undefined ? null : await hashPassword(body.password),
-        waitingRoom: body.waiting_room,
-      });
+      const hashed = await cappedHash(c, body.password);
+      const result: Result<Room> = !hashed.ok
+        ? hashed
+        : await room(c.env, id).create(c.var.principal, {
+            id,
+            name: body.name ?? "",
+            passwordHash: hashed.value ?? null,
+            waitingRoom: body.waiting_room,
+            maxParticipants: body.max_participants ?? null,
+          });
       return respond(c, result, 201);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms",
+      summary: "The rooms the caller owns, newest first",
+      ...authenticated,
+      responses: { 200: { ...json(RoomListSchema), description: "The caller's rooms" } },
+    }),
+    async (c) => {
+      const principal = c.var.principal;
+      const list = async (userKey: string): Promise<Result<RoomList>> => {
+        const ids = await roomIndex(c.env).owned(principal.tenant, userKey);
+        const rooms = await Promise.all(ids.map((id) => room(c.env, id).info(principal)));
+        return ok({ rooms: rooms.flatMap((r) => (r.ok ? [r.value] : [])) });
+      };
+      const result = principal.userKey
+        ? await list(principal.userKey)
+        : fail("insufficient_permissions", "the operator token owns no rooms");
+      return respond(c, result, 200);
     },
   );
 
@@ -70,20 +115,22 @@ export function roomRoutes() {
     route({
       method: "patch",
       path: "/v1/rooms/{id}",
-      summary: "Change name, password or waiting-room setting (owner)",
+      summary: "Change name, password, waiting-room setting or participant limit (owner)",
       ...authenticated,
       request: { ...roomParams, ...jsonBody(UpdateRoomRequestSchema) },
       responses: { 200: { ...json(RoomSchema), description: "The updated room" } },
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const passwordHash =
-        body.password === undefined ? undefined : body.password === null ? null : await hashPassword(body.password);
-      const result = await room(c.env, c.req.valid("param").id).update(c.var.principal, {
-        name: body.name,
-        passwordHash,
-        waitingRoom: body.waiting_room,
-      });
+      const hashed = body.password === null ? ok(null) : await cappedHash(c, body.password);
+      const result: Result<Room> = !hashed.ok
+        ? hashed
+        : await room(c.env, c.req.valid("param").id).update(c.var.principal, {
+            name: body.name,
+            passwordHash: hashed.value,
+            waitingRoom: body.waiting_room,
+            maxParticipants: body.max_participants,
+          });
       return respond(c, result, 200);
     },
   );

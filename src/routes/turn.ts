@@ -12,7 +12,9 @@ export function turnRoutes() {
     route({
       method: "get",
       path: "/v1/turn",
-      summary: "TURN credentials for a live room session (bearer: the session token from join_success)",
+      summary:
+        "TURN credentials while the session token's connection is open or resuming (bearer: the session token " +
+        "from join_success); at most TURN_REQUESTS_PER_MINUTE per session",
       security: bearer,
       responses: { 200: { ...json(IceGrantSchema), description: "ICE servers, nearest healthy region first" } },
     }),
@@ -20,8 +22,10 @@ export function turnRoutes() {
       const session = await verifySessionToken(c.req.header("authorization"), c.env);
       if (!session.ok) return c.json({ error: session.error }, 401, { "www-authenticate": "Bearer" });
       const { room: roomId, tenant, participantId, sessionId } = session.value;
-      if (!(await room(c.env, roomId).sessionValid(tenant, participantId))) {
-        return c.json({ error: { code: "unauthorized" as const, message: "session is over" } }, 401);
+      const admitted = await room(c.env, roomId).turnRequest(tenant, participantId, sessionId);
+      if (!admitted.ok) {
+        const retry = admitted.retryAfter === undefined ? undefined : { "retry-after": String(admitted.retryAfter) };
+        return c.json({ error: admitted.error }, admitted.error.code === "rate_limited" ? 429 : 401, retry);
       }
       const [grant] = await fleet(c.env).grant([
         { opaqueId: sessionId, region: clientRegion(c.req.raw, c.var.config) },

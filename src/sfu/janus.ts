@@ -27,6 +27,26 @@ export interface JanusApi {
 /** Janus error: the session does not exist (timed out, or the node restarted). */
 export const JANUS_NO_SUCH_SESSION = 458;
 
+/** Janus's error codes (core and VideoRoom) by what a client may be told; Janus's own reasons stay in our logs. */
+const CLIENT_TEXTS: [codes: number[], text: string][] = [
+  // Core 464 (unknown JSEP type), 465 (invalid SDP); VideoRoom 431 (invalid SDP type), 437 (invalid SDP).
+  [[431, 437, 464, 465], "the SFU could not use the session description"],
+  // VideoRoom 428 (no such feed), 435 (not published).
+  [[428, 435], "that stream is not published on the SFU"],
+  // VideoRoom 432 (too many publishers).
+  [[432], "the SFU room takes no more publishers"],
+  // Core 458 (no such session), 459 (no such handle).
+  [[458, 459], "the SFU connection was lost; media is set up again"],
+  // Core 403 (unauthorized), 405 (unauthorized plugin); VideoRoom 433 (unauthorized).
+  [[403, 405, 433], "the SFU refused the room's credentials"],
+];
+
+/** The fixed text a client gets for a Janus failure: never Janus's reason, which may name its internals. */
+export function sfuFailureText(code: number | undefined): string {
+  if (code === undefined) return "the SFU did not answer";
+  return CLIENT_TEXTS.find(([codes]) => codes.includes(code))?.[1] ?? `the SFU refused the request (${code})`;
+}
+
 /** fetch with a deadline; the timer is cleared once the request settles. */
 async function fetchWithin(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
   const controller = new AbortController();

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { TurnNodeSchema } from "../../turn/fleet";
 import { RegionRulesSchema } from "../../turn/region";
+import { stateKeyProblem } from "./sealing";
 
 /** One trusted OIDC issuer. Tokens are verified against its JWKS (remote URL or inline keys). */
 export const IssuerConfigSchema = z
@@ -77,6 +78,18 @@ export const ConfigSchema = z.object({
   /** Header carrying the client address (cf-connecting-ip on Cloudflare, x-real-ip behind an on-prem proxy). */
   CLIENT_IP_HEADER: z.string().default("cf-connecting-ip"),
   OPERATOR_TOKEN: z.string().min(32).optional(),
+  /**
+   * Encryption at rest of the secrets objects store (TURN secrets, Janus secrets, signing keys): comma-separated
+   * base64url 256-bit keys, the first seals, all open (rotation: put the new key first, keep the old one behind it
+   * until `plenum state reseal` has run). Absent: stored in the clear, as before.
+   */
+  STATE_ENCRYPTION_KEY: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = stateKeyProblem(value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .optional(),
   /** Removed: any tenant's issuer could mint operators with it. Setting it stops the server with this message. */
   OPERATOR_CLAIM: z
     .undefined({
@@ -94,8 +107,20 @@ export const ConfigSchema = z.object({
   MAX_BODY_BYTES: seconds(16384),
   /** Largest SDP a client may send (simulcast offers are a few KiB). */
   MAX_SDP_BYTES: seconds(16384),
-  /** Rooms without an SFU run as a peer-to-peer mesh up to this many participants. */
+  /** Rooms without an SFU run as a peer-to-peer mesh up to this many participants (waiting ones not counted). */
   MESH_MAX_PARTICIPANTS: seconds(4),
+  /** Upper bound of every room's `max_participants` (owners and moderators may join past a room's own setting). */
+  ROOM_MAX_PARTICIPANTS: seconds(1000),
+  /** Signalling connections (devices) one participant may hold at once, tickets not yet used included. */
+  MAX_CONNECTIONS_PER_PARTICIPANT: seconds(4),
+  /** Participants one room's waiting room holds at most. */
+  WAITING_ROOM_MAX: seconds(200),
+  /** Rooms one user may own at once. */
+  MAX_ROOMS_PER_USER: seconds(100),
+  /** GET /v1/turn requests per room session (connection) and minute. */
+  TURN_REQUESTS_PER_MINUTE: seconds(30),
+  /** Bytes of chat history a joiner receives in join_success at most (besides the message count). */
+  CHAT_JOIN_HISTORY_BYTES: seconds(65536),
   RATE_LIMIT_PER_SECOND: seconds(10),
   RATE_LIMIT_BURST: seconds(30),
   /** A connection whose rate_limited answers outnumber its accepted frames by this much is closed. */

@@ -1,8 +1,10 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../scripts/local-server";
 import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema } from "../../src/protocol";
+import { keyId } from "../../src/shared/sealing";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
 
 /** Starts and connects; resolves once join_success arrived. */
@@ -255,6 +257,20 @@ describe("a burst of password guesses from ever new addresses", () => {
       expect(refused.length).toBeGreaterThanOrEqual(10);
       expect(checked + refused.length).toBe(20);
       expect(refused[0]!.headers.get("retry-after")).toBe("1");
+
+      // Setting a room password hashes it just as long: a burst of room edits draws on the same cap (refilled
+      // first: it grants PASSWORD_CHECKS_PER_SECOND a second).
+      await new Promise((r) => setTimeout(r, 1500));
+      const edits = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          call(server.base, "POST", "/v1/rooms", { token, body: { password: `neu-${i}` } }),
+        ),
+      );
+      const created = edits.filter((r) => r.status === 201).length;
+      const capped = edits.filter((r) => r.status === 429 && r.body.error.code === "too_many_attempts").length;
+      expect(created).toBeGreaterThan(0);
+      expect(capped).toBeGreaterThanOrEqual(10);
+      expect(created + capped).toBe(20);
     } finally {
       await server.stop();
     }
@@ -265,5 +281,83 @@ describe("settings that were removed", () => {
   it("stops npm start when OPERATOR_CLAIM is set, naming the per-issuer field instead", async () => {
     const started = startServer({ env: { OPERATOR_CLAIM: "plenum_role=operator" } });
     await expect(started).rejects.toThrow(/OPERATOR_CLAIM is no longer supported.*"operator_claim"/s);
+  });
+});
+
+describe("secrets sealed at rest with STATE_ENCRYPTION_KEY", () => {
+  const OPERATOR_TOKEN = "integration-operator-token-0123456789abcdef";
+  const newKey = () => randomBytes(32).toString("base64url");
+  const idOf = (key: string) => keyId(new Uint8Array(Buffer.from(key, "base64url")));
+  const withKey = (key: string) => ({
+    OPERATOR_TOKEN,
+    STATE_ENCRYPTION_KEY: key,
+    // One TURN node, so credentials are minted; its probes fail, but never often enough to take it out.
+    TURN_NODES: JSON.stringify([{ id: "t1", region: "de-east", host: "turn.plenum.test", probe: "127.0.0.1:9" }]),
+    TURN_DOWN_AFTER: "1000",
+  });
+  /** The TURN password as coturn computes it from the shared secret: base64(HMAC-SHA1(secret, username)). */
+  const turnPassword = (secret: string, username: string) =>
+    createHmac("sha1", secret).update(username).digest("base64");
+
+  it("rotates the key (new key first, reseal, old key gone) and fails loudly on a key it does not hold", async () => {
+    const [keyA, keyB, keyC] = [newKey(), newKey(), newKey()];
+    const turnSecret = randomBytes(32).toString("base64url");
+    let server = await startServer({ env: withKey(keyA) });
+    const { dataDir, port } = server;
+    const restart = async (key: string) => {
+      await server.stop();
+      server = await startServer({ env: withKey(key), dataDir, port });
+    };
+    try {
+      const added = await call(server.base, "POST", "/v1/operator/turn/secrets", {
+        token: OPERATOR_TOKEN,
+        body: { secret: turnSecret, activate: true },
+      });
+      expect(added.status).toBe(201);
+      const owner = await devLogin(server.base, "Olga");
+      const room = await createRoom(server.base, owner);
+      const first = await join(server.base, owner, room.id);
+      const [relay] = first.joined.modules.turn.ice_servers;
+      expect(relay.credential).toBe(turnPassword(turnSecret, relay.username));
+      first.client.close();
+
+      // Step 1: the new key first, the old one behind it. Step 2: reseal.
+      await restart(`${keyB},${keyA}`);
+      const resealed = await call(server.base, "POST", "/v1/operator/state/reseal", { token: OPERATOR_TOKEN });
+      expect(resealed.status).toBe(200);
+      expect(resealed.body).toMatchObject({ objects: 4, failed: 0 });
+      expect(resealed.body.rooms).toBeGreaterThanOrEqual(1);
+      // The TURN secret and both signing keys (development issuer, session tokens).
+      expect(resealed.body.resealed).toBe(3);
+
+      // Step 3: the old key removed. Earlier tokens verify, new ones are signed, TURN uses the same secret.
+      await restart(keyB);
+      expect((await call(server.base, "GET", `/v1/rooms/${room.id}`, { token: owner })).status).toBe(200);
+      expect(await devLogin(server.base, "Berta")).toEqual(expect.any(String));
+      const again = await join(server.base, owner, room.id);
+      const [renewed] = again.joined.modules.turn.ice_servers;
+      expect(renewed.credential).toBe(turnPassword(turnSecret, renewed.username));
+      again.client.close();
+
+      // A key that sealed nothing: requests that need a secret fail, naming the key id, never using plaintext.
+      await restart(keyC);
+      const refused = await call(server.base, "POST", "/v1/auth/dev-login", { body: { name: "Mallory" } });
+      expect(refused).toMatchObject({ status: 500, body: { error: { code: "internal_error" } } });
+      const blind = await join(server.base, owner, room.id);
+      expect(blind.joined.modules.turn).toBeNull();
+      blind.client.close();
+      const expected = `sealed with key id ${await idOf(keyB)}, which STATE_ENCRYPTION_KEY does not hold`;
+      await expect.poll(() => server.output()).toContain(expected);
+      for (const secret of [keyA, keyB, keyC, turnSecret]) expect(server.output()).not.toContain(secret);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("stops npm start on a malformed key, without printing it", async () => {
+    const short = randomBytes(16).toString("base64url");
+    const started = startServer({ env: { STATE_ENCRYPTION_KEY: `${newKey()},${short}` } });
+    await expect(started).rejects.toThrow(/STATE_ENCRYPTION_KEY/);
+    await expect(started).rejects.not.toThrow(short);
   });
 });

@@ -82,6 +82,10 @@ async function createRoom(page: Page, base: string, name: string, waiting = "dis
   await page.selectOption("#waiting-room", waiting);
   await page.click("form button[type=submit]");
   const roomLink = await page.inputValue("#room-link");
+  // The owner's list of rooms (GET /v1/rooms) shows the new one, linking to it.
+  const id = new URL(roomLink).searchParams.get("room")!;
+  await page.waitForSelector(`#my-rooms li[data-room="${id}"]`);
+  expect(await page.getAttribute(`#my-rooms li[data-room="${id}"] a`, "href")).toBe(roomLink);
   const created = page.waitForResponse((r) => r.url().endsWith("/invites") && r.request().method() === "POST");
   await page.click("#create-invite");
   const inviteLink = await page.inputValue("#invite-link");
@@ -201,8 +205,12 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await guest.keyboard.press("Enter");
     await guest.waitForSelector("#waiting-status");
     expect(await axeViolations(guest)).toEqual([]);
+    // The chair's list follows waiting_room_changed: one arrival, and empty again once let in.
+    await chair.waitForSelector("#waiting-list li >> text=Gast Tastatur");
+    expect(await chair.locator("#waiting-list li").count()).toBe(1);
 
     await chair.click("text=Einlassen: Gast Tastatur");
+    await chair.waitForSelector("#nobody-waiting");
     await guest.waitForSelector("#connection >> text=Verbunden");
     await until(async () => (await playingVideos(guest)) >= 2, "the guest sees the host");
 

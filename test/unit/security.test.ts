@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { janusConfigFiles, janusSecrets } from "../../scripts/janus-config";
+import { sfuFailureText } from "../../src/sfu/janus";
 import { ConfigSchema } from "../../src/shared/config";
 import { attemptKey, clientAddress } from "../../src/shared/region";
 
@@ -63,5 +64,16 @@ describe("Janus node configuration", () => {
     expect(files["janus.jcfg"]).toContain(`api_secret = "${secrets.apiSecret}"`);
     expect(files["janus.jcfg"]).toContain(`admin_secret = "${secrets.adminSecret}"`);
     expect(files["janus.transport.http.jcfg"]).toContain('ip = "10.0.3.5"');
+  });
+});
+
+describe("SFU failures as clients hear of them", () => {
+  it("maps Janus codes to fixed texts and never passes Janus's own reason on", () => {
+    expect(sfuFailureText(465)).toBe("the SFU could not use the session description");
+    expect(sfuFailureText(490)).toBe("the SFU refused the request (490)");
+    expect(sfuFailureText(428)).toBe("that stream is not published on the SFU");
+    expect(sfuFailureText(403)).toBe("the SFU refused the room's credentials");
+    expect(sfuFailureText(499)).toBe("the SFU refused the request (499)");
+    expect(sfuFailureText(undefined)).toBe("the SFU did not answer");
   });
 });

@@ -56,8 +56,14 @@ export const timeTravel = {
   leftEarlier: (roomId: string, ms: number, participantId?: string) =>
     runInDurableObject(stubOf(roomId), (_instance, state) => {
       const sql = "UPDATE participants SET disconnected_at = disconnected_at - ? WHERE disconnected_at IS NOT NULL";
-      if (participantId === undefined) state.storage.sql.exec(sql, ms);
-      else state.storage.sql.exec(`${sql} AND id = ?`, ms, participantId);
+      const closed = "UPDATE connections SET closed_at = closed_at - ? WHERE closed_at IS NOT NULL";
+      if (participantId === undefined) {
+        state.storage.sql.exec(sql, ms);
+        state.storage.sql.exec(closed, ms);
+      } else {
+        state.storage.sql.exec(`${sql} AND id = ?`, ms, participantId);
+        state.storage.sql.exec(`${closed} AND participant_id = ?`, ms, participantId);
+      }
     }),
   expireTickets: (roomId: string) =>
     runInDurableObject(stubOf(roomId), (_instance, state) => {

@@ -34,10 +34,11 @@ describe("waiting room (moderation)", () => {
       message: "in_waiting_room",
       display_name: "Bürgerin",
     });
-    const update = await chair.client.message("moderation", "waiting_room_updated");
+    const update = await chair.client.message("moderation", "waiting_room_changed");
     expect(update.payload).toEqual({
-      message: "waiting_room_updated",
-      waiting: [{ participant_id: citizen.participantId, display_name: "Bürgerin", kind: "guest" }],
+      message: "waiting_room_changed",
+      added: [{ participant_id: citizen.participantId, display_name: "Bürgerin", kind: "guest" }],
+      removed: [],
     });
 
     // Nothing of the room reaches the waiting guest, nothing they send is done.
@@ -78,9 +79,14 @@ describe("waiting room (moderation)", () => {
       (f) => f.payload.message === "joined" && JSON.stringify(f.payload).includes(citizen.participantId),
     );
     expect(joined.namespace).toBe("control");
-    await chair.client.next(
-      (f) => f.payload.message === "waiting_room_updated" && (f.payload as any).waiting.length === 0,
+    const departure = await chair.client.next(
+      (f) => f.payload.message === "waiting_room_changed" && (f.payload as any).removed.length > 0,
     );
+    expect(departure.payload).toEqual({
+      message: "waiting_room_changed",
+      added: [],
+      removed: [citizen.participantId],
+    });
     // Now in the room, the guest may act.
     citizen.client.send("control", { action: "raise_hand" });
     await clerk.client.next(
@@ -94,13 +100,14 @@ describe("waiting room (moderation)", () => {
     const chair = await join(owner, room.id);
     const stranger = await guest(owner, room.id, "Unbekannt");
     await chair.client.next(
-      (f) => f.payload.message === "waiting_room_updated" && (f.payload as any).waiting.length === 1,
+      (f) => f.payload.message === "waiting_room_changed" && (f.payload as any).added.length === 1,
     );
     chair.client.send("moderation", { action: "reject", target: stranger.participantId });
     for (let i = 0; i < 100 && !stranger.client.closed; i++) await new Promise((r) => setTimeout(r, 20));
     expect(stranger.client.closed?.code).toBe(4000);
     await chair.client.next(
-      (f) => f.payload.message === "waiting_room_updated" && (f.payload as any).waiting.length === 0,
+      (f) =>
+        f.payload.message === "waiting_room_changed" && (f.payload as any).removed.includes(stranger.participantId),
     );
 
     const started = await api("POST", `/v1/rooms/${room.id}/start`, { token: await devToken("Mitglied"), body: {} });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { defineModule, type ModuleHooks, type RoomModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
+import { Transport } from "../../durable-objects/room/transport";
 import type { Namespace } from "../../src/protocol";
 import { coreState, RoomHarness } from "./harness";
 import { api, upgrade } from "./helpers";
@@ -202,7 +203,10 @@ describe("capabilities the core grants", () => {
     hooks: {
       roleChanged(ctx, participantId, from, to) {
         const waiting = [{ participant_id: participantId, display_name: `${from}→${to}`, kind: "user" as const }];
-        ctx.emit({ to: "participant", id: participantId }, { message: "waiting_room_updated", waiting });
+        ctx.emit(
+          { to: "participant", id: participantId },
+          { message: "waiting_room_changed", added: waiting, removed: [] },
+        );
       },
     },
   });
@@ -217,8 +221,8 @@ describe("capabilities the core grants", () => {
     owner.client.send("moderation", { action: "accept", target: bob.id });
     const update = await owner.client.message("control", "update");
     expect(update.payload).toMatchObject({ participant: { participant_id: bob.id, role: "moderator" } });
-    const hook = await bob.client.message("moderation", "waiting_room_updated");
-    expect(hook.payload).toMatchObject({ waiting: [{ display_name: "user→moderator" }] });
+    const hook = await bob.client.message("moderation", "waiting_room_changed");
+    expect(hook.payload).toMatchObject({ added: [{ display_name: "user→moderator" }] });
 
     owner.client.send("moderation", { action: "reject", target: bob.id });
     const left = await owner.client.message("control", "left");
@@ -298,5 +302,22 @@ describe("admission at the upgrade", () => {
     const answer = await client!.next((f) => f.transaction_id === id);
     expect(answer.payload).toMatchObject({ message: "error", error: "insufficient_permissions" });
     expect(client!.frames.some((f) => f.payload.message === "join_success")).toBe(false);
+  });
+});
+
+describe("sending frames", () => {
+  it("closes a connection with 1011 when a frame cannot be sent, so its client resumes (fake socket)", () => {
+    const closes: [number, string][] = [];
+    const socket = {
+      send() {
+        throw new Error("send failed");
+      },
+      close(code: number, reason: string) {
+        closes.push([code, reason]);
+      },
+    } as unknown as WebSocket;
+    const transport = new Transport(undefined as never, () => undefined as never);
+    transport.sendRaw(socket, "{}");
+    expect(closes).toEqual([[1011, "a frame could not be sent"]]);
   });
 });

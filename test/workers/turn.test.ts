@@ -1,4 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
+import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
 import type { TurnCredentials } from "../../src/protocol";
 import { readConfig } from "../../src/shared/config";
@@ -50,7 +51,7 @@ describe("TURN credentials", () => {
     expect((reply.payload as unknown as TurnCredentials).session_token).toEqual(expect.any(String));
   });
 
-  it("are refused for tokens that are not live session tokens of that room and tenant", async () => {
+  it("are refused for tokens that are not live session tokens of that room, tenant and connection", async () => {
     await activeSecret();
     const owner = await devToken("Olga");
     const room = await newRoom(owner);
@@ -61,7 +62,9 @@ describe("TURN credentials", () => {
       expect(result.body.error.code).toBe("unauthorized");
     };
     await refused(owner);
-    await refused(`${joined.modules.turn.session_token}x`);
+    const issued = joined.modules.turn.session_token as string;
+    await refused(`${issued}x`);
+    const sid = decodeJwt(issued).sid as string;
     const sign = (claims: Record<string, string>, subject = joined.participant_id as string, ttlSeconds = 60) =>
       signingKey(env, "session").sign({
         issuer: SESSION_ISSUER,
@@ -70,20 +73,42 @@ describe("TURN credentials", () => {
         ttlSeconds,
         claims,
       });
-    // Properly signed, but claiming another tenant, a room that does not exist, or a stranger.
-    await refused(await sign({ tenant: "urn:plenum:dev-issuer#other", room: room.id, sid: "abcdefgh" }));
-    await refused(await sign({ tenant: "urn:plenum:dev-issuer#default", room: "NoSuchRoom123", sid: "abcdefgh" }));
-    await refused(
-      await sign({ tenant: "urn:plenum:dev-issuer#default", room: room.id, sid: "abcdefgh" }, "strangerstranger"),
-    );
-    // The genuine claims pass, until the participant has been gone longer than the resumption window.
-    const genuine = await sign({ tenant: "urn:plenum:dev-issuer#default", room: room.id, sid: "abcdefgh" });
-    expect((await turn(genuine)).status).toBe(200);
+    // Properly signed, but claiming another tenant, a room that does not exist, a stranger, or a connection that
+    // never existed.
+    const tenant = "urn:plenum:dev-issuer#default";
+    await refused(await sign({ tenant: "urn:plenum:dev-issuer#other", room: room.id, sid }));
+    await refused(await sign({ tenant, room: "NoSuchRoom123", sid }));
+    await refused(await sign({ tenant, room: room.id, sid }, "strangerstranger"));
+    await refused(await sign({ tenant, room: room.id, sid: "abcdefgh" }));
+    // The token's own connection passes while it is open and in the resumption window after it closed.
+    expect((await turn(issued)).status).toBe(200);
     client.close(1000);
     await client.waitClosed();
-    expect((await turn(genuine)).status).toBe(200); // within the resumption window
+    expect((await turn(issued)).status).toBe(200);
+    // A later connection of the same participant does not keep an old connection's token alive.
+    const again = await join(owner, room.id);
     await timeTravel.leftEarlier(room.id, readConfig(env as never).RESUMPTION_WINDOW_SECONDS * 1000 + 1000);
-    await refused(genuine);
+    await refused(issued);
+    expect((await turn(again.joined.modules.turn.session_token)).status).toBe(200);
+  });
+
+  it("are limited per session and minute (429 with retry-after), other sessions unaffected", async () => {
+    await activeSecret();
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    const first = await join(owner, room.id);
+    const second = await join(await devToken("Gerd"), room.id);
+    const limit = readConfig(env as never).TURN_REQUESTS_PER_MINUTE;
+    const token = first.joined.modules.turn.session_token as string;
+    const statuses = [];
+    for (let i = 0; i < limit; i++) statuses.push((await turn(token)).status);
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const over = await turn(token);
+    expect(over.status).toBe(429);
+    expect(over.body.error.code).toBe("rate_limited");
+    expect(Number(over.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(Number(over.headers.get("retry-after"))).toBeLessThanOrEqual(60);
+    expect((await turn(second.joined.modules.turn.session_token)).status).toBe(200);
   });
 });
 

@@ -19,6 +19,9 @@ const toMessage = (row: Row): ChatMessage => ({
   timestamp: new Date(row.sent_at).toISOString(),
 });
 
+const encoder = new TextEncoder();
+const utf8Length = (text: string) => encoder.encode(text).byteLength;
+
 /** Global chat: the canonical fan-out, with the most recent messages kept for joiners. */
 export const chat = defineModule({
   namespace: "chat",
@@ -40,10 +43,16 @@ export const chat = defineModule({
     ctx.emit({ to: "everyone" }, { message: "message_sent", ...toMessage(row) }, sender);
   },
   joinState(ctx) {
-    const rows = ctx.sql
-      .exec<Row>("SELECT * FROM chat_messages ORDER BY id DESC LIMIT ?", HISTORY_LIMIT)
-      .toArray()
-      .reverse();
-    return { messages: rows.map(toMessage) };
+    // The newest messages that fit CHAT_JOIN_HISTORY_BYTES (as sent), so a join_success stays small.
+    const budget = ctx.config.CHAT_JOIN_HISTORY_BYTES;
+    const messages: ChatMessage[] = [];
+    let used = 0;
+    for (const row of ctx.sql.exec<Row>("SELECT * FROM chat_messages ORDER BY id DESC LIMIT ?", HISTORY_LIMIT)) {
+      const message = toMessage(row);
+      used += utf8Length(JSON.stringify(message)) + 1;
+      if (used > budget) break;
+      messages.push(message);
+    }
+    return { messages: messages.reverse() };
   },
 });

@@ -1,4 +1,4 @@
-import type { AuthOptions, Invite, Room, StartResponse } from "../../protocol";
+import type { AuthOptions, Invite, Room, RoomList, StartResponse } from "../../protocol";
 
 /** The signed-in user's access token (development login or OIDC), per browser tab. */
 const TOKEN_KEY = "plenum.token";
@@ -45,8 +45,15 @@ async function call<T>(method: string, path: string, body?: unknown, token = ses
 export const api = {
   authOptions: () => call<AuthOptions>("GET", "/v1/auth/options", undefined, null),
   devLogin: (name: string) => call<{ access_token: string }>("POST", "/v1/auth/dev-login", { name }, null),
-  createRoom: (name: string, waitingRoom: string) =>
-    call<Room>("POST", "/v1/rooms", { name, waiting_room: waitingRoom }),
+  /** `maxParticipants` undefined: the server's default limit. */
+  createRoom: (name: string, waitingRoom: string, maxParticipants?: number) =>
+    call<Room>("POST", "/v1/rooms", {
+      name,
+      waiting_room: waitingRoom,
+      ...(maxParticipants === undefined ? {} : { max_participants: maxParticipants }),
+    }),
+  /** The rooms the signed-in user owns, newest first. */
+  rooms: () => call<RoomList>("GET", "/v1/rooms"),
   room: (id: string) => call<Room>("GET", `/v1/rooms/${encodeURIComponent(id)}`),
   /** `{ id, invite_code, expires_at, max_uses }`; the code is shown this once. */
   invite: (id: string) => call<Invite>("POST", `/v1/rooms/${encodeURIComponent(id)}/invites`, {}),

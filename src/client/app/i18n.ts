@@ -15,6 +15,16 @@ const de = {
   waitingGuests: "für Gäste",
   waitingEveryone: "für alle",
   create: "Anlegen",
+  maxParticipants: "Höchstzahl Teilnehmender (optional)",
+  maxParticipantsHint:
+    "Leer lassen für die Voreinstellung des Servers. Gastgeber/innen und Moderation kommen auch in einen vollen Raum.",
+  participantLimit: "Bis zu {count} Teilnehmende gleichzeitig.",
+  myRooms: "Ihre Räume",
+  loadingRooms: "Räume werden geladen …",
+  noRooms: "Sie haben noch keine Räume angelegt.",
+  unnamedRoom: "(ohne Namen)",
+  roomCreated: "angelegt am {date}",
+  roomLimit: "bis zu {count} Teilnehmende",
   roomLink: "Link zum Raum",
   inviteLink: "Einladungslink für Gäste",
   copy: "Link kopieren",
@@ -63,11 +73,22 @@ const de = {
   leftNotice: "{names} hat den Raum verlassen.",
   handNotice: "{name} hat die Hand gehoben.",
   waitingNotice: "{count} Person(en) im Warteraum.",
+  waitingArrived: "Neu im Warteraum: {names} (insgesamt {count}).",
+  waitingArrivedMany: "{added} Personen neu im Warteraum (insgesamt {count}).",
   role_owner: "Gastgeber/in",
   role_moderator: "Moderation",
   role_user: "Teilnehmer/in",
   role_guest: "Gast",
   error: "Fehler: {text}",
+  errorCode: "Fehlercode: {code}",
+  refusedFull: "Der Raum ist voll: Die Höchstzahl an Teilnehmenden ist erreicht. Bitte versuchen Sie es später erneut.",
+  refusedWaitingRoomFull: "Der Warteraum ist voll. Bitte versuchen Sie es später erneut.",
+  refusedConnections:
+    "Sie sind schon mit zu vielen Geräten in diesem Raum. Verlassen Sie ihn auf einem anderen Gerät oder in einem " +
+    "anderen Tab und versuchen Sie es dann erneut.",
+  refusedQuota:
+    "Sie können keine weiteren Räume anlegen: Die Höchstzahl Ihrer Räume ist erreicht. Nutzen Sie einen Ihrer " +
+    "bestehenden Räume.",
 };
 type Texts = typeof de;
 
@@ -87,6 +108,16 @@ const en: Texts = {
   waitingGuests: "for guests",
   waitingEveryone: "for everyone",
   create: "Create",
+  maxParticipants: "Maximum participants (optional)",
+  maxParticipantsHint:
+    "Leave empty for the server's default. Hosts and moderators can join even when the room is full.",
+  participantLimit: "Up to {count} participants at a time.",
+  myRooms: "Your rooms",
+  loadingRooms: "Loading rooms …",
+  noRooms: "You have not created any rooms yet.",
+  unnamedRoom: "(no name)",
+  roomCreated: "created {date}",
+  roomLimit: "up to {count} participants",
   roomLink: "Link to the room",
   inviteLink: "Invitation link for guests",
   copy: "Copy link",
@@ -135,11 +166,21 @@ const en: Texts = {
   leftNotice: "{names} left the room.",
   handNotice: "{name} raised their hand.",
   waitingNotice: "{count} waiting in the waiting room.",
+  waitingArrived: "New in the waiting room: {names} ({count} waiting).",
+  waitingArrivedMany: "{added} new in the waiting room ({count} waiting).",
   role_owner: "Host",
   role_moderator: "Moderator",
   role_user: "Participant",
   role_guest: "Guest",
   error: "Error: {text}",
+  errorCode: "Error code: {code}",
+  refusedFull: "The room is full: it has reached its maximum number of participants. Please try again later.",
+  refusedWaitingRoomFull: "The waiting room is full. Please try again later.",
+  refusedConnections:
+    "You are already in this room on too many devices. Leave it on another device or in another tab, then try again.",
+  refusedQuota:
+    "You cannot create any more rooms: you have reached your maximum number of rooms. Use one of your " +
+    "existing rooms.",
 };
 
 export type TextKey = keyof Texts;
@@ -174,4 +215,18 @@ const isTextKey = (key: string): key is TextKey => Object.hasOwn(de, key);
 /** The text for a key built from a server value (e.g. `role_<role>`): a value this client does not know shows as is. */
 export function textFor(key: string, fallback: string): string {
   return isTextKey(key) ? t(key) : fallback;
+}
+
+/** Refusals (REST error codes) the page explains in a sentence; other codes show as the server's code and message. */
+const REFUSALS: Partial<Record<string, TextKey>> = {
+  participant_limit_reached: "refusedFull",
+  waiting_room_full: "refusedWaitingRoomFull",
+  too_many_connections: "refusedConnections",
+  quota_exceeded: "refusedQuota",
+};
+
+/** The sentence for a refusal the page explains (see REFUSALS), or undefined. */
+export function refusalText(code: string): string | undefined {
+  const key = Object.hasOwn(REFUSALS, code) ? REFUSALS[code] : undefined;
+  return key ? t(key) : undefined;
 }

@@ -1,6 +1,7 @@
+import type { Room } from "../../protocol";
 import { ApiError, api, session } from "./api";
 import { announce, fill, h } from "./dom";
-import { initialLanguage, type Language, language, setLanguage, t } from "./i18n";
+import { initialLanguage, type Language, language, refusalText, setLanguage, t } from "./i18n";
 import { beginSignIn, finishSignIn } from "./oidc";
 import { enterRoom } from "./room";
 
@@ -89,6 +90,16 @@ function header(): HTMLElement {
 }
 
 function errorBox(error: unknown): HTMLElement {
+  // Refusals a person can act on read as a sentence; the code stays, small, for support.
+  const sentence = error instanceof ApiError ? refusalText(error.code) : undefined;
+  if (error instanceof ApiError && sentence)
+    return h(
+      "p",
+      { class: "error", role: "alert" },
+      t("error", { text: sentence }),
+      " ",
+      h("small", { class: "code" }, t("errorCode", { code: error.code })),
+    );
   const text =
     error instanceof ApiError
       ? `${error.code}: ${error.message}`
@@ -145,20 +156,36 @@ async function startPage(pendingRoom: string | null): Promise<void> {
     h("option", { value: "guests" }, t("waitingGuests")),
     h("option", { value: "everyone" }, t("waitingEveryone")),
   );
+  const maxParticipants = h("input", {
+    id: "max-participants",
+    name: "max-participants",
+    type: "number",
+    inputmode: "numeric",
+    min: 1,
+    max: 1_000_000,
+    step: 1,
+    "aria-describedby": "max-participants-hint",
+  });
   const created = h("div", { id: "created" });
+  const rooms = myRooms();
   const form = cardForm(
     "create-title",
     t("createTitle"),
     t("create"),
     status,
     async () => {
-      const room = await api.createRoom(roomName.value.trim(), waiting.value);
-      showCreated(created, room.id, room.name);
+      const limit = maxParticipants.value.trim();
+      const room = await api.createRoom(roomName.value.trim(), waiting.value, limit ? Number(limit) : undefined);
+      showCreated(created, room);
+      void rooms.refresh();
     },
     h("label", { for: "room-name" }, t("roomName")),
     roomName,
     h("label", { for: "waiting-room" }, t("waitingRoomSetting")),
     waiting,
+    h("label", { for: "max-participants" }, t("maxParticipants")),
+    maxParticipants,
+    h("p", { id: "max-participants-hint", class: "hint" }, t("maxParticipantsHint")),
   );
   const signedIn = h(
     "p",
@@ -178,7 +205,61 @@ async function startPage(pendingRoom: string | null): Promise<void> {
       t("signOut"),
     ),
   );
-  fill(main, header(), h("h1", {}, t("appTitle")), signedIn, form, created, status);
+  fill(main, header(), h("h1", {}, t("appTitle")), signedIn, form, created, status, rooms.element);
+  void rooms.refresh();
+}
+
+const roomUrl = (roomId: string) => `${location.origin}/?room=${encodeURIComponent(roomId)}`;
+
+/**
+ * "Your rooms": the rooms the signed-in user owns (newest first, as the server lists them), each a link that joins
+ * it. `refresh` reloads the list; only the latest answer is shown, so an older one arriving late changes nothing.
+ */
+function myRooms(): { element: HTMLElement; refresh(): Promise<void> } {
+  const content = h("div", {}, h("p", { id: "my-rooms-loading" }, t("loadingRooms")));
+  const element = h(
+    "section",
+    { class: "card", id: "my-rooms-section", "aria-labelledby": "my-rooms-title" },
+    h("h2", { id: "my-rooms-title" }, t("myRooms")),
+    content,
+  );
+  let latest = 0;
+  const refresh = async () => {
+    const request = ++latest;
+    element.setAttribute("aria-busy", "true");
+    try {
+      const { rooms } = await api.rooms();
+      if (request !== latest) return;
+      fill(
+        content,
+        rooms.length === 0
+          ? h("p", { id: "my-rooms-empty" }, t("noRooms"))
+          : h("ul", { id: "my-rooms" }, ...rooms.map(roomItem)),
+      );
+    } catch (error) {
+      if (request === latest) fill(content, errorBox(error));
+    } finally {
+      if (request === latest) element.removeAttribute("aria-busy");
+    }
+  };
+  return { element, refresh };
+}
+
+function roomItem(room: Room): HTMLLIElement {
+  const created = new Date(room.created_at).toLocaleString(language(), { dateStyle: "medium", timeStyle: "short" });
+  return h(
+    "li",
+    { "data-room": room.id },
+    h("a", { href: roomUrl(room.id) }, room.name || t("unnamedRoom")),
+    " ",
+    h(
+      "span",
+      { class: "meta" },
+      h("time", { datetime: room.created_at }, t("roomCreated", { date: created })),
+      ", ",
+      t("roomLimit", { count: room.participant_limit }),
+    ),
+  );
 }
 
 /** A titled form card; a failed submit shows its error in `status`. */
@@ -197,6 +278,7 @@ function cardForm(
       "aria-labelledby": titleId,
       onsubmit: async (event: Event) => {
         event.preventDefault();
+        fill(status);
         try {
           await submit();
         } catch (error) {
@@ -232,12 +314,14 @@ function linkField(id: string, label: string, url: string): HTMLElement {
   );
 }
 
-function showCreated(target: HTMLElement, roomId: string, name: string): void {
-  const url = `${location.origin}/?room=${encodeURIComponent(roomId)}`;
+function showCreated(target: HTMLElement, room: Room): void {
+  const roomId = room.id;
+  const url = roomUrl(roomId);
   const invites = h("div", {});
   fill(
     target,
-    h("h2", {}, name),
+    h("h2", {}, room.name || t("unnamedRoom")),
+    h("p", { id: "created-limit" }, t("participantLimit", { count: room.participant_limit })),
     linkField("room-link", t("roomLink"), url),
     h(
       "button",

@@ -2,7 +2,7 @@ import { CloseCode, type JoinSuccess } from "../../protocol";
 import { Signaling } from "../signaling";
 import { ApiError, api } from "./api";
 import { fill, h } from "./dom";
-import { type TextKey, t } from "./i18n";
+import { refusalText, type TextKey, t } from "./i18n";
 import { ChatPanel } from "./panels/chat";
 import { PeoplePanel } from "./panels/people";
 import { StagePanel } from "./panels/stage";
@@ -87,9 +87,12 @@ class RoomView {
       for (const panel of [this.people, this.chat, this.waiting, this.stage]) panel.listen(signaling);
       signaling.onClose((code) => this.closed(code));
     } catch (error) {
-      // A refused start (wrong invite, deleted room) is final; a network failure is retried.
-      if (error instanceof ApiError && error.status < 500 && error.status !== 429)
-        return this.end(`${error.code}: ${error.message}`);
+      // A refused start (wrong invite, deleted room, full room) is final; a network failure is retried. Refusals a
+      // person can act on read as a sentence, with the code kept small for support.
+      if (error instanceof ApiError && error.status < 500 && error.status !== 429) {
+        const sentence = refusalText(error.code);
+        return sentence ? this.end(sentence, error.code) : this.end(`${error.code}: ${error.message}`);
+      }
       this.retry();
     }
   }
@@ -180,14 +183,23 @@ class RoomView {
     setTimeout(() => void this.connect(), delay);
   }
 
-  /** The final screen; the room's layout is gone, so a language change no longer redraws it. */
-  private end(reason: string): void {
+  /**
+   * The final screen; the room's layout is gone, so a language change no longer redraws it. `code`: the error code
+   * behind a refusal explained in words, shown small.
+   */
+  private end(reason: string, code?: string): void {
     this.laidOut = false;
     fill(
       this.main,
       this.header(),
       h("h1", {}, t("appTitle")),
-      h("p", { role: "alert", id: "ended" }, reason),
+      h(
+        "p",
+        { role: "alert", id: "ended" },
+        reason,
+        code ? " " : null,
+        code ? h("small", { class: "code", id: "ended-code" }, t("errorCode", { code })) : null,
+      ),
       h("a", { href: "/", class: "button" }, t("backHome")),
     );
   }

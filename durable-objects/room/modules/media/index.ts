@@ -9,6 +9,11 @@ import { type MediaBase, SFU_MIGRATIONS } from "./sfu-store";
 export interface MediaService {
   /** The pool moved the room (its node died or was removed): media is set up again on the new pin. */
   sfuMoved(pin: SfuPin | null, reason: "dead" | "removed"): Promise<void>;
+  /**
+   * Seals the stored SFU api_secret (pin and session) again under the first STATE_ENCRYPTION_KEY key; how many
+   * values were rewritten, those the module re-sealed on its own since the last call included.
+   */
+  reseal(): Promise<number>;
 }
 
 declare module "../../module" {
@@ -27,6 +32,7 @@ interface StreamRow extends Record<string, SqlStorageValue> {
 interface PinRow extends Record<string, SqlStorageValue> {
   node_id: string;
   api_url: string;
+  /** Sealed as the pool handed it over (sfu-secrets.ts). */
   api_secret: string | null;
   region: string;
 }
@@ -66,7 +72,7 @@ const meshOnly = { error: "media_unavailable" as const, text: "peer-to-peer sign
 const sfuOnly = { error: "media_unavailable" as const, text: "this room has no SFU; media runs peer to peer (relay)" };
 
 /** A room without a pin and without media asks the pool for a node; no node (none configured, none free): mesh. */
-async function ensurePlacement(ctx: MediaBase, connection: Connection): Promise<void> {
+async function ensurePlacement(ctx: Context, connection: Connection): Promise<void> {
   if (sfuPin(ctx) || ctx.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0) return;
   try {
     const placed = await ctx.objects.sfuPool().place(ctx.room.info().id, connection.region);
@@ -76,17 +82,19 @@ async function ensurePlacement(ctx: MediaBase, connection: Connection): Promise<
   }
 }
 
-function keepPin(ctx: MediaBase, pin: SfuPin | null): void {
+/** Keeps the pin as the pool sent it (its api_secret sealed); a plaintext one is sealed in the background. */
+function keepPin(ctx: Context, pin: SfuPin | null): void {
   ctx.sql.exec("DELETE FROM media_sfu");
-  if (pin)
-    ctx.sql.exec(
-      "INSERT INTO media_sfu (node_id, api_url, api_secret, region, pinned_at) VALUES (?, ?, ?, ?, ?)",
-      pin.nodeId,
-      pin.apiUrl,
-      pin.apiSecret,
-      pin.region,
-      ctx.now(),
-    );
+  if (!pin) return;
+  ctx.sql.exec(
+    "INSERT INTO media_sfu (node_id, api_url, api_secret, region, pinned_at) VALUES (?, ?, ?, ?, ?)",
+    pin.nodeId,
+    pin.apiUrl,
+    pin.apiSecret,
+    pin.region,
+    ctx.now(),
+  );
+  if (pin.apiSecret !== null) ctx.state.bridge.secrets.resealSoon();
 }
 
 /**
@@ -127,7 +135,7 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     const mesh = pin === undefined;
     switch (command.action) {
       case "publish": {
-        if (mesh && ctx.roster.connectedCount() > ctx.config.MESH_MAX_PARTICIPANTS) {
+        if (mesh && ctx.roster.admittedCount() > ctx.config.MESH_MAX_PARTICIPANTS) {
           return {
             error: "media_unavailable",
             text: `without an SFU a room carries media for at most ${ctx.config.MESH_MAX_PARTICIPANTS} participants`,
@@ -175,7 +183,8 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
       case "relay": {
         if (!mesh) return meshOnly;
         if (sdpTooLarge(ctx, command.sdp)) return sdpLimit(ctx);
-        const targets = ctx.roster.connectionsOf(command.target);
+        // Someone in the waiting room is not in the room: nothing reaches them (nor could they answer).
+        const targets = ctx.roster.member(command.target)?.held ? [] : ctx.roster.connectionsOf(command.target);
         if (targets.length === 0) return { error: "not_found", text: "no such participant" };
         // The stream's publisher is one end of the pair: it sends the offer and receives the answer.
         const publisherEnd =
@@ -235,12 +244,16 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
         ctx.sql.exec("DELETE FROM media_streams WHERE participant_id = ?", participantId);
         announce(ctx, participantId);
       }
-      // The last one left: the room gives its node back and is placed afresh when someone comes.
-      if (ctx.roster.connectedCount() === 0) await endMedia(ctx);
+      // The last one in the room left (waiting ones need no media): the room gives its node back and is placed
+      // afresh when someone comes in.
+      if (ctx.roster.admittedCount() === 0) await endMedia(ctx);
     },
     deleted: (ctx) => endMedia(ctx),
   },
-  service: (ctx) => ({ sfuMoved: (pin, reason) => sfuMoved(ctx, pin, reason) }),
+  service: (ctx) => ({
+    sfuMoved: (pin, reason) => sfuMoved(ctx, pin, reason),
+    reseal: () => ctx.state.bridge.secrets.reseal(),
+  }),
 });
 
 function sfuPin(ctx: MediaBase): SfuPin | undefined {

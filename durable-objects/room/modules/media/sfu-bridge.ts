@@ -2,6 +2,7 @@ import type { Stream } from "../../../../src/protocol";
 import type { SfuPin } from "../../../sfu-pool";
 import type { CommandError, Connection } from "../../module";
 import { SfuPublishers } from "./sfu-publishers";
+import { SfuSecrets } from "./sfu-secrets";
 import { SfuSession } from "./sfu-session";
 import { type MediaBase, SfuStore, SpeakerMemory, sfuError } from "./sfu-store";
 import { SfuSubscriptions } from "./sfu-subscriptions";
@@ -10,9 +11,11 @@ import { SfuSubscriptions } from "./sfu-subscriptions";
  * The room's side of its Janus node: the room object is Janus's only client. One Janus session and one VideoRoom
  * per room (sfu-session.ts); per connection one publisher handle per published stream (sfu-publishers.ts) and one
  * multistream subscriber handle whose subscriptions the room decides (sfu-subscriptions.ts). This is what the
- * media module asks of them; the SFU tables and their lookups are in sfu-store.ts.
+ * media module asks of them; the SFU tables and their lookups are in sfu-store.ts, the node's api_secret (stored
+ * sealed) in sfu-secrets.ts.
  */
 export class SfuBridge {
+  readonly secrets: SfuSecrets;
   private readonly store: SfuStore;
   private readonly session: SfuSession;
   private readonly publishers: SfuPublishers;
@@ -21,8 +24,9 @@ export class SfuBridge {
   constructor(private readonly ctx: MediaBase) {
     const speakers = new SpeakerMemory();
     this.store = new SfuStore(ctx);
+    this.secrets = new SfuSecrets(ctx);
     // The routes are called only once a session polls, after the constructor.
-    this.session = new SfuSession(ctx, this.store, speakers, {
+    this.session = new SfuSession(ctx, this.store, speakers, this.secrets, {
       mediaFlowing: (handleId) => this.publishers.mediaFlowing(handleId),
       talking: (feed, talking) => this.publishers.talking(feed, talking),
       publisherAnswered: (handle, sdp) => this.publishers.answered(handle, sdp),
@@ -33,8 +37,12 @@ export class SfuBridge {
     this.publishers = new SfuPublishers(ctx, this.store, this.session, speakers, () => this.subscriptions.schedule());
   }
 
-  /** After the object was rebuilt: keep polling the stored session; handles of connections that are gone go. */
+  /**
+   * After the object was rebuilt: keep polling the stored session; handles of connections that are gone go. Stored
+   * secrets in plaintext or under an older key are sealed again.
+   */
   resume(): void {
+    this.secrets.resealSoon();
     if (!this.session.resume()) return;
     const live = new Set(this.ctx.roster.connections().map((c) => c.connectionId));
     const gone = this.store.handles().filter((h) => !live.has(h.connection_id));
@@ -56,7 +64,7 @@ export class SfuBridge {
   ): Promise<CommandError | void> {
     if (stream !== undefined) await this.publishers.setupOf(connection, stream)?.catch(() => undefined);
     const handle = this.store.candidateTarget(connection, stream);
-    const janus = this.session.janus;
+    const janus = await this.session.ready();
     if (!handle || !janus) return { error: "not_found", text: "no SFU connection for that candidate" };
     try {
       await janus.trickle(handle.handle_id, candidate);

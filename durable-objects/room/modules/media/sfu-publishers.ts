@@ -156,7 +156,7 @@ export class SfuPublishers {
       handle.handle_id,
     );
     try {
-      await this.session.janus!.message(handle.handle_id, { request: "configure" }, { type: "offer", sdp });
+      await (await this.session.required()).message(handle.handle_id, { request: "configure" }, { type: "offer", sdp });
     } catch (error) {
       this.store.settle(handle.handle_id);
       return sfuError(error);

@@ -1,8 +1,15 @@
-import { JANUS_NO_SUCH_SESSION, JanusError, type JanusReply, JanusSession } from "../../../../src/sfu/janus";
+import {
+  JANUS_NO_SUCH_SESSION,
+  JanusError,
+  type JanusReply,
+  JanusSession,
+  sfuFailureText,
+} from "../../../../src/sfu/janus";
 import { JoinPacer } from "../../../../src/sfu/subscriptions";
 import { logFailure } from "../../../../src/shared/log";
 import { randomToken } from "../../../../src/shared/secrets";
 import type { SfuPin } from "../../../sfu-pool";
+import type { SfuSecrets } from "./sfu-secrets";
 import { connectionOf, type HandleRow, type MediaBase, type SfuStore, type SpeakerMemory, sleep } from "./sfu-store";
 
 /** One stream of a subscription as Janus describes it with its offer. */
@@ -39,40 +46,74 @@ function randomJanusId(): number {
 /**
  * The room's Janus session and its VideoRoom (created with a secret and a join pin), the long-poll that brings
  * Janus's asynchronous answers and keeps the session alive, and the routing of those events. The poll runs only
- * while the room has a session, which ends when the last handle goes.
+ * while the room has a session, which ends when the last handle goes. The node's api_secret is stored sealed
+ * (sfu-secrets.ts) and opened when the session is created or resumed, so the session is reached asynchronously.
  */
 export class SfuSession {
   private current: JanusSession | undefined;
   private opening: Promise<JanusSession> | undefined;
+  /** The stored session being resumed after a rebuild (its api_secret is being opened). */
+  private resuming: { session: Promise<JanusSession | undefined> } | undefined;
   private readonly pacer: JoinPacer;
 
   constructor(
     private readonly ctx: MediaBase,
     private readonly store: SfuStore,
     private readonly speakers: SpeakerMemory,
+    private readonly secrets: SfuSecrets,
     private readonly routes: SfuEventRoutes,
   ) {
     this.pacer = new JoinPacer(ctx.config.SFU_JOIN_RATE, ctx.config.SFU_JOIN_BURST);
   }
 
-  /** The session in use, if the room has one. */
-  get janus(): JanusSession | undefined {
+  /** The session in use, if the room has one (once a stored session being resumed is ready). */
+  async ready(): Promise<JanusSession | undefined> {
+    if (this.resuming) await this.resuming.session;
     return this.current;
   }
 
-  /** After the object was rebuilt: keeps polling the stored session; false when there is none. */
+  /** The session in use; throws when the room has none. */
+  async required(): Promise<JanusSession> {
+    const session = await this.ready();
+    if (!session) throw new Error("the room has no SFU session");
+    return session;
+  }
+
+  /**
+   * After the object was rebuilt: keeps polling the stored session once its api_secret is opened; false when there
+   * is none. A secret that cannot be opened is logged, and the session is given up.
+   */
   resume(): boolean {
     const row = this.store.sessionRow();
     if (!row) return false;
-    const api = { url: row.api_url, secret: row.api_secret };
-    this.current = JanusSession.resume(api, row.session_id, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
-    void this.pollLoop(this.current);
+    const resuming: { session: Promise<JanusSession | undefined> } = { session: Promise.resolve(undefined) };
+    resuming.session = (async () => {
+      let secret: string | null;
+      try {
+        secret = await this.secrets.open(row.api_secret);
+      } catch (error) {
+        // Unusable (and timed out on the node by the time the key is fixed): start over, as when the node forgot it.
+        logFailure("the room's janus session cannot be resumed", error);
+        if (this.resuming === resuming) await this.lost();
+        return undefined;
+      }
+      const api = { url: row.api_url, secret };
+      const session = JanusSession.resume(api, row.session_id, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
+      // A reset while the secret was opened made this session no longer the room's.
+      if (this.resuming !== resuming) return session;
+      this.resuming = undefined;
+      this.current = session;
+      void this.pollLoop(session);
+      return session;
+    })();
+    this.resuming = resuming;
     return true;
   }
 
   /** The room's session, created with its VideoRoom on the pinned node when there is none yet. */
-  open(pin: SfuPin): Promise<JanusSession> {
-    if (this.current) return Promise.resolve(this.current);
+  async open(pin: SfuPin): Promise<JanusSession> {
+    const current = await this.ready();
+    if (current) return current;
     this.opening ??= this.create(pin).finally(() => (this.opening = undefined));
     return this.opening;
   }
@@ -88,7 +129,7 @@ export class SfuSession {
     this.store.delete(handle);
     if (handle.feed !== null) this.speakers.forget(handle.feed);
     try {
-      await this.current?.detach(handle.handle_id);
+      await (await this.ready())?.detach(handle.handle_id);
     } catch (error) {
       logFailure("janus handle could not be detached", error, "warn");
     }
@@ -96,12 +137,16 @@ export class SfuSession {
 
   /** Forgets the session without talking to its node (lost), or after ending it (`end`). */
   async reset(end: boolean): Promise<void> {
-    const session = this.current;
+    const resuming = this.resuming;
     const row = this.store.sessionRow();
+    let session = this.current;
     this.current = undefined;
+    this.resuming = undefined;
     this.speakers.clear();
     this.store.deleteAll();
-    if (!end || !session || !row) return;
+    if (!end || !row) return;
+    session ??= await resuming?.session;
+    if (!session) return;
     try {
       await session.message(row.manager_handle, { request: "destroy", room: row.janus_room, secret: row.secret });
       await session.destroy();
@@ -111,7 +156,7 @@ export class SfuSession {
   }
 
   private async create(pin: SfuPin): Promise<JanusSession> {
-    const api = { url: pin.apiUrl, secret: pin.apiSecret };
+    const api = { url: pin.apiUrl, secret: await this.secrets.open(pin.apiSecret) };
     const session = await JanusSession.create(api, this.ctx.config.SFU_REQUEST_TIMEOUT_MS);
     try {
       const manager = await session.attach();
@@ -134,6 +179,7 @@ export class SfuSession {
         audio_active_packets: 50,
         audio_level_average: 40,
       });
+      // The api_secret is stored as the pin holds it: sealed.
       this.ctx.sql.exec(
         `INSERT INTO media_janus (api_url, api_secret, session_id, janus_room, secret, manager_handle, next_feed)
          VALUES (?, ?, ?, ?, ?, ?, 1)`,
@@ -192,7 +238,7 @@ export class SfuSession {
     }
     const handle = this.store.handle(event.sender as number);
     if (!handle) return;
-    if (typeof data.error_code === "number") return this.refused(handle, String(data.error ?? "SFU error"));
+    if (typeof data.error_code === "number") return this.refused(handle, data.error_code, data.error);
     if (handle.kind === "publisher" && jsep?.type === "answer") {
       return this.routes.publisherAnswered(handle, jsep.sdp);
     }
@@ -205,12 +251,13 @@ export class SfuSession {
    * Janus refused a request of this handle. A subscription that never got its first offer is set up again (a
    * feed it named may have just left); otherwise the client is told.
    */
-  private refused(handle: HandleRow, reason: string): void {
+  private refused(handle: HandleRow, code: number, reason: unknown): void {
+    logFailure(`janus refused a request (${code})`, new Error(String(reason ?? "")), "warn");
     this.store.settle(handle.handle_id);
     if (handle.kind === "subscriber" && handle.negotiation === 0) return this.routes.subscriptionRefused(handle);
     this.ctx.emit(
       { to: "connection", connection: connectionOf(handle) },
-      { message: "error", error: "sfu_error", text: reason },
+      { message: "error", error: "sfu_error", text: sfuFailureText(code) },
     );
   }
 }

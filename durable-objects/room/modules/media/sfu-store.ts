@@ -1,5 +1,7 @@
 import type { Stream } from "../../../../src/protocol";
+import { JanusError, sfuFailureText } from "../../../../src/sfu/janus";
 import type { Feed } from "../../../../src/sfu/subscriptions";
+import { logFailure } from "../../../../src/shared/log";
 import type { CommandError, Connection, ModuleContext } from "../../module";
 
 /** The media module's context, as the SFU side gets it (before the module's state exists). */
@@ -65,10 +67,11 @@ export interface SubscriptionRow extends Record<string, SqlStorageValue> {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export const sfuError = (error: unknown): CommandError => ({
-  error: "sfu_error",
-  text: error instanceof Error ? error.message : "the SFU did not answer",
-});
+/** A failed Janus request as the client hears of it (a fixed text); what Janus said goes to the log. */
+export function sfuError(error: unknown): CommandError {
+  logFailure("janus request failed", error, "warn");
+  return { error: "sfu_error", text: sfuFailureText(error instanceof JanusError ? error.code : undefined) };
+}
 
 export const connectionOf = (handle: HandleRow): Connection => ({
   participantId: handle.participant_id,

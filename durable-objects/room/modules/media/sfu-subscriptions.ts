@@ -58,7 +58,7 @@ export class SfuSubscriptions {
     }
     this.store.settle(handle.handle_id);
     try {
-      await this.session.janus!.message(handle.handle_id, { request: "start" }, { type: "answer", sdp });
+      await (await this.session.required()).message(handle.handle_id, { request: "start" }, { type: "answer", sdp });
     } catch (error) {
       return sfuError(error);
     }
@@ -117,7 +117,7 @@ export class SfuSubscriptions {
   }
 
   private async reconcileOnce(): Promise<void> {
-    if (!this.session.janus) return;
+    if (!(await this.session.ready())) return;
     const feeds = this.store.liveFeeds();
     const video = videoFeeds(feeds, this.speakers.recent, this.ctx.config.SFU_LAST_N);
     for (const connection of this.ctx.roster.connections()) {
@@ -138,7 +138,7 @@ export class SfuSubscriptions {
       if (changes.subscribe.length > 0 || changes.unsubscribe.length > 0) {
         this.recordSubscriptions(handle.handle_id, changes.subscribe, changes.unsubscribe);
         // Janus refuses empty lists.
-        await this.session.janus!.message(handle.handle_id, {
+        await (await this.session.required()).message(handle.handle_id, {
           request: "update",
           ...(changes.subscribe.length > 0 ? { subscribe: changes.subscribe.map(janusStream) } : {}),
           ...(changes.unsubscribe.length > 0
@@ -160,14 +160,14 @@ export class SfuSubscriptions {
             s.mid,
           );
         }
-        await this.session.janus!.message(handle.handle_id, { request: "configure", streams: relayer });
+        await (await this.session.required()).message(handle.handle_id, { request: "configure", streams: relayer });
       }
     }
   }
 
   private async openSubscriber(connection: Connection, wanted: Subscription[]): Promise<void> {
     await this.session.joinSlot();
-    const janus = this.session.janus;
+    const janus = await this.session.ready();
     const row = this.store.sessionRow();
     if (!janus || !row || !stillConnected(this.ctx, connection) || this.store.subscriberOf(connection.connectionId)) {
       return;

@@ -28,9 +28,12 @@ export class RoomState {
     this.put(joined.participants);
   }
 
-  /** Adds participants or replaces them with their newer state. */
+  /** Adds participants or replaces them with their newer state (this participant's too: a new role counts). */
   put(participants: Participant[]): void {
-    for (const p of participants) this.participants.set(p.participant_id, p);
+    for (const p of participants) {
+      this.participants.set(p.participant_id, p);
+      if (p.participant_id === this.selfId) this.role = p.role;
+    }
     this.notify();
   }
 

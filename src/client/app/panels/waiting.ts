@@ -4,25 +4,50 @@ import { announce, fill, h } from "../dom";
 import { t } from "../i18n";
 import type { RoomState } from "./state";
 
-type Waiting = ReceivedEvent<"moderation", "waiting_room_updated">["waiting"];
+type Change = ReceivedEvent<"moderation", "waiting_room_changed">;
+type Waiting = Change["added"][number];
 
-/** The waiting room (moderation) as owners and moderators see it: who waits, to let in or turn away. */
+/** Newcomers named in an announcement; more are only counted. */
+const NAMED_ARRIVALS = 3;
+
+/**
+ * The waiting room (moderation) as owners and moderators see them: who waits, to let in or turn away. The list comes
+ * whole in join_success and changes by `waiting_room_changed`; entries stay in the page while the list changes, so a
+ * moderator's focus on one person's buttons survives others coming and going.
+ */
 export class WaitingPanel {
   private readonly element = h("div", { id: "waiting" });
-  private waiting: Waiting = [];
+  private readonly title = h("h2", { id: "waiting-title", tabindex: -1 });
+  private readonly section = h("section", { "aria-labelledby": "waiting-title" });
+  private readonly empty = h("p", { id: "nobody-waiting" });
+  private readonly list = h("ul", { id: "waiting-list" });
+  /** Who waits, in order of arrival, with their list entries. */
+  private readonly waiting = new Map<string, { person: Waiting; item: HTMLLIElement }>();
   private signaling: Signaling | undefined;
+  private moderating = false;
 
-  constructor(private readonly state: RoomState) {}
+  constructor(private readonly state: RoomState) {
+    state.onChange(() => {
+      if (state.moderates() === this.moderating) return;
+      this.moderating = state.moderates();
+      // No longer a moderator: no more changes come, so the list would go stale. Whoever becomes one gets the whole
+      // list as one change.
+      if (!this.moderating) this.waiting.clear();
+      this.render();
+    });
+  }
 
   listen(signaling: Signaling): void {
     this.signaling = signaling;
-    signaling.on("moderation", "waiting_room_updated", ({ waiting }) => this.show(waiting));
+    signaling.on("moderation", "waiting_room_changed", (change) => this.change(change));
   }
 
-  /** Who waits now (join_success or waiting_room_updated). */
-  show(waiting: Waiting): void {
-    this.waiting = waiting;
-    if (this.state.moderates() && waiting.length > 0) announce(t("waitingNotice", { count: waiting.length }));
+  /** Who waits when this connection joined (join_success): replaces the list. */
+  show(waiting: Waiting[]): void {
+    this.moderating = this.state.moderates();
+    this.waiting.clear();
+    for (const person of waiting) this.waiting.set(person.participant_id, { person, item: this.item(person) });
+    if (this.moderating && this.waiting.size > 0) announce(t("waitingNotice", { count: this.waiting.size }));
     this.render();
   }
 
@@ -31,30 +56,76 @@ export class WaitingPanel {
     return this.element;
   }
 
-  private render(): void {
-    if (!this.state.moderates()) return fill(this.element);
-    const decide = (action: "accept" | "reject", w: Waiting[number]) =>
+  /**
+   * Who came and who left since the last change. Removals apply first, so someone who left and came back within one
+   * change stays listed; an id already listed is not added twice, and removing one not listed does nothing.
+   */
+  private change({ added, removed }: Change): void {
+    for (const id of removed) this.drop(id);
+    const newcomers: Waiting[] = [];
+    for (const person of added) {
+      if (this.waiting.has(person.participant_id)) continue;
+      const item = this.item(person);
+      this.waiting.set(person.participant_id, { person, item });
+      this.list.append(item);
+      newcomers.push(person);
+    }
+    this.showEmpty();
+    if (!this.state.moderates() || newcomers.length === 0) return;
+    const count = this.waiting.size;
+    announce(
+      newcomers.length <= NAMED_ARRIVALS
+        ? t("waitingArrived", { names: newcomers.map((p) => p.display_name).join(", "), count })
+        : t("waitingArrivedMany", { added: newcomers.length, count }),
+    );
+  }
+
+  /** Takes someone off the list; if focus was on their buttons, it moves to a neighbour's (or the heading). */
+  private drop(id: string): void {
+    const entry = this.waiting.get(id);
+    if (!entry) return;
+    this.waiting.delete(id);
+    const focused = entry.item.contains(document.activeElement);
+    const neighbour = (entry.item.nextElementSibling ?? entry.item.previousElementSibling) as HTMLElement | null;
+    entry.item.remove();
+    if (focused) (neighbour?.querySelector("button") ?? this.title).focus();
+  }
+
+  private item(person: Waiting): HTMLLIElement {
+    const decide = (action: "accept" | "reject") =>
       h(
         "button",
-        { type: "button", onclick: () => this.signaling?.send("moderation", { action, target: w.participant_id }) },
-        `${t(action)}: ${w.display_name}`,
+        {
+          type: "button",
+          onclick: () => this.signaling?.send("moderation", { action, target: person.participant_id }),
+        },
+        `${t(action)}: ${person.display_name}`,
       );
-    fill(
-      this.element,
-      h(
-        "section",
-        { "aria-labelledby": "waiting-title" },
-        h("h2", { id: "waiting-title" }, t("waitingList")),
-        this.waiting.length === 0
-          ? h("p", {}, t("nobodyWaiting"))
-          : h(
-              "ul",
-              {},
-              ...this.waiting.map((w) =>
-                h("li", {}, h("span", {}, w.display_name), " ", decide("accept", w), " ", decide("reject", w)),
-              ),
-            ),
-      ),
+    return h(
+      "li",
+      { "data-participant": person.participant_id },
+      h("span", {}, person.display_name),
+      " ",
+      decide("accept"),
+      " ",
+      decide("reject"),
     );
+  }
+
+  /** The list, or the line that says nobody waits, whichever applies (the other leaves the page). */
+  private showEmpty(): void {
+    const [shown, gone] = this.waiting.size > 0 ? [this.list, this.empty] : [this.empty, this.list];
+    if (gone.parentNode === this.section) gone.replaceWith(shown);
+  }
+
+  /** The whole panel, in the current language (entries are rebuilt); nothing for those who do not moderate. */
+  private render(): void {
+    if (!this.state.moderates()) return fill(this.element);
+    this.title.textContent = t("waitingList");
+    this.empty.textContent = t("nobodyWaiting");
+    for (const entry of this.waiting.values()) entry.item = this.item(entry.person);
+    fill(this.list, ...[...this.waiting.values()].map((entry) => entry.item));
+    fill(this.section, this.title, this.waiting.size > 0 ? this.list : this.empty);
+    fill(this.element, this.section);
   }
 }
