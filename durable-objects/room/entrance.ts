@@ -42,6 +42,28 @@ export interface EntranceDeps {
   scheduler: Scheduler;
 }
 
+/** Counts per key in fixed one-minute windows; windows that have passed are swept as the map grows. */
+class MinuteCounter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  private sweepAt = 1024;
+
+  count(key: string, now: number): { count: number; resetAt: number } {
+    let window = this.windows.get(key);
+    if (!window || window.start + 60_000 <= now) {
+      window = { start: now, count: 0 };
+      this.windows.set(key, window);
+      if (this.windows.size >= this.sweepAt) this.sweep(now);
+    }
+    window.count++;
+    return { count: window.count, resetAt: window.start + 60_000 };
+  }
+
+  private sweep(now: number): void {
+    for (const [key, w] of this.windows) if (w.start + 60_000 <= now) this.windows.delete(key);
+    this.sweepAt = Math.max(1024, this.windows.size * 2);
+  }
+}
+
 /** A registered user's participant id is stable per room and reveals nothing about the user. */
 async function participantIdFor(roomId: string, userKey: string): Promise<string> {
   return (await sha256(`participant\n${roomId}\n${userKey}`)).slice(0, 22);
@@ -52,6 +74,12 @@ async function participantIdFor(roomId: string, userKey: string): Promise<string
  * upgrade (single-use ticket, admit hooks again, join_success or held), letting held participants in, and leaving.
  */
 export class Entrance {
+  /**
+   * GET /v1/turn per connection and minute, in memory: a count written to storage would hold every answer until
+   * the write is durable. A room rebuilt after idle seconds counts afresh, which a flood never lets happen.
+   */
+  private readonly turnRequests = new MinuteCounter();
+
   constructor(private readonly deps: EntranceDeps) {}
 
   private get roster(): Roster {
@@ -239,7 +267,7 @@ export class Entrance {
     )
       return fail("unauthorized", "session is over");
     const limit = this.deps.config.TURN_REQUESTS_PER_MINUTE;
-    const { count, resetAt } = this.roster.countRequest(connectionId, now);
+    const { count, resetAt } = this.turnRequests.count(connectionId, now);
     if (count <= limit) return ok(null);
     return {
       ...fail("rate_limited", `at most ${limit} TURN requests per session and minute`),

@@ -48,9 +48,9 @@ export class Roster {
     // The invite a guest came with: a revoke of it ends their resumptions too.
     "ALTER TABLE participants ADD COLUMN invite_id TEXT",
     // Each signalling connection, while open and for the resumption window after: room session tokens name one
-    // (`sid`), and GET /v1/turn is counted per connection and minute.
+    // (`sid`), and GET /v1/turn answers only for those.
     `CREATE TABLE connections (id TEXT PRIMARY KEY, participant_id TEXT NOT NULL, opened_at INTEGER NOT NULL,
-      closed_at INTEGER, turn_window INTEGER NOT NULL DEFAULT 0, turn_requests INTEGER NOT NULL DEFAULT 0)`,
+      closed_at INTEGER)`,
     "CREATE INDEX connections_closed ON connections (closed_at)",
     // Whose connections vanished in a crash: the modules have not heard them leave yet.
     "ALTER TABLE participants ADD COLUMN vanished INTEGER NOT NULL DEFAULT 0",
@@ -214,23 +214,6 @@ export class Roster {
       .toArray()[0];
     if (!row || !this.row(participantId)) return false;
     return row.closed_at === null || now - row.closed_at <= windowMs;
-  }
-
-  /** Counts a request of a connection in the current minute; the count so far and when the minute ends. */
-  countRequest(connectionId: string, now: number): { count: number; resetAt: number } {
-    const row = this.sql
-      .exec<{ turn_window: number; turn_requests: number }>(
-        `UPDATE connections SET
-           turn_requests = CASE WHEN turn_window + 60000 <= ? THEN 1 ELSE turn_requests + 1 END,
-           turn_window = CASE WHEN turn_window + 60000 <= ? THEN ? ELSE turn_window END
-         WHERE id = ? RETURNING turn_window, turn_requests`,
-        now,
-        now,
-        now,
-        connectionId,
-      )
-      .one();
-    return { count: row.turn_requests, resetAt: row.turn_window + 60000 };
   }
 
   private connectedHeld(): number {
