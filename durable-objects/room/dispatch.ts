@@ -90,7 +90,10 @@ export class Dispatcher {
     }
     const sender: Sender = { ...connection, role, transactionId };
     try {
-      const failure = await this.deps.storage.transactionSync(() => module.execute(sender, payload));
+      // The command schema checks the payload as it arrived: the envelope's parsed copy would have turned a
+      // `__proto__` key into a prototype, which a strict schema no longer sees as an unknown key.
+      const raw = (json as { payload: unknown }).payload;
+      const failure = await this.deps.storage.transactionSync(() => module.execute(sender, raw));
       if (failure) refuse(namespace, transactionId, failure);
     } catch (error) {
       logFailure(`room module ${namespace}.${payload.action}`, error);

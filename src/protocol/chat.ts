@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { hasForbiddenControl, IdSchema, openEnum } from "./common";
+import { IdSchema, isFreeText, openEnum } from "./common";
 
 export const MAX_CHAT_LENGTH = 4000;
 
@@ -12,7 +12,7 @@ export const ChatCommandSchema = z.discriminatedUnion("action", [
         .trim()
         .min(1)
         .max(MAX_CHAT_LENGTH)
-        .refine((s) => !hasForbiddenControl(s), "control characters other than line feed and tab are not allowed"),
+        .refine(isFreeText, "control characters other than line feed and tab, and lone surrogates, are not allowed"),
     })
     .strict(),
 ]);

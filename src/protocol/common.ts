@@ -33,8 +33,11 @@ const VISIBLE_ONLY = "control and format characters are not allowed";
 export const DisplayNameSchema = z.string().trim().min(1).max(100).refine(isVisibleText, VISIBLE_ONLY);
 export const RoomNameSchema = z.string().trim().max(200).refine(isVisibleText, VISIBLE_ONLY);
 
-/** Chat and other free text: control characters other than line feed and tab are refused. */
-export const hasForbiddenControl = (s: string) => /[^\P{Cc}\n\t]/u.test(s);
+/**
+ * Chat and other free text: control characters other than line feed and tab are refused, and lone surrogates
+ * (they cannot be stored or sent as UTF-8: they would arrive as U+FFFD, another text than was sent).
+ */
+export const isFreeText = (s: string) => !/[^\P{Cc}\n\t]|\p{Cs}/u.test(s);
 
 /** Error codes shared by REST bodies, RPC results and WebSocket error frames. */
 export const ErrorCodeSchema = z.enum([

@@ -322,9 +322,14 @@ describe("text fields", () => {
   it("refuses control characters in chat (but line feeds and tabs) and bounds the history a joiner gets", async () => {
     const room = await RoomHarness.create({}, "Chat-Owner");
     const owner = await room.join();
-    for (const bad of ["\u0001", "a\u0000b", "\u001b[31mrot", "zeile\r\nzwei", "\u007f", "\u0085"]) {
+    for (const bad of ["\u0001", "a\u0000b", "\u001b[31mrot", "zeile\r\nzwei", "\u007f", "\u0085", "a\ud800b"]) {
       expect(await owner.refused("chat", { action: "send_message", content: bad })).toBe("invalid_frame");
     }
+    // A `__proto__` key is an unknown key like any other (found by the fuzzing: it used to slip through).
+    const sneaky = JSON.parse('{"action":"send_message","content":"hi","__proto__":{}}') as Record<string, unknown>;
+    const id = owner.client.send("chat", sneaky);
+    const answer = await owner.client.next((f) => f.transaction_id === id);
+    expect(answer.payload).toMatchObject({ message: "error", error: "invalid_frame" });
     expect((await room.dump("chat")).chat_messages).toEqual([]);
     const fine = await owner.command("chat", { action: "send_message", content: "Punkt 1:\n\tHaushalt" });
     expect(fine.payload).toMatchObject({ message: "message_sent", content: "Punkt 1:\n\tHaushalt" });
