@@ -34,13 +34,7 @@ export class RoomIndexObject extends SqlObject {
     if (owned >= this.config.MAX_ROOMS_PER_USER) {
       return fail("quota_exceeded", `a user may own at most ${this.config.MAX_ROOMS_PER_USER} rooms; delete one first`);
     }
-    this.sql.exec(
-      "INSERT OR IGNORE INTO rooms (id, tenant, owner_key, created_at) VALUES (?, ?, ?, ?)",
-      room.id,
-      room.tenant,
-      room.ownerKey,
-      Date.now(),
-    );
+    this.enrol(room);
     return ok(null);
   }
 

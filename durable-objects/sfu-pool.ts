@@ -4,7 +4,14 @@ import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
 import { logFailure } from "../src/shared/log";
 import { roomOf } from "../src/shared/objects";
-import { loadSealer, resealAll, SEALED_PURPOSE, type Sealer, type StoredSecret } from "../src/shared/sealing";
+import {
+  loadSealer,
+  Resealing,
+  resealAll,
+  SEALED_PURPOSE,
+  type Sealer,
+  type StoredSecret,
+} from "../src/shared/sealing";
 import { isoOrNull } from "../src/shared/time";
 import { SqlObject } from "./sql-object";
 
@@ -45,8 +52,7 @@ export interface SfuPin {
  * stored sealed when STATE_ENCRYPTION_KEY is set.
  */
 export class SfuPoolObject extends SqlObject {
-  /** Values re-sealed on the object's own account (at start) that no `reseal()` has reported yet. */
-  private resealedUnreported = 0;
+  private readonly resealing = new Resealing("sfu pool: stored node secrets", () => this.resealStored());
   /** Nodes whose admin secret could not be opened, logged once per instance. */
   private readonly unopenable = new Set<string>();
 
@@ -62,13 +68,7 @@ export class SfuPoolObject extends SqlObject {
     ]);
     // Legacy plaintext and values sealed under an older key are sealed again before the first request (and before
     // any pin carries them to a room).
-    ctx.blockConcurrencyWhile(async () => {
-      try {
-        this.resealedUnreported += await this.resealStored();
-      } catch (error) {
-        logFailure("sfu pool: stored node secrets could not be re-sealed", error);
-      }
-    });
+    ctx.blockConcurrencyWhile(() => this.resealing.onLoad());
   }
 
   // ── Operator ─────────────────────────────────
@@ -198,10 +198,8 @@ export class SfuPoolObject extends SqlObject {
   // ── Encryption at rest ─────────────────────────────
 
   /** Seals every stored node secret again under the first STATE_ENCRYPTION_KEY key; how many were rewritten. */
-  async reseal(): Promise<number> {
-    const rewritten = (await this.resealStored()) + this.resealedUnreported;
-    this.resealedUnreported = 0;
-    return rewritten;
+  reseal(): Promise<number> {
+    return this.resealing.report();
   }
 
   private sealer() {

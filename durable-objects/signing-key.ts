@@ -9,8 +9,7 @@ import {
   SignJWT,
 } from "jose";
 import { readConfig } from "../src/shared/config";
-import { logFailure } from "../src/shared/log";
-import { loadSealer, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
+import { loadSealer, Resealing, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
 import { migrate } from "./room/migrations";
 
 const ALGORITHM = "ES256";
@@ -39,8 +38,7 @@ export interface SignRequest {
 export class SigningKeyObject extends DurableObject<Env> {
   private key: Promise<{ kid: string; publicJwk: JWK }> | undefined;
   private privateKey: Promise<CryptoKey> | undefined;
-  /** Values re-sealed on the object's own account (at first use) that no `reseal()` has reported yet. */
-  private resealedUnreported = 0;
+  private readonly resealing = new Resealing("signing key: the stored private key", () => this.resealStored());
 
   async jwks(): Promise<JSONWebKeySet> {
     return { keys: [(await this.signingKey()).publicJwk] };
@@ -68,10 +66,8 @@ export class SigningKeyObject extends DurableObject<Env> {
    * Seals the stored private key again under the first STATE_ENCRYPTION_KEY key; how many values were rewritten
    * (0 or 1). Creates no key where none exists yet.
    */
-  async reseal(): Promise<number> {
-    const rewritten = (await this.resealStored()) + this.resealedUnreported;
-    this.resealedUnreported = 0;
-    return rewritten;
+  reseal(): Promise<number> {
+    return this.resealing.report();
   }
 
   private signingKey() {
@@ -133,11 +129,7 @@ export class SigningKeyObject extends DurableObject<Env> {
     const stored = this.stored();
     if (stored) {
       // First use after a start: legacy plaintext (or a key sealed under an older key) is sealed again.
-      try {
-        this.resealedUnreported += await this.resealStored();
-      } catch (error) {
-        logFailure("signing key: the stored private key could not be re-sealed", error);
-      }
+      await this.resealing.onLoad();
       return { kid: stored.kid, publicJwk: JSON.parse(stored.public_jwk) as JWK };
     }
     const pair = await generateKeyPair(ALGORITHM, { extractable: true });

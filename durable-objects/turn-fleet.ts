@@ -1,8 +1,7 @@
 import { connect } from "cloudflare:sockets";
 import { fail, ok, type Result } from "../src/protocol";
 import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
-import { logFailure } from "../src/shared/log";
-import { loadSealer, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
+import { loadSealer, Resealing, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
 import { randomToken, sha256 } from "../src/shared/secrets";
 import { isoOrNull } from "../src/shared/time";
 import { mintTurnCredential } from "../turn/credentials";
@@ -46,8 +45,7 @@ interface HealthRow extends Record<string, SqlStorageValue> {
  * STATE_ENCRYPTION_KEY is set, and opened only to mint.
  */
 export class TurnFleetObject extends SqlObject {
-  /** Values re-sealed on the object's own account (at start) that no `reseal()` has reported yet. */
-  private resealedUnreported = 0;
+  private readonly resealing = new Resealing("turn fleet: stored secrets", () => this.resealStored());
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, "turn_fleet", [
@@ -57,13 +55,7 @@ export class TurnFleetObject extends SqlObject {
         successes INTEGER NOT NULL, checked_at INTEGER, rtt_ms INTEGER, error TEXT)`,
     ]);
     // Legacy plaintext and values sealed under an older key are sealed again before the first request.
-    ctx.blockConcurrencyWhile(async () => {
-      try {
-        this.resealedUnreported += await this.resealStored();
-      } catch (error) {
-        logFailure("turn fleet: stored secrets could not be re-sealed", error);
-      }
-    });
+    ctx.blockConcurrencyWhile(() => this.resealing.onLoad());
     // Probing runs only while there are nodes to watch; the first use after a start arms it.
     if (this.config.TURN_NODES.length > 0) {
       ctx.blockConcurrencyWhile(async () => {
@@ -152,10 +144,8 @@ export class TurnFleetObject extends SqlObject {
   // ── Encryption at rest ─────────────────────────────
 
   /** Seals every stored secret value again under the first STATE_ENCRYPTION_KEY key; how many were rewritten. */
-  async reseal(): Promise<number> {
-    const rewritten = (await this.resealStored()) + this.resealedUnreported;
-    this.resealedUnreported = 0;
-    return rewritten;
+  reseal(): Promise<number> {
+    return this.resealing.report();
   }
 
   private sealer() {

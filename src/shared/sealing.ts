@@ -1,5 +1,5 @@
 import { base64url } from "jose";
-import { errorText } from "./log";
+import { errorText, logFailure } from "./log";
 
 /**
  * Encryption at rest of the secrets Durable Objects store (TURN secrets, Janus secrets, signing keys), with the
@@ -192,6 +192,34 @@ export interface StoredSecret {
  * Seals again, under the first key, every value that needs it; returns how many were rewritten. Values that
  * cannot be opened are left as they are and, after the others are done, reported in one thrown error.
  */
+/**
+ * An object's re-sealing of the secrets it stores: on its own account when it loads (a failure is logged; the object
+ * works on with what it can open) and when the operator asks, reporting what it re-sealed on its own since, too.
+ */
+export class Resealing {
+  private unreported = 0;
+
+  constructor(
+    private readonly what: string,
+    private readonly run: () => Promise<number>,
+  ) {}
+
+  async onLoad(): Promise<void> {
+    try {
+      this.unreported += await this.run();
+    } catch (error) {
+      logFailure(`${this.what} could not be re-sealed`, error);
+    }
+  }
+
+  /** Seals every stored value again under the first key; how many were rewritten. */
+  async report(): Promise<number> {
+    const rewritten = (await this.run()) + this.unreported;
+    this.unreported = 0;
+    return rewritten;
+  }
+}
+
 export async function resealAll(sealer: Sealer, secrets: readonly StoredSecret[]): Promise<number> {
   let rewritten = 0;
   const failures: unknown[] = [];
