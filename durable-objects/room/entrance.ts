@@ -156,7 +156,8 @@ export class Entrance {
     const spent = () => this.deps.sql.exec("DELETE FROM tickets WHERE hash = ?", hash ?? "");
     const member = claimed && claimed.expires_at >= Date.now() ? this.roster.member(claimed.participant_id) : undefined;
     if (!member) {
-      spent();
+      // Only a ticket this upgrade claimed (an expired one) is gone; another upgrade's claim stays.
+      if (claimed) spent();
       return errorResponse("invalid_ticket", "ticket unknown, used or expired");
     }
     // Someone whose connections vanished in a crash and who is back: the modules first hear that they left.
@@ -295,7 +296,7 @@ export class Entrance {
     const role = who.role === "owner" ? "owner" : (known?.role ?? who.role);
     const verdict = this.deps.host().admit({ participantId, kind: who.kind, role, phase: "start" });
     if (verdict.decision === "refuse") return fail(verdict.error, verdict.text);
-    const full = this.seatRefusal(participantId, role, verdict.decision === "hold" && !known?.connected, known);
+    const full = this.seatRefusal(participantId, role, verdict.decision, known);
     if (full) return full;
     const refused = claim?.();
     if (refused) return refused;
@@ -312,14 +313,15 @@ export class Entrance {
   }
 
   /**
-   * The room's bounds: connections per participant, then seats in the waiting room (`toWaitingRoom`) or in the
-   * room. Someone already connected, or back within the resumption window, keeps their seat; owners and
-   * moderators may join a full room (a chair must never be locked out of their own session).
+   * The room's bounds: connections per participant, then seats in the waiting room or in the room. Someone already
+   * connected, or back within the resumption window, keeps the seat they had (a waiting one lets them wait, not
+   * in: a connected waiter let in is checked by `release`); owners and moderators may join a full room (a chair
+   * must never be locked out of their own session).
    */
   private seatRefusal(
     participantId: string,
     role: Role,
-    toWaitingRoom: boolean,
+    decision: "admit" | "hold",
     known: Member | undefined,
   ): Result<never> | undefined {
     const { config, settings } = this.deps;
@@ -330,7 +332,9 @@ export class Entrance {
     if (!this.roster.makeRoomForConnection(participantId, max, now)) {
       return fail("too_many_connections", `a participant may hold at most ${max} connections at once`);
     }
-    if (known && this.roster.isPresent(participantId, now, this.windowMs)) return undefined;
+    const toWaitingRoom = decision === "hold" && !known?.connected;
+    const fromWaitingRoom = decision === "admit" && known?.held === true && !known.connected;
+    if (known && !fromWaitingRoom && this.roster.isPresent(participantId, now, this.windowMs)) return undefined;
     if (toWaitingRoom) {
       if (this.roster.occupancy(true, now) < config.WAITING_ROOM_MAX) return undefined;
       return fail("waiting_room_full", `the waiting room holds at most ${config.WAITING_ROOM_MAX} participants`);

@@ -91,6 +91,8 @@ export class Roster {
         .filter((row) => !open.has(row.id));
       for (const { id } of lost) sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, id);
     }
+    // A ticket claimed by an upgrade that a crash or eviction interrupted holds no seat any more.
+    sql.exec("DELETE FROM tickets WHERE used = 1");
     this.resumptions = new Resumptions(sql);
     const held = sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray();
     this.heldIds = new Set(held.map((r) => r.id));

@@ -189,10 +189,6 @@ export interface StoredSecret {
 }
 
 /**
- * Seals again, under the first key, every value that needs it; returns how many were rewritten. Values that
- * cannot be opened are left as they are and, after the others are done, reported in one thrown error.
- */
-/**
  * An object's re-sealing of the secrets it stores: on its own account when it loads (a failure is logged; the object
  * works on with what it can open) and when the operator asks, reporting what it re-sealed on its own since, too.
  */
@@ -220,6 +216,10 @@ export class Resealing {
   }
 }
 
+/**
+ * Seals again, under the first key, every value that needs it; returns how many were rewritten. Values that
+ * cannot be opened are left as they are and, after the others are done, reported in one thrown error.
+ */
 export async function resealAll(sealer: Sealer, secrets: readonly StoredSecret[]): Promise<number> {
   let rewritten = 0;
   const failures: unknown[] = [];

@@ -234,6 +234,21 @@ describe("waiting room bounds and changes", () => {
     expect((await arrive(await devToken("Wait-Late"), room.id)).first.payload.message).toBe("in_waiting_room");
   });
 
+  it("lets a waiter who left and comes back once the waiting room is off only into a room with a seat", async () => {
+    const owner = await devToken("Wait-Off-Chair");
+    const room = await newRoom(owner, { waiting_room: "everyone", max_participants: 2 });
+    await join(owner, room.id);
+    const annaToken = await devToken("Wait-Off-Anna");
+    const anna = await arrive(annaToken, room.id);
+    expect(anna.first.payload.message).toBe("in_waiting_room");
+    anna.client.close(1000);
+    await anna.client.waitClosed();
+    await api("PATCH", `/v1/rooms/${room.id}`, { token: owner, body: { waiting_room: "disabled" } });
+    await join(await devToken("Wait-Off-Bernd"), room.id);
+    // Within her window Anna keeps her place in the waiting room, not a seat in the full room.
+    await expectRefused(annaToken, room.id, "participant_limit_reached");
+  });
+
   it("gives someone who becomes a moderator the whole waiting list", async () => {
     const room = await RoomHarness.create({ waiting_room: "everyone" }, "Wait-Chair2");
     // The real moderation module; only chat is a double here, whose message promotes its sender's target.
