@@ -4,14 +4,7 @@ import { janusInfo, janusLoad } from "../src/sfu/janus";
 import { placeRoom } from "../src/sfu/placement";
 import { logFailure } from "../src/shared/log";
 import { roomOf } from "../src/shared/objects";
-import {
-  loadSealer,
-  Resealing,
-  resealAll,
-  SEALED_PURPOSE,
-  type Sealer,
-  type StoredSecret,
-} from "../src/shared/sealing";
+import { Resealing, resealAll, SEALED_PURPOSE, type Sealer, type StoredSecret } from "../src/shared/sealing";
 import { isoOrNull } from "../src/shared/time";
 import { SqlObject } from "./sql-object";
 
@@ -200,10 +193,6 @@ export class SfuPoolObject extends SqlObject {
   /** Seals every stored node secret again under the first STATE_ENCRYPTION_KEY key; how many were rewritten. */
   reseal(): Promise<number> {
     return this.resealing.report();
-  }
-
-  private sealer() {
-    return loadSealer(this.config.STATE_ENCRYPTION_KEY);
   }
 
   private async resealStored(): Promise<number> {

@@ -1,7 +1,7 @@
 import { connect } from "cloudflare:sockets";
 import { fail, ok, type Result } from "../src/protocol";
 import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
-import { loadSealer, Resealing, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
+import { Resealing, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
 import { randomToken, sha256 } from "../src/shared/secrets";
 import { isoOrNull } from "../src/shared/time";
 import { mintTurnCredential } from "../turn/credentials";
@@ -146,10 +146,6 @@ export class TurnFleetObject extends SqlObject {
   /** Seals every stored secret value again under the first STATE_ENCRYPTION_KEY key; how many were rewritten. */
   reseal(): Promise<number> {
     return this.resealing.report();
-  }
-
-  private sealer() {
-    return loadSealer(this.config.STATE_ENCRYPTION_KEY);
   }
 
   private async resealStored(): Promise<number> {

@@ -14,6 +14,7 @@ import { errorResponse } from "../../src/shared/http";
 import type { Principal } from "../../src/shared/principal";
 import { REGION_HEADER } from "../../src/shared/region";
 import { randomToken, sha256 } from "../../src/shared/secrets";
+import { TokenBucket } from "../../src/shared/token-bucket";
 import type { ModuleHost } from "./host";
 import type { Candidate, Connection, Member } from "./module";
 import type { LeaveReason, Presence } from "./presence";
@@ -42,28 +43,6 @@ export interface EntranceDeps {
   scheduler: Scheduler;
 }
 
-/** Counts per key in fixed one-minute windows; windows that have passed are swept as the map grows. */
-class MinuteCounter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
-  private sweepAt = 1024;
-
-  count(key: string, now: number): { count: number; resetAt: number } {
-    let window = this.windows.get(key);
-    if (!window || window.start + 60_000 <= now) {
-      window = { start: now, count: 0 };
-      this.windows.set(key, window);
-      if (this.windows.size >= this.sweepAt) this.sweep(now);
-    }
-    window.count++;
-    return { count: window.count, resetAt: window.start + 60_000 };
-  }
-
-  private sweep(now: number): void {
-    for (const [key, w] of this.windows) if (w.start + 60_000 <= now) this.windows.delete(key);
-    this.sweepAt = Math.max(1024, this.windows.size * 2);
-  }
-}
-
 /** A registered user's participant id is stable per room and reveals nothing about the user. */
 async function participantIdFor(roomId: string, userKey: string): Promise<string> {
   return (await sha256(`participant\n${roomId}\n${userKey}`)).slice(0, 22);
@@ -75,10 +54,11 @@ async function participantIdFor(roomId: string, userKey: string): Promise<string
  */
 export class Entrance {
   /**
-   * GET /v1/turn per connection and minute, in memory: a count written to storage would hold every answer until
-   * the write is durable. A room rebuilt after idle seconds counts afresh, which a flood never lets happen.
+   * GET /v1/turn per connection, a token bucket each, in memory: a count written to storage would hold every answer
+   * until the write is durable. A room rebuilt after idle seconds counts afresh, which a flood never lets happen.
    */
-  private readonly turnRequests = new MinuteCounter();
+  private readonly turnRequests = new Map<string, TokenBucket>();
+  private sweepTurnRequestsAt = 1024;
 
   constructor(private readonly deps: EntranceDeps) {}
 
@@ -267,13 +247,28 @@ export class Entrance {
       !this.roster.connectionValid(participantId, connectionId, now, this.windowMs)
     )
       return fail("unauthorized", "session is over");
+    const bucket = this.turnBucketOf(connectionId, now);
+    if (bucket.take(now)) return ok(null);
     const limit = this.deps.config.TURN_REQUESTS_PER_MINUTE;
-    const { count, resetAt } = this.turnRequests.count(connectionId, now);
-    if (count <= limit) return ok(null);
     return {
       ...fail("rate_limited", `at most ${limit} TURN requests per session and minute`),
-      retryAfter: Math.max(1, Math.ceil((resetAt - now) / 1000)),
+      retryAfter: bucket.secondsUntilNext(),
     };
+  }
+
+  /** A connection's bucket of TURN requests: up to the limit at once, refilled at the limit per minute. */
+  private turnBucketOf(connectionId: string, now: number): TokenBucket {
+    let bucket = this.turnRequests.get(connectionId);
+    if (bucket) return bucket;
+    if (this.turnRequests.size >= this.sweepTurnRequestsAt) {
+      // Full buckets are as good as new ones: forgetting them loses nothing.
+      for (const [id, b] of this.turnRequests) if (b.full(now)) this.turnRequests.delete(id);
+      this.sweepTurnRequestsAt = Math.max(1024, this.turnRequests.size * 2);
+    }
+    const limit = this.deps.config.TURN_REQUESTS_PER_MINUTE;
+    bucket = new TokenBucket(limit / 60, limit, now);
+    this.turnRequests.set(connectionId, bucket);
+    return bucket;
   }
 
   /** Whether one more participant fits into the room. */

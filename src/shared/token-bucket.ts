@@ -32,4 +32,14 @@ export class TokenBucket {
     this.strikes += 1;
     return false;
   }
+
+  /** Whole seconds until the next token (after a refused `take`). */
+  secondsUntilNext(): number {
+    return Math.max(1, Math.ceil((1 - this.tokens) / this.perSecond));
+  }
+
+  /** Whether the bucket has refilled completely (it is then as good as a new one and may be forgotten). */
+  full(now: number): boolean {
+    return this.tokens + ((now - this.updatedAt) / 1000) * this.perSecond >= this.burst;
+  }
 }

@@ -20,4 +20,14 @@ describe("TokenBucket", () => {
     for (let i = 0; i < 20; i++) if (bucket.take(60_000)) accepted++;
     expect(accepted).toBe(5);
   });
+
+  it("tells how long until the next token and when it has refilled completely", () => {
+    // 30 a minute: half a token per second.
+    const bucket = new TokenBucket(0.5, 30, 0);
+    for (let i = 0; i < 30; i++) expect(bucket.take(0)).toBe(true);
+    expect(bucket.take(0)).toBe(false);
+    expect(bucket.secondsUntilNext()).toBe(2);
+    expect(bucket.full(59_000)).toBe(false);
+    expect(bucket.full(60_000)).toBe(true);
+  });
 });
