@@ -37,6 +37,8 @@ export class Dispatcher {
     const { config, transport } = this.deps;
     const connection = socket.deserializeAttachment() as Connection | null;
     if (!connection) return transport.close(socket, 1011, "unknown connection");
+    // A socket the room removed (kicked, banned, …) is closing: what it still sends is not for the room.
+    if (!this.deps.roster().isLive(socket)) return;
     const refuse = (namespace: string, id: number | undefined, failure: CommandError) =>
       transport.sendError(socket, namespace, id, failure.error, failure.text);
     const now = Date.now();

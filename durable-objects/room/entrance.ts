@@ -44,7 +44,7 @@ export interface EntranceDeps {
 }
 
 /** A registered user's participant id is stable per room and reveals nothing about the user. */
-async function participantIdFor(roomId: string, userKey: string): Promise<string> {
+export async function participantIdFor(roomId: string, userKey: string): Promise<string> {
   return (await sha256(`participant\n${roomId}\n${userKey}`)).slice(0, 22);
 }
 
@@ -83,7 +83,14 @@ export class Entrance {
     const participantId = await participantIdFor(room.value.id, principal.userKey);
     const displayName = request.display_name ?? principal.name ?? "Participant";
     const role: Role = owner ? "owner" : "user";
-    return this.enter(participantId, { kind: "user", userKey: principal.userKey, displayName, role, inviteId: null });
+    const resumed =
+      request.resumption !== undefined &&
+      this.roster.resume(await sha256(request.resumption), Date.now(), this.windowMs) === participantId;
+    return this.enter(
+      participantId,
+      { kind: "user", userKey: principal.userKey, displayName, role, inviteId: null },
+      resumed,
+    );
   }
 
   /**
@@ -115,6 +122,7 @@ export class Entrance {
     return this.enter(
       returning ?? randomToken(16),
       { kind: "guest", userKey: null, displayName: request.display_name, role: "guest", inviteId: invite.id },
+      returning !== undefined,
       claim,
     );
   }
@@ -142,7 +150,7 @@ export class Entrance {
     }
     // Someone whose connections vanished in a crash and who is back: the modules first hear that they left.
     if (!member.connected) await this.settleVanished(member.participantId);
-    const verdict = this.deps.host().admit({ ...member, phase: "upgrade" });
+    const verdict = this.deps.host().admit({ ...member, phase: "upgrade", returning: member.connected });
     if (verdict.decision === "refuse") {
       spent();
       return errorResponse(verdict.error, verdict.text);
@@ -207,6 +215,31 @@ export class Entrance {
     await this.deps.host().run("left", [left, wasHeld]);
     this.deps.presence.schedule();
     await this.deps.scheduler.schedule(ROSTER_TIMERS, left, now + this.windowMs);
+  }
+
+  /**
+   * Removes a participant at once: their sockets close with `code` and leave the roster now (others hear
+   * `left` with reason `removed` and the modules run their leave hooks), not when the client completes the close.
+   */
+  async remove(participantId: string, code: number, reason: string, forget: boolean): Promise<void> {
+    if (forget) this.roster.forget(participantId);
+    for (const { socket } of this.roster.socketsWithConnections(participantId)) {
+      this.deps.transport.close(socket, code, reason);
+      await this.disconnected(socket, "removed");
+    }
+  }
+
+  /**
+   * Sends someone in the room back to the waiting room: they leave the room for everyone else (reason `removed`)
+   * and for the modules (`closed` per connection, then `left`), while their connections stay open.
+   */
+  async hold(participantId: string): Promise<boolean> {
+    if (!this.roster.isConnected(participantId) || !this.roster.setHeld(participantId, true)) return false;
+    this.deps.presence.schedule();
+    const host = this.deps.host();
+    for (const connection of this.roster.connectionsOf(participantId)) await host.run("closed", [connection]);
+    await host.run("left", [participantId, false]);
+    return true;
   }
 
   /**
@@ -284,12 +317,14 @@ export class Entrance {
   private async enter(
     participantId: string,
     who: { kind: Candidate["kind"]; userKey: string | null; displayName: string; role: Role; inviteId: string | null },
+    resumed: boolean,
     claim?: () => Result<never> | undefined,
   ): Promise<Result<StartResponse>> {
     const known = this.roster.member(participantId);
     // The owner is always owner; anyone else keeps the role the room gave them.
     const role = who.role === "owner" ? "owner" : (known?.role ?? who.role);
-    const verdict = this.deps.host().admit({ participantId, kind: who.kind, role, phase: "start" });
+    const returning = resumed || known?.connected === true;
+    const verdict = this.deps.host().admit({ participantId, kind: who.kind, role, phase: "start", returning });
     if (verdict.decision === "refuse") return fail(verdict.error, verdict.text);
     const full = this.seatRefusal(participantId, role, verdict.decision, known);
     if (full) return full;

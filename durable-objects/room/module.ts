@@ -67,6 +67,10 @@ export interface RosterView {
   admittedCount(): number;
   /** Connected participants held in the waiting room, longest waiting first. */
   held(): Member[];
+  /** Connected participants in the room (not held). */
+  admitted(): Member[];
+  /** Connected, or disconnected less than the resumption window ago (they may still come back). */
+  present(participantId: string): boolean;
   /** The breakout group a participant is in (undefined: the main room). */
   groupOf(participantId: string): string | undefined;
 }
@@ -75,10 +79,17 @@ export interface RosterView {
 export interface Capabilities {
   /** Changes a participant's role (everyone gets a control.update; modules a roleChanged hook). */
   setRole(participantId: string, role: Role): Promise<boolean>;
-  /** Closes every connection of a participant with a close code (4000–4999: the client must not retry). */
-  disconnect(participantId: string, code: number, reason: string): void;
-  /** Holds a connected participant in the waiting room. */
-  hold(participantId: string): void;
+  /**
+   * Removes a participant: every connection closes with a close code (4000–4999: the client must not retry) and
+   * leaves the room at once (others get control.left with reason `removed`; the modules their leave hooks). With
+   * `forget`, their resumption tokens and unused tickets are void too (a guest cannot come back as themselves).
+   */
+  remove(participantId: string, code: number, reason: string, forget?: boolean): Promise<void>;
+  /**
+   * Sends an admitted participant back to the waiting room: others see them leave (reason `removed`), and to the
+   * modules they left the room (the `closed` hook per connection, then `left`), while their connections stay open.
+   */
+  hold(participantId: string): Promise<boolean>;
   /**
    * Lets a held participant in: each connection gets join_success, everyone a joined — unless they are not held
    * (any more) or the room is full (`max_participants`; owners and moderators aside).
@@ -88,6 +99,12 @@ export interface Capabilities {
   setGroup(participantId: string, group: string | undefined): void;
   /** A participant's public fields that a module contributes changed: a control.update follows (batched). */
   presenceChanged(participantId: string): void;
+  /** Renames a participant for good (their own later starts keep it); a control.update follows. */
+  rename(participantId: string, displayName: string): boolean;
+  /** Revokes the invite a guest came with (its code and its other guests' resumptions stop working). */
+  revokeInviteOf(participantId: string): boolean;
+  /** Changes the room's waiting-room setting (as PATCH /v1/rooms/{id} does). */
+  setWaitingRoom(mode: WaitingRoom): void;
 }
 
 /** The objects a room calls, as typed stubs. */
@@ -142,6 +159,8 @@ export interface Candidate {
   kind: ParticipantKind;
   role: Role;
   phase: "start" | "upgrade";
+  /** They came with a valid resumption token, or are connected already (a dropped connection coming back). */
+  returning: boolean;
 }
 
 /** A module's say on a candidate; the strictest wins (refuse > hold > let in). */

@@ -5,6 +5,8 @@ import {
   fail,
   type Invite,
   type InviteList,
+  type ModerationLog,
+  type ModerationLogQuery,
   ok,
   type Result,
   type Room,
@@ -21,11 +23,12 @@ import type { Principal } from "../../src/shared/principal";
 import { randomToken } from "../../src/shared/secrets";
 import type { SfuPin } from "../sfu-pool";
 import { Dispatcher } from "./dispatch";
-import { Entrance, ROSTER_TIMERS, type TurnAdmission } from "./entrance";
+import { Entrance, participantIdFor, ROSTER_TIMERS, type TurnAdmission } from "./entrance";
 import { ModuleHost } from "./host";
 import { migrate } from "./migrations";
 import type { RoomModule, RosterView } from "./module";
 import { ROOM_MODULES } from "./modules";
+import type { Actor } from "./modules/moderation/log";
 import { Presence } from "./presence";
 import { Roster } from "./roster";
 import { Scheduler } from "./scheduler";
@@ -107,8 +110,28 @@ export class RoomObject extends DurableObject<Env> {
     return room.ok ? ok(this.settings.describe(room.value, principal)) : room;
   }
 
-  update(principal: Principal, input: UpdateRoomInput): Result<Room> {
-    return this.settings.update(principal, input);
+  /** Changes the room's settings; a new waiting-room setting applies at once, as `moderation.set_waiting_room`. */
+  async update(principal: Principal, input: UpdateRoomInput): Promise<Result<Room>> {
+    const before = this.settings.row()?.waiting_room;
+    const updated = this.settings.update(principal, input);
+    if (updated.ok && input.waitingRoom !== undefined && input.waitingRoom !== before) {
+      await this.host.services().moderation.waitingRoomChanged(await this.actorOf(principal), input.waitingRoom);
+    }
+    return updated;
+  }
+
+  /** The moderation log: for the owner, the room's moderators and operators. */
+  async moderationLog(principal: Principal, query: ModerationLogQuery): Promise<Result<ModerationLog>> {
+    const room = this.settings.visibleTo(principal);
+    if (!room.ok) return room;
+    const userKey = principal.userKey;
+    const owner = userKey !== null && room.value.owner_key === userKey;
+    const moderator =
+      userKey !== null && this.roster.member(await participantIdFor(room.value.id, userKey))?.role === "moderator";
+    if (!principal.operator && !owner && !moderator) {
+      return fail("insufficient_permissions", "only the room's owner, its moderators and operators read the log");
+    }
+    return ok(this.host.services().moderation.readLog(query.before, query.limit));
   }
 
   diagnostics(principal: Principal): Result<RoomDiagnostics> {
@@ -205,6 +228,14 @@ export class RoomObject extends DurableObject<Env> {
 
   // ── Wiring ─────────────────────────────────
 
+  /** Who a REST change is logged as: the owner's participant in this room, or the operator. */
+  private async actorOf(principal: Principal): Promise<Actor> {
+    const room = this.settings.row()!;
+    if (!principal.userKey) return { participantId: null, displayName: `operator ${principal.subject}` };
+    const participantId = await participantIdFor(room.id, principal.userKey);
+    return { participantId, displayName: this.roster.member(participantId)?.displayName ?? principal.name ?? "" };
+  }
+
   /** A room from before the room index existed registers itself once (outside the quota: it exists already). */
   private async enrol(): Promise<void> {
     const room = this.settings.row();
@@ -233,6 +264,8 @@ export class RoomObject extends DurableObject<Env> {
       connectedCount: () => this.roster.connectedCount(),
       admittedCount: () => this.roster.admittedCount(),
       held: () => this.roster.held(),
+      admitted: () => this.roster.admitted(),
+      present: (id) => this.roster.isPresent(id, Date.now(), this.config.RESUMPTION_WINDOW_SECONDS * 1000),
       groupOf: (id) => this.roster.groupOf(id),
     };
   }
@@ -258,18 +291,24 @@ export class RoomObject extends DurableObject<Env> {
           await this.host.run("roleChanged", [id, from, role]);
           return true;
         },
-        disconnect: (id, code, reason) => {
-          for (const { socket } of this.roster.socketsWithConnections(id)) this.transport.close(socket, code, reason);
-        },
-        hold: (id) => {
-          if (this.roster.setHeld(id, true)) this.presence.schedule();
-        },
+        remove: (id, code, reason, forget = false) => this.entrance.remove(id, code, reason, forget),
+        hold: (id) => this.entrance.hold(id),
         release: (id) => this.entrance.release(id),
         setGroup: (id, group) => this.roster.setGroup(id, group),
         presenceChanged: (id) => {
           this.roster.changed(id);
           this.presence.schedule();
         },
+        rename: (id, name) => {
+          const renamed = this.roster.rename(id, name);
+          if (renamed) this.presence.schedule();
+          return renamed;
+        },
+        revokeInviteOf: (id) => {
+          const invite = this.roster.inviteOf(id);
+          return invite !== null && this.settings.revoke(invite);
+        },
+        setWaitingRoom: (mode) => this.settings.setWaitingRoom(mode),
       },
     });
   }

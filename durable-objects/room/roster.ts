@@ -16,6 +16,7 @@ interface ParticipantRow extends Record<string, SqlStorageValue> {
   waiting: number;
   group_id: string | null;
   invite_id: string | null;
+  name_fixed: number;
 }
 
 const toMember = (row: ParticipantRow, connected: boolean): Member => ({
@@ -54,6 +55,8 @@ export class Roster {
     "CREATE INDEX connections_closed ON connections (closed_at)",
     // Whose connections vanished in a crash: the modules have not heard them leave yet.
     "ALTER TABLE participants ADD COLUMN vanished INTEGER NOT NULL DEFAULT 0",
+    // A name a moderator gave: the participant's own later starts keep it.
+    "ALTER TABLE participants ADD COLUMN name_fixed INTEGER NOT NULL DEFAULT 0",
   ] as const;
 
   private readonly sockets: SocketIndex;
@@ -237,12 +240,15 @@ export class Roster {
     role: Role;
     inviteId: string | null;
   }) {
-    const renamed = this.row(input.id)?.display_name !== input.displayName;
+    const row = this.row(input.id);
+    const renamed = row !== undefined && row.name_fixed === 0 && row.display_name !== input.displayName;
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at, invite_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET display_name = excluded.display_name,
+       ON CONFLICT(id) DO UPDATE SET
+         display_name = CASE WHEN participants.name_fixed = 1 THEN participants.display_name
+           ELSE excluded.display_name END,
          role = CASE WHEN excluded.role = 'owner' THEN 'owner' ELSE participants.role END`,
       input.id,
       input.kind,
@@ -292,6 +298,25 @@ export class Roster {
     this.sql.exec("UPDATE participants SET role = ? WHERE id = ?", role, participantId);
     this.changed(participantId);
     return from;
+  }
+
+  /** A moderator renames a participant; the name stays when they start again. */
+  rename(participantId: string, displayName: string): boolean {
+    const done = this.sql
+      .exec(
+        "UPDATE participants SET display_name = ?, name_fixed = 1 WHERE id = ? RETURNING id",
+        displayName,
+        participantId,
+      )
+      .toArray();
+    if (done.length > 0) this.changed(participantId);
+    return done.length > 0;
+  }
+
+  /** Voids a participant's resumption tokens and unused tickets: they cannot come back as themselves. */
+  forget(participantId: string): void {
+    this.resumptions.forget(participantId);
+    this.sql.exec("DELETE FROM tickets WHERE participant_id = ? AND used = 0", participantId);
   }
 
   groupOf(participantId: string): string | undefined {

@@ -212,8 +212,15 @@ export class Settings {
   revokeInvite(principal: Principal, inviteId: string): Result<null> {
     const room = this.managedBy(principal);
     if (!room.ok) return room;
-    const removed = this.sql.exec("DELETE FROM invites WHERE id = ? RETURNING id", inviteId).toArray();
-    return removed.length > 0 ? ok(null) : fail("not_found", "no such invite");
+    return this.revoke(inviteId) ? ok(null) : fail("not_found", "no such invite");
+  }
+
+  revoke(inviteId: string): boolean {
+    return this.sql.exec("DELETE FROM invites WHERE id = ? RETURNING id", inviteId).toArray().length > 0;
+  }
+
+  setWaitingRoom(mode: WaitingRoom): void {
+    this.sql.exec("UPDATE room SET waiting_room = ?", mode);
   }
 
   /** The invite a code names, unless it was revoked (expired and used-up ones too: see `usable`). */

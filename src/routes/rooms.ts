@@ -7,6 +7,8 @@ import {
   InviteListSchema,
   InviteParamsSchema,
   InviteSchema,
+  ModerationLogQuerySchema,
+  ModerationLogSchema,
   ok,
   type Result,
   type Room,
@@ -192,6 +194,19 @@ export function roomRoutes() {
       const result = await room(c.env, id).revokeInvite(c.var.principal, invite_id);
       return result.ok ? c.body(null, 204) : respond(c, result, 200);
     },
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}/moderation-log",
+      summary: "The room's moderation log, newest page first (owner, the room's moderators, operators)",
+      ...authenticated,
+      request: { ...roomParams, query: ModerationLogQuerySchema },
+      responses: { 200: { ...json(ModerationLogSchema), description: "Entries oldest first; `more`: older exist" } },
+    }),
+    async (c) =>
+      respond(c, await room(c.env, c.req.valid("param").id).moderationLog(c.var.principal, c.req.valid("query")), 200),
   );
 
   app.openapi(

@@ -1,12 +1,26 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import type { RoomModule } from "../../durable-objects/room/module";
+import type { ModuleDefinition, RoomModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import type { RoomObject } from "../../durable-objects/room/room";
-import type { CommandOf, Namespace, Room, ServerFrame } from "../../src/protocol";
+import { type CommandOf, MODERATION_AUTHORITY, type Namespace, type Room, type ServerFrame } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
-import { api, devToken, join, newRoom, upgrade } from "./helpers";
+import { api, devToken, join, newRoom, start, upgrade } from "./helpers";
 
 type Row = Record<string, SqlStorageValue>;
+
+/** For moderation test doubles: every moderation command, for the owner only. */
+export const ownerOnlyModeration = Object.fromEntries(
+  Object.keys(MODERATION_AUTHORITY).map((action) => [action, ["owner"]]),
+) as unknown as ModuleDefinition<"moderation">["permissions"];
+
+/** For moderation test doubles: the join state of a room with no moderation going on. */
+export const idleModerationState = () => ({
+  locked: false,
+  waiting_room: "disabled" as const,
+  hands_enabled: true,
+  waiting: [],
+  banned: [],
+});
 
 /** The tables a module's migrations create (its own state; no other module reads them). */
 const tablesOf = (module: RoomModule) =>
@@ -124,6 +138,15 @@ export class RoomHarness {
     const token = name === undefined ? this.ownerToken : await devToken(name);
     const { client, joined } = await join(token, this.room.id, body);
     return new Peer(String(joined.participant_id), client, joined);
+  }
+
+  /** A registered user arrives; resolves at its first frame (join_success, or in_waiting_room when held). */
+  async arrive(name: string): Promise<Peer> {
+    const started = await start(await devToken(name), this.room.id);
+    const { client } = await upgrade(this.room.id, started.ticket);
+    if (!client) throw new Error("upgrade refused");
+    const first = await client.next(() => true);
+    return new Peer(started.participant_id, client, first.payload as Record<string, unknown>);
   }
 
   /** A guest joins with a fresh invitation; resolves at its first frame (join_success or in_waiting_room). */

@@ -3,18 +3,18 @@ import { describe, expect, it } from "vitest";
 import { defineModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import { readConfig } from "../../src/shared/config";
-import { RoomHarness, timeTravel } from "./harness";
+import { idleModerationState, ownerOnlyModeration, RoomHarness, timeTravel } from "./harness";
 import { api, devToken, join, newRoom, oidcToken, start, upgrade } from "./helpers";
 
 /** A moderation double whose `accept` makes its target a moderator (the core's setRole capability). */
 const promoting = defineModule({
   namespace: "moderation",
   migrations: ROOM_MODULES.find((m) => m.namespace === "moderation")!.migrations,
-  permissions: { accept: ["owner"], reject: ["owner"] },
+  permissions: ownerOnlyModeration,
   async handle(ctx, _sender, command) {
-    await ctx.room.setRole(command.target, "moderator");
+    if ("target" in command) await ctx.room.setRole(command.target, "moderator");
   },
-  joinState: () => ({ waiting: [] }),
+  joinState: idleModerationState,
 });
 
 /** A chat double whose message names a participant to make moderator (the core's setRole capability). */

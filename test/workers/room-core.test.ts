@@ -3,7 +3,7 @@ import { defineModule, type ModuleHooks, type RoomModule } from "../../durable-o
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import { Transport } from "../../durable-objects/room/transport";
 import type { Namespace } from "../../src/protocol";
-import { coreState, RoomHarness } from "./harness";
+import { coreState, idleModerationState, ownerOnlyModeration, RoomHarness } from "./harness";
 import { api, upgrade } from "./helpers";
 
 const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
@@ -18,9 +18,9 @@ const moderationWith = (hooks: ModuleHooks<"moderation", undefined>) =>
   defineModule({
     namespace: "moderation",
     migrations: realModule("moderation").migrations,
-    permissions: { accept: ["owner"], reject: ["owner"] },
+    permissions: ownerOnlyModeration,
     handle: () => undefined,
-    joinState: () => ({ waiting: [] }),
+    joinState: idleModerationState,
     hooks,
   });
 
@@ -193,13 +193,14 @@ describe("capabilities the core grants", () => {
   const chairTools = defineModule({
     namespace: "moderation",
     migrations: realModule("moderation").migrations,
-    permissions: { accept: ["owner"], reject: ["owner"] },
+    permissions: ownerOnlyModeration,
     async handle(ctx, _sender, command) {
-      if (command.action === "reject") return ctx.room.hold(command.target);
-      if (ctx.roster.member(command.target)?.held) await ctx.room.release(command.target);
+      if (!("target" in command)) return;
+      if (command.action === "reject") await ctx.room.hold(command.target);
+      else if (ctx.roster.member(command.target)?.held) await ctx.room.release(command.target);
       else await ctx.room.setRole(command.target, "moderator");
     },
-    joinState: () => ({ waiting: [] }),
+    joinState: idleModerationState,
     hooks: {
       roleChanged(ctx, participantId, from, to) {
         const waiting = [{ participant_id: participantId, display_name: `${from}→${to}`, kind: "user" as const }];

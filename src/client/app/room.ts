@@ -1,9 +1,12 @@
-import { CloseCode, type JoinSuccess } from "../../protocol";
+import { CloseCode, type JoinSuccess, RemovalReason } from "../../protocol";
 import { Signaling } from "../signaling";
 import { ApiError, api } from "./api";
+import { closeDialogs } from "./dialog";
 import { fill, h } from "./dom";
 import { refusalText, type TextKey, t } from "./i18n";
 import { ChatPanel } from "./panels/chat";
+import { Commands } from "./panels/commands";
+import { ModerationPanel } from "./panels/moderation";
 import { PeoplePanel } from "./panels/people";
 import { StagePanel } from "./panels/stage";
 import { RoomState } from "./panels/state";
@@ -19,9 +22,28 @@ const FINAL_CLOSES: Record<number, TextKey> = {
   [CloseCode.banned]: "banned",
   [CloseCode.meetingEnded]: "meetingEnded",
   [CloseCode.roomDeleted]: "roomDeleted",
+  [CloseCode.rateLimited]: "closedRateLimited",
 };
 
-/** The room page: video grid, controls, participants, waiting list (moderators) and chat; reconnects on drops. */
+/** Removals by moderation, told apart by the close reason (4000 alone covers kicked, debriefing and not admitted). */
+const REMOVALS: Record<string, TextKey> = {
+  [RemovalReason.kicked]: "kicked",
+  [RemovalReason.banned]: "banned",
+  [RemovalReason.meetingEnded]: "meetingEnded",
+  [RemovalReason.debriefing]: "debriefing",
+  [RemovalReason.notAdmitted]: "notAdmitted",
+};
+
+/** Why the server closed for good, in words; a code and reason this client does not know show the reason. */
+function finalText(code: number, reason: string): string {
+  const key = (Object.hasOwn(REMOVALS, reason) ? REMOVALS[reason] : undefined) ?? FINAL_CLOSES[code];
+  return key ? t(key) : t("ended", { reason: reason || String(code) });
+}
+
+/**
+ * The room page: video grid, controls, participants, waiting list and room menu (moderators) and chat; reconnects
+ * on drops.
+ */
 export async function enterRoom(
   main: HTMLElement,
   roomId: string,
@@ -43,11 +65,12 @@ class RoomView {
   private resumption: string | undefined;
   private attempt = 0;
   private leaving = false;
-  private inWaitingRoom = false;
   private readonly state = new RoomState();
-  private readonly people = new PeoplePanel(this.state);
+  private readonly commands = new Commands();
+  private readonly people = new PeoplePanel(this.state, this.commands);
   private readonly chat = new ChatPanel(this.state);
-  private readonly waiting = new WaitingPanel(this.state);
+  private readonly waiting = new WaitingPanel(this.state, this.commands);
+  private readonly moderation = new ModerationPanel(this.state, this.commands);
   private readonly stage = new StagePanel(this.state, () => this.toolbar.update());
   private readonly toolbar = new Toolbar(this.state, this.stage, {
     toggleHand: () => this.people.toggleHand(),
@@ -84,8 +107,9 @@ class RoomView {
       signaling.onError((namespace, { error, text }, transactionId) =>
         console.warn(`signalling error in ${namespace} (transaction ${transactionId ?? "none"}): ${error}`, text ?? ""),
       );
-      for (const panel of [this.people, this.chat, this.waiting, this.stage]) panel.listen(signaling);
-      signaling.onClose((code) => this.closed(code));
+      for (const panel of [this.commands, this.people, this.chat, this.waiting, this.moderation, this.stage])
+        panel.listen(signaling);
+      signaling.onClose((code, reason) => this.closed(code, reason));
     } catch (error) {
       // A refused start (wrong invite, deleted room, full room) is final; a network failure is retried. Refusals a
       // person can act on read as a sentence, with the code kept small for support.
@@ -107,11 +131,11 @@ class RoomView {
 
   private async joined(signaling: Signaling, joined: JoinSuccess): Promise<void> {
     this.attempt = 0;
-    this.inWaitingRoom = false;
     this.layout();
     this.state.reset(joined, this.who.kind);
     this.chat.reset(joined.modules.chat?.messages ?? []);
     this.waiting.show(joined.modules.moderation?.waiting ?? []);
+    this.moderation.show(joined.modules.moderation);
     this.setStatus("connected");
     await this.stage.start(signaling, joined);
     await this.toolbar.renderDevices();
@@ -126,6 +150,8 @@ class RoomView {
       this.header(),
       h("h1", { id: "room-title" }, this.title),
       this.status,
+      this.moderation.noticeView(),
+      this.commands.view(),
       h(
         "div",
         { class: "room" },
@@ -136,7 +162,14 @@ class RoomView {
           this.stage.view(),
           this.toolbar.view(),
         ),
-        h("aside", { class: "side" }, this.people.view(), this.waiting.view(), this.chat.view()),
+        h(
+          "aside",
+          { class: "side" },
+          this.people.view(),
+          this.waiting.view(),
+          this.moderation.view(),
+          this.chat.view(),
+        ),
       ),
     );
   }
@@ -146,13 +179,21 @@ class RoomView {
     this.status.textContent = t(key);
   }
 
+  /**
+   * Held in the waiting room: on arrival, or sent back by a chair, when the room's media (camera, microphone, every
+   * peer connection) ends until a later join_success lets them in again and lays the room out anew.
+   */
   private showWaitingRoom(): void {
-    this.inWaitingRoom = true;
+    const sentBack = this.laidOut;
+    closeDialogs();
+    this.stage.disconnect();
+    this.stage.stopLocal();
     this.laidOut = false;
     fill(
       this.main,
       this.header(),
       h("h1", {}, t("waitingTitle")),
+      sentBack ? h("p", { id: "sent-back" }, t("sentBack")) : null,
       h("p", { role: "status", id: "waiting-status" }, t("waitingText")),
       h("button", { type: "button", id: "leave", onclick: () => this.leave() }, t("leave")),
     );
@@ -165,14 +206,12 @@ class RoomView {
     this.end(t("left"));
   }
 
-  private closed(code: number): void {
+  private closed(code: number, reason: string): void {
     this.stage.disconnect();
     if (this.leaving) return;
     if (code >= 4000 && code <= 4999) {
       this.stage.stopLocal();
-      return this.end(
-        t(this.inWaitingRoom && code === CloseCode.kicked ? "notAdmitted" : (FINAL_CLOSES[code] ?? "kicked")),
-      );
+      return this.end(finalText(code, reason));
     }
     this.retry();
   }
@@ -188,6 +227,7 @@ class RoomView {
    * behind a refusal explained in words, shown small.
    */
   private end(reason: string, code?: string): void {
+    closeDialogs();
     this.laidOut = false;
     fill(
       this.main,

@@ -87,9 +87,14 @@ export class StagePanel {
       if (participant !== this.state.selfId) this.removeTile(participant, stream);
   }
 
-  /** Releases camera, microphone and screen for good. */
+  /** Releases camera, microphone and screen (left, removed, or sent to wait: a later join asks for them anew). */
   stopLocal(): void {
     for (const stream of [this.localCamera, this.screen]) for (const track of stream?.getTracks() ?? []) track.stop();
+    this.localCamera = undefined;
+    this.screen = undefined;
+    this.removeTile(this.state.selfId, "camera");
+    this.removeTile(this.state.selfId, "screen");
+    this.localChanged();
   }
 
   view(): HTMLElement {

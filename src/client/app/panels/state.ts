@@ -1,10 +1,15 @@
-import type { JoinSuccess, Participant, ParticipantKind } from "../../../protocol";
+import type { JoinSuccess, Participant, ParticipantKind, RoomModerationState } from "../../../protocol";
 import { t } from "../i18n";
+
+/** The room's settings when join_success carries none (the moderation module could not tell): an open room. */
+const OPEN_ROOM: RoomModerationState = { locked: false, waiting_room: "disabled", hands_enabled: true };
 
 /** What several panels show: who is here and who this participant is. Panels that show it re-render on changes. */
 export class RoomState {
   selfId = "";
   role: Participant["role"] = "guest";
+  /** The room's moderation settings everyone sees (join_success, then moderation.room_state). */
+  settings: RoomModerationState = OPEN_ROOM;
   private readonly participants = new Map<string, Participant>();
   private readonly listeners: (() => void)[] = [];
 
@@ -16,6 +21,10 @@ export class RoomState {
   reset(joined: JoinSuccess, kind: ParticipantKind): void {
     this.selfId = joined.participant_id;
     this.role = joined.role;
+    const moderation = joined.modules.moderation;
+    this.settings = moderation
+      ? { locked: moderation.locked, waiting_room: moderation.waiting_room, hands_enabled: moderation.hands_enabled }
+      : OPEN_ROOM;
     this.participants.clear();
     this.participants.set(this.selfId, {
       participant_id: this.selfId,
@@ -34,6 +43,19 @@ export class RoomState {
       this.participants.set(p.participant_id, p);
       if (p.participant_id === this.selfId) this.role = p.role;
     }
+    this.notify();
+  }
+
+  /** This participant's new role, told by moderation.role_updated (which may come before control.update). */
+  setRole(role: Participant["role"]): void {
+    this.role = role;
+    const self = this.participants.get(this.selfId);
+    if (self) this.participants.set(this.selfId, { ...self, role });
+    this.notify();
+  }
+
+  setSettings(settings: RoomModerationState): void {
+    this.settings = settings;
     this.notify();
   }
 
@@ -66,6 +88,20 @@ export class RoomState {
 
   moderates(): boolean {
     return this.role === "owner" || this.role === "moderator";
+  }
+
+  /**
+   * Whether this participant's menu offers actions on `p`: chairs act on others, never on the owner, and on
+   * moderators only as the owner (the rules the room enforces).
+   */
+  mayActOn(p: Participant): boolean {
+    if (!this.moderates() || p.participant_id === this.selfId || p.role === "owner") return false;
+    return p.role !== "moderator" || this.role === "owner";
+  }
+
+  /** Hands may be raised while the room allows it; a raised hand may always be lowered. */
+  mayToggleHand(): boolean {
+    return this.settings.hands_enabled || this.handRaised();
   }
 
   private notify(): void {

@@ -3,7 +3,10 @@ import { t } from "../i18n";
 import type { StagePanel } from "./stage";
 import type { RoomState } from "./state";
 
-/** The room's toolbar: microphone, camera, screen share, hand, leave, and the device choice. */
+/**
+ * The room's toolbar: microphone, camera, screen share, hand, leave, and the device choice. The hand is unavailable
+ * (aria-disabled, so it stays in the tab order with its reason) while the room has hands switched off.
+ */
 export class Toolbar {
   private readonly element = h("div", { class: "controls", role: "toolbar", "aria-label": t("devices") });
 
@@ -26,6 +29,7 @@ export class Toolbar {
       toggle("toggle-camera", t("camOn"), () => this.stage.setEnabled("video", !this.stage.localOn("video"))),
       toggle("toggle-screen", t("screenShare"), () => void this.stage.toggleScreen()),
       toggle("toggle-hand", t("raiseHand"), () => this.actions.toggleHand()),
+      h("span", { id: "hand-hint", class: "hint", hidden: true }, t("handsOff")),
       h("button", { type: "button", id: "leave", class: "danger", onclick: () => this.actions.leave() }, t("leave")),
       h("div", { id: "devices", class: "devices" }),
     );
@@ -34,7 +38,7 @@ export class Toolbar {
     return this.element;
   }
 
-  /** The toggles show their state through aria-pressed. */
+  /** The toggles show their state through aria-pressed; the hand also whether it may be raised. */
   update(): void {
     const pressed = (id: string, on: boolean) =>
       this.element.querySelector(`#${id}`)?.setAttribute("aria-pressed", String(on));
@@ -42,6 +46,14 @@ export class Toolbar {
     pressed("toggle-camera", this.stage.localOn("video"));
     pressed("toggle-screen", this.stage.sharingScreen);
     pressed("toggle-hand", this.state.handRaised());
+    const hand = this.element.querySelector("#toggle-hand");
+    const hint = this.element.querySelector<HTMLElement>("#hand-hint");
+    if (!hand || !hint) return;
+    const blocked = !this.state.mayToggleHand();
+    hand.setAttribute("aria-disabled", String(blocked));
+    if (blocked) hand.setAttribute("aria-describedby", "hand-hint");
+    else hand.removeAttribute("aria-describedby");
+    hint.hidden = !blocked;
   }
 
   /** Microphone and camera choice, once the camera is on. */

@@ -1,7 +1,9 @@
 import type { ReceivedEvent } from "../../../protocol";
 import type { Signaling } from "../../signaling";
+import { ask } from "../dialog";
 import { announce, fill, h } from "../dom";
 import { t } from "../i18n";
+import type { Commands } from "./commands";
 import type { RoomState } from "./state";
 
 type Change = ReceivedEvent<"moderation", "waiting_room_changed">;
@@ -11,7 +13,8 @@ type Waiting = Change["added"][number];
 const NAMED_ARRIVALS = 3;
 
 /**
- * The waiting room (moderation) as owners and moderators see them: who waits, to let in or turn away. The list comes
+ * The waiting room (moderation) as owners and moderators see them: who waits, to let in (one or all) or turn away
+ * (after asking). The list comes
  * whole in join_success and changes by `waiting_room_changed`; entries stay in the page while the list changes, so a
  * moderator's focus on one person's buttons survives others coming and going.
  */
@@ -21,12 +24,19 @@ export class WaitingPanel {
   private readonly section = h("section", { "aria-labelledby": "waiting-title" });
   private readonly empty = h("p", { id: "nobody-waiting" });
   private readonly list = h("ul", { id: "waiting-list" });
+  private readonly acceptAll = h("button", {
+    type: "button",
+    id: "accept-all",
+    onclick: () => this.commands.send("moderation", { action: "accept_all" }),
+  });
   /** Who waits, in order of arrival, with their list entries. */
   private readonly waiting = new Map<string, { person: Waiting; item: HTMLLIElement }>();
-  private signaling: Signaling | undefined;
   private moderating = false;
 
-  constructor(private readonly state: RoomState) {
+  constructor(
+    private readonly state: RoomState,
+    private readonly commands: Commands,
+  ) {
     state.onChange(() => {
       if (state.moderates() === this.moderating) return;
       this.moderating = state.moderates();
@@ -38,7 +48,6 @@ export class WaitingPanel {
   }
 
   listen(signaling: Signaling): void {
-    this.signaling = signaling;
     signaling.on("moderation", "waiting_room_changed", (change) => this.change(change));
   }
 
@@ -92,30 +101,38 @@ export class WaitingPanel {
   }
 
   private item(person: Waiting): HTMLLIElement {
-    const decide = (action: "accept" | "reject") =>
-      h(
-        "button",
-        {
-          type: "button",
-          onclick: () => this.signaling?.send("moderation", { action, target: person.participant_id }),
-        },
-        `${t(action)}: ${person.display_name}`,
-      );
+    const target = person.participant_id;
+    const name = person.display_name;
+    const reject = async () => {
+      const question = { title: t("rejectTitle", { name }), text: t("rejectText", { name }), confirm: t("reject") };
+      if (await ask({ id: "confirm", destructive: true, ...question }))
+        this.commands.send("moderation", { action: "reject", target });
+    };
     return h(
       "li",
-      { "data-participant": person.participant_id },
-      h("span", {}, person.display_name),
+      { "data-participant": target },
+      h("span", {}, name),
       " ",
-      decide("accept"),
+      h(
+        "button",
+        { type: "button", onclick: () => this.commands.send("moderation", { action: "accept", target }) },
+        `${t("accept")}: ${name}`,
+      ),
       " ",
-      decide("reject"),
+      h("button", { type: "button", onclick: () => void reject() }, `${t("reject")}: ${name}`),
     );
   }
 
-  /** The list, or the line that says nobody waits, whichever applies (the other leaves the page). */
+  /**
+   * The list, or the line that says nobody waits, whichever applies (the other leaves the page); "let everyone in"
+   * once two or more wait (focus on it moves to the heading when it goes).
+   */
   private showEmpty(): void {
     const [shown, gone] = this.waiting.size > 0 ? [this.list, this.empty] : [this.empty, this.list];
     if (gone.parentNode === this.section) gone.replaceWith(shown);
+    const hide = this.waiting.size < 2;
+    if (hide && document.activeElement === this.acceptAll) this.title.focus();
+    this.acceptAll.hidden = hide;
   }
 
   /** The whole panel, in the current language (entries are rebuilt); nothing for those who do not moderate. */
@@ -123,9 +140,11 @@ export class WaitingPanel {
     if (!this.state.moderates()) return fill(this.element);
     this.title.textContent = t("waitingList");
     this.empty.textContent = t("nobodyWaiting");
+    this.acceptAll.textContent = t("acceptAll");
     for (const entry of this.waiting.values()) entry.item = this.item(entry.person);
     fill(this.list, ...[...this.waiting.values()].map((entry) => entry.item));
-    fill(this.section, this.title, this.waiting.size > 0 ? this.list : this.empty);
+    fill(this.section, this.title, this.acceptAll, this.waiting.size > 0 ? this.list : this.empty);
+    this.showEmpty();
     fill(this.element, this.section);
   }
 }

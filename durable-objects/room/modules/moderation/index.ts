@@ -1,0 +1,340 @@
+import {
+  CHAIRS,
+  CloseCode,
+  MODERATION_AUTHORITY,
+  type ModerationLog,
+  type ModerationLogEntry,
+  type ParsedCommandOf,
+  RemovalReason,
+  type TargetRule,
+  type WaitingRoom,
+} from "../../../../src/protocol";
+import {
+  type CommandError,
+  defineModule,
+  type Member,
+  type ModuleContext,
+  type ModuleDefinition,
+  type Sender,
+} from "../../module";
+import { type Actor, actorOf, type Named, readLog, record } from "./log";
+import {
+  addBan,
+  addRejection,
+  banList,
+  banOf,
+  forgetMeetingSanctions,
+  isLocked,
+  isRejected,
+  liftBan,
+  setLocked,
+} from "./sanctions";
+import {
+  forgetMeeting,
+  letAllIn,
+  letIn,
+  markAdmitted,
+  markSentBack,
+  mustWait,
+  startedWaiting,
+  stoppedWaiting,
+  waitingList,
+} from "./waiting";
+
+/** What the core's REST side asks of moderation: the log, and a waiting-room setting changed by PATCH. */
+export interface ModerationService {
+  readLog(before: number | undefined, limit: number | undefined): ModerationLog;
+  waitingRoomChanged(actor: Actor, mode: WaitingRoom): Promise<void>;
+}
+
+declare module "../../module" {
+  interface ModuleServices {
+    moderation: ModerationService;
+  }
+}
+
+type Context = ModuleContext<"moderation">;
+type Command = ParsedCommandOf<"moderation">;
+type Returns = CommandError | void | Promise<CommandError | void>;
+
+/** Versioned, append only. */
+const MIGRATIONS = [
+  // Who was let in during this meeting (not held again when they come back).
+  "CREATE TABLE moderation_admitted (participant_id TEXT PRIMARY KEY)",
+  // Who chairs were told waits, so each arrival and departure is announced exactly once.
+  "CREATE TABLE moderation_waiting (participant_id TEXT PRIMARY KEY)",
+  // The moderation log: append-only, rows are never updated or deleted while the room exists.
+  `CREATE TABLE moderation_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor_id TEXT,
+    actor_name TEXT NOT NULL, action TEXT NOT NULL, target_id TEXT, target_name TEXT, details TEXT NOT NULL)`,
+  // Registered users kept out of the room until unbanned (participant ids of users are stable per room).
+  `CREATE TABLE moderation_bans (participant_id TEXT PRIMARY KEY, display_name TEXT NOT NULL,
+    banned_at INTEGER NOT NULL, banned_by_id TEXT, banned_by_name TEXT NOT NULL)`,
+  // Registered users turned away from the waiting room: kept out for this meeting.
+  "CREATE TABLE moderation_rejected (participant_id TEXT PRIMARY KEY)",
+  // The meeting's own settings (one row once locked or unlocked; none: unlocked).
+  "CREATE TABLE moderation_meeting (id INTEGER PRIMARY KEY CHECK (id = 1), locked INTEGER NOT NULL)",
+  // Who a chair sent back to the waiting room: they wait whatever the room's setting, until let in.
+  "CREATE TABLE moderation_sent_back (participant_id TEXT PRIMARY KEY)",
+];
+
+/** Timer of the meeting: the room has been empty for the resumption window. */
+const MEETING_OVER = "meeting_over";
+
+const isChair = (member: Pick<Member, "role"> | undefined) => member !== undefined && CHAIRS.includes(member.role);
+const named = (m: { participantId: string; displayName: string }): Named => ({
+  participantId: m.participantId,
+  displayName: m.displayName,
+});
+const denied = (text: string): CommandError => ({ error: "insufficient_permissions", text });
+
+/** The target rules of `MODERATION_AUTHORITY`: where the target must be, the owner's and moderators' protection. */
+function targetRefusal(ctx: Context, sender: Sender, targetId: string, rule: TargetRule): CommandError | undefined {
+  if (rule.in === "ban_list") {
+    return banOf(ctx, targetId) ? undefined : { error: "not_found", text: "nobody of that id is banned" };
+  }
+  const member = ctx.roster.member(targetId);
+  const waiting = member?.held === true && member.connected;
+  const inRoom = member !== undefined && !member.held && ctx.roster.present(targetId);
+  const found = rule.in === "waiting" ? waiting : rule.in === "room" ? inRoom : waiting || inRoom;
+  if (!member || !found) {
+    const place = rule.in === "waiting" ? "in the waiting room" : "in the room";
+    return { error: "not_found", text: `nobody of that id is ${place}` };
+  }
+  if (member.role === "owner") return denied("nobody may act on the room's owner");
+  if (member.role === "moderator" && sender.role !== "owner" && targetId !== sender.participantId) {
+    return denied("only the owner may act on a moderator");
+  }
+  if (rule.kinds && !rule.kinds.includes(member.kind)) {
+    return denied(`this applies to ${rule.kinds.map((k) => (k === "user" ? "registered users" : "guests"))} only`);
+  }
+  return undefined;
+}
+
+const permissions = Object.fromEntries(
+  Object.entries(MODERATION_AUTHORITY).map(([action, { issuers, target }]) => [
+    action,
+    target
+      ? {
+          roles: issuers,
+          allow: (ctx: Context, sender: Sender, c: { target: string }) => targetRefusal(ctx, sender, c.target, target),
+        }
+      : issuers,
+  ]),
+) as unknown as ModuleDefinition<"moderation">["permissions"];
+
+function roomState(ctx: Context) {
+  return {
+    locked: isLocked(ctx),
+    waiting_room: ctx.room.info().waitingRoom,
+    hands_enabled: ctx.services.control.handsEnabled(),
+  };
+}
+
+const announceState = (ctx: Context) => ctx.emit({ to: "everyone" }, { message: "room_state", ...roomState(ctx) });
+
+/**
+ * The new waiting-room setting applies (by command or PATCH): `disabled` lets everyone waiting in, and those a
+ * chair sent back; switching it on holds nobody who is inside. Everyone hears the room's state, the log keeps it.
+ */
+async function waitingRoomSet(ctx: Context, by: Sender | Actor, mode: WaitingRoom): Promise<CommandError | undefined> {
+  let outcome = { admitted: [] as string[], full: false };
+  if (mode === "disabled") {
+    ctx.sql.exec("DELETE FROM moderation_sent_back");
+    outcome = await letAllIn(ctx, undefined);
+  }
+  announceState(ctx);
+  record(ctx, by, "set_waiting_room", undefined, { mode, admitted: outcome.admitted.length });
+  return outcome.full ? fullRoom(outcome.admitted.length) : undefined;
+}
+
+const fullRoom = (admitted: number): CommandError => ({
+  error: "participant_limit_reached",
+  text: `${admitted} let in; the room is full, the others still wait`,
+});
+
+/** The meeting is over (ended by a chair, or the room stayed empty for the resumption window). */
+async function endOfMeeting(ctx: Context): Promise<undefined> {
+  forgetMeeting(ctx);
+  forgetMeetingSanctions(ctx);
+  ctx.services.control.setHandsEnabled(true);
+  await ctx.timers.cancel(MEETING_OVER);
+  return undefined;
+}
+
+/** Removes participants (others see them leave with reason `removed`). */
+async function removeAll(ctx: Context, ids: readonly string[], code: number, reason: string): Promise<undefined> {
+  for (const id of ids) await ctx.room.remove(id, code, reason);
+  return undefined;
+}
+
+/**
+ * The commands. Those that only write SQL stay synchronous, so the dispatcher's transaction rolls them back whole
+ * when they throw; those that remove, hold, let in or change roles await the core and log once it is done.
+ */
+function handle(ctx: Context, sender: Sender, command: Command): Returns {
+  const member = "target" in command ? ctx.roster.member(command.target) : undefined;
+  const log = (details?: ModerationLogEntry["details"], target: Named | undefined = member && named(member)) =>
+    void record(ctx, sender, command.action, target, details);
+  const after = async (work: Promise<unknown>, details?: () => ModerationLogEntry["details"]) => {
+    await work;
+    log(details?.());
+  };
+  switch (command.action) {
+    case "update_role": {
+      const from = member!.role;
+      return after(
+        ctx.room.setRole(command.target, command.role).then((changed) => {
+          if (changed)
+            ctx.emit({ to: "participant", id: command.target }, { message: "role_updated", role: command.role });
+        }),
+        () => ({ from, role: command.role }),
+      );
+    }
+    case "kick":
+      return after(ctx.room.remove(command.target, CloseCode.kicked, RemovalReason.kicked));
+    case "ban":
+      return ban(ctx, sender, member!, command.revoke_invite === true, log);
+    case "unban": {
+      const banned = banOf(ctx, command.target)!;
+      liftBan(ctx, command.target);
+      return log({}, { participantId: banned.participant_id, displayName: banned.display_name });
+    }
+    case "send_to_waiting_room":
+      markSentBack(ctx, command.target);
+      return after(ctx.room.hold(command.target).then((held) => held && startedWaiting(ctx, command.target)));
+    case "accept":
+      return letIn(ctx, command.target).then((refused) => refused ?? log());
+    case "accept_all":
+      return letAllIn(ctx, sender).then(({ admitted, full }) => {
+        log({ admitted: admitted.length });
+        return full ? fullRoom(admitted.length) : undefined;
+      });
+    case "reject":
+      // Stored before anything awaits (a start of theirs arriving meanwhile is refused already); guests have no
+      // identity to keep out: their resumption goes.
+      if (member!.kind === "user") addRejection(ctx, command.target);
+      return after(ctx.room.remove(command.target, CloseCode.kicked, RemovalReason.notAdmitted, true), () => ({
+        kind: member!.kind,
+      }));
+    case "set_waiting_room":
+      ctx.room.setWaitingRoom(command.mode);
+      return waitingRoomSet(ctx, sender, command.mode);
+    case "lock":
+    case "unlock":
+      setLocked(ctx, command.action === "lock");
+      announceState(ctx);
+      return log();
+    case "end_meeting":
+      // Logged first: the chair's own connection closes too.
+      log();
+      return removeAll(ctx, present(ctx), CloseCode.meetingEnded, RemovalReason.meetingEnded).then(() =>
+        endOfMeeting(ctx),
+      );
+    case "debrief": {
+      const leaving = present(ctx, (m) => !isChair(m) && (command.scope === "users_and_guests" || m.kind === "guest"));
+      return after(removeAll(ctx, leaving, CloseCode.kicked, RemovalReason.debriefing), () => ({
+        scope: command.scope,
+        removed: leaving.length,
+      }));
+    }
+    case "set_hands": {
+      const lowered = ctx.services.control.setHandsEnabled(command.enabled);
+      announceState(ctx);
+      return log({ enabled: command.enabled, lowered });
+    }
+    case "reset_hands":
+      return log({ lowered: ctx.services.control.lowerAllHands() });
+    case "set_display_name": {
+      const from = member!.displayName;
+      ctx.room.rename(command.target, command.display_name);
+      return log({ from, to: command.display_name });
+    }
+    case "get_log":
+      // The page as it was when asked; the reading is logged after.
+      ctx.reply(sender, { message: "log", ...readLog(ctx, command.before, command.limit) });
+      return log({ before: command.before ?? null, limit: command.limit ?? null });
+  }
+}
+
+/** Connected participants, in the room or waiting, for whom `include` holds. */
+const present = (ctx: Context, include: (m: Member) => boolean = () => true) =>
+  [...ctx.roster.admitted(), ...ctx.roster.held()].filter(include).map((m) => m.participantId);
+
+async function ban(
+  ctx: Context,
+  sender: Sender,
+  member: Member,
+  revokeInvite: boolean,
+  log: (details: ModerationLogEntry["details"]) => void,
+): Promise<undefined> {
+  const guest = member.kind === "guest";
+  // Stored before anything awaits, so a start of theirs arriving meanwhile is refused already.
+  if (!guest) addBan(ctx, member.participantId, member.displayName, actorOf(ctx, sender));
+  const revoked = guest && revokeInvite && ctx.room.revokeInviteOf(member.participantId);
+  await ctx.room.remove(member.participantId, CloseCode.banned, RemovalReason.banned, true);
+  // A ban ends a moderator's rights (unbanned, they come back as a user).
+  if (member.role === "moderator") await ctx.room.setRole(member.participantId, "user");
+  log({ kind: member.kind, invite_revoked: revoked });
+  return undefined;
+}
+
+/**
+ * The moderation namespace: the waiting room, roles, removals (kick, ban, reject, debrief, end for all), the lock,
+ * hands on/off and the moderation log. Who may issue what, and on whom, is `MODERATION_AUTHORITY`
+ * (src/protocol/moderation.ts). A meeting lasts from the first join until `end_meeting` or until the room has been
+ * empty for the resumption window: its lock, rejections, hands setting and who was let in end with it; bans and the
+ * log stay with the room.
+ */
+export const moderation = defineModule({
+  namespace: "moderation",
+  migrations: MIGRATIONS,
+  permissions,
+  handle,
+  joinState(ctx, connection) {
+    const chair = isChair(ctx.roster.member(connection.participantId));
+    return { ...roomState(ctx), waiting: chair ? waitingList(ctx) : [], banned: chair ? banList(ctx) : [] };
+  },
+  hooks: {
+    admit(ctx, candidate) {
+      if (candidate.kind === "user" && banOf(ctx, candidate.participantId)) {
+        return { decision: "refuse", error: "banned_from_room", text: "you are banned from this room" };
+      }
+      if (candidate.kind === "user" && isRejected(ctx, candidate.participantId)) {
+        return { decision: "refuse", error: "rejected", text: "you were not admitted to this meeting" };
+      }
+      if (candidate.phase !== "start" || CHAIRS.includes(candidate.role)) return undefined;
+      if (isLocked(ctx) && !candidate.returning) {
+        return { decision: "refuse", error: "room_locked", text: "the room is locked: nobody new may come in" };
+      }
+      return mustWait(ctx, candidate.participantId, candidate.kind) ? { decision: "hold" } : undefined;
+    },
+    connected(ctx, connection, held) {
+      const id = connection.participantId;
+      if (held) return startedWaiting(ctx, id);
+      markAdmitted(ctx, id);
+      stoppedWaiting(ctx, id);
+    },
+    async left(ctx, participantId) {
+      stoppedWaiting(ctx, participantId);
+      // Empty now: the meeting is over unless someone comes back within the resumption window.
+      if (ctx.roster.connectedCount() === 0) {
+        await ctx.timers.schedule(MEETING_OVER, ctx.now() + ctx.config.RESUMPTION_WINDOW_SECONDS * 1000);
+      }
+    },
+    roleChanged(ctx, participantId, from, to) {
+      // A new chair gets the lists they have not seen (as additions); a former one simply hears no more.
+      if (CHAIRS.includes(to) && !CHAIRS.includes(from)) {
+        const id = { to: "participant", id: participantId } as const;
+        ctx.emit(id, { message: "waiting_room_changed", added: waitingList(ctx), removed: [] });
+        ctx.emit(id, { message: "ban_list_changed", added: banList(ctx), removed: [] });
+      }
+    },
+    async timer(ctx, key) {
+      if (key === MEETING_OVER && ctx.roster.connectedCount() === 0) await endOfMeeting(ctx);
+    },
+  },
+  service: (ctx) => ({
+    readLog: (before, limit) => readLog(ctx, before, limit),
+    waitingRoomChanged: async (actor, mode) => void (await waitingRoomSet(ctx, actor, mode)),
+  }),
+});
