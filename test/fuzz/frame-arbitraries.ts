@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { ACTIONS } from "./frame-oracle";
+import { ACTIONS, FUZZED_ACTIONS } from "./frame-oracle";
 
 /**
  * Generators of client → server frames for the fuzz tier. A frame is generated as JSON text with two kinds of
@@ -361,7 +361,7 @@ const OTHER_NAMESPACES = ["polls", "legal_vote", "breakout", "timer", "automod",
 /** Unknown namespaces and actions: prototype names, other products' namespaces, near misses, any string. */
 const unknownNames = (cast: Cast): Texts => {
   const known = Object.keys(ACTIONS);
-  const allActions = Object.values(ACTIONS).flat();
+  const allActions = Object.values(FUZZED_ACTIONS).flat();
   const nearMiss = fc
     .constantFrom(...known)
     .chain((ns) =>

@@ -2,6 +2,7 @@ import {
   ClientFrameSchema,
   type ErrorCode,
   isNamespace,
+  MODERATION_AUTHORITY,
   NAMESPACE_NAMES,
   NAMESPACES,
   type Role,
@@ -16,10 +17,25 @@ export const ACTIONS: Record<string, readonly string[]> = Object.fromEntries(
 );
 
 /**
- * Actions only owners and moderators may issue (the modules' `permissions`; every other action is everyone's).
- * Kept here by hand: modules do not expose their permissions outside a bound room.
+ * The actions the fuzz generates: all but the moderation commands that act on the session as a whole or on a
+ * participant (kick, lock, end_meeting, …): they would end the fuzzed session, and their outcomes have their own
+ * authorization matrix and behaviour tests in the in-workerd tier. `accept` and `reject` stay (their targets are
+ * never waiting, so they answer `not_found`).
  */
-const CHAIRS_ONLY: Record<string, readonly string[]> = { moderation: ["accept", "reject"] };
+export const FUZZED_ACTIONS: Record<string, readonly string[]> = {
+  ...ACTIONS,
+  moderation: ["accept", "reject"],
+};
+
+/**
+ * Actions only owners and moderators may issue: all of moderation (its authority table); every other action is
+ * everyone's.
+ */
+const CHAIRS_ONLY: Record<string, readonly string[]> = {
+  moderation: Object.entries(MODERATION_AUTHORITY)
+    .filter(([, rule]) => !rule.issuers.includes("user") && !rule.issuers.includes("guest"))
+    .map(([action]) => action),
+};
 
 /** Who sends a frame: the role the room gave them and whether they wait in the waiting room. */
 export interface SenderRole {
