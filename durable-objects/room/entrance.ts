@@ -167,16 +167,28 @@ export class Entrance {
       webSocket: client,
       headers: { "sec-websocket-protocol": SUBPROTOCOL },
     });
-    // A hold applies to someone coming in, not to a second device of someone already in the room.
-    if (verdict.decision === "hold" && !member.connected) this.roster.setHeld(member.participantId, true);
-    const held = this.roster.isHeld(member.participantId);
+    // A hold applies to someone coming in, not to a second device of someone already in the room; someone held
+    // at start whom the modules now admit (the waiting room was switched off meanwhile) comes in.
+    const id = member.participantId;
+    if (!member.connected) this.roster.setHeld(id, verdict.decision === "hold");
     // Module states may need other objects (TURN credentials): gather them before the socket exists, so no frame
     // of this connection is handled before its join_success is sent.
-    const modules = held ? undefined : await this.deps.host().joinStates(connection);
+    const modules = this.roster.isHeld(id) ? undefined : await this.deps.host().joinStates(connection);
+    if (modules) {
+      // A chair may have acted meanwhile: a removal voided the ticket, a ban refuses, a hold keeps them waiting.
+      const still = this.deps.sql.exec("SELECT 1 FROM tickets WHERE hash = ? AND used = 1", hash ?? "").toArray();
+      if (still.length === 0) return errorResponse("invalid_ticket", "the ticket was voided while connecting");
+      const again = this.deps.host().admit({ ...member, phase: "upgrade", returning: member.connected });
+      if (again.decision === "refuse") {
+        spent();
+        return errorResponse(again.error, again.text);
+      }
+    }
+    const held = this.roster.isHeld(id);
     this.deps.state.acceptWebSocket(server);
     const joined = this.roster.connect(server, connection, Date.now(), this.windowMs);
     spent();
-    if (modules) this.welcome(server, member.participantId, modules);
+    if (modules && !held) this.welcome(server, id, modules);
     if (joined) this.deps.presence.schedule();
     await this.connected(server, connection, held);
     return response;
@@ -187,46 +199,66 @@ export class Entrance {
    * room is full (owners and moderators aside), checked when they are let in, after the join states are gathered.
    */
   async release(participantId: string): Promise<Release> {
-    if (!this.roster.isHeld(participantId)) return "not_held";
-    const waiting = this.roster.socketsWithConnections(participantId);
-    const states = await Promise.all(waiting.map((c) => this.deps.host().joinStates(c.connection)));
-    // Gathering took a moment: only connections still there, and only once.
-    if (!this.roster.isHeld(participantId)) return "not_held";
+    const waiting = () => this.roster.isHeld(participantId) && this.roster.isConnected(participantId);
+    if (!waiting()) return "not_held";
+    // Gathering takes a moment, in which a device may connect or leave: until every live one has its state.
+    const states = new Map<WebSocket, Record<string, unknown>>();
+    for (;;) {
+      const missing = this.roster.socketsWithConnections(participantId).filter((c) => !states.has(c.socket));
+      if (missing.length === 0) break;
+      const gathered = await Promise.all(missing.map((c) => this.deps.host().joinStates(c.connection)));
+      for (const [i, c] of missing.entries()) states.set(c.socket, gathered[i]!);
+      if (!waiting()) return "not_held";
+    }
     const role = this.roster.member(participantId)?.role;
     if (role !== "owner" && role !== "moderator" && !this.hasSeat()) return "room_full";
     this.roster.setHeld(participantId, false);
-    const live = waiting.filter((c) => this.roster.isLive(c.socket));
-    for (const [i, c] of waiting.entries()) if (live.includes(c)) this.welcome(c.socket, participantId, states[i]!);
+    const live = this.roster.socketsWithConnections(participantId);
+    for (const c of live) this.welcome(c.socket, participantId, states.get(c.socket)!);
     this.deps.presence.schedule();
     for (const c of live) await this.connected(c.socket, c.connection, false);
     return "released";
   }
 
   /** One socket closed; the participant's last one makes a leave. */
-  async disconnected(socket: WebSocket, reason: LeaveReason): Promise<void> {
+  disconnected(socket: WebSocket, reason: LeaveReason): Promise<void> {
+    return this.settle(this.detach(socket, reason, Date.now()));
+  }
+
+  /**
+   * Removes a participant at once: every socket closes with `code` and leaves the roster in one synchronous step
+   * (nothing more of theirs is handled; others hear `left` with reason `removed`), then the modules run their leave
+   * hooks. Their resumption tokens and tickets (also one an upgrade is using) are void: coming back takes a new
+   * start, which the modules judge afresh.
+   */
+  async remove(participantId: string, code: number, reason: string): Promise<void> {
+    this.roster.forget(participantId);
     const now = Date.now();
+    const detached = this.roster.socketsWithConnections(participantId).map(({ socket }) => {
+      this.deps.transport.close(socket, code, reason);
+      return this.detach(socket, "removed", now);
+    });
+    for (const departure of detached) await this.settle(departure);
+  }
+
+  /** Takes a socket out of the roster (the synchronous half of a disconnect); undefined if it was out already. */
+  private detach(socket: WebSocket, reason: LeaveReason, now: number) {
     const connection = socket.deserializeAttachment() as Connection | null;
     // Close and error may both arrive for one socket: only the first counts.
-    if (!connection || !this.roster.isLive(socket)) return;
+    if (!connection || !this.roster.isLive(socket)) return undefined;
     const wasHeld = this.roster.isHeld(connection.participantId);
-    const left = this.roster.disconnect(socket, reason, now);
+    return { connection, wasHeld, left: this.roster.disconnect(socket, reason, now), now };
+  }
+
+  /** The modules hear of a detached socket, and of the leave when it was the participant's last. */
+  private async settle(departure: ReturnType<Entrance["detach"]>): Promise<void> {
+    if (!departure) return;
+    const { connection, wasHeld, left, now } = departure;
     await this.deps.host().run("closed", [connection]);
     if (!left) return;
     await this.deps.host().run("left", [left, wasHeld]);
     this.deps.presence.schedule();
     await this.deps.scheduler.schedule(ROSTER_TIMERS, left, now + this.windowMs);
-  }
-
-  /**
-   * Removes a participant at once: their sockets close with `code` and leave the roster now (others hear
-   * `left` with reason `removed` and the modules run their leave hooks), not when the client completes the close.
-   */
-  async remove(participantId: string, code: number, reason: string, forget: boolean): Promise<void> {
-    if (forget) this.roster.forget(participantId);
-    for (const { socket } of this.roster.socketsWithConnections(participantId)) {
-      this.deps.transport.close(socket, code, reason);
-      await this.disconnected(socket, "removed");
-    }
   }
 
   /**
@@ -277,9 +309,10 @@ export class Entrance {
     if (
       !room ||
       room.tenant !== tenant ||
-      !this.roster.connectionValid(participantId, connectionId, now, this.windowMs)
+      !this.roster.connectionValid(participantId, connectionId, now, this.windowMs) ||
+      this.roster.isHeld(participantId)
     )
-      return fail("unauthorized", "session is over");
+      return fail("unauthorized", "session is over (or waits in the waiting room)");
     const bucket = this.turnBucketOf(connectionId, now);
     if (bucket.take(now)) return ok(null);
     const limit = this.deps.config.TURN_REQUESTS_PER_MINUTE;

@@ -81,10 +81,10 @@ export interface Capabilities {
   setRole(participantId: string, role: Role): Promise<boolean>;
   /**
    * Removes a participant: every connection closes with a close code (4000–4999: the client must not retry) and
-   * leaves the room at once (others get control.left with reason `removed`; the modules their leave hooks). With
-   * `forget`, their resumption tokens and unused tickets are void too (a guest cannot come back as themselves).
+   * leaves the room at once (others get control.left with reason `removed`; the modules their leave hooks). Their
+   * resumption tokens and tickets are void: coming back takes a new start (a guest comes back as a new guest).
    */
-  remove(participantId: string, code: number, reason: string, forget?: boolean): Promise<void>;
+  remove(participantId: string, code: number, reason: string): Promise<void>;
   /**
    * Sends an admitted participant back to the waiting room: others see them leave (reason `removed`), and to the
    * modules they left the room (the `closed` hook per connection, then `left`), while their connections stay open.

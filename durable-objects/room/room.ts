@@ -112,10 +112,12 @@ export class RoomObject extends DurableObject<Env> {
 
   /** Changes the room's settings; a new waiting-room setting applies at once, as `moderation.set_waiting_room`. */
   async update(principal: Principal, input: UpdateRoomInput): Promise<Result<Room>> {
-    const before = this.settings.row()?.waiting_room;
+    const before = this.settings.row();
+    // Named before the change is written: nothing may run between writing the setting and applying it.
+    const actor = before && (await this.actorOf(principal));
     const updated = this.settings.update(principal, input);
-    if (updated.ok && input.waitingRoom !== undefined && input.waitingRoom !== before) {
-      await this.host.services().moderation.waitingRoomChanged(await this.actorOf(principal), input.waitingRoom);
+    if (updated.ok && actor && input.waitingRoom !== undefined && input.waitingRoom !== before.waiting_room) {
+      await this.host.services().moderation.waitingRoomChanged(actor, input.waitingRoom);
     }
     return updated;
   }
@@ -291,7 +293,7 @@ export class RoomObject extends DurableObject<Env> {
           await this.host.run("roleChanged", [id, from, role]);
           return true;
         },
-        remove: (id, code, reason, forget = false) => this.entrance.remove(id, code, reason, forget),
+        remove: (id, code, reason) => this.entrance.remove(id, code, reason),
         hold: (id) => this.entrance.hold(id),
         release: (id) => this.entrance.release(id),
         setGroup: (id, group) => this.roster.setGroup(id, group),

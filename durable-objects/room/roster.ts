@@ -313,10 +313,10 @@ export class Roster {
     return done.length > 0;
   }
 
-  /** Voids a participant's resumption tokens and unused tickets: they cannot come back as themselves. */
+  /** Voids a participant's resumption tokens and tickets (also one being used): coming back takes a new start. */
   forget(participantId: string): void {
     this.resumptions.forget(participantId);
-    this.sql.exec("DELETE FROM tickets WHERE participant_id = ? AND used = 0", participantId);
+    this.sql.exec("DELETE FROM tickets WHERE participant_id = ?", participantId);
   }
 
   groupOf(participantId: string): string | undefined {

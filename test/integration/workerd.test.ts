@@ -192,8 +192,10 @@ describe("moderation across a crash", () => {
     // workerd ends the TCP connection of a socket its room closed only about 10 s after the closing handshake,
     // and Node's `ws` reports the close at that end (browsers report it at the handshake).
     expect(await banned.client.waitClosed(30_000)).toMatchObject({ code: CloseCode.banned, reason: "banned" });
+    // The banned user's client tries to come back as a dropped connection does: a start with its resumption token.
     const refused = async () => {
-      const again = await call(server.base, "POST", `/v1/rooms/${room.id}/start`, { token: troll, body: {} });
+      const body = { resumption: banned.started.resumption };
+      const again = await call(server.base, "POST", `/v1/rooms/${room.id}/start`, { token: troll, body });
       return [again.status, again.body.error?.code];
     };
     expect(await refused()).toEqual([403, "banned_from_room"]);

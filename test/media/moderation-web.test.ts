@@ -84,6 +84,10 @@ describe("moderation in the web client (real workerd, Janus, Chromium)", () => {
       () => member.evaluate(() => document.activeElement?.getAttribute("data-action") === "kick"),
       "focus returns to the menu",
     );
+    // Cancelled means nothing was sent: the guest is still in the room, so a message sent now reaches them.
+    await member.fill("#chat-input", "Noch da?");
+    await member.keyboard.press("Enter");
+    await guest.waitForSelector("#chat-log >> text=Noch da?");
     expect(await listed(chair, guestId)).toBe(1);
 
     await member.click(kick);

@@ -104,6 +104,12 @@ export class Peer {
     return this.client.next((f) => f.transaction_id === id, 10_000, from);
   }
 
+  /** Proves the connection is open and handled: a frame of an unknown action is answered (unknown_action). */
+  async alive(): Promise<void> {
+    const answer = await this.command("control", { action: "are_you_there" } as never);
+    if ((answer.payload as { error?: string }).error !== "unknown_action") throw new Error(JSON.stringify(answer));
+  }
+
   /** Like `command`, but expects an error frame and returns its code. */
   async refused<N extends Namespace>(namespace: N, payload: CommandOf<N>): Promise<string> {
     const answer = await this.command(namespace, payload);

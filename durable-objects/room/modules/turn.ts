@@ -63,7 +63,8 @@ export const turn = defineModule({
   hooks: {
     async timer(ctx, participantId) {
       const connections = ctx.roster.connectionsOf(participantId);
-      if (connections.length === 0) return; // gone: the timer ends with the participant
+      // Gone, or sent back to the waiting room (being let in again brings fresh credentials): the timer ends.
+      if (connections.length === 0 || ctx.roster.member(participantId)?.held) return;
       try {
         const fresh = await credentialsFor(ctx, connections);
         for (const [i, c] of connections.entries()) {

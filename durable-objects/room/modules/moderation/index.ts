@@ -30,12 +30,15 @@ import {
   setLocked,
 } from "./sanctions";
 import {
+  forgetAdmission,
   forgetMeeting,
+  forgetSentBack,
+  heldByRule,
+  isSentBack,
   letAllIn,
   letIn,
   markAdmitted,
   markSentBack,
-  mustWait,
   startedWaiting,
   stoppedWaiting,
   waitingList,
@@ -94,7 +97,8 @@ function targetRefusal(ctx: Context, sender: Sender, targetId: string, rule: Tar
   }
   const member = ctx.roster.member(targetId);
   const waiting = member?.held === true && member.connected;
-  const inRoom = member !== undefined && !member.held && ctx.roster.present(targetId);
+  // A banned user is out (until unbanned) even within their resumption window.
+  const inRoom = member !== undefined && !member.held && ctx.roster.present(targetId) && !banOf(ctx, targetId);
   const found = rule.in === "waiting" ? waiting : rule.in === "room" ? inRoom : waiting || inRoom;
   if (!member || !found) {
     const place = rule.in === "waiting" ? "in the waiting room" : "in the room";
@@ -139,11 +143,12 @@ const announceState = (ctx: Context) => ctx.emit({ to: "everyone" }, { message: 
 async function waitingRoomSet(ctx: Context, by: Sender | Actor, mode: WaitingRoom): Promise<CommandError | undefined> {
   let outcome = { admitted: [] as string[], full: false };
   if (mode === "disabled") {
-    ctx.sql.exec("DELETE FROM moderation_sent_back");
+    forgetSentBack(ctx);
     outcome = await letAllIn(ctx, undefined);
   }
   announceState(ctx);
-  record(ctx, by, "set_waiting_room", undefined, { mode, admitted: outcome.admitted.length });
+  // A room that filled up answers with the error alone (the entry is still kept: the setting changed).
+  record(ctx, by, "set_waiting_room", undefined, { mode, admitted: outcome.admitted.length }, !outcome.full);
   return outcome.full ? fullRoom(outcome.admitted.length) : undefined;
 }
 
@@ -153,47 +158,79 @@ const fullRoom = (admitted: number): CommandError => ({
 });
 
 /** The meeting is over (ended by a chair, or the room stayed empty for the resumption window). */
-async function endOfMeeting(ctx: Context): Promise<undefined> {
+async function endOfMeeting(ctx: Context): Promise<void> {
   forgetMeeting(ctx);
   forgetMeetingSanctions(ctx);
   ctx.services.control.setHandsEnabled(true);
   await ctx.timers.cancel(MEETING_OVER);
-  return undefined;
 }
 
-/** Removes participants (others see them leave with reason `removed`). */
-async function removeAll(ctx: Context, ids: readonly string[], code: number, reason: string): Promise<undefined> {
-  for (const id of ids) await ctx.room.remove(id, code, reason);
-  return undefined;
+/** Removes participants (others see them leave with reason `removed`); a removed user waits again on return. */
+async function removeAll(ctx: Context, ids: readonly string[], code: number, reason: string): Promise<void> {
+  for (const id of ids) {
+    forgetAdmission(ctx, id);
+    await ctx.room.remove(id, code, reason);
+  }
+}
+
+/**
+ * Everyone out, the meeting's settings reset, then the acknowledgement, and last the chair's own connections:
+ * until nobody else is left (someone may connect while others are removed).
+ */
+async function endMeeting(ctx: Context, sender: Sender, log: () => void): Promise<void> {
+  const others = () => present(ctx, (m) => m.participantId !== sender.participantId);
+  for (let left = others(); left.length > 0; left = others()) {
+    await removeAll(ctx, left, CloseCode.meetingEnded, RemovalReason.meetingEnded);
+  }
+  await endOfMeeting(ctx);
+  log();
+  await ctx.room.remove(sender.participantId, CloseCode.meetingEnded, RemovalReason.meetingEnded);
 }
 
 /**
  * The commands. Those that only write SQL stay synchronous, so the dispatcher's transaction rolls them back whole
- * when they throw; those that remove, hold, let in or change roles await the core and log once it is done.
+ * when they throw; those that remove, hold, let in or change roles await the core and log once it is done — or
+ * first, when the chair acts on themselves (their own connection would not hear it after).
  */
 function handle(ctx: Context, sender: Sender, command: Command): Returns {
   const member = "target" in command ? ctx.roster.member(command.target) : undefined;
   const log = (details?: ModerationLogEntry["details"], target: Named | undefined = member && named(member)) =>
     void record(ctx, sender, command.action, target, details);
-  const after = async (work: Promise<unknown>, details?: () => ModerationLogEntry["details"]) => {
-    await work;
-    log(details?.());
+  const self = member?.participantId === sender.participantId;
+  const after = async (work: () => Promise<unknown>, details?: () => ModerationLogEntry["details"]) => {
+    if (self) log(details?.());
+    await work();
+    if (!self) log(details?.());
   };
   switch (command.action) {
     case "update_role": {
       const from = member!.role;
       return after(
-        ctx.room.setRole(command.target, command.role).then((changed) => {
-          if (changed)
+        () =>
+          ctx.room.setRole(command.target, command.role).then((changed) => {
+            if (!changed) return;
             ctx.emit({ to: "participant", id: command.target }, { message: "role_updated", role: command.role });
-        }),
+          }),
         () => ({ from, role: command.role }),
       );
     }
     case "kick":
-      return after(ctx.room.remove(command.target, CloseCode.kicked, RemovalReason.kicked));
-    case "ban":
-      return ban(ctx, sender, member!, command.revoke_invite === true, log);
+      return after(() => removeAll(ctx, [command.target], CloseCode.kicked, RemovalReason.kicked));
+    case "ban": {
+      const guest = member!.kind === "guest";
+      // Kept out and demoted before anything awaits: a start of theirs, or a command from another of their devices,
+      // arriving meanwhile is refused already.
+      if (!guest) addBan(ctx, command.target, member!.displayName, actorOf(ctx, sender));
+      const demoted = member!.role === "moderator" ? ctx.room.setRole(command.target, "user") : undefined;
+      const revoked = guest && command.revoke_invite === true && ctx.room.revokeInviteOf(command.target);
+      return after(
+        async () => {
+          await removeAll(ctx, [command.target], CloseCode.banned, RemovalReason.banned);
+          await demoted;
+        },
+        () => ({ kind: member!.kind, invite_revoked: revoked }),
+      );
+    }
     case "unban": {
       const banned = banOf(ctx, command.target)!;
       liftBan(ctx, command.target);
@@ -201,21 +238,21 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
     }
     case "send_to_waiting_room":
       markSentBack(ctx, command.target);
-      return after(ctx.room.hold(command.target).then((held) => held && startedWaiting(ctx, command.target)));
+      return after(() => ctx.room.hold(command.target).then((held) => held && startedWaiting(ctx, command.target)));
     case "accept":
       return letIn(ctx, command.target).then((refused) => refused ?? log());
     case "accept_all":
       return letAllIn(ctx, sender).then(({ admitted, full }) => {
-        log({ admitted: admitted.length });
+        record(ctx, sender, "accept_all", undefined, { admitted: admitted.length }, !full);
         return full ? fullRoom(admitted.length) : undefined;
       });
     case "reject":
-      // Stored before anything awaits (a start of theirs arriving meanwhile is refused already); guests have no
-      // identity to keep out: their resumption goes.
+      // Stored before anything awaits (see ban); guests have no identity to keep out: their resumption goes.
       if (member!.kind === "user") addRejection(ctx, command.target);
-      return after(ctx.room.remove(command.target, CloseCode.kicked, RemovalReason.notAdmitted, true), () => ({
-        kind: member!.kind,
-      }));
+      return after(
+        () => removeAll(ctx, [command.target], CloseCode.kicked, RemovalReason.notAdmitted),
+        () => ({ kind: member!.kind }),
+      );
     case "set_waiting_room":
       ctx.room.setWaitingRoom(command.mode);
       return waitingRoomSet(ctx, sender, command.mode);
@@ -225,17 +262,13 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
       announceState(ctx);
       return log();
     case "end_meeting":
-      // Logged first: the chair's own connection closes too.
-      log();
-      return removeAll(ctx, present(ctx), CloseCode.meetingEnded, RemovalReason.meetingEnded).then(() =>
-        endOfMeeting(ctx),
-      );
+      return endMeeting(ctx, sender, () => log());
     case "debrief": {
       const leaving = present(ctx, (m) => !isChair(m) && (command.scope === "users_and_guests" || m.kind === "guest"));
-      return after(removeAll(ctx, leaving, CloseCode.kicked, RemovalReason.debriefing), () => ({
-        scope: command.scope,
-        removed: leaving.length,
-      }));
+      return after(
+        () => removeAll(ctx, leaving, CloseCode.kicked, RemovalReason.debriefing),
+        () => ({ scope: command.scope, removed: leaving.length }),
+      );
     }
     case "set_hands": {
       const lowered = ctx.services.control.setHandsEnabled(command.enabled);
@@ -260,24 +293,6 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
 const present = (ctx: Context, include: (m: Member) => boolean = () => true) =>
   [...ctx.roster.admitted(), ...ctx.roster.held()].filter(include).map((m) => m.participantId);
 
-async function ban(
-  ctx: Context,
-  sender: Sender,
-  member: Member,
-  revokeInvite: boolean,
-  log: (details: ModerationLogEntry["details"]) => void,
-): Promise<undefined> {
-  const guest = member.kind === "guest";
-  // Stored before anything awaits, so a start of theirs arriving meanwhile is refused already.
-  if (!guest) addBan(ctx, member.participantId, member.displayName, actorOf(ctx, sender));
-  const revoked = guest && revokeInvite && ctx.room.revokeInviteOf(member.participantId);
-  await ctx.room.remove(member.participantId, CloseCode.banned, RemovalReason.banned, true);
-  // A ban ends a moderator's rights (unbanned, they come back as a user).
-  if (member.role === "moderator") await ctx.room.setRole(member.participantId, "user");
-  log({ kind: member.kind, invite_revoked: revoked });
-  return undefined;
-}
-
 /**
  * The moderation namespace: the waiting room, roles, removals (kick, ban, reject, debrief, end for all), the lock,
  * hands on/off and the moderation log. Who may issue what, and on whom, is `MODERATION_AUTHORITY`
@@ -296,17 +311,20 @@ export const moderation = defineModule({
   },
   hooks: {
     admit(ctx, candidate) {
-      if (candidate.kind === "user" && banOf(ctx, candidate.participantId)) {
+      const id = candidate.participantId;
+      if (candidate.kind === "user" && banOf(ctx, id)) {
         return { decision: "refuse", error: "banned_from_room", text: "you are banned from this room" };
       }
-      if (candidate.kind === "user" && isRejected(ctx, candidate.participantId)) {
+      if (candidate.kind === "user" && isRejected(ctx, id)) {
         return { decision: "refuse", error: "rejected", text: "you were not admitted to this meeting" };
       }
-      if (candidate.phase !== "start" || CHAIRS.includes(candidate.role)) return undefined;
-      if (isLocked(ctx) && !candidate.returning) {
+      // Whom a chair sent back waits, whatever their role, until let in.
+      if (isSentBack(ctx, id)) return { decision: "hold" };
+      if (CHAIRS.includes(candidate.role)) return undefined;
+      if (candidate.phase === "start" && isLocked(ctx) && !candidate.returning) {
         return { decision: "refuse", error: "room_locked", text: "the room is locked: nobody new may come in" };
       }
-      return mustWait(ctx, candidate.participantId, candidate.kind) ? { decision: "hold" } : undefined;
+      return heldByRule(ctx, id, candidate.kind) ? { decision: "hold" } : undefined;
     },
     connected(ctx, connection, held) {
       const id = connection.participantId;

@@ -47,7 +47,8 @@ export function actorOf(ctx: Context, sender: Sender): Actor {
 
 /**
  * Appends an accepted command to the log and tells the chairs (`logged`); the acting chair's copy carries the
- * command's transaction_id, so it acknowledges the command — also to a sender who is no chair any more.
+ * command's transaction_id, so it acknowledges the command — also to a sender who is no chair any more — unless
+ * `acknowledge` is false (the command answers with an error for the part it could not do).
  */
 export function record(
   ctx: Context,
@@ -55,9 +56,10 @@ export function record(
   action: ModerationAction,
   target: Named | undefined,
   details: ModerationLogEntry["details"] = {},
+  acknowledge = true,
 ): void {
-  const sender = "connectionId" in by ? by : undefined;
-  const actor = sender ? actorOf(ctx, sender) : (by as Actor);
+  const sender = acknowledge && "connectionId" in by ? by : undefined;
+  const actor = "connectionId" in by ? actorOf(ctx, by) : by;
   const row = ctx.sql
     .exec<LogRow>(
       `INSERT INTO moderation_log (at, actor_id, actor_name, action, target_id, target_name, details)

@@ -34,14 +34,17 @@ export function startedWaiting(ctx: Context, participantId: string): void {
   }
 }
 
-/** Whether the room's setting or a chair keeps this participant waiting at their next start. */
-export function mustWait(ctx: Context, participantId: string, kind: string): boolean {
-  const one = (table: "moderation_admitted" | "moderation_sent_back") =>
-    ctx.sql.exec(`SELECT 1 FROM ${table} WHERE participant_id = ?`, participantId).toArray().length > 0;
-  if (one("moderation_sent_back")) return true;
+const listed = (ctx: Context, table: "moderation_admitted" | "moderation_sent_back", participantId: string) =>
+  ctx.sql.exec(`SELECT 1 FROM ${table} WHERE participant_id = ?`, participantId).toArray().length > 0;
+
+/** A chair sent them back to the waiting room: they wait, whatever the room's setting, until let in. */
+export const isSentBack = (ctx: Context, participantId: string) => listed(ctx, "moderation_sent_back", participantId);
+
+/** Whether the room's setting holds this participant (unless they were let in during this meeting). */
+export function heldByRule(ctx: Context, participantId: string, kind: string): boolean {
   const setting = ctx.room.info().waitingRoom;
   const byRule = setting === "everyone" || (setting === "guests" && kind === "guest");
-  return byRule && !one("moderation_admitted");
+  return byRule && !listed(ctx, "moderation_admitted", participantId);
 }
 
 export function markAdmitted(ctx: Context, participantId: string): void {
@@ -49,9 +52,19 @@ export function markAdmitted(ctx: Context, participantId: string): void {
   ctx.sql.exec("DELETE FROM moderation_sent_back WHERE participant_id = ?", participantId);
 }
 
-export function markSentBack(ctx: Context, participantId: string): void {
+/** Removed by a chair: on return they are held by the room's setting like anyone new. */
+export function forgetAdmission(ctx: Context, participantId: string): void {
   ctx.sql.exec("DELETE FROM moderation_admitted WHERE participant_id = ?", participantId);
+}
+
+export function markSentBack(ctx: Context, participantId: string): void {
+  forgetAdmission(ctx, participantId);
   ctx.sql.exec("INSERT OR IGNORE INTO moderation_sent_back (participant_id) VALUES (?)", participantId);
+}
+
+/** The waiting room was switched off: nobody is held any more by a chair's send-back either. */
+export function forgetSentBack(ctx: Context): void {
+  ctx.sql.exec("DELETE FROM moderation_sent_back");
 }
 
 /** The meeting ended: the next one holds people by the room's setting again. */

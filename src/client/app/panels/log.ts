@@ -5,8 +5,8 @@ import { language, t, textFor } from "../i18n";
 import type { Commands } from "./commands";
 
 /**
- * The text key of an entry: the action, and for some the detail that changes the sentence. `details` carries the
- * command's other fields (role, mode, scope, enabled, display_name).
+ * The text key of an entry: the action, and for some the detail that changes the sentence (`details` as
+ * docs/protocol.md lists them: role, scope, enabled, mode, the new name as `to`, …).
  */
 function entryKey({ action, details }: ModerationLogEntry): string {
   if (action === "update_role" || action === "debrief") return `log_${action}_${String(details.role ?? details.scope)}`;
@@ -28,7 +28,7 @@ function describe(entry: ModerationLogEntry): string {
     actor: actor.display_name,
     target: target?.display_name ?? "",
     mode: Object.hasOwn(WAITING_MODES, mode) ? t(WAITING_MODES[mode]!) : mode,
-    name: typeof details.display_name === "string" ? details.display_name : "",
+    name: typeof details.to === "string" ? details.to : "",
   };
   return textFor(entryKey(entry), t("logOther", { ...values, action }), values);
 }
