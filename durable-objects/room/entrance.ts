@@ -104,17 +104,19 @@ export class Entrance {
     const now = Date.now();
     const invite = await this.deps.settings.invite(request.invite_code);
     if (!invite) return fail("invalid_invite", "invite code unknown or revoked");
-    const resumed = request.resumption && this.roster.resume(await sha256(request.resumption), now, this.windowMs);
-    const returning =
-      resumed &&
-      this.roster.member(resumed)?.kind === "guest" &&
-      (this.roster.inviteOf(resumed) ?? invite.id) === invite.id
-        ? resumed
-        : undefined;
+    const hash = request.resumption && (await sha256(request.resumption));
+    const returningGuest = () => {
+      const resumed = hash && this.roster.resume(hash, Date.now(), this.windowMs);
+      const same = resumed && (this.roster.inviteOf(resumed) ?? invite.id) === invite.id;
+      return same && this.roster.member(resumed)?.kind === "guest" ? resumed : undefined;
+    };
     const usedUp = () => fail("invalid_invite", "invite code expired or used up");
-    if (!returning && !this.deps.settings.usable(invite, now)) return usedUp();
+    if (!returningGuest() && !this.deps.settings.usable(invite, now)) return usedUp();
     const denied = await this.deps.settings.checkPassword(room, request.password);
     if (!denied.ok) return denied;
+    // Judged again after the password check's wait: a chair may have removed them meanwhile (voiding the token).
+    const returning = returningGuest();
+    if (!returning && !this.deps.settings.usable(invite, Date.now())) return usedUp();
     // The use is counted once the modules admit the guest (a refused guest costs the invite nothing).
     const claim = returning
       ? undefined
@@ -183,6 +185,7 @@ export class Entrance {
         spent();
         return errorResponse(again.error, again.text);
       }
+      if (again.decision === "hold" && !this.roster.isConnected(id)) this.roster.setHeld(id, true);
     }
     const held = this.roster.isHeld(id);
     this.deps.state.acceptWebSocket(server);
@@ -228,11 +231,11 @@ export class Entrance {
   /**
    * Removes a participant at once: every socket closes with `code` and leaves the roster in one synchronous step
    * (nothing more of theirs is handled; others hear `left` with reason `removed`), then the modules run their leave
-   * hooks. Their resumption tokens and tickets (also one an upgrade is using) are void: coming back takes a new
-   * start, which the modules judge afresh.
+   * hooks. Their tickets (also one an upgrade is using) and room sessions are void: coming back takes a new start,
+   * which the modules judge afresh; with `forget` their resumption tokens too (a guest comes back as a new one).
    */
-  async remove(participantId: string, code: number, reason: string): Promise<void> {
-    this.roster.forget(participantId);
+  async remove(participantId: string, code: number, reason: string, forget: boolean): Promise<void> {
+    this.roster.voidEntry(participantId, forget);
     const now = Date.now();
     const detached = this.roster.socketsWithConnections(participantId).map(({ socket }) => {
       this.deps.transport.close(socket, code, reason);

@@ -82,9 +82,12 @@ export interface Capabilities {
   /**
    * Removes a participant: every connection closes with a close code (4000–4999: the client must not retry) and
    * leaves the room at once (others get control.left with reason `removed`; the modules their leave hooks). Their
-   * resumption tokens and tickets are void: coming back takes a new start (a guest comes back as a new guest).
+   * tickets and room sessions are void, so coming back takes a new start; with `forget`, their resumption tokens
+   * too (a guest then comes back only as a new guest).
    */
-  remove(participantId: string, code: number, reason: string): Promise<void>;
+  remove(participantId: string, code: number, reason: string, forget?: boolean): Promise<void>;
+  /** Voids every ticket issued and not yet used (the meeting ends). */
+  voidTickets(): void;
   /**
    * Sends an admitted participant back to the waiting room: others see them leave (reason `removed`), and to the
    * modules they left the room (the `closed` hook per connection, then `left`), while their connections stay open.

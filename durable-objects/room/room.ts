@@ -293,7 +293,8 @@ export class RoomObject extends DurableObject<Env> {
           await this.host.run("roleChanged", [id, from, role]);
           return true;
         },
-        remove: (id, code, reason) => this.entrance.remove(id, code, reason),
+        remove: (id, code, reason, forget = false) => this.entrance.remove(id, code, reason, forget),
+        voidTickets: () => this.roster.voidTickets(),
         hold: (id) => this.entrance.hold(id),
         release: (id) => this.entrance.release(id),
         setGroup: (id, group) => this.roster.setGroup(id, group),

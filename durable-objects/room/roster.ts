@@ -313,10 +313,19 @@ export class Roster {
     return done.length > 0;
   }
 
-  /** Voids a participant's resumption tokens and tickets (also one being used): coming back takes a new start. */
-  forget(participantId: string): void {
-    this.resumptions.forget(participantId);
+  /**
+   * Voids a participant's tickets (also one being used) and room sessions (their session tokens get no TURN
+   * credentials), and with `resumption` their resumption tokens: coming back takes a new start.
+   */
+  voidEntry(participantId: string, resumption: boolean): void {
+    if (resumption) this.resumptions.forget(participantId);
     this.sql.exec("DELETE FROM tickets WHERE participant_id = ?", participantId);
+    this.sql.exec("DELETE FROM connections WHERE participant_id = ?", participantId);
+  }
+
+  /** Voids every ticket of the room (the meeting ends: nobody gets in with one issued before). */
+  voidTickets(): void {
+    this.sql.exec("DELETE FROM tickets");
   }
 
   groupOf(participantId: string): string | undefined {

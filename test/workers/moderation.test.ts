@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { defineModule } from "../../durable-objects/room/module";
+import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import type { CommandOf } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
 import { coreState, fireTimers, type Peer, RoomHarness, timeTravel } from "./harness";
@@ -237,13 +239,22 @@ describe("moderation commands", () => {
     const back = await join(modToken, room.room.id);
     expect(back.joined.role).toBe("user");
 
+    // A guest is kicked and cannot come back as the same guest; the invite still works for a new one.
     const invite = (await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} })).body;
     const first = await guestStart(room.room.id, invite.invite_code, "Gast");
     const { client } = await upgrade(room.room.id, first.body.ticket);
     await client!.message("control", "join_success");
-    await ack(owner, { action: "ban", target: first.body.participant_id, revoke_invite: true });
-    expect(await client!.waitClosed()).toEqual({ code: 4001, reason: "banned" });
-    const again = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);
+    await ack(owner, { action: "ban", target: first.body.participant_id });
+    expect(await client!.waitClosed()).toEqual({ code: 4000, reason: "kicked" });
+    const anew = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);
+    expect(anew.status).toBe(200);
+    expect(anew.body.participant_id).not.toBe(first.body.participant_id);
+    // Asked to, the ban revokes the invite the guest came with.
+    const second = (await upgrade(room.room.id, anew.body.ticket)).client!;
+    await second.message("control", "join_success");
+    await ack(owner, { action: "ban", target: anew.body.participant_id, revoke_invite: true });
+    expect(await second.waitClosed()).toEqual({ code: 4000, reason: "kicked" });
+    const again = await guestStart(room.room.id, invite.invite_code, "Gast", anew.body.resumption);
     expect([again.status, again.body.error.code]).toEqual([403, "invalid_invite"]);
     // Guests are not on the ban list (they have no identity to keep out).
     const rejoined = await join(room.ownerToken, room.room.id);
@@ -330,9 +341,10 @@ describe("moderation commands", () => {
       action: "set_waiting_room",
       actor: { participant_id: owner.id, display_name: "Owner" },
     });
-    // Switching it on holds nobody who is inside, also when they come back.
+    // Switching it on holds nobody who is inside, also when they come back (a newcomer waits).
     inside.client.close();
     await leftWith(owner, inside.id);
+    expect((await room.arrive("Schon drin")).joined.message).toBe("join_success");
     const d = await room.arrive("Vierte");
     expect(d.joined.message).toBe("in_waiting_room");
     await api("PATCH", `/v1/rooms/${room.room.id}`, { token: room.ownerToken, body: { waiting_room: "disabled" } });
@@ -452,6 +464,10 @@ describe("moderation commands", () => {
     expect([user.status, user.body.error.code]).toEqual([403, "room_locked"]);
     const back = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);
     expect([back.status, back.body.error.code]).toEqual([403, "room_locked"]);
+    // Once unlocked, a kicked guest may start again, as themselves.
+    await ack(owner, { action: "unlock" });
+    const resumed = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);
+    expect(resumed.body.participant_id).toBe(first.body.participant_id);
   });
 
   it("keeps a moderator the owner sent back waiting, also across their own new start", async () => {
@@ -595,6 +611,71 @@ describe("moderation commands", () => {
     expect((await api("GET", path, { token: await devToken("Fremd", "anderes-land") })).status).toBe(404);
     for (const bad of ["limit=0", "limit=201", "before=-1", "limit=abc", "extra=1"]) {
       expect((await api("GET", `${path}?${bad}`, { token: room.ownerToken })).status, bad).toBe(400);
+    }
+  });
+});
+
+describe("chairs acting while a connection is being set up", () => {
+  /**
+   * A chat module whose join state waits until someone sends the chat message "open" (its own table is the gate,
+   * as promises cannot cross from the test into the object): the upgrade of whoever joins pauses right where the
+   * room gathers join states (in production TURN credentials and SFU placement take that moment), and it notes
+   * "reached" there for the test to wait for.
+   */
+  const chat = ROOM_MODULES.find((m) => m.namespace === "chat")!;
+  const gatedChat = defineModule({
+    namespace: "chat",
+    migrations: chat.migrations,
+    permissions: { send_message: ["owner", "moderator", "user", "guest"] },
+    handle(ctx, sender, command) {
+      const sql = "INSERT INTO chat_messages (source, content, sent_at) VALUES (?, ?, ?)";
+      ctx.sql.exec(sql, sender.participantId, command.content, ctx.now());
+      ctx.reply(sender, {
+        message: "message_sent",
+        id: "0",
+        source: sender.participantId,
+        content: command.content,
+        scope: "global",
+        timestamp: new Date().toISOString(),
+      });
+    },
+    async joinState(ctx) {
+      const reached = ctx.sql
+        .exec<{ id: number }>(
+          "INSERT INTO chat_messages (source, content, sent_at) VALUES ('gate', 'reached', ?) RETURNING id",
+          ctx.now(),
+        )
+        .one().id;
+      const opened = () =>
+        ctx.sql.exec("SELECT 1 FROM chat_messages WHERE content = 'open' AND id > ?", reached).toArray().length > 0;
+      while (!opened()) await new Promise((resolve) => setTimeout(resolve, 10));
+      return { messages: [] };
+    },
+  });
+
+  it("a removal meanwhile voids the ticket; a send-back meanwhile holds the new connection", async () => {
+    const room = await RoomHarness.create();
+    const owner = await room.join();
+    await room.install(ROOM_MODULES.map((m) => (m.namespace === "chat" ? gatedChat : m)));
+    const reached = async () =>
+      (await room.dump("chat")).chat_messages!.filter((row) => row.content === "reached").length;
+    for (const [i, action] of (["kick", "send_to_waiting_room"] as const).entries()) {
+      const started = await start(await devToken(`Neu ${action}`), room.room.id);
+      const upgrading = upgrade(room.room.id, started.ticket);
+      await expect.poll(reached).toBe(i + 1);
+      await ack(owner, { action, target: started.participant_id });
+      await owner.command("chat", { action: "send_message", content: "open" });
+      const { response, client } = await upgrading;
+      if (action === "kick") {
+        expect(response.status).toBe(401);
+        continue;
+      }
+      expect((await client!.next(() => true)).payload).toMatchObject({ message: "in_waiting_room" });
+      await owner.client.next(
+        (f) =>
+          f.payload.message === "waiting_room_changed" &&
+          (f.payload as any).added.some((w: any) => w.participant_id === started.participant_id),
+      );
     }
   });
 });

@@ -80,7 +80,9 @@ export const connectionOf = (handle: HandleRow): Connection => ({
 });
 
 /** Whether the connection is still in the room (it may have closed while the SFU was being asked). */
+/** Whether a connection is still open and in the room (not sent back to the waiting room meanwhile). */
 export function stillConnected(ctx: MediaBase, connection: Connection): boolean {
+  if (ctx.roster.member(connection.participantId)?.held) return false;
   return ctx.roster.connectionsOf(connection.participantId).some((c) => c.connectionId === connection.connectionId);
 }
 

@@ -30,7 +30,6 @@ import {
   setLocked,
 } from "./sanctions";
 import {
-  forgetAdmission,
   forgetMeeting,
   forgetSentBack,
   heldByRule,
@@ -38,10 +37,12 @@ import {
   letAllIn,
   letIn,
   markAdmitted,
+  markRemoved,
   markSentBack,
   startedWaiting,
   stoppedWaiting,
   waitingList,
+  wasRemoved,
 } from "./waiting";
 
 /** What the core's REST side asks of moderation: the log, and a waiting-room setting changed by PATCH. */
@@ -78,6 +79,8 @@ const MIGRATIONS = [
   "CREATE TABLE moderation_meeting (id INTEGER PRIMARY KEY CHECK (id = 1), locked INTEGER NOT NULL)",
   // Who a chair sent back to the waiting room: they wait whatever the room's setting, until let in.
   "CREATE TABLE moderation_sent_back (participant_id TEXT PRIMARY KEY)",
+  // Who a chair removed during this meeting: their resumption token does not open a locked room.
+  "CREATE TABLE moderation_removed (participant_id TEXT PRIMARY KEY)",
 ];
 
 /** Timer of the meeting: the room has been empty for the resumption window. */
@@ -165,12 +168,15 @@ async function endOfMeeting(ctx: Context): Promise<void> {
   await ctx.timers.cancel(MEETING_OVER);
 }
 
-/** Removes participants (others see them leave with reason `removed`); a removed user waits again on return. */
-async function removeAll(ctx: Context, ids: readonly string[], code: number, reason: string): Promise<void> {
-  for (const id of ids) {
-    forgetAdmission(ctx, id);
-    await ctx.room.remove(id, code, reason);
-  }
+/**
+ * Removes participants (others see them leave with reason `removed`), marked first, all before anything awaits: on
+ * return they wait by the room's setting like anyone new, and a lock keeps them out. `forget`: their resumption
+ * tokens go too (a guest comes back only as a new guest).
+ */
+async function removeAll(ctx: Context, ids: readonly string[], code: number, reason: string, forget = false) {
+  for (const id of ids) markRemoved(ctx, id);
+  const removals = ids.map((id) => ctx.room.remove(id, code, reason, forget));
+  await Promise.all(removals);
 }
 
 /**
@@ -179,6 +185,8 @@ async function removeAll(ctx: Context, ids: readonly string[], code: number, rea
  */
 async function endMeeting(ctx: Context, sender: Sender, log: () => void): Promise<void> {
   const others = () => present(ctx, (m) => m.participantId !== sender.participantId);
+  // Nobody gets in with a ticket issued before.
+  ctx.room.voidTickets();
   for (let left = others(); left.length > 0; left = others()) {
     await removeAll(ctx, left, CloseCode.meetingEnded, RemovalReason.meetingEnded);
   }
@@ -217,15 +225,19 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
     case "kick":
       return after(() => removeAll(ctx, [command.target], CloseCode.kicked, RemovalReason.kicked));
     case "ban": {
+      // Guests have no identity to keep out: they are kicked, and their way back as the same guest is void.
       const guest = member!.kind === "guest";
       // Kept out and demoted before anything awaits: a start of theirs, or a command from another of their devices,
       // arriving meanwhile is refused already.
       if (!guest) addBan(ctx, command.target, member!.displayName, actorOf(ctx, sender));
       const demoted = member!.role === "moderator" ? ctx.room.setRole(command.target, "user") : undefined;
       const revoked = guest && command.revoke_invite === true && ctx.room.revokeInviteOf(command.target);
+      const [code, reason] = guest
+        ? [CloseCode.kicked, RemovalReason.kicked]
+        : [CloseCode.banned, RemovalReason.banned];
       return after(
         async () => {
-          await removeAll(ctx, [command.target], CloseCode.banned, RemovalReason.banned);
+          await removeAll(ctx, [command.target], code, reason, true);
           await demoted;
         },
         () => ({ kind: member!.kind, invite_revoked: revoked }),
@@ -238,7 +250,12 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
     }
     case "send_to_waiting_room":
       markSentBack(ctx, command.target);
-      return after(() => ctx.room.hold(command.target).then((held) => held && startedWaiting(ctx, command.target)));
+      return after(async () => {
+        // Held at once (the hold's synchronous part); the modules' leave hooks follow.
+        const holding = ctx.room.hold(command.target);
+        if (ctx.roster.member(command.target)?.held) startedWaiting(ctx, command.target);
+        await holding;
+      });
     case "accept":
       return letIn(ctx, command.target).then((refused) => refused ?? log());
     case "accept_all":
@@ -250,7 +267,7 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
       // Stored before anything awaits (see ban); guests have no identity to keep out: their resumption goes.
       if (member!.kind === "user") addRejection(ctx, command.target);
       return after(
-        () => removeAll(ctx, [command.target], CloseCode.kicked, RemovalReason.notAdmitted),
+        () => removeAll(ctx, [command.target], CloseCode.kicked, RemovalReason.notAdmitted, true),
         () => ({ kind: member!.kind }),
       );
     case "set_waiting_room":
@@ -283,9 +300,17 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
       return log({ from, to: command.display_name });
     }
     case "get_log":
-      // The page as it was when asked; the reading is logged after.
+      // The page as it was when asked is the answer; the reading is logged after (without a second answer).
       ctx.reply(sender, { message: "log", ...readLog(ctx, command.before, command.limit) });
-      return log({ before: command.before ?? null, limit: command.limit ?? null });
+      record(
+        ctx,
+        sender,
+        "get_log",
+        undefined,
+        { before: command.before ?? null, limit: command.limit ?? null },
+        false,
+      );
+      return undefined;
   }
 }
 
@@ -321,7 +346,7 @@ export const moderation = defineModule({
       // Whom a chair sent back waits, whatever their role, until let in.
       if (isSentBack(ctx, id)) return { decision: "hold" };
       if (CHAIRS.includes(candidate.role)) return undefined;
-      if (candidate.phase === "start" && isLocked(ctx) && !candidate.returning) {
+      if (candidate.phase === "start" && isLocked(ctx) && !(candidate.returning && !wasRemoved(ctx, id))) {
         return { decision: "refuse", error: "room_locked", text: "the room is locked: nobody new may come in" };
       }
       return heldByRule(ctx, id, candidate.kind) ? { decision: "hold" } : undefined;

@@ -52,10 +52,18 @@ export function markAdmitted(ctx: Context, participantId: string): void {
   ctx.sql.exec("DELETE FROM moderation_sent_back WHERE participant_id = ?", participantId);
 }
 
-/** Removed by a chair: on return they are held by the room's setting like anyone new. */
-export function forgetAdmission(ctx: Context, participantId: string): void {
+function forgetAdmission(ctx: Context, participantId: string): void {
   ctx.sql.exec("DELETE FROM moderation_admitted WHERE participant_id = ?", participantId);
 }
+
+/** Removed by a chair: on return they wait by the room's setting like anyone new, and a lock keeps them out. */
+export function markRemoved(ctx: Context, participantId: string): void {
+  forgetAdmission(ctx, participantId);
+  ctx.sql.exec("INSERT OR IGNORE INTO moderation_removed (participant_id) VALUES (?)", participantId);
+}
+
+export const wasRemoved = (ctx: Context, participantId: string) =>
+  ctx.sql.exec("SELECT 1 FROM moderation_removed WHERE participant_id = ?", participantId).toArray().length > 0;
 
 export function markSentBack(ctx: Context, participantId: string): void {
   forgetAdmission(ctx, participantId);
@@ -71,6 +79,7 @@ export function forgetSentBack(ctx: Context): void {
 export function forgetMeeting(ctx: Context): void {
   ctx.sql.exec("DELETE FROM moderation_admitted");
   ctx.sql.exec("DELETE FROM moderation_sent_back");
+  ctx.sql.exec("DELETE FROM moderation_removed");
 }
 
 /** Lets one held participant in; the refusal when they left meanwhile or the room is full. */
