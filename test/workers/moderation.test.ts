@@ -152,6 +152,15 @@ const guestStart = (roomId: string, invite: string, name: string, resumption?: s
     headers: { "x-test-client": `guest-${roomId}` },
   });
 
+/** A guest with a fresh invite: the invite, the start's answer, the connection (after its first frame). */
+async function guestIn(room: RoomHarness, name: string) {
+  const invite = (await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} })).body;
+  const first = await guestStart(room.room.id, invite.invite_code, name);
+  const client = (await upgrade(room.room.id, first.body.ticket)).client!;
+  await client.next(() => true);
+  return { invite, first, client };
+}
+
 describe("moderation commands", () => {
   it("protects the owner; only the owner demotes a moderator; roles are announced and told", async () => {
     const room = await RoomHarness.create();
@@ -240,12 +249,9 @@ describe("moderation commands", () => {
     expect(back.joined.role).toBe("user");
 
     // A guest is kicked and cannot come back as the same guest; the invite still works for a new one.
-    const invite = (await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} })).body;
-    const first = await guestStart(room.room.id, invite.invite_code, "Gast");
-    const { client } = await upgrade(room.room.id, first.body.ticket);
-    await client!.message("control", "join_success");
+    const { invite, first, client } = await guestIn(room, "Gast");
     await ack(owner, { action: "ban", target: first.body.participant_id });
-    expect(await client!.waitClosed()).toEqual({ code: 4000, reason: "kicked" });
+    expect(await client.waitClosed()).toEqual({ code: 4000, reason: "kicked" });
     const anew = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);
     expect(anew.status).toBe(200);
     expect(anew.body.participant_id).not.toBe(first.body.participant_id);
@@ -363,10 +369,7 @@ describe("moderation commands", () => {
     const again = await startStatus(token, room.room.id);
     expect([again.status, again.body.error.code]).toEqual([403, "rejected"]);
 
-    const invite = (await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} })).body;
-    const first = await guestStart(room.room.id, invite.invite_code, "Gast");
-    const guest = (await upgrade(room.room.id, first.body.ticket)).client!;
-    await guest.message("moderation", "in_waiting_room");
+    const { invite, first, client: guest } = await guestIn(room, "Gast");
     await ack(owner, { action: "reject", target: first.body.participant_id });
     await guest.waitClosed();
     const resumed = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);
@@ -383,10 +386,7 @@ describe("moderation commands", () => {
     const owner = await room.join();
     const memberToken = await devToken("Mitglied");
     const member = await join(memberToken, room.room.id);
-    const invite = (await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} })).body;
-    const guestFirst = await guestStart(room.room.id, invite.invite_code, "Gast");
-    const guest = (await upgrade(room.room.id, guestFirst.body.ticket)).client!;
-    await guest.message("control", "join_success");
+    const { invite, first: guestFirst, client: guest } = await guestIn(room, "Gast");
     const modToken = await devToken("Mod");
     const mod = await join(modToken, room.room.id);
     await ack(owner, { action: "update_role", target: mod.joined.participant_id, role: "moderator" });
@@ -453,10 +453,7 @@ describe("moderation commands", () => {
     const owner = await room.join();
     const token = await devToken("Mitglied");
     const member = await join(token, room.room.id);
-    const invite = (await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} })).body;
-    const first = await guestStart(room.room.id, invite.invite_code, "Gast");
-    const guest = (await upgrade(room.room.id, first.body.ticket)).client!;
-    await guest.message("control", "join_success");
+    const { invite, first } = await guestIn(room, "Gast");
     await ack(owner, { action: "lock" });
     await ack(owner, { action: "kick", target: member.joined.participant_id });
     await ack(owner, { action: "debrief", scope: "guests" });
@@ -529,10 +526,7 @@ describe("moderation commands", () => {
     const room = await RoomHarness.create();
     const owner = await room.join();
     const member = await room.join("Mitglied");
-    const invite = (await api("POST", `/v1/rooms/${room.room.id}/invites`, { token: room.ownerToken, body: {} })).body;
-    const first = await guestStart(room.room.id, invite.invite_code, "gast123");
-    const guest = (await upgrade(room.room.id, first.body.ticket)).client!;
-    await guest.message("control", "join_success");
+    const { invite, first, client: guest } = await guestIn(room, "gast123");
     const raisedBy = (id: string) => (f: any) =>
       f.payload.message === "update" &&
       f.payload.participant.participant_id === id &&
