@@ -18,7 +18,7 @@ export const WaitingParticipantSchema = z.object({
 });
 export type WaitingParticipant = z.infer<typeof WaitingParticipantSchema>;
 
-/** Who did something (null id: an operator, or the owner through the REST API without a participant yet). */
+/** Who did something (null id: an operator acting through the REST API). */
 export const ModerationActorSchema = z.object({ participant_id: IdSchema.nullable(), display_name: z.string() });
 
 /** A registered user kept out of the room, as owners and moderators see them. */

@@ -308,7 +308,10 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     await member.waitForSelector('#toggle-lock[aria-pressed="true"]');
 
     // Hands switched off: the hand button says why it is unavailable.
+    // Switching hands off lowers raised hands: the chair confirms.
     await chair.click("#toggle-hands");
+    await chair.waitForSelector("#confirm-dialog[open]");
+    await chair.click("#confirm-yes");
     await member.waitForSelector('#toggle-hand[aria-disabled="true"]');
     await member.waitForSelector("#hand-hint >> text=Raising hands is switched off");
 

@@ -451,6 +451,9 @@ describe("moderation commands", () => {
   it("a lock keeps out whom a chair removed, also with their resumption token", async () => {
     const room = await RoomHarness.create();
     const owner = await room.join();
+    const modToken = await devToken("Mod");
+    const mod = await join(modToken, room.room.id);
+    await ack(owner, { action: "update_role", target: mod.joined.participant_id, role: "moderator" });
     const token = await devToken("Mitglied");
     const member = await join(token, room.room.id);
     const { invite, first } = await guestIn(room, "Gast");
@@ -461,6 +464,9 @@ describe("moderation commands", () => {
     expect([user.status, user.body.error.code]).toEqual([403, "room_locked"]);
     const back = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);
     expect([back.status, back.body.error.code]).toEqual([403, "room_locked"]);
+    // A moderator the owner removed is kept out by the lock as well.
+    await ack(owner, { action: "kick", target: mod.joined.participant_id });
+    expect((await startStatus(modToken, room.room.id)).body.error?.code).toBe("room_locked");
     // Once unlocked, a kicked guest may start again, as themselves.
     await ack(owner, { action: "unlock" });
     const resumed = await guestStart(room.room.id, invite.invite_code, "Gast", first.body.resumption);

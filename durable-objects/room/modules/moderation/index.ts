@@ -10,6 +10,7 @@ import {
   type WaitingRoom,
 } from "../../../../src/protocol";
 import {
+  type Admission,
   type CommandError,
   defineModule,
   type Member,
@@ -345,10 +346,16 @@ export const moderation = defineModule({
       }
       // Whom a chair sent back waits, whatever their role, until let in.
       if (isSentBack(ctx, id)) return { decision: "hold" };
+      const locked = candidate.phase === "start" && isLocked(ctx);
+      const lockedOut = {
+        decision: "refuse",
+        error: "room_locked",
+        text: "the room is locked: nobody new may come in",
+      };
+      // Whom a chair removed this meeting is new to a lock, whatever their role or resumption token.
+      if (locked && wasRemoved(ctx, id)) return lockedOut as Admission;
       if (CHAIRS.includes(candidate.role)) return undefined;
-      if (candidate.phase === "start" && isLocked(ctx) && !(candidate.returning && !wasRemoved(ctx, id))) {
-        return { decision: "refuse", error: "room_locked", text: "the room is locked: nobody new may come in" };
-      }
+      if (locked && !candidate.returning) return lockedOut as Admission;
       return heldByRule(ctx, id, candidate.kind) ? { decision: "hold" } : undefined;
     },
     connected(ctx, connection, held) {

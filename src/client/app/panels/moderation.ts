@@ -135,7 +135,7 @@ export class ModerationPanel {
       {
         type: "button",
         id: "toggle-hands",
-        onclick: () => send({ action: "set_hands", enabled: !this.state.settings.hands_enabled }),
+        onclick: () => void this.toggleHands(),
       },
       t("allowHands"),
     );
@@ -165,6 +165,14 @@ export class ModerationPanel {
         this.log.view(),
       ),
     );
+  }
+
+  /** Switching hands off lowers every raised hand too: asked first; switching on is not. */
+  private async toggleHands(): Promise<void> {
+    const enabled = !this.state.settings.hands_enabled;
+    const question = { title: t("handsOffTitle"), text: t("handsOffText"), confirm: t("switchOff") };
+    if (enabled || (await ask({ id: "confirm", destructive: true, ...question })))
+      this.commands.send("moderation", { action: "set_hands", enabled });
   }
 
   private resetHands(): HTMLButtonElement {

@@ -10,9 +10,10 @@ import type { RoomState } from "./state";
 type MenuAction = "make_moderator" | "make_user" | "rename" | "send_to_waiting_room" | "kick" | "ban";
 
 /** The menu actions that remove someone from the room: each asks first (title, text, confirm label). */
-const CONFIRMED: Record<"send_to_waiting_room" | "kick", [TextKey, TextKey, TextKey]> = {
+const CONFIRMED: Record<"send_to_waiting_room" | "kick" | "make_user", [TextKey, TextKey, TextKey]> = {
   send_to_waiting_room: ["sendBackTitle", "sendBackText", "sendBack"],
   kick: ["kickTitle", "kickText", "kick"],
+  make_user: ["demoteTitle", "demoteText", "menu_make_user"],
 };
 
 interface Entry {
@@ -161,12 +162,7 @@ export class PeoplePanel {
     const name = p.display_name;
     switch (action) {
       case "make_moderator":
-      case "make_user":
-        return this.commands.send("moderation", {
-          action: "update_role",
-          target,
-          role: action === "make_moderator" ? "moderator" : "user",
-        });
+        return this.commands.send("moderation", { action: "update_role", target, role: "moderator" });
       case "rename":
         return this.rename(p);
       case "ban":
@@ -174,8 +170,9 @@ export class PeoplePanel {
       default: {
         const [title, text, confirm] = CONFIRMED[action];
         const question = { title: t(title, { name }), text: t(text, { name }), confirm: t(confirm) };
-        if (await ask({ id: "confirm", destructive: true, ...question }))
-          this.commands.send("moderation", { action, target });
+        if (!(await ask({ id: "confirm", destructive: true, ...question }))) return;
+        if (action === "make_user") this.commands.send("moderation", { action: "update_role", target, role: "user" });
+        else this.commands.send("moderation", { action, target });
       }
     }
   }
