@@ -161,6 +161,15 @@ async function guestIn(room: RoomHarness, name: string) {
   return { invite, first, client };
 }
 
+/** A registered user who joins and is made moderator by the owner; their token serves later starts. */
+async function moderatorIn(room: RoomHarness, owner: Peer, name: string) {
+  const token = await devToken(name);
+  const mod = await join(token, room.room.id);
+  const id = mod.joined.participant_id as string;
+  await ack(owner, { action: "update_role", target: id, role: "moderator" });
+  return { token, mod, id };
+}
+
 describe("moderation commands", () => {
   it("protects the owner; only the owner demotes a moderator; roles are announced and told", async () => {
     const room = await RoomHarness.create();
@@ -239,10 +248,7 @@ describe("moderation commands", () => {
   it("a ban demotes a moderator; a banned guest loses resumption and, asked, the invite", async () => {
     const room = await RoomHarness.create();
     const owner = await room.join();
-    const modToken = await devToken("Mod");
-    const mod = await join(modToken, room.room.id);
-    const modId = mod.joined.participant_id as string;
-    await ack(owner, { action: "update_role", target: modId, role: "moderator" });
+    const { token: modToken, id: modId } = await moderatorIn(room, owner, "Mod");
     await ack(owner, { action: "ban", target: modId });
     await ack(owner, { action: "unban", target: modId });
     const back = await join(modToken, room.room.id);
@@ -387,9 +393,7 @@ describe("moderation commands", () => {
     const memberToken = await devToken("Mitglied");
     const member = await join(memberToken, room.room.id);
     const { invite, first: guestFirst, client: guest } = await guestIn(room, "Gast");
-    const modToken = await devToken("Mod");
-    const mod = await join(modToken, room.room.id);
-    await ack(owner, { action: "update_role", target: mod.joined.participant_id, role: "moderator" });
+    const { token: modToken, mod } = await moderatorIn(room, owner, "Mod");
     mod.client.close();
     await ack(owner, { action: "lock" });
     expect((await member.client.message("moderation", "room_state")).payload).toMatchObject({ locked: true });
@@ -451,9 +455,7 @@ describe("moderation commands", () => {
   it("a lock keeps out whom a chair removed, also with their resumption token", async () => {
     const room = await RoomHarness.create();
     const owner = await room.join();
-    const modToken = await devToken("Mod");
-    const mod = await join(modToken, room.room.id);
-    await ack(owner, { action: "update_role", target: mod.joined.participant_id, role: "moderator" });
+    const { token: modToken, mod } = await moderatorIn(room, owner, "Mod");
     const token = await devToken("Mitglied");
     const member = await join(token, room.room.id);
     const { invite, first } = await guestIn(room, "Gast");
@@ -476,10 +478,7 @@ describe("moderation commands", () => {
   it("keeps a moderator the owner sent back waiting, also across their own new start", async () => {
     const room = await RoomHarness.create();
     const owner = await room.join();
-    const token = await devToken("Mod");
-    const mod = await join(token, room.room.id);
-    const modId = mod.joined.participant_id as string;
-    await ack(owner, { action: "update_role", target: modId, role: "moderator" });
+    const { token, mod, id: modId } = await moderatorIn(room, owner, "Mod");
     await ack(owner, { action: "send_to_waiting_room", target: modId });
     await mod.client.message("moderation", "in_waiting_room");
     // A second start while still connected, then a second device: both wait.

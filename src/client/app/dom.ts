@@ -22,6 +22,17 @@ export function fill(parent: Element, ...children: Child[]): void {
   parent.replaceChildren(...children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false));
 }
 
+/**
+ * Removes a list entry; if focus was inside it, it moves to the neighbouring entry's `control` (or `fallback`), so
+ * a keyboard user working through a changing list keeps their place.
+ */
+export function removeKeepingFocus(item: Element, control: string, fallback: HTMLElement): void {
+  const focused = item.contains(document.activeElement);
+  const neighbour = item.nextElementSibling ?? item.previousElementSibling;
+  item.remove();
+  if (focused) (neighbour?.querySelector<HTMLElement>(control) ?? fallback).focus();
+}
+
 /** Says something in the page's polite live region (screen readers announce it). */
 export function announce(text: string): void {
   const region = document.getElementById("announcer");

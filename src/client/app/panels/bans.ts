@@ -1,6 +1,6 @@
 import type { Ban } from "../../../protocol";
 import type { Signaling } from "../../signaling";
-import { fill, h } from "../dom";
+import { fill, h, removeKeepingFocus } from "../dom";
 import { language, t } from "../i18n";
 import type { Commands } from "./commands";
 
@@ -62,10 +62,7 @@ export class BanList {
     const entry = this.bans.get(id);
     if (!entry) return;
     this.bans.delete(id);
-    const focused = entry.item.contains(document.activeElement);
-    const neighbour = entry.item.nextElementSibling ?? entry.item.previousElementSibling;
-    entry.item.remove();
-    if (focused) (neighbour?.querySelector("button") ?? this.title).focus();
+    removeKeepingFocus(entry.item, "button", this.title);
   }
 
   private item(ban: Ban): HTMLLIElement {

@@ -1,7 +1,7 @@
 import type { Participant } from "../../../protocol";
 import type { Signaling } from "../../signaling";
 import { ask } from "../dialog";
-import { announce, fill, h } from "../dom";
+import { announce, fill, h, removeKeepingFocus } from "../dom";
 import { type TextKey, t, textFor } from "../i18n";
 import type { Commands } from "./commands";
 import type { RoomState } from "./state";
@@ -108,10 +108,7 @@ export class PeoplePanel {
     const entry = this.entries.get(id);
     if (!entry) return;
     this.entries.delete(id);
-    const focused = entry.item.contains(document.activeElement);
-    const neighbour = entry.item.nextElementSibling ?? entry.item.previousElementSibling;
-    entry.item.remove();
-    if (focused) (neighbour?.querySelector("summary") ?? this.title).focus();
+    removeKeepingFocus(entry.item, "summary", this.title);
   }
 
   private actionsFor(p: Participant): MenuAction[] {

@@ -1,7 +1,7 @@
 import type { ReceivedEvent } from "../../../protocol";
 import type { Signaling } from "../../signaling";
 import { ask } from "../dialog";
-import { announce, fill, h } from "../dom";
+import { announce, fill, h, removeKeepingFocus } from "../dom";
 import { t } from "../i18n";
 import type { Commands } from "./commands";
 import type { RoomState } from "./state";
@@ -94,10 +94,7 @@ export class WaitingPanel {
     const entry = this.waiting.get(id);
     if (!entry) return;
     this.waiting.delete(id);
-    const focused = entry.item.contains(document.activeElement);
-    const neighbour = (entry.item.nextElementSibling ?? entry.item.previousElementSibling) as HTMLElement | null;
-    entry.item.remove();
-    if (focused) (neighbour?.querySelector("button") ?? this.title).focus();
+    removeKeepingFocus(entry.item, "button", this.title);
   }
 
   private item(person: Waiting): HTMLLIElement {
