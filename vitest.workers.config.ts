@@ -48,6 +48,7 @@ const BINDINGS: Record<string, string> = {
   ROOM_MAX_PARTICIPANTS: "50",
   WAITING_ROOM_MAX: "3",
   CHAT_JOIN_HISTORY_BYTES: "8192",
+  CHAT_HISTORY_LIMIT: "20",
   TURN_NODES: JSON.stringify([
     // Probes go to a closed loopback port: nothing leaves the machine (the e2e tier probes real coturn).
     { id: "east-1", region: "de-east", host: "turn-east.plenum.test", probe: "127.0.0.1:9" },

@@ -40,7 +40,7 @@ export class Dispatcher {
     // A socket the room removed (kicked, banned, …) is closing: what it still sends is not for the room.
     if (!this.deps.roster().isLive(socket)) return;
     const refuse = (namespace: string, id: number | undefined, failure: CommandError) =>
-      transport.sendError(socket, namespace, id, failure.error, failure.text);
+      transport.sendError(socket, namespace, id, failure);
     const now = Date.now();
     const bucket = this.bucketOf(socket, now);
     if (!bucket.take(now)) {

@@ -413,11 +413,12 @@ export class Entrance {
 
   /** The modules' connected hooks; a hook that fails tells this connection with an internal_error frame. */
   private connected(socket: WebSocket, connection: Connection, held: boolean): Promise<void> {
-    return this.deps
-      .host()
-      .run("connected", [connection, held], (namespace) =>
-        this.deps.transport.sendError(socket, namespace, undefined, "internal_error", "the server failed to set up"),
-      );
+    return this.deps.host().run("connected", [connection, held], (namespace) =>
+      this.deps.transport.sendError(socket, namespace, undefined, {
+        error: "internal_error",
+        text: "the server failed to set up",
+      }),
+    );
   }
 
   private async issueTicket(participantId: string, now: number): Promise<StartResponse> {

@@ -31,6 +31,8 @@ export interface Sender extends Connection {
 export interface CommandError {
   error: ErrorCode;
   text: string;
+  /** `slow_down`: when the sender may try again (sent in the error frame). */
+  retry_after_ms?: number;
 }
 
 /** A participant as modules see them (the server's view: strict role). */

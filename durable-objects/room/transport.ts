@@ -1,5 +1,5 @@
-import type { ErrorCode, Participant } from "../../src/protocol";
-import type { Connection, Member, Target } from "./module";
+import type { Participant } from "../../src/protocol";
+import type { CommandError, Connection, Member, Target } from "./module";
 import type { Roster } from "./roster";
 
 /** Whose own copy of an event carries a transaction id (the sender of the command that caused it). */
@@ -52,8 +52,8 @@ export class Transport {
     this.sendRaw(socket, this.frame(namespace, payload, transactionId));
   }
 
-  sendError(socket: WebSocket, namespace: string, transactionId: number | undefined, error: ErrorCode, text: string) {
-    this.send(socket, namespace, { message: "error", error, text }, transactionId);
+  sendError(socket: WebSocket, namespace: string, transactionId: number | undefined, failure: CommandError) {
+    this.send(socket, namespace, { message: "error", ...failure }, transactionId);
   }
 
   /**

@@ -71,6 +71,8 @@ export const ErrorCodeSchema = z.enum([
   "negotiation_pending",
   "stale_negotiation",
   "sfu_error",
+  "chat_disabled",
+  "slow_down",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -119,6 +121,8 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   negotiation_pending: 409,
   stale_negotiation: 409,
   sfu_error: 503,
+  chat_disabled: 403,
+  slow_down: 429,
   internal_error: 500,
 };
 

@@ -28,6 +28,8 @@ export const ErrorPayloadSchema = z.object({
   error: openEnum(ErrorCodeSchema),
   /** Human-readable detail; never echoes secrets. */
   text: z.string().optional(),
+  /** `slow_down`: when the refused command would be accepted again. */
+  retry_after_ms: z.number().int().nonnegative().optional(),
 });
 export type ErrorPayload = z.infer<typeof ErrorPayloadSchema>;
 

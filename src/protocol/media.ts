@@ -107,8 +107,11 @@ export const MediaEventSchema = z.discriminatedUnion("message", [
   z.object({ message: z.literal("speaking"), participant_id: IdSchema, speaking: z.boolean() }),
   z.object({
     message: z.literal("sfu_changed"),
-    /** dead or removed: the node was lost; reset: the node forgot the room's session (e.g. it restarted). */
-    reason: openEnum(z.enum(["dead", "removed", "reset"])),
+    /**
+     * dead or removed: the node was lost; reset: the node forgot the room's session (e.g. it restarted); placed: a
+     * room that ran peer to peer now has a node (microphone restrictions need one), clients publish through it.
+     */
+    reason: openEnum(z.enum(["dead", "removed", "reset", "placed"])),
     /** False when no other node could take the room: media is unavailable until one can. */
     available: z.boolean(),
   }),

@@ -38,6 +38,17 @@ export const RoomStateSchema = z.object({
 });
 export type RoomModerationState = z.infer<typeof RoomStateSchema>;
 
+/**
+ * Who may publish audio while microphone restrictions are on (owners and moderators always may); everyone else is
+ * muted and may not unmute.
+ */
+export const MicrophoneRestrictionsSchema = z.object({ enabled: z.boolean(), unrestricted: z.array(IdSchema) });
+export type MicrophoneRestrictions = z.infer<typeof MicrophoneRestrictionsSchema>;
+
+/** The most participants one command names (a room's hard upper bound). */
+export const MAX_NAMED_PARTICIPANTS = 1000;
+const participantList = z.array(IdSchema).max(MAX_NAMED_PARTICIPANTS);
+
 /** One accepted moderation command (or a REST change of the waiting-room setting), as the room keeps it. */
 export const ModerationLogEntrySchema = z.object({
   seq: z.number().int(),
@@ -95,6 +106,11 @@ export const ModerationCommandSchema = z.discriminatedUnion("action", [
   bare("reset_hands"),
   z.object({ action: z.literal("set_display_name"), ...target, display_name: DisplayNameSchema }).strict(),
   z.object({ action: z.literal("get_log"), ...LogPage }).strict(),
+  /** Switches microphones off (`all`: everyone but the owner and moderators); the SFU stops forwarding them. */
+  z.object({ action: z.literal("mute"), targets: z.union([participantList.min(1), z.literal("all")]) }).strict(),
+  /** Only `unrestricted` (and owners and moderators) may publish audio; everyone else is muted. */
+  z.object({ action: z.literal("set_microphone_restrictions"), unrestricted: participantList }).strict(),
+  bare("clear_microphone_restrictions"),
 ]);
 export type ModerationCommand = z.infer<typeof ModerationCommandSchema>;
 export type ModerationAction = ModerationCommand["action"];
@@ -120,6 +136,10 @@ export const ModerationEventSchema = z.discriminatedUnion("message", [
   z.object({ message: z.literal("ban_list_changed"), added: z.array(BanSchema), removed: z.array(IdSchema) }),
   /** The answer to get_log. */
   z.object({ message: z.literal("log"), ...ModerationLogSchema.shape }),
+  /** To a participant whose microphone a chair switched off (`by`: that chair). */
+  z.object({ message: z.literal("muted"), by: IdSchema }),
+  /** Everyone: microphone restrictions started, changed or ended. */
+  z.object({ message: z.literal("microphone_restrictions"), ...MicrophoneRestrictionsSchema.shape }),
   /** Owners and moderators: an entry was appended to the log (the acting chair's copy carries the command's
    * transaction_id: it acknowledges the command). */
   z.object({ message: z.literal("logged"), entry: ModerationLogEntrySchema }),
@@ -131,6 +151,7 @@ export const ModerationEventSchema = z.discriminatedUnion("message", [
  */
 export const ModerationJoinStateSchema = z.object({
   ...RoomStateSchema.shape,
+  microphone_restrictions: MicrophoneRestrictionsSchema,
   waiting: z.array(WaitingParticipantSchema),
   banned: z.array(BanSchema),
 });
@@ -156,6 +177,8 @@ export const CHAIRS: readonly Role[] = ["owner", "moderator"];
 export interface TargetRule {
   in: "room" | "waiting" | "room_or_waiting" | "ban_list";
   kinds?: readonly ParticipantKind[];
+  /** The command names its targets as `targets`: a list (the rule holds for each) or `all` (whom it allows). */
+  many?: true;
 }
 
 export interface ModerationAuthority {
@@ -182,6 +205,9 @@ export const MODERATION_AUTHORITY: { readonly [A in ModerationAction]: Moderatio
   reset_hands: { issuers: CHAIRS },
   set_display_name: { issuers: CHAIRS, target: { in: "room", kinds: ["guest"] } },
   get_log: { issuers: CHAIRS },
+  mute: { issuers: CHAIRS, target: { in: "room", many: true } },
+  set_microphone_restrictions: { issuers: CHAIRS },
+  clear_microphone_restrictions: { issuers: CHAIRS },
 };
 
 const KIND_WORDS: Record<ParticipantKind, string> = { user: "registered users", guest: "guests" };
@@ -199,7 +225,7 @@ export function authorityText(action: ModerationAction): string {
     issuers.length === CHAIRS.length && CHAIRS.every((r) => issuers.includes(r)) ? "chair" : issuers.join(", ");
   if (!target) return who;
   const kinds = target.kinds ?? ["user", "guest"];
-  const clauses = [`target ${PLACE_WORDS[target.in]}`];
+  const clauses = [`${target.many ? "each target" : "target"} ${PLACE_WORDS[target.in]}`];
   if (target.kinds) clauses.push(`${kinds.map((k) => KIND_WORDS[k]).join(" and ")} only`);
   // Moderators are registered users, and a ban demotes: only then can a target be a moderator.
   if (kinds.includes("user") && target.in !== "ban_list") clauses.push("on a moderator: owner only");

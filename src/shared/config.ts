@@ -121,6 +121,11 @@ export const ConfigSchema = z.object({
   TURN_REQUESTS_PER_MINUTE: seconds(30),
   /** Bytes of chat history a joiner receives in join_success at most (besides the message count). */
   CHAT_JOIN_HISTORY_BYTES: seconds(65536),
+  /** Chat messages a room keeps (all scopes together); older ones are deleted as new ones come. */
+  CHAT_HISTORY_LIMIT: seconds(1000),
+  /** Slow-down: a participant may send this many chat messages within CHAT_WINDOW_SECONDS. */
+  CHAT_BURST: seconds(5),
+  CHAT_WINDOW_SECONDS: seconds(5),
   RATE_LIMIT_PER_SECOND: seconds(10),
   RATE_LIMIT_BURST: seconds(30),
   /** A connection whose rate_limited answers outnumber its accepted frames by this much is closed. */

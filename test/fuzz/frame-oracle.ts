@@ -1,4 +1,5 @@
 import {
+  CHAT_AUTHORITY,
   ClientFrameSchema,
   type ErrorCode,
   isNamespace,
@@ -18,23 +19,26 @@ export const ACTIONS: Record<string, readonly string[]> = Object.fromEntries(
 
 /**
  * The actions the fuzz generates: of moderation only `accept` and `reject` (their targets are never waiting, so
- * they answer `not_found`); the other fifteen change the session (kick, lock, end_meeting, roles, …), which the
- * oracle does not model — they have their own authorization matrix and behaviour tests in the in-workerd tier.
- * Their names still reach the room from other namespaces' generators, refused as unknown actions there.
+ * they answer `not_found`), of chat only `send_message`; the others change the session (kick, lock, end_meeting,
+ * roles, mute, chat off, a cleared history, …) or answer with other events, which the oracle does not model —
+ * they have their own authorization matrix and behaviour tests in the in-workerd tier. Their names still reach
+ * the room from other namespaces' generators, refused as unknown actions there.
  */
 export const FUZZED_ACTIONS: Record<string, readonly string[]> = {
   ...ACTIONS,
   moderation: ["accept", "reject"],
+  chat: ["send_message"],
 };
 
-/**
- * Actions only owners and moderators may issue: all of moderation (its authority table); every other action is
- * everyone's.
- */
+const chairsOnly = (authority: Record<string, readonly Role[]>) =>
+  Object.entries(authority)
+    .filter(([, issuers]) => !issuers.includes("user") && !issuers.includes("guest"))
+    .map(([action]) => action);
+
+/** Actions only owners and moderators may issue, from the authority tables; every other action is everyone's. */
 const CHAIRS_ONLY: Record<string, readonly string[]> = {
-  moderation: Object.entries(MODERATION_AUTHORITY)
-    .filter(([, rule]) => !rule.issuers.includes("user") && !rule.issuers.includes("guest"))
-    .map(([action]) => action),
+  moderation: chairsOnly(Object.fromEntries(Object.entries(MODERATION_AUTHORITY).map(([a, r]) => [a, r.issuers]))),
+  chat: chairsOnly(CHAT_AUTHORITY),
 };
 
 /** Who sends a frame: the role the room gave them and whether they wait in the waiting room. */

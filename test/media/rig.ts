@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { NETNS_INTERFACE, NETNS_MEDIA_IP } from "../../scripts/in-netns";
 import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
-import type { JoinSuccess, SfuNode } from "../../src/protocol";
+import type { JoinSuccess, SfuNode, StartResponse } from "../../src/protocol";
 import { blankPageServer, launchChromium, type PlenumClient } from "../e2e/browser";
 import { type Coturn, plenumCli, startCoturn } from "../e2e/coturn";
 import { type JanusNode, registerJanus, startJanus } from "../e2e/janus";
@@ -106,13 +106,28 @@ export async function sfuNodes(base: string): Promise<SfuNode[]> {
     .nodes;
 }
 
-/** A room and a start ticket for each named participant. */
-export async function roomWithTickets(base: string, names: string[]): Promise<{ roomId: string; tickets: string[] }> {
+/**
+ * A room and a start ticket (and participant id) for each named participant: registered users (the first owns the
+ * room), then guests who come with an invite.
+ */
+export async function roomWithTickets(
+  base: string,
+  names: string[],
+  guests: string[] = [],
+): Promise<{ roomId: string; tickets: string[]; ids: string[] }> {
   const owner = await devLogin(base, names[0]!);
   const room = await createRoom(base, owner);
-  const tickets = [(await startRoom(base, owner, room.id)).ticket];
-  for (const name of names.slice(1)) tickets.push((await startRoom(base, await devLogin(base, name), room.id)).ticket);
-  return { roomId: room.id, tickets };
+  const started = [await startRoom(base, owner, room.id)];
+  for (const name of names.slice(1)) started.push(await startRoom(base, await devLogin(base, name), room.id));
+  for (const name of guests) {
+    const invite = await call<{ invite_code: string }>(base, "POST", `/v1/rooms/${room.id}/invites`, {
+      token: owner,
+      body: {},
+    });
+    const body = { invite_code: invite.body.invite_code, display_name: name };
+    started.push((await call<StartResponse>(base, "POST", `/v1/rooms/${room.id}/start_invited`, { body })).body);
+  }
+  return { roomId: room.id, tickets: started.map((s) => s.ticket), ids: started.map((s) => s.participant_id) };
 }
 
 /**
@@ -142,6 +157,7 @@ export async function joinInBrowser(
           resolve(payload);
         });
       });
+      w.signaling = signaling;
       w.sfuChanges = 0;
       w.remote = {};
       signaling.on("media", "sfu_changed", () => w.sfuChanges++);
@@ -172,10 +188,8 @@ export async function joinInBrowser(
           delete w.remote[`${participant}/${stream}`];
         },
       });
-      w.media.publish(
-        "camera",
-        await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true }),
-      );
+      w.camera = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: true });
+      w.media.publish("camera", w.camera);
       return state.mode;
     },
     { base: rig.server.base, roomId, ticket, relay },

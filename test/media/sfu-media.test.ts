@@ -24,6 +24,59 @@ async function untilEveryPage(
   }
 }
 
+/** Audio over one window: energy the listener's page decoded, packets the speaker's page sent, its track's state. */
+interface AudioFlow {
+  energy: number;
+  sent: number;
+  trackEnabled: boolean;
+}
+
+const AUDIO_WINDOW_MS = 2000;
+
+/** Totals of inbound audio energy (listener) and outbound audio packets (speaker) now. */
+function audioTotals(listener: Page, speaker: Page) {
+  const sum = (page: Page, type: string, field: string) =>
+    page.evaluate(
+      async ({ type, field }) => {
+        let total = 0;
+        for (const pc of (window as any).media.peerConnections() as RTCPeerConnection[]) {
+          for (const s of (await pc.getStats()).values())
+            if (s.type === type && s.kind === "audio") total += s[field] ?? 0;
+        }
+        return total;
+      },
+      { type, field },
+    );
+  return Promise.all([
+    sum(listener, "inbound-rtp", "totalAudioEnergy"),
+    sum(speaker, "outbound-rtp", "packetsSent"),
+    speaker.evaluate(() => (window as any).camera.getAudioTracks()[0].enabled as boolean),
+  ]);
+}
+
+/** How much audio flowed from the speaker to the listener during one window. */
+async function audioFlow(listener: Page, speaker: Page): Promise<AudioFlow> {
+  const [energy0, sent0] = await audioTotals(listener, speaker);
+  await sleep(AUDIO_WINDOW_MS);
+  const [energy1, sent1, trackEnabled] = await audioTotals(listener, speaker);
+  return { energy: energy1 - energy0, sent: sent1 - sent0, trackEnabled };
+}
+
+/** Measures window after window until one shows the flow `wanted` describes. */
+async function untilAudio(
+  listener: Page,
+  speaker: Page,
+  wanted: (flow: AudioFlow) => boolean,
+  what: string,
+): Promise<AudioFlow> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const flow = await audioFlow(listener, speaker);
+    if (wanted(flow)) return flow;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(flow)}`);
+  }
+}
+
 describe("media through real Janus nodes (in a private network namespace)", () => {
   let rig: MediaRig;
 
@@ -63,6 +116,36 @@ describe("media through real Janus nodes (in a private network namespace)", () =
       await rig.janus[pinned!.id]!.start();
     } finally {
       await closeAll(pages);
+    }
+  });
+
+  it("a chair's mute holds at Janus: the guest's page keeps sending, the chair hears it again on unmute", async () => {
+    const { roomId, tickets, ids } = await roomWithTickets(rig.server.base, ["Vorsitz"], ["Gast"]);
+    const [chair, guest] = [
+      await joinInBrowser(rig, roomId, tickets[0]!),
+      await joinInBrowser(rig, roomId, tickets[1]!),
+    ];
+    const guestId = ids[1]!;
+    try {
+      await untilEveryoneReceives([chair.page, guest.page], 1);
+      const before = await audioFlow(chair.page, guest.page);
+      expect(before.energy).toBeGreaterThan(0);
+      expect(before.sent).toBeGreaterThan(0);
+
+      // The guest's page ignores the mute (its track stays enabled and keeps sending): Janus drops the audio.
+      await chair.page.evaluate(
+        (target) => (window as any).signaling.send("moderation", { action: "mute", targets: [target] }),
+        guestId,
+      );
+      const muted = await untilAudio(chair.page, guest.page, (flow) => flow.energy < before.energy * 0.02, "silence");
+      expect(muted.trackEnabled).toBe(true);
+      expect(muted.sent).toBeGreaterThan(before.sent * 0.5);
+
+      // The guest unmutes (publish with audio): Janus forwards their audio again.
+      await guest.page.evaluate(() => (window as any).media.setEnabled("camera", "audio", true));
+      await untilAudio(chair.page, guest.page, (flow) => flow.energy > before.energy * 0.3, "audio again");
+    } finally {
+      await closeAll([chair.page, guest.page]);
     }
   });
 

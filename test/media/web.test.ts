@@ -3,8 +3,9 @@ import { join } from "node:path";
 import type { Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer } from "../../scripts/local-server";
+import { call } from "../helpers/client";
 import { axeViolations, countAttempts, createRoom, pastReconnectBackoff, person, SCREENSHOTS, until } from "./pages";
-import { type MediaRig, startMediaRig } from "./rig";
+import { JANUS_NODES, type MediaRig, OPERATOR_TOKEN, sfuNodes, startMediaRig } from "./rig";
 
 /** Presses Tab until the element with `id` has focus (keyboard only), failing after `limit` presses. */
 async function tabTo(page: Page, id: string, limit = 60): Promise<void> {
@@ -218,6 +219,49 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     }
   });
 
+  it("moves a peer-to-peer call to the SFU when a chair restricts microphones, and the call goes on", async () => {
+    const nodes = (action: "drain" | "undrain") =>
+      Promise.all(
+        JANUS_NODES.map((id) =>
+          call(rig.server.base, "POST", `/v1/operator/sfu/nodes/${id}/${action}`, { token: OPERATOR_TOKEN }),
+        ),
+      );
+    const placements = async () => (await sfuNodes(rig.server.base)).reduce((sum, n) => sum + n.rooms, 0);
+    // No node takes a new room while both drain: the call starts peer to peer.
+    await nodes("drain");
+    const [chair, member] = [await person(rig), await person(rig, "en-GB")];
+    try {
+      const { roomLink } = await createRoom(chair, rig.server.base, "Vorsitz");
+      await chair.click("#join-room");
+      await chair.waitForSelector("#connection >> text=Verbunden");
+      await member.goto(roomLink);
+      await member.fill("#name", "Mitglied");
+      await member.click("button[type=submit]");
+      for (const page of [chair, member]) {
+        await until(async () => (await playingVideos(page)) >= 2, "both pictures, peer to peer");
+      }
+    } finally {
+      await nodes("undrain");
+    }
+    const placed = await placements();
+
+    // Restrictions need the SFU: the room takes a node, both pages publish through it, the member's microphone
+    // stays off (restricted) and both pictures come back through Janus.
+    await chair.click("#mic-restrictions summary");
+    await chair.click("#mic-restrictions-set");
+    await until(async () => (await placements()) === placed + 1, "the room placed on a node");
+    await member.waitForSelector('#toggle-mic[aria-disabled="true"]');
+    expect(await member.getAttribute("#toggle-mic", "aria-pressed")).toBe("false");
+    // A publisher and a subscriber per page on the node (its counts are as the pool last polled them): both pages
+    // moved, and closed their peer-to-peer connections with the tiles they fed.
+    const handles = async () => (await sfuNodes(rig.server.base)).reduce((sum, n) => sum + n.handles, 0);
+    await until(async () => (await handles()) >= 4, "both pages' handles on the node");
+    for (const page of [chair, member]) {
+      await until(async () => (await playingVideos(page)) >= 2, "both pictures through the SFU");
+    }
+    for (const page of [chair, member]) await page.context().close();
+  });
+
   it("a chair admits a guest, makes a member moderator, who removes the guest for good via the menus", async () => {
     const chair = await person(rig);
     const { roomLink, inviteLink } = await createRoom(chair, rig.server.base, "Vorsitz", "guests");
@@ -317,6 +361,96 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
 
     expect(await axeViolations(chair)).toEqual([]);
     await chair.screenshot({ path: join(SCREENSHOTS, "moderation-room-menu.png"), fullPage: true });
+    for (const page of [chair, member, guest]) await page.context().close();
+  });
+
+  it("a chair mutes, restricts microphones and steers the chat; each page shows what reaches it", async () => {
+    const chair = await person(rig);
+    const { roomLink, inviteLink } = await createRoom(chair, rig.server.base, "Vorsitz");
+    await chair.click("#join-room");
+    await chair.waitForSelector("#connection >> text=Verbunden");
+    const member = await person(rig, "en-GB");
+    await member.goto(roomLink);
+    await member.fill("#name", "Mitglied");
+    await member.click("button[type=submit]");
+    const guest = await person(rig);
+    await guest.goto(inviteLink);
+    await guest.fill("#guest-name", "Bürgerin");
+    await guest.click("button[type=submit]");
+    for (const page of [member, guest]) expect(await pressedOnceItIs(page, "toggle-mic", true)).toBe("true");
+    const memberId = await idOf(chair, "Mitglied");
+    const memberLabel = `.tile[data-key="${memberId}/camera"] .label`;
+
+    // Muted from the participant menu: the member's microphone goes off, and the page says who did it.
+    await chair.click(`${menu(memberId)} summary`);
+    await chair.click(`${menu(memberId)} button[data-action="mute"]`);
+    expect(await pressedOnceItIs(member, "toggle-mic", false)).toBe("false");
+    await member.waitForSelector("#mic-notice >> text=Vorsitz muted your microphone");
+    await chair.waitForSelector(`${memberLabel} >> text=stumm`);
+    // "Mute everyone" asks first, then reaches the guest too.
+    await chair.click("#mute-all");
+    await chair.click("#confirm-yes");
+    expect(await pressedOnceItIs(guest, "toggle-mic", false)).toBe("false");
+    await guest.waitForSelector("#mic-notice >> text=Vorsitz hat Ihr Mikrofon stummgeschaltet");
+
+    // Restrictions with nobody allowed: the microphone toggles are unavailable, and say why.
+    await chair.click("#mic-restrictions summary");
+    await chair.click("#mic-restrictions-set");
+    await chair.waitForSelector("#mic-restrictions-status >> text=Nur die Moderation darf sprechen");
+    await member.waitForSelector('#toggle-mic[aria-disabled="true"]');
+    await member.waitForSelector("#mic-hint >> text=Only those a moderator allows may speak");
+    // The member is allowed: the toggle works again, but nothing switches the microphone on but the member.
+    await chair.check(`#may-speak-${memberId}`);
+    await chair.click("#mic-restrictions-set");
+    await chair.waitForSelector("#mic-restrictions-status >> text=Mitglied");
+    await member.waitForSelector('#toggle-mic[aria-disabled="false"]');
+    expect(await member.getAttribute("#toggle-mic", "aria-pressed")).toBe("false");
+    await member.click("#toggle-mic");
+    expect(await pressedOnceItIs(member, "toggle-mic", true)).toBe("true");
+    // The room accepted it: the others no longer read the member as muted.
+    await until(async () => !(await chair.textContent(memberLabel))?.includes("stumm"), "the member speaks again");
+    await guest.waitForSelector('#toggle-mic[aria-disabled="true"]');
+
+    // To the moderators, privately to the member, then to everyone: each page shows what reached it.
+    const write = async (scope: string, text: string, target?: string) => {
+      await chair.selectOption("#chat-scope", scope);
+      if (target) await chair.selectOption("#chat-target", target);
+      await chair.fill("#chat-input", text);
+      await chair.press("#chat-input", "Enter");
+    };
+    await write("moderators", "Nur für die Moderation");
+    await chair.waitForSelector('#chat-log .message[data-scope="moderators"] >> text=Vorsitz an die Moderation');
+    await write("private", "Nur für Mitglied", memberId);
+    await chair.waitForSelector('#chat-log .message[data-scope="private"] >> text=Privat an Mitglied');
+    await member.waitForSelector('#chat-log .message[data-scope="private"] >> text=Privately from Vorsitz');
+    await write("global", "Für alle");
+    for (const page of [member, guest]) await page.waitForSelector("#chat-log >> text=Für alle");
+    // Frames arrive in order: what has not arrived with the later message never will.
+    expect(await member.locator("#chat-log >> text=Nur für die Moderation").count()).toBe(0);
+    expect(await guest.locator("#chat-log .message").count()).toBe(1);
+
+    // Chat off: the member's form is disabled with a notice; the chair may still write.
+    await chair.click("#toggle-chat");
+    await chair.waitForSelector('#toggle-chat[aria-pressed="false"]');
+    await member.waitForSelector("#chat-input:disabled");
+    await member.waitForSelector("#chat-off >> text=A moderator switched the chat off");
+    expect(await chair.isDisabled("#chat-input")).toBe(false);
+    // Clearing the chat asks first; every list empties and says why.
+    await chair.click("#clear-chat");
+    await chair.click("#confirm-yes");
+    await member.waitForSelector("#chat-cleared >> text=A moderator cleared the chat");
+    expect(await member.locator("#chat-log .message").count()).toBe(0);
+
+    // The log tells it in words.
+    await chair.click("#moderation-log summary");
+    await chair.waitForSelector('#log-entries li[data-action="mute"] >> text=Vorsitz hat Mitglied stummgeschaltet');
+    await chair.waitForSelector('#log-entries li[data-action="chat_clear_history"]');
+    expect(await axeViolations(chair)).toEqual([]);
+    await chair.screenshot({ path: join(SCREENSHOTS, "microphones-and-chat.png"), fullPage: true });
+
+    // Lifted: the guest may switch the microphone on again.
+    await chair.click("#mic-restrictions-clear");
+    await guest.waitForSelector('#toggle-mic[aria-disabled="false"]');
     for (const page of [chair, member, guest]) await page.context().close();
   });
 });

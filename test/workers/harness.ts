@@ -1,4 +1,5 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { expect } from "vitest";
 import type { ModuleDefinition, RoomModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import type { RoomObject } from "../../durable-objects/room/room";
@@ -18,9 +19,16 @@ export const idleModerationState = () => ({
   locked: false,
   waiting_room: "disabled" as const,
   hands_enabled: true,
+  microphone_restrictions: { enabled: false, unrestricted: [] },
   waiting: [],
   banned: [],
 });
+
+/** For chat test doubles (which double send_message): chat's other commands, for nobody. */
+export const undoubledChat = { get_history: [], set_enabled: [], clear_history: [] } as const;
+
+/** For chat test doubles: the join state of a room whose chat is on and empty. */
+export const idleChatState = () => ({ enabled: true, messages: [] });
 
 /** The tables a module's migrations create (its own state; no other module reads them). */
 const tablesOf = (module: RoomModule) =>
@@ -117,6 +125,25 @@ export class Peer {
     return String((answer.payload as { error: string }).error);
   }
 }
+
+/** Sends a moderation command and expects its acknowledgement (the log entry); returns the entry. */
+export async function ack(peer: Peer, command: CommandOf<"moderation">) {
+  const answer = await peer.command("moderation", command);
+  expect(answer.payload, JSON.stringify(command)).toMatchObject({
+    message: "logged",
+    entry: { action: command.action },
+  });
+  return (answer.payload as any).entry;
+}
+
+/** Waits until `peer` has been told of participant `id` (joined or update) in a state `match` accepts. */
+export const sees = (peer: { client: FrameCollector }, id: string, match: (p: any) => boolean = () => true) =>
+  peer.client.next((f) => {
+    const payload = f.payload as any;
+    const listed =
+      payload.message === "joined" ? payload.participants : payload.message === "update" ? [payload.participant] : [];
+    return listed.some((p: any) => p.participant_id === id && match(p));
+  });
 
 /**
  * Runs a real room object in the in-workerd tier and drives its modules through their commands and hooks:

@@ -60,6 +60,10 @@ function payload(action: ModerationAction, target: string | undefined, targetKin
       return { action, scope: "guests" };
     case "set_hands":
       return { action, enabled: false };
+    case "mute":
+      return { action, targets: [target] };
+    case "set_microphone_restrictions":
+      return { action, unrestricted: [] };
     default:
       return MODERATION_AUTHORITY[action].target ? withTarget : { action };
   }
@@ -164,11 +168,11 @@ const cases = (action: ModerationAction) =>
 describe("moderation authorization matrix (from MODERATION_AUTHORITY)", () => {
   it("covers every command, sender and target", () => {
     const all = ACTIONS.flatMap(cases);
-    expect(ACTIONS).toHaveLength(17);
+    expect(ACTIONS).toHaveLength(20);
     // Written out once, apart from the table: every moderation command is for chairs only.
     for (const action of ACTIONS)
       expect([...MODERATION_AUTHORITY[action].issuers].sort(), action).toEqual(["moderator", "owner"]);
-    expect(all.length).toBe(8 * 25 + 9 * 5);
+    expect(all.length).toBe(9 * 25 + 11 * 5);
     // The table allows something for every command, and refuses something of each kind.
     for (const action of ACTIONS)
       expect(

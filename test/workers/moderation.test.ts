@@ -1,9 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { defineModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
-import type { CommandOf } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
-import { coreState, fireTimers, type Peer, RoomHarness, timeTravel } from "./harness";
+import {
+  ack,
+  coreState,
+  fireTimers,
+  idleChatState,
+  type Peer,
+  RoomHarness,
+  sees,
+  timeTravel,
+  undoubledChat,
+} from "./harness";
 import { api, devToken, join, newRoom, setting, start, upgrade } from "./helpers";
 
 /** A guest with an invite: their connection and its first frame. */
@@ -124,22 +133,6 @@ describe("waiting room (moderation)", () => {
 
 // ── The moderation namespace's commands (issue: roles, kick, ban, waiting room, lock, end, debrief, log) ──
 
-const ack = async (peer: Peer, command: CommandOf<"moderation">) => {
-  const answer = await peer.command("moderation", command);
-  expect(answer.payload, JSON.stringify(command)).toMatchObject({
-    message: "logged",
-    entry: { action: command.action },
-  });
-  return (answer.payload as any).entry;
-};
-/** Waits until `peer` has been told of participant `id` (joined or update) in a state `match` accepts. */
-const sees = (peer: { client: FrameCollector }, id: string, match: (p: any) => boolean = () => true) =>
-  peer.client.next((f) => {
-    const payload = f.payload as any;
-    const listed =
-      payload.message === "joined" ? payload.participants : payload.message === "update" ? [payload.participant] : [];
-    return listed.some((p: any) => p.participant_id === id && match(p));
-  });
 const leftWith = (peer: Peer, id: string) =>
   peer.client.next((f) => f.payload.message === "left" && (f.payload as any).participants.includes(id));
 const startStatus = async (token: string, roomId: string, body: Record<string, unknown> = {}) =>
@@ -625,13 +618,14 @@ describe("chairs acting while a connection is being set up", () => {
   const gatedChat = defineModule({
     namespace: "chat",
     migrations: chat.migrations,
-    permissions: { send_message: ["owner", "moderator", "user", "guest"] },
+    permissions: { send_message: ["owner", "moderator", "user", "guest"], ...undoubledChat },
     handle(ctx, sender, command) {
+      if (command.action !== "send_message") return;
       const sql = "INSERT INTO chat_messages (source, content, sent_at) VALUES (?, ?, ?)";
       ctx.sql.exec(sql, sender.participantId, command.content, ctx.now());
       ctx.reply(sender, {
         message: "message_sent",
-        id: "0",
+        id: "1",
         source: sender.participantId,
         content: command.content,
         scope: "global",
@@ -648,7 +642,7 @@ describe("chairs acting while a connection is being set up", () => {
       const opened = () =>
         ctx.sql.exec("SELECT 1 FROM chat_messages WHERE content = 'open' AND id > ?", reached).toArray().length > 0;
       while (!opened()) await new Promise((resolve) => setTimeout(resolve, 10));
-      return { messages: [] };
+      return idleChatState();
     },
   });
 

@@ -3,7 +3,14 @@ import { defineModule, type ModuleHooks, type RoomModule } from "../../durable-o
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import { Transport } from "../../durable-objects/room/transport";
 import type { Namespace } from "../../src/protocol";
-import { coreState, idleModerationState, ownerOnlyModeration, RoomHarness } from "./harness";
+import {
+  coreState,
+  idleChatState,
+  idleModerationState,
+  ownerOnlyModeration,
+  RoomHarness,
+  undoubledChat,
+} from "./harness";
 import { api, upgrade } from "./helpers";
 
 const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
@@ -29,8 +36,9 @@ const failingChat = (when: "sync" | "async") =>
   defineModule({
     namespace: "chat",
     migrations: realModule("chat").migrations,
-    permissions: { send_message: EVERYONE },
+    permissions: { send_message: EVERYONE, ...undoubledChat },
     handle(ctx, sender, command) {
+      if (command.action !== "send_message") return;
       ctx.sql.exec(
         "INSERT INTO chat_messages (source, content, sent_at) VALUES (?, ?, ?)",
         sender.participantId,
@@ -40,7 +48,7 @@ const failingChat = (when: "sync" | "async") =>
       if (when === "sync") throw new Error("the store broke");
       return Promise.reject(new Error("the TURN fleet is unreachable"));
     },
-    joinState: () => ({ messages: [] }),
+    joinState: idleChatState,
   });
 
 describe("error boundary", () => {
@@ -68,19 +76,22 @@ describe("error boundary", () => {
     const throwingHooks = defineModule({
       namespace: "chat",
       migrations: realModule("chat").migrations,
-      permissions: { send_message: EVERYONE },
+      permissions: { send_message: EVERYONE, ...undoubledChat },
       handle: (ctx, sender, command) =>
-        ctx.emit(
-          { to: "everyone" },
-          {
-            message: "message_sent",
-            id: "1",
-            source: sender.participantId,
-            content: command.content,
-            scope: "global",
-            timestamp: new Date().toISOString(),
-          },
-          sender,
+        void (
+          command.action === "send_message" &&
+          ctx.emit(
+            { to: "everyone" },
+            {
+              message: "message_sent",
+              id: "1",
+              source: sender.participantId,
+              content: command.content,
+              scope: "global",
+              timestamp: new Date().toISOString(),
+            },
+            sender,
+          )
         ),
       joinState: () => Promise.reject(new Error("join state broke")),
       hooks: {
@@ -120,8 +131,10 @@ const groupChat = defineModule({
       allow: (_ctx, _sender, command) =>
         command.content.includes("forbidden") ? { error: "insufficient_permissions", text: "no" } : undefined,
     },
+    ...undoubledChat,
   },
   handle(ctx, sender, command) {
+    if (command.action !== "send_message") return;
     const [verb, ...rest] = command.content.split(" ");
     if (verb === "join") ctx.room.setGroup(sender.participantId, rest.join(" "));
     const group = ctx.roster.groupOf(sender.participantId);
@@ -136,7 +149,7 @@ const groupChat = defineModule({
     if (verb === "join") return ctx.reply(sender, event);
     ctx.emit(verb === "all" || group === undefined ? { to: "everyone" } : { to: "group", group }, event, sender);
   },
-  joinState: () => ({ messages: [] }),
+  joinState: idleChatState,
 });
 
 describe("module contract", () => {
@@ -272,9 +285,9 @@ describe("failing admission and services", () => {
     const chatMovesMedia = defineModule({
       namespace: "chat",
       migrations: realModule("chat").migrations,
-      permissions: { send_message: ["owner"] },
+      permissions: { send_message: ["owner"], ...undoubledChat },
       handle: (ctx) => ctx.services.media.sfuMoved(null, "removed"),
-      joinState: () => ({ messages: [] }),
+      joinState: idleChatState,
     });
     await room.install(withModule(chatMovesMedia));
     const owner = await room.join();

@@ -107,8 +107,8 @@ class RoomView {
       signaling.onError((namespace, { error, text }, transactionId) =>
         console.warn(`signalling error in ${namespace} (transaction ${transactionId ?? "none"}): ${error}`, text ?? ""),
       );
-      for (const panel of [this.commands, this.people, this.chat, this.waiting, this.moderation, this.stage])
-        panel.listen(signaling);
+      const panels = [this.commands, this.people, this.chat, this.waiting, this.moderation, this.stage, this.toolbar];
+      for (const panel of panels) panel.listen(signaling);
       signaling.onClose((code, reason) => this.closed(code, reason));
     } catch (error) {
       // A refused start (wrong invite, deleted room, full room) is final; a network failure is retried. Refusals a
@@ -133,7 +133,7 @@ class RoomView {
     this.attempt = 0;
     this.layout();
     this.state.reset(joined, this.who.kind);
-    this.chat.reset(joined.modules.chat?.messages ?? []);
+    this.chat.reset(joined.modules.chat);
     this.waiting.show(joined.modules.moderation?.waiting ?? []);
     this.moderation.show(joined.modules.moderation);
     this.setStatus("connected");

@@ -14,6 +14,15 @@ export interface MediaService {
    * values were rewritten, those the module re-sealed on its own since the last call included.
    */
   reseal(): Promise<number>;
+  /**
+   * Switches participants' microphones off: their announced audio goes off, and in an SFU room the SFU stops
+   * forwarding their audio whatever their client sends, until they unmute (publish with audio, if allowed).
+   * The SQL is done on return: `held` are those the room did not hold before; `unconfirmed` settles once the SFU
+   * was asked, with how many of their streams it did not confirm (a later answer to their media holds them).
+   */
+  mute(participantIds: readonly string[]): { held: string[]; unconfirmed: Promise<number> };
+  /** A room running peer to peer asks the pool for a node and moves to it (`sfu_changed { reason: "placed" }`). */
+  requireSfu(connection: Connection): Promise<void>;
 }
 
 declare module "../../module" {
@@ -71,16 +80,51 @@ const sdpLimit = (ctx: MediaBase) => ({
 const meshOnly = { error: "media_unavailable" as const, text: "peer-to-peer signalling is for rooms without an SFU" };
 const sfuOnly = { error: "media_unavailable" as const, text: "this room has no SFU; media runs peer to peer (relay)" };
 
-/** A room without a pin and without media asks the pool for a node; no node (none configured, none free): mesh. */
-async function ensurePlacement(ctx: Context, connection: Connection): Promise<void> {
-  if (sfuPin(ctx) || ctx.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0) return;
+const hasMedia = (ctx: MediaBase) => ctx.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0;
+
+/**
+ * A room without a pin asks the pool for a node when it has no media yet, or when microphones are restricted
+ * (only an SFU can hold a microphone off); no node (none configured, none free): mesh. A room whose media already
+ * runs peer to peer tells everyone to publish again through the node.
+ */
+async function ensurePlacement(ctx: Context, connection: Connection, required = false): Promise<void> {
+  if (sfuPin(ctx)) return;
+  const moving = hasMedia(ctx);
+  if (moving && !required && !ctx.services.moderation.microphonesRestricted()) return;
   try {
     const placed = await ctx.objects.sfuPool().place(ctx.room.info().id, connection.region);
-    if (placed.ok && !sfuPin(ctx)) keepPin(ctx, placed.value);
+    if (!placed.ok || sfuPin(ctx)) return;
+    keepPin(ctx, placed.value);
+    // Those in the room run peer to peer (with media or not): they move (a joiner gets its mode with join_success).
+    if (ctx.roster.admittedCount() > 0) {
+      ctx.emit({ to: "everyone" }, { message: "sfu_changed", reason: "placed", available: true });
+    }
   } catch (error) {
     logFailure("sfu placement failed; the room runs as a mesh", error, "warn");
   }
 }
+
+/** Whether the room holds a participant's audio off (muted by a chair or by restrictions, not unmuted since). */
+const heldMuted = (ctx: Context, participantId: string) => ctx.state.bridge.audioHeld(participantId);
+
+function mute(ctx: Context, participantIds: readonly string[]): ReturnType<MediaService["mute"]> {
+  const held: string[] = [];
+  for (const id of participantIds) {
+    if (ctx.sql.exec("INSERT OR IGNORE INTO media_muted (participant_id) VALUES (?)", id).rowsWritten > 0)
+      held.push(id);
+    const switchedOff = ctx.sql.exec(
+      "UPDATE media_streams SET audio = 0 WHERE participant_id = ? AND audio = 1",
+      id,
+    ).rowsWritten;
+    if (switchedOff > 0) announce(ctx, id);
+  }
+  return { held, unconfirmed: sfuPin(ctx) ? ctx.state.bridge.holdAudio(participantIds, true) : Promise.resolve(0) };
+}
+
+const noAudio = {
+  error: "insufficient_permissions" as const,
+  text: "microphones are restricted: a moderator has to allow you to speak",
+};
 
 /** Keeps the pin as the pool sent it (its api_secret sealed); a plaintext one is sealed in the background. */
 function keepPin(ctx: Context, pin: SfuPin | null): void {
@@ -118,6 +162,8 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     // Nodes need an api_secret on every request: the pin and the session keep the node's.
     "ALTER TABLE media_sfu ADD COLUMN api_secret TEXT",
     "ALTER TABLE media_janus ADD COLUMN api_secret TEXT",
+    // Whose audio the room holds off (the SFU drops it) until they unmute.
+    "CREATE TABLE media_muted (participant_id TEXT PRIMARY KEY)",
   ],
   permissions: {
     publish: everyone,
@@ -141,6 +187,13 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
             text: `without an SFU a room carries media for at most ${ctx.config.MESH_MAX_PARTICIPANTS} participants`,
           };
         }
+        const allowed = ctx.services.moderation.audioAllowed(sender.participantId);
+        if (command.audio && !allowed) return noAudio;
+        // Unmuting lifts the hold; someone who may not speak is held off whatever they announce.
+        const release = command.audio && heldMuted(ctx, sender.participantId);
+        if (release) ctx.sql.exec("DELETE FROM media_muted WHERE participant_id = ?", sender.participantId);
+        const hold = !allowed && !heldMuted(ctx, sender.participantId);
+        if (hold) ctx.sql.exec("INSERT INTO media_muted (participant_id) VALUES (?)", sender.participantId);
         ctx.sql.exec(
           `INSERT INTO media_streams (participant_id, stream, audio, video) VALUES (?, ?, ?, ?)
            ON CONFLICT(participant_id, stream) DO UPDATE SET audio = excluded.audio, video = excluded.video`,
@@ -149,7 +202,11 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
           command.audio ? 1 : 0,
           command.video ? 1 : 0,
         );
-        return announce(ctx, sender.participantId);
+        announce(ctx, sender.participantId);
+        if (mesh || !(release || hold)) return;
+        return ctx.state.bridge.holdAudio([sender.participantId], hold).then((unconfirmed) => {
+          if (unconfirmed > 0) return { error: "sfu_error", text: "the SFU did not confirm the microphone change" };
+        });
       }
       case "unpublish":
         if (!publishes(ctx, sender.participantId, command.stream))
@@ -253,6 +310,8 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
   service: (ctx) => ({
     sfuMoved: (pin, reason) => sfuMoved(ctx, pin, reason),
     reseal: () => ctx.state.bridge.secrets.reseal(),
+    mute: (participantIds) => mute(ctx, participantIds),
+    requireSfu: (connection) => ensurePlacement(ctx, connection, true),
   }),
 });
 
@@ -274,6 +333,7 @@ async function sfuMoved(ctx: Context, pin: SfuPin | null, reason: "dead" | "remo
 
 /** The room is empty or deleted: its media leaves the SFU and the pool forgets the placement. */
 async function endMedia(ctx: Context): Promise<void> {
+  ctx.sql.exec("DELETE FROM media_muted");
   if (!sfuPin(ctx)) return;
   keepPin(ctx, null);
   try {

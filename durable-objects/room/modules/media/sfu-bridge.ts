@@ -29,7 +29,7 @@ export class SfuBridge {
     this.session = new SfuSession(ctx, this.store, speakers, this.secrets, {
       mediaFlowing: (handleId) => this.publishers.mediaFlowing(handleId),
       talking: (feed, talking) => this.publishers.talking(feed, talking),
-      publisherAnswered: (handle, sdp) => this.publishers.answered(handle, sdp),
+      publisherAnswered: (handle, sdp) => void this.publishers.answered(handle, sdp),
       subscriberOffered: (handle, sdp, streams) => this.subscriptions.offered(handle, sdp, streams),
       subscriptionRefused: (handle) => this.subscriptions.refusedAtStart(handle),
     });
@@ -76,6 +76,16 @@ export class SfuBridge {
   /** Asks for a publisher's video beyond the recent speakers (e.g. a pinned tile). */
   request(connection: Connection, participantId: string, stream: Stream): void {
     this.subscriptions.request(connection, participantId, stream);
+  }
+
+  /** Whether the room holds the participant's audio off. */
+  audioHeld(participantId: string): boolean {
+    return this.store.audioHeld(participantId);
+  }
+
+  /** Janus drops (`mute`) or forwards again the audio these participants publish; how many it did not confirm. */
+  holdAudio(participantIds: readonly string[], mute: boolean): Promise<number> {
+    return this.publishers.holdAll(participantIds, mute);
   }
 
   async unpublish(participantId: string, stream: Stream): Promise<void> {

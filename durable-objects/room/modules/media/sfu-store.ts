@@ -139,6 +139,18 @@ export class SfuStore {
       .toArray()[0];
   }
 
+  /** The participant's publisher handles (one per published stream). */
+  publishersOf(participantId: string): HandleRow[] {
+    return this.ctx.sql
+      .exec<HandleRow>("SELECT * FROM media_handles WHERE kind = 'publisher' AND participant_id = ?", participantId)
+      .toArray();
+  }
+
+  /** Whether the room holds the participant's audio off (the media module's `media_muted`). */
+  audioHeld(participantId: string): boolean {
+    return this.ctx.sql.exec("SELECT 1 FROM media_muted WHERE participant_id = ?", participantId).toArray().length > 0;
+  }
+
   subscriberOf(connectionId: string): HandleRow | undefined {
     return this.ctx.sql
       .exec<HandleRow>("SELECT * FROM media_handles WHERE kind = 'subscriber' AND connection_id = ?", connectionId)

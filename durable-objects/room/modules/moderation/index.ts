@@ -18,7 +18,19 @@ import {
   type ModuleDefinition,
   type Sender,
 } from "../../module";
-import { type Actor, actorOf, type Named, readLog, record } from "./log";
+import { type Actor, actorOf, type LoggedAction, type Named, readLog, record } from "./log";
+import {
+  announceRestrictions,
+  audioAllowed,
+  clearRestrictions,
+  MICROPHONE_MIGRATIONS,
+  mute,
+  restricted,
+  restrictions,
+  setRestrictions,
+  silenced,
+  unconfirmedHolds,
+} from "./microphones";
 import {
   addBan,
   addRejection,
@@ -46,10 +58,17 @@ import {
   wasRemoved,
 } from "./waiting";
 
-/** What the core's REST side asks of moderation: the log, and a waiting-room setting changed by PATCH. */
+/**
+ * What the core's REST side asks of moderation (the log, a waiting-room setting changed by PATCH), and the other
+ * modules: whether someone may publish audio (media), and a chair's action of theirs to keep in the log (chat).
+ */
 export interface ModerationService {
   readLog(before: number | undefined, limit: number | undefined): ModerationLog;
   waitingRoomChanged(actor: Actor, mode: WaitingRoom): Promise<void>;
+  audioAllowed(participantId: string): boolean;
+  microphonesRestricted(): boolean;
+  /** Logs a chair's command of another namespace; its own answer acknowledges it (`logged` goes to the chairs). */
+  note(by: Sender, action: LoggedAction, details: ModerationLogEntry["details"]): void;
 }
 
 declare module "../../module" {
@@ -82,6 +101,7 @@ const MIGRATIONS = [
   "CREATE TABLE moderation_sent_back (participant_id TEXT PRIMARY KEY)",
   // Who a chair removed during this meeting: their resumption token does not open a locked room.
   "CREATE TABLE moderation_removed (participant_id TEXT PRIMARY KEY)",
+  ...MICROPHONE_MIGRATIONS,
 ];
 
 /** Timer of the meeting: the room has been empty for the resumption window. */
@@ -118,13 +138,23 @@ function targetRefusal(ctx: Context, sender: Sender, targetId: string, rule: Tar
   return undefined;
 }
 
+/** The targets a command names (`all` names nobody in particular: the handler picks whom the rule allows). */
+const targetsOf = (c: { target?: string; targets?: readonly string[] | "all" }): readonly string[] =>
+  c.target !== undefined ? [c.target] : c.targets === "all" ? [] : (c.targets ?? []);
+
 const permissions = Object.fromEntries(
   Object.entries(MODERATION_AUTHORITY).map(([action, { issuers, target }]) => [
     action,
     target
       ? {
           roles: issuers,
-          allow: (ctx: Context, sender: Sender, c: { target: string }) => targetRefusal(ctx, sender, c.target, target),
+          allow: (ctx: Context, sender: Sender, c: Parameters<typeof targetsOf>[0]) => {
+            for (const id of targetsOf(c)) {
+              const refused = targetRefusal(ctx, sender, id, target);
+              if (refused) return refused;
+            }
+            return undefined;
+          },
         }
       : issuers,
   ]),
@@ -165,7 +195,9 @@ const fullRoom = (admitted: number): CommandError => ({
 async function endOfMeeting(ctx: Context): Promise<void> {
   forgetMeeting(ctx);
   forgetMeetingSanctions(ctx);
+  clearRestrictions(ctx);
   ctx.services.control.setHandsEnabled(true);
+  ctx.services.chat.meetingOver();
   await ctx.timers.cancel(MEETING_OVER);
 }
 
@@ -203,6 +235,10 @@ async function endMeeting(ctx: Context, sender: Sender, log: () => void): Promis
  */
 function handle(ctx: Context, sender: Sender, command: Command): Returns {
   const member = "target" in command ? ctx.roster.member(command.target) : undefined;
+  const nameOf = (id: string) => {
+    const m = ctx.roster.member(id);
+    return m && named(m);
+  };
   const log = (details?: ModerationLogEntry["details"], target: Named | undefined = member && named(member)) =>
     void record(ctx, sender, command.action, target, details);
   const self = member?.participantId === sender.participantId;
@@ -216,9 +252,11 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
       const from = member!.role;
       return after(
         () =>
-          ctx.room.setRole(command.target, command.role).then((changed) => {
+          ctx.room.setRole(command.target, command.role).then(async (changed) => {
             if (!changed) return;
             ctx.emit({ to: "participant", id: command.target }, { message: "role_updated", role: command.role });
+            // A moderator who steps down while microphones are restricted is muted like everyone restricted.
+            if (!audioAllowed(ctx, command.target)) await mute(ctx, sender, [command.target], "newly_held");
           }),
         () => ({ from, role: command.role }),
       );
@@ -300,6 +338,38 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
       ctx.room.rename(command.target, command.display_name);
       return log({ from, to: command.display_name });
     }
+    case "mute": {
+      const all = command.targets === "all";
+      const ids = all
+        ? ctx.roster
+            .admitted()
+            .filter((m) => !isChair(m))
+            .map((m) => m.participantId)
+        : [...new Set(command.targets)];
+      const target = !all && ids.length === 1 ? nameOf(ids[0]!) : undefined;
+      return mute(ctx, sender, ids).then((unconfirmed) => {
+        record(ctx, sender, "mute", target, { targets: all ? "all" : ids.length, muted: ids.length }, !unconfirmed);
+        if (unconfirmed > 0) return unconfirmedHolds(unconfirmed);
+      });
+    }
+    case "set_microphone_restrictions": {
+      const unknown = command.unrestricted.find((id) => !ctx.roster.member(id));
+      if (unknown) return { error: "not_found", text: `nobody of id ${unknown} is in the room` };
+      setRestrictions(ctx, command.unrestricted);
+      announceRestrictions(ctx);
+      const muting = silenced(ctx);
+      return Promise.all([mute(ctx, sender, muting, "newly_held"), ctx.services.media.requireSfu(sender)]).then(
+        ([unconfirmed]) => {
+          const details = { unrestricted: restrictions(ctx).unrestricted.length, muted: muting.length };
+          record(ctx, sender, "set_microphone_restrictions", undefined, details, !unconfirmed);
+          if (unconfirmed > 0) return unconfirmedHolds(unconfirmed);
+        },
+      );
+    }
+    case "clear_microphone_restrictions":
+      clearRestrictions(ctx);
+      announceRestrictions(ctx);
+      return log();
     case "get_log":
       // The page as it was when asked is the answer; the reading is logged after (without a second answer).
       ctx.reply(sender, { message: "log", ...readLog(ctx, command.before, command.limit) });
@@ -333,7 +403,12 @@ export const moderation = defineModule({
   handle,
   joinState(ctx, connection) {
     const chair = isChair(ctx.roster.member(connection.participantId));
-    return { ...roomState(ctx), waiting: chair ? waitingList(ctx) : [], banned: chair ? banList(ctx) : [] };
+    return {
+      ...roomState(ctx),
+      microphone_restrictions: restrictions(ctx),
+      waiting: chair ? waitingList(ctx) : [],
+      banned: chair ? banList(ctx) : [],
+    };
   },
   hooks: {
     admit(ctx, candidate) {
@@ -386,5 +461,8 @@ export const moderation = defineModule({
   service: (ctx) => ({
     readLog: (before, limit) => readLog(ctx, before, limit),
     waitingRoomChanged: async (actor, mode) => void (await waitingRoomSet(ctx, actor, mode)),
+    audioAllowed: (participantId) => audioAllowed(ctx, participantId),
+    microphonesRestricted: () => restricted(ctx),
+    note: (by, action, details) => record(ctx, by, action, undefined, details, false),
   }),
 });

@@ -9,6 +9,9 @@ import type { ModuleContext, Sender } from "../../module";
 
 type Context = ModuleContext<"moderation">;
 
+/** What the log names: a moderation command, or a chair's command of another namespace (`chat_…`). */
+export type LoggedAction = ModerationAction | `chat_${string}`;
+
 /** Who acted: a participant, or (REST) the owner or an operator, who may have no participant in the room. */
 export interface Actor {
   participantId: string | null;
@@ -53,7 +56,7 @@ export function actorOf(ctx: Context, sender: Sender): Actor {
 export function record(
   ctx: Context,
   by: Sender | Actor,
-  action: ModerationAction,
+  action: LoggedAction,
   target: Named | undefined,
   details: ModerationLogEntry["details"] = {},
   acknowledge = true,

@@ -3,8 +3,11 @@ import type { Signaling } from "../../signaling";
 import { h } from "../dom";
 import { type TextKey, t } from "../i18n";
 
-/** The namespaces whose commands a person issues from the room's menus and buttons (and so must hear refused). */
-type Namespace = "moderation" | "control";
+/**
+ * The namespaces whose commands a person issues from the room's menus and buttons (and so must hear refused). Chat's
+ * error frames also answer the messages the chat panel sends: only those of commands sent from here are shown.
+ */
+type Namespace = "moderation" | "control" | "chat";
 
 /** Refusals said in a sentence; other codes show as they are. */
 const REFUSALS: Partial<Record<string, TextKey>> = {
@@ -14,20 +17,33 @@ const REFUSALS: Partial<Record<string, TextKey>> = {
   rate_limited: "tooFast",
 };
 
+/** A refusal in a sentence where this client has one (`namespace`'s own first), else the code as it came. */
+export function refusalSentence(code: string, namespace?: string): string {
+  // The only control command refused for permissions is raising a hand while hands are switched off.
+  if (namespace === "control" && code === "insufficient_permissions") return t("handsOff");
+  const key = Object.hasOwn(REFUSALS, code) ? REFUSALS[code] : undefined;
+  return key ? t(key) : t("error", { text: code });
+}
+
 /**
- * Moderation and presence commands, and the line that says why the server refused one (an error frame of the
- * command's namespace). It clears when the next command goes out, so it always speaks of the latest.
+ * Moderation and presence commands (and chairs' chat commands), and the line that says why the server refused one
+ * (an error frame of the command's namespace). It clears when the next command goes out, so it always speaks of the
+ * latest.
  */
 export class Commands {
   private readonly status = h("p", { id: "command-status", class: "error", role: "alert" });
   private readonly refusedListeners: (() => void)[] = [];
   private signaling: Signaling | undefined;
-  private refusal: { namespace: Namespace; code: string } | undefined;
+  private refusal: { namespace: string; code: string } | undefined;
+  /** Transaction ids of the chat commands sent from here (a chair's), whose refusals this line shows. */
+  private readonly chatCommands = new Set<number>();
 
   listen(signaling: Signaling): void {
     this.signaling = signaling;
-    signaling.onError((namespace, { error }) => {
-      if (namespace !== "moderation" && namespace !== "control") return;
+    this.chatCommands.clear();
+    signaling.onError((namespace, { error }, transactionId) => {
+      const chat = transactionId !== undefined && this.chatCommands.delete(transactionId);
+      if (namespace !== "moderation" && namespace !== "control" && !chat) return;
       this.refusal = { namespace, code: error };
       this.render();
       for (const listener of this.refusedListeners) listener();
@@ -37,7 +53,8 @@ export class Commands {
   send<N extends Namespace>(namespace: N, payload: CommandOf<N>): void {
     this.refusal = undefined;
     this.render();
-    this.signaling?.send(namespace, payload);
+    const transactionId = this.signaling?.send(namespace, payload);
+    if (namespace === "chat" && transactionId !== undefined) this.chatCommands.add(transactionId);
   }
 
   /** A command was refused: controls that showed what was asked for go back to what is. */
@@ -55,10 +72,6 @@ export class Commands {
       this.status.textContent = "";
       return;
     }
-    const { namespace, code } = this.refusal;
-    // The only control command refused for permissions is raising a hand while hands are switched off.
-    const said = Object.hasOwn(REFUSALS, code) ? REFUSALS[code] : undefined;
-    const key = namespace === "control" && code === "insufficient_permissions" ? "handsOff" : said;
-    this.status.textContent = key ? t(key) : t("error", { text: code });
+    this.status.textContent = refusalSentence(this.refusal.code, this.refusal.namespace);
   }
 }

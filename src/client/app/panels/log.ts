@@ -6,11 +6,13 @@ import type { Commands } from "./commands";
 
 /**
  * The text key of an entry: the action, and for some the detail that changes the sentence (`details` as
- * docs/protocol.md lists them: role, scope, enabled, mode, the new name as `to`, …).
+ * docs/protocol.md lists them: role, scope, enabled, mode, targets, the new name as `to`, …).
  */
-function entryKey({ action, details }: ModerationLogEntry): string {
+function entryKey({ action, details, target }: ModerationLogEntry): string {
   if (action === "update_role" || action === "debrief") return `log_${action}_${String(details.role ?? details.scope)}`;
-  if (action === "set_hands") return `log_set_hands_${details.enabled ? "on" : "off"}`;
+  if (action === "set_hands" || action === "chat_set_enabled") return `log_${action}_${details.enabled ? "on" : "off"}`;
+  // `targets`: "all", or how many were named (one, when still in the room, is the entry's target).
+  if (action === "mute") return `log_mute_${details.targets === "all" ? "all" : target ? "one" : "many"}`;
   return `log_${action}`;
 }
 
@@ -24,7 +26,10 @@ const WAITING_MODES: Record<string, "waitingDisabled" | "waitingGuests" | "waiti
 function describe(entry: ModerationLogEntry): string {
   const { actor, action, target, details } = entry;
   const mode = typeof details.mode === "string" ? details.mode : "";
+  const counts = Object.entries(details).filter((detail): detail is [string, number] => typeof detail[1] === "number");
   const values = {
+    // Counts (muted, unrestricted, removed) as they are.
+    ...Object.fromEntries(counts),
     actor: actor.display_name,
     target: target?.display_name ?? "",
     mode: Object.hasOwn(WAITING_MODES, mode) ? t(WAITING_MODES[mode]!) : mode,

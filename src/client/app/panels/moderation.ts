@@ -1,11 +1,18 @@
-import type { CommandOf, JoinSuccess, RoomModerationState, WaitingRoom } from "../../../protocol";
+import type {
+  CommandOf,
+  JoinSuccess,
+  MicrophoneRestrictions,
+  RoomModerationState,
+  WaitingRoom,
+} from "../../../protocol";
 import type { Signaling } from "../../signaling";
 import { ask } from "../dialog";
 import { announce, fill, h } from "../dom";
-import { t, textFor } from "../i18n";
+import { type TextKey, t, textFor } from "../i18n";
 import { BanList } from "./bans";
 import type { Commands } from "./commands";
 import { ModerationLog } from "./log";
+import { MicrophoneRestrictionsView } from "./microphones";
 import type { RoomState } from "./state";
 
 const WAITING_MODES = [
@@ -19,15 +26,19 @@ const modeText = (mode: string) => t(WAITING_MODES.find(([value]) => value === m
 /**
  * The room's moderation (moderation). Everyone sees what the room's settings mean for them (a line under the
  * connection status; changes are announced) and hears when their own role changes. Owners and moderators get the
- * room menu: lock, waiting room, hands, debriefing, ending the meeting, the ban list and the log.
+ * room menu: lock, waiting room, hands, microphones (mute everyone, restrictions), chat (on or off, clear it),
+ * debriefing, ending the meeting, the ban list and the log.
  */
 export class ModerationPanel {
   private readonly notice = h("p", { id: "room-notice", class: "notice", hidden: true });
   private readonly element = h("div", { id: "moderation" });
   private readonly bans: BanList;
   private readonly log: ModerationLog;
-  /** The menu's controls that show a setting, while the menu is shown: they follow room_state in place. */
-  private controls: { lock: HTMLButtonElement; hands: HTMLButtonElement; mode: HTMLSelectElement } | undefined;
+  private readonly microphones: MicrophoneRestrictionsView;
+  /** The menu's controls that show a setting, while the menu is shown: they follow the room's state in place. */
+  private controls:
+    | { lock: HTMLButtonElement; hands: HTMLButtonElement; chat: HTMLButtonElement; mode: HTMLSelectElement }
+    | undefined;
   private moderating = false;
 
   constructor(
@@ -36,6 +47,7 @@ export class ModerationPanel {
   ) {
     this.bans = new BanList(commands);
     this.log = new ModerationLog(commands);
+    this.microphones = new MicrophoneRestrictionsView(state, commands);
     state.onChange(() => {
       this.showNotice();
       if (state.moderates() === this.moderating) return this.update();
@@ -61,6 +73,9 @@ export class ModerationPanel {
       );
       this.state.setRole(role);
     });
+    signaling.on("moderation", "microphone_restrictions", ({ enabled, unrestricted }) =>
+      this.microphonesChanged({ enabled, unrestricted }),
+    );
     this.bans.listen(signaling);
     this.log.listen(signaling);
   }
@@ -99,20 +114,43 @@ export class ModerationPanel {
     if (news.length > 0) announce(news.join(" "));
   }
 
+  /** microphone_restrictions: announced when they start or end, or when this participant may (no longer) speak. */
+  private microphonesChanged(next: MicrophoneRestrictions): void {
+    const [wasOn, could] = [this.state.microphones.enabled, this.state.maySpeak()];
+    this.state.setMicrophones(next);
+    const may = this.state.maySpeak();
+    const news =
+      next.enabled !== wasOn
+        ? t(next.enabled ? "micRestrictionsStarted" : "micRestrictionsEnded")
+        : may !== could && t(may ? "micAllowedNotice" : "micDisallowedNotice");
+    if (news) announce(news);
+  }
+
   private showNotice(): void {
     const { locked, hands_enabled } = this.state.settings;
-    const lines = [locked && t("roomLocked"), !hands_enabled && t("handsOff")].filter(Boolean);
+    const microphones = this.state.microphones.enabled;
+    const lines = [
+      locked && t("roomLocked"),
+      !hands_enabled && t("handsOff"),
+      microphones && t("micRestrictedRoom"),
+      microphones && this.state.maySpeak() && t("youMaySpeak"),
+    ].filter(Boolean);
     this.notice.textContent = lines.join(" ");
     this.notice.hidden = lines.length === 0;
   }
 
-  /** The menu's controls show the settings as they are (never what was just clicked: room_state confirms). */
+  /**
+   * The menu's controls show the settings as they are (never what was just clicked: room_state, chat_state and
+   * microphone_restrictions confirm).
+   */
   private update(): void {
     if (!this.controls) return;
     const { locked, hands_enabled, waiting_room } = this.state.settings;
     this.controls.lock.setAttribute("aria-pressed", String(locked));
     this.controls.hands.setAttribute("aria-pressed", String(hands_enabled));
+    this.controls.chat.setAttribute("aria-pressed", String(this.state.chatEnabled));
     if (this.controls.mode.value !== waiting_room) this.controls.mode.value = waiting_room;
+    this.microphones.update();
   }
 
   private render(): void {
@@ -144,7 +182,16 @@ export class ModerationPanel {
       { id: "waiting-mode", onchange: () => send({ action: "set_waiting_room", mode: mode.value as WaitingRoom }) },
       ...WAITING_MODES.map(([value, key]) => h("option", { value }, t(key))),
     );
-    this.controls = { lock, hands, mode };
+    const chat = h(
+      "button",
+      {
+        type: "button",
+        id: "toggle-chat",
+        onclick: () => this.commands.send("chat", { action: "set_enabled", enabled: !this.state.chatEnabled }),
+      },
+      t("allowChat"),
+    );
+    this.controls = { lock, hands, chat, mode };
     this.update();
     fill(
       this.element,
@@ -155,6 +202,18 @@ export class ModerationPanel {
         h("div", { class: "buttons" }, lock, hands, this.resetHands()),
         h("label", { for: "waiting-mode" }, t("waitingRoomSetting")),
         mode,
+        h(
+          "div",
+          { class: "buttons" },
+          this.confirmed("mute-all", "muteAll", ["muteAllTitle", "muteAllText", "muteAll"], false, () =>
+            send({ action: "mute", targets: "all" }),
+          ),
+          chat,
+          this.confirmed("clear-chat", "clearChat", ["clearChatTitle", "clearChatText", "clear"], true, () =>
+            this.commands.send("chat", { action: "clear_history" }),
+          ),
+        ),
+        this.microphones.view(),
         this.debrief(),
         h(
           "button",
@@ -176,12 +235,23 @@ export class ModerationPanel {
   }
 
   private resetHands(): HTMLButtonElement {
-    const reset = async () => {
-      const question = { title: t("resetHandsTitle"), text: t("resetHandsText"), confirm: t("resetHands") };
-      if (await ask({ id: "confirm", destructive: true, ...question }))
-        this.commands.send("moderation", { action: "reset_hands" });
+    return this.confirmed("reset-hands", "resetHands", ["resetHandsTitle", "resetHandsText", "resetHands"], true, () =>
+      this.commands.send("moderation", { action: "reset_hands" }),
+    );
+  }
+
+  /** A button whose action is asked first (title, text and confirm label of the dialog); `destructive`: see ask. */
+  private confirmed(
+    id: string,
+    label: TextKey,
+    [title, text, confirm]: [TextKey, TextKey, TextKey],
+    destructive: boolean,
+    act: () => void,
+  ): HTMLButtonElement {
+    const question = async () => {
+      if (await ask({ id: "confirm", destructive, title: t(title), text: t(text), confirm: t(confirm) })) act();
     };
-    return h("button", { type: "button", id: "reset-hands", onclick: () => void reset() }, t("resetHands"));
+    return h("button", { type: "button", id, onclick: () => void question() }, t(label));
   }
 
   /** Who leaves for the debriefing (guests by default), and the button that starts it after asking. */

@@ -7,7 +7,7 @@ import type { Commands } from "./commands";
 import type { RoomState } from "./state";
 
 /** What a chair may do to one participant, in menu order. */
-type MenuAction = "make_moderator" | "make_user" | "rename" | "send_to_waiting_room" | "kick" | "ban";
+type MenuAction = "mute" | "make_moderator" | "make_user" | "rename" | "send_to_waiting_room" | "kick" | "ban";
 
 /** The menu actions that remove someone from the room: each asks first (title, text, confirm label). */
 const CONFIRMED: Record<"send_to_waiting_room" | "kick" | "make_user", [TextKey, TextKey, TextKey]> = {
@@ -27,7 +27,7 @@ interface Entry {
 
 /**
  * Presence (control): the participant list with roles and raised hands; arrivals, departures and hands announced.
- * Owners and moderators get a menu per participant they may act on (roles, rename, waiting room, kick, ban).
+ * Owners and moderators get a menu per participant they may act on (mute, roles, rename, waiting room, kick, ban).
  */
 export class PeoplePanel {
   private readonly list = h("ul", { id: "participants" });
@@ -117,7 +117,7 @@ export class PeoplePanel {
     const own: MenuAction[] = [];
     if (p.kind === "user") own.push(p.role === "moderator" ? "make_user" : "make_moderator");
     if (p.kind === "guest") own.push("rename");
-    return [...own, "send_to_waiting_room", "kick", "ban"];
+    return ["mute", ...own, "send_to_waiting_room", "kick", "ban"];
   }
 
   /** The entry's menu, rebuilt only when its actions or the name change; it stays open if it was. */
@@ -158,6 +158,8 @@ export class PeoplePanel {
     const target = p.participant_id;
     const name = p.display_name;
     switch (action) {
+      case "mute":
+        return this.commands.send("moderation", { action: "mute", targets: [target] });
       case "make_moderator":
         return this.commands.send("moderation", { action: "update_role", target, role: "moderator" });
       case "rename":

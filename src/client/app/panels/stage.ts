@@ -13,9 +13,13 @@ interface Tile {
   element: HTMLElement;
 }
 
+type MediaState = NonNullable<JoinSuccess["modules"]["media"]>;
+
 /**
  * Media (media): the video grid, one tile per received or local stream, and the local camera, microphone and
- * screen share, which outlive a reconnect and go out again on the next connection.
+ * screen share, which outlive a reconnect and go out again on the next connection. A room that ran peer to peer
+ * and gets an SFU (sfu_changed, reason placed) changes its media session here: the mesh closes, the SFU's opens and
+ * the local streams go out through it. While this participant may not speak, their microphone stays off.
  */
 export class StagePanel {
   private readonly grid = h("ul", { id: "grid", class: "grid", "aria-label": t("videos") });
@@ -24,6 +28,11 @@ export class StagePanel {
   private readonly publishers = new Map<string, Publisher>();
   private readonly speaking = new Set<string>();
   private media: MediaSession | undefined;
+  /** The current session's kind ("mesh" too for a mode this client does not know: joinMedia's choice). */
+  private mode: "mesh" | "sfu" = "mesh";
+  /** The connection the session is on, and its newest ICE servers (for a session set up later). */
+  private signaling: Signaling | undefined;
+  private iceServers: RTCIceServer[] = [];
   private localCamera: MediaStream | undefined;
   private screen: MediaStream | undefined;
 
@@ -32,7 +41,10 @@ export class StagePanel {
     private readonly state: RoomState,
     private readonly onLocalChange: () => void,
   ) {
-    state.onChange(() => this.renderTiles());
+    state.onChange(() => {
+      this.holdMicrophone();
+      this.renderTiles();
+    });
   }
 
   listen(signaling: Signaling): void {
@@ -45,6 +57,14 @@ export class StagePanel {
       else this.speaking.delete(participant_id);
       this.renderTiles();
     });
+    signaling.on("turn", "credentials", ({ ice_servers }) => {
+      this.iceServers = ice_servers;
+    });
+    signaling.on("media", "sfu_changed", ({ reason, available }) => {
+      // A session set up now would get this very event too (listeners added while it is handed out are called):
+      // the change waits until it has been. An SFU session handles every reason itself (it starts over).
+      if (reason === "placed" && available && this.mode === "mesh") queueMicrotask(() => this.moveToSfu(signaling));
+    });
   }
 
   /**
@@ -56,22 +76,16 @@ export class StagePanel {
     this.publishers.clear();
     for (const p of media?.publishers ?? []) this.publishers.set(p.participant_id, p);
     if (!media) console.warn("no media in this connection: join_success carried no media state");
-    this.media = media
-      ? joinMedia(signaling, media, {
-          selfId: this.state.selfId,
-          iceServers: turn?.ice_servers ?? [],
-          onRemoteStream: (participant, stream, remote) => this.remoteStream(participant, stream, remote),
-          onRemoteEnded: (participant, stream) => this.removeTile(participant, stream),
-        })
-      : undefined;
+    this.signaling = signaling;
+    this.iceServers = turn?.ice_servers ?? [];
+    this.media = media ? this.session(signaling, media) : undefined;
     try {
       this.localCamera ??= await navigator.mediaDevices.getUserMedia({
         audio: true,
         video: { width: 640, height: 360 },
       });
       // The connection may have dropped while the browser asked for the camera; the next join publishes then.
-      this.media?.publish("camera", this.localCamera);
-      if (this.screen) this.media?.publish("screen", this.screen);
+      this.publishLocal();
       this.localTile();
     } catch (error) {
       console.warn("no camera or microphone:", error);
@@ -85,6 +99,43 @@ export class StagePanel {
     this.media = undefined;
     for (const { participant, stream } of [...this.tiles.values()])
       if (participant !== this.state.selfId) this.removeTile(participant, stream);
+  }
+
+  /** A media session on the connection (which keeps its ICE servers fresh from then on). */
+  private session(signaling: Signaling, state: MediaState): MediaSession {
+    this.mode = state.mode === "sfu" ? "sfu" : "mesh";
+    return joinMedia(signaling, state, {
+      selfId: this.state.selfId,
+      iceServers: this.iceServers,
+      onRemoteStream: (participant, stream, remote) => this.remoteStream(participant, stream, remote),
+      onRemoteEnded: (participant, stream) => this.removeTile(participant, stream),
+    });
+  }
+
+  /**
+   * The peer-to-peer room has an SFU now: what the mesh received goes (it comes back through the SFU), and the
+   * local streams go out through the SFU. Only for the connection whose mesh this is (not one that followed it).
+   */
+  private moveToSfu(signaling: Signaling): void {
+    if (!this.media || this.mode !== "mesh" || this.signaling !== signaling) return;
+    this.disconnect();
+    this.media = this.session(signaling, { mode: "sfu", publishers: [...this.publishers.values()] });
+    this.publishLocal();
+  }
+
+  /** Sends the local streams through the current session (the microphone off first where it must stay off). */
+  private publishLocal(): void {
+    this.holdMicrophone();
+    if (this.localCamera) this.media?.publish("camera", this.localCamera);
+    if (this.screen) this.media?.publish("screen", this.screen);
+  }
+
+  /**
+   * While this participant may not speak (microphones restricted), the microphone stays off: the room refuses a
+   * stream announced with audio, and would refuse the camera with it.
+   */
+  private holdMicrophone(): void {
+    if (!this.state.maySpeak() && this.localOn("audio")) this.setEnabled("audio", false);
   }
 
   /** Releases camera, microphone and screen (left, removed, or sent to wait: a later join asks for them anew). */
@@ -116,7 +167,11 @@ export class StagePanel {
     return tracks?.some((track) => track.enabled) ?? false;
   }
 
+  /** Switches the camera or microphone on or off (the microphone on only while this participant may speak). */
   setEnabled(kind: Kind, enabled: boolean): void {
+    if (kind === "audio" && enabled && !this.state.maySpeak()) return;
+    const tracks = kind === "audio" ? this.localCamera?.getAudioTracks() : this.localCamera?.getVideoTracks();
+    for (const track of tracks ?? []) track.enabled = enabled;
     this.media?.setEnabled("camera", kind, enabled);
     this.localChanged();
   }

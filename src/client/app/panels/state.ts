@@ -1,8 +1,18 @@
-import type { JoinSuccess, Participant, ParticipantKind, RoomModerationState } from "../../../protocol";
+import type {
+  JoinSuccess,
+  MicrophoneRestrictions,
+  Participant,
+  ParticipantKind,
+  RoomModerationState,
+} from "../../../protocol";
 import { t } from "../i18n";
 
 /** The room's settings when join_success carries none (the moderation module could not tell): an open room. */
 const OPEN_ROOM: RoomModerationState = { locked: false, waiting_room: "disabled", hands_enabled: true };
+const UNRESTRICTED: MicrophoneRestrictions = { enabled: false, unrestricted: [] };
+
+/** Owners and moderators: they moderate, and may always speak and write. */
+export const isChair = (role: Participant["role"] | undefined) => role === "owner" || role === "moderator";
 
 /** What several panels show: who is here and who this participant is. Panels that show it re-render on changes. */
 export class RoomState {
@@ -10,6 +20,10 @@ export class RoomState {
   role: Participant["role"] = "guest";
   /** The room's moderation settings everyone sees (join_success, then moderation.room_state). */
   settings: RoomModerationState = OPEN_ROOM;
+  /** Who may speak (join_success, then moderation.microphone_restrictions). */
+  microphones: MicrophoneRestrictions = UNRESTRICTED;
+  /** Whether chat is on for those who do not moderate (join_success, then chat.chat_state). */
+  chatEnabled = true;
   private readonly participants = new Map<string, Participant>();
   private readonly listeners: (() => void)[] = [];
 
@@ -25,6 +39,8 @@ export class RoomState {
     this.settings = moderation
       ? { locked: moderation.locked, waiting_room: moderation.waiting_room, hands_enabled: moderation.hands_enabled }
       : OPEN_ROOM;
+    this.microphones = moderation?.microphone_restrictions ?? UNRESTRICTED;
+    this.chatEnabled = joined.modules.chat?.enabled ?? true;
     this.participants.clear();
     this.participants.set(this.selfId, {
       participant_id: this.selfId,
@@ -59,6 +75,17 @@ export class RoomState {
     this.notify();
   }
 
+  setMicrophones(microphones: MicrophoneRestrictions): void {
+    this.microphones = microphones;
+    this.notify();
+  }
+
+  setChatEnabled(enabled: boolean): void {
+    if (enabled === this.chatEnabled) return;
+    this.chatEnabled = enabled;
+    this.notify();
+  }
+
   remove(ids: string[]): void {
     for (const id of ids) this.participants.delete(id);
     this.notify();
@@ -77,6 +104,13 @@ export class RoomState {
     );
   }
 
+  /** Everyone but this participant, by name (whom a message or a permission can name). */
+  others(): Participant[] {
+    return [...this.participants.values()]
+      .filter((p) => p.participant_id !== this.selfId)
+      .sort((a, b) => a.display_name.localeCompare(b.display_name));
+  }
+
   /** A participant's name as lists and tiles show it ("…" until presence names them). */
   shownName(id: string): string {
     return `${this.participants.get(id)?.display_name ?? "…"}${id === this.selfId ? ` (${t("you")})` : ""}`;
@@ -87,7 +121,7 @@ export class RoomState {
   }
 
   moderates(): boolean {
-    return this.role === "owner" || this.role === "moderator";
+    return isChair(this.role);
   }
 
   /**
@@ -97,6 +131,17 @@ export class RoomState {
   mayActOn(p: Participant): boolean {
     if (!this.moderates() || p.participant_id === this.selfId || p.role === "owner") return false;
     return p.role !== "moderator" || this.role === "owner";
+  }
+
+  /** Everyone may speak unless microphones are restricted; then chairs and those a chair allowed. */
+  maySpeak(id = this.selfId): boolean {
+    const { enabled, unrestricted } = this.microphones;
+    return !enabled || unrestricted.includes(id) || isChair(id === this.selfId ? this.role : this.get(id)?.role);
+  }
+
+  /** Chairs write even while chat is off for everyone else. */
+  mayChat(): boolean {
+    return this.chatEnabled || this.moderates();
   }
 
   /** Hands may be raised while the room allows it; a raised hand may always be lowered. */

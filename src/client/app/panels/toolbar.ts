@@ -1,3 +1,4 @@
+import type { Signaling } from "../../signaling";
 import { fill, h } from "../dom";
 import { t } from "../i18n";
 import type { StagePanel } from "./stage";
@@ -5,10 +6,16 @@ import type { RoomState } from "./state";
 
 /**
  * The room's toolbar: microphone, camera, screen share, hand, leave, and the device choice. The hand is unavailable
- * (aria-disabled, so it stays in the tab order with its reason) while the room has hands switched off.
+ * (aria-disabled, so it stays in the tab order with its reason) while the room has hands switched off, and so is
+ * the microphone while it is restricted and this participant may not speak. Under it, who muted this participant's
+ * microphone (moderation.muted), until they switch it on again.
  */
 export class Toolbar {
   private readonly element = h("div", { class: "controls", role: "toolbar", "aria-label": t("devices") });
+  /** A live region from the start (one added with its text may go unannounced); the notice goes inside. */
+  private readonly notice = h("div", { id: "mic-notice", role: "status" });
+  /** Who muted this participant (their name then), while the microphone stays off. */
+  private mutedBy: string | undefined;
 
   constructor(
     private readonly state: RoomState,
@@ -16,6 +23,14 @@ export class Toolbar {
     private readonly actions: { toggleHand(): void; leave(): void },
   ) {
     state.onChange(() => this.update());
+  }
+
+  listen(signaling: Signaling): void {
+    signaling.on("moderation", "muted", ({ by }) => {
+      this.mutedBy = this.state.get(by)?.display_name ?? "…";
+      this.stage.setEnabled("audio", false);
+      this.showNotice();
+    });
   }
 
   /** Rebuilt with the layout only (a language change): rebuilding on each update would move a keyboard user's focus. */
@@ -26,6 +41,7 @@ export class Toolbar {
     fill(
       this.element,
       toggle("toggle-mic", t("micOn"), () => this.stage.setEnabled("audio", !this.stage.localOn("audio"))),
+      h("span", { id: "mic-hint", class: "hint", hidden: true }, t("micRestricted")),
       toggle("toggle-camera", t("camOn"), () => this.stage.setEnabled("video", !this.stage.localOn("video"))),
       toggle("toggle-screen", t("screenShare"), () => void this.stage.toggleScreen()),
       toggle("toggle-hand", t("raiseHand"), () => this.actions.toggleHand()),
@@ -34,8 +50,9 @@ export class Toolbar {
       h("div", { id: "devices", class: "devices" }),
     );
     this.update();
+    this.showNotice();
     void this.renderDevices();
-    return this.element;
+    return h("div", {}, this.element, this.notice);
   }
 
   /** The toggles show their state through aria-pressed; the hand also whether it may be raised. */
@@ -46,14 +63,31 @@ export class Toolbar {
     pressed("toggle-camera", this.stage.localOn("video"));
     pressed("toggle-screen", this.stage.sharingScreen);
     pressed("toggle-hand", this.state.handRaised());
-    const hand = this.element.querySelector("#toggle-hand");
-    const hint = this.element.querySelector<HTMLElement>("#hand-hint");
-    if (!hand || !hint) return;
-    const blocked = !this.state.mayToggleHand();
-    hand.setAttribute("aria-disabled", String(blocked));
-    if (blocked) hand.setAttribute("aria-describedby", "hand-hint");
-    else hand.removeAttribute("aria-describedby");
+    this.blocked("toggle-mic", "mic-hint", !this.state.maySpeak());
+    this.blocked("toggle-hand", "hand-hint", !this.state.mayToggleHand());
+    if (this.mutedBy !== undefined && this.stage.localOn("audio")) {
+      this.mutedBy = undefined;
+      this.showNotice();
+    }
+  }
+
+  /** A button that is unavailable says so (aria-disabled: it stays in the tab order) and why (its hint). */
+  private blocked(id: string, hintId: string, blocked: boolean): void {
+    const button = this.element.querySelector(`#${id}`);
+    const hint = this.element.querySelector<HTMLElement>(`#${hintId}`);
+    if (!button || !hint) return;
+    button.setAttribute("aria-disabled", String(blocked));
+    if (blocked) button.setAttribute("aria-describedby", hintId);
+    else button.removeAttribute("aria-describedby");
     hint.hidden = !blocked;
+  }
+
+  /** Written anew each time, so a second muting is announced too. */
+  private showNotice(): void {
+    fill(
+      this.notice,
+      this.mutedBy === undefined ? null : h("p", { class: "notice" }, t("mutedBy", { name: this.mutedBy })),
+    );
   }
 
   /** Microphone and camera choice, once the camera is on. */
