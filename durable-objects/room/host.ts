@@ -40,6 +40,8 @@ const STRICTNESS = { admit: 0, hold: 1, refuse: 2 } as const;
  */
 export class ModuleHost {
   readonly modules: ReadonlyMap<string, BoundModule>;
+  /** Modules whose join state came without awaiting anything (found at the first join of this instance). */
+  private readonly synchronous = new Set<string>();
   /** Filled as modules are bound; contexts read it at call time, so every module sees every service. */
   private readonly exported: Record<string, unknown> = {};
 
@@ -99,10 +101,45 @@ export class ModuleHost {
   /** Each module's part of join_success; a module that fails gives null instead of failing the join. */
   async joinStates(connection: Connection): Promise<Record<string, unknown>> {
     const states: Record<string, unknown> = {};
-    for (const module of this.modules.values()) {
-      if (!module.joinState) continue;
+    const settle = async (module: BoundModule, state: Promise<unknown>) => {
       try {
-        states[module.namespace] = await module.joinState(connection);
+        states[module.namespace] = await state;
+      } catch (error) {
+        logFailure(`room module ${module.namespace}.joinState`, error);
+        states[module.namespace] = null;
+      }
+    };
+    // States that need other objects (TURN credentials, SFU placement) are gathered together; those read from the
+    // room's own tables (chat, moderation) last, so no event sent meanwhile is missing from them: the socket is
+    // accepted right after, without awaiting anything.
+    const immediate: BoundModule[] = [];
+    const pending: Promise<void>[] = [];
+    for (const module of this.modules.values()) {
+      const joinState = module.joinState;
+      if (!joinState) continue;
+      if (this.synchronous.has(module.namespace)) {
+        immediate.push(module);
+        continue;
+      }
+      let first: unknown;
+      try {
+        first = joinState(connection);
+      } catch {
+        first = undefined;
+      }
+      if (first instanceof Promise) pending.push(settle(module, first));
+      else {
+        this.synchronous.add(module.namespace);
+        immediate.push(module);
+      }
+    }
+    await Promise.all(pending);
+    for (const module of immediate) {
+      try {
+        const state = module.joinState!(connection);
+        // A module that turned asynchronous after all is awaited (and counted as such from now on).
+        if (state instanceof Promise) this.synchronous.delete(module.namespace);
+        states[module.namespace] = state instanceof Promise ? await state : state;
       } catch (error) {
         logFailure(`room module ${module.namespace}.joinState`, error);
         states[module.namespace] = null;

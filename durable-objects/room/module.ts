@@ -73,6 +73,8 @@ export interface RosterView {
   admitted(): Member[];
   /** Connected, or disconnected less than the resumption window ago (they may still come back). */
   present(participantId: string): boolean;
+  /** Participants in the room (not held) who are connected or may still come back (see `present`). */
+  inRoom(): Member[];
   /** The breakout group a participant is in (undefined: the main room). */
   groupOf(participantId: string): string | undefined;
 }

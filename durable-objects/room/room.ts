@@ -268,6 +268,7 @@ export class RoomObject extends DurableObject<Env> {
       held: () => this.roster.held(),
       admitted: () => this.roster.admitted(),
       present: (id) => this.roster.isPresent(id, Date.now(), this.config.RESUMPTION_WINDOW_SECONDS * 1000),
+      inRoom: () => this.roster.inRoom(Date.now(), this.config.RESUMPTION_WINDOW_SECONDS * 1000),
       groupOf: (id) => this.roster.groupOf(id),
     };
   }

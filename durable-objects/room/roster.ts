@@ -132,6 +132,18 @@ export class Roster {
       .map((row) => toMember(row, true));
   }
 
+  /** In the room (not held): connected, or disconnected less than `windowMs` ago. */
+  inRoom(now: number, windowMs: number): Member[] {
+    return this.sql
+      .exec<ParticipantRow>(
+        "SELECT * FROM participants WHERE waiting = 0 AND (disconnected_at IS NULL OR disconnected_at >= ?)",
+        now - windowMs,
+      )
+      .toArray()
+      .filter((row) => row.disconnected_at !== null || this.isConnected(row.id))
+      .map((row) => toMember(row, this.isConnected(row.id)));
+  }
+
   /** Connected, or disconnected less than `windowMs` ago. */
   isPresent(participantId: string, now: number, windowMs: number): boolean {
     if (this.isConnected(participantId)) return true;

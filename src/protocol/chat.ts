@@ -62,7 +62,7 @@ export const ChatMessageSchema = z.object({
   id: MessageIdSchema,
   source: IdSchema,
   content: z.string(),
-  /** Open: clients show scopes they do not know as they would a private message to them. */
+  /** Open: clients show a scope they do not know without its label, as a message to everyone. */
   scope: openEnum(ChatScopeSchema),
   /** `private`: the participant the message was written to. */
   target: IdSchema.optional(),

@@ -121,4 +121,6 @@ export const MediaEventSchema = z.discriminatedUnion("message", [
 export const MediaJoinStateSchema = z.object({
   mode: openEnum(z.enum(["mesh", "sfu"])),
   publishers: z.array(PublisherSchema),
+  /** The joiner's microphone is held off (a chair muted them and they have not unmuted): publish without audio. */
+  muted: z.boolean(),
 });

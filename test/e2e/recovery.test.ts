@@ -163,7 +163,7 @@ describe("a room and its Janus node, across kill -9 of workerd", () => {
     let newcomer = 0;
     for (const room of [meshRoom, sfuRoom]) {
       const media = await until(() => mediaSeenByNewcomer(room.id, `Neu ${newcomer++}`), clean, "clean media", 20_000);
-      expect(media).toEqual({ mode: "sfu", publishers: [] });
+      expect(media).toEqual({ mode: "sfu", publishers: [], muted: false });
     }
   });
 });

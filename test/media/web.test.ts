@@ -227,6 +227,8 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
         ),
       );
     const placements = async () => (await sfuNodes(rig.server.base)).reduce((sum, n) => sum + n.rooms, 0);
+    // A publisher and a subscriber per page on a node (the counts are as the pool last polled them).
+    const handles = async () => (await sfuNodes(rig.server.base)).reduce((sum, n) => sum + n.handles, 0);
     // No node takes a new room while both drain: the call starts peer to peer.
     await nodes("drain");
     const [chair, member] = [await person(rig), await person(rig, "en-GB")];
@@ -243,18 +245,19 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     } finally {
       await nodes("undrain");
     }
-    const placed = await placements();
+    // The call runs peer to peer, and the earlier tests' rooms have left the nodes: nothing is on any node.
+    await until(async () => (await placements()) === 0, "no room placed on a node");
+    await until(async () => (await handles()) === 0, "no handles on the nodes");
 
     // Restrictions need the SFU: the room takes a node, both pages publish through it, the member's microphone
     // stays off (restricted) and both pictures come back through Janus.
     await chair.click("#mic-restrictions summary");
     await chair.click("#mic-restrictions-set");
-    await until(async () => (await placements()) === placed + 1, "the room placed on a node");
+    await until(async () => (await placements()) === 1, "the room placed on a node");
     await member.waitForSelector('#toggle-mic[aria-disabled="true"]');
     expect(await member.getAttribute("#toggle-mic", "aria-pressed")).toBe("false");
-    // A publisher and a subscriber per page on the node (its counts are as the pool last polled them): both pages
-    // moved, and closed their peer-to-peer connections with the tiles they fed.
-    const handles = async () => (await sfuNodes(rig.server.base)).reduce((sum, n) => sum + n.handles, 0);
+    // A publisher and a subscriber per page on the node: both pages moved, and closed their peer-to-peer
+    // connections with the tiles they fed.
     await until(async () => (await handles()) >= 4, "both pages' handles on the node");
     for (const page of [chair, member]) {
       await until(async () => (await playingVideos(page)) >= 2, "both pictures through the SFU");
@@ -429,12 +432,19 @@ describe("web client served at / (real workerd, Janus, Chromium)", () => {
     expect(await member.locator("#chat-log >> text=Nur für die Moderation").count()).toBe(0);
     expect(await guest.locator("#chat-log .message").count()).toBe(1);
 
-    // Chat off: the member's form is disabled with a notice; the chair may still write.
-    await chair.click("#toggle-chat");
+    // Chat off, by keyboard alone (the room menu is always shown to chairs): the member's form is disabled with a
+    // notice; the chair may still write.
+    await chair.waitForSelector("#room-moderation #toggle-chat");
+    await tabTo(chair, "toggle-chat", 100);
+    await chair.keyboard.press("Enter");
     await chair.waitForSelector('#toggle-chat[aria-pressed="false"]');
     await member.waitForSelector("#chat-input:disabled");
     await member.waitForSelector("#chat-off >> text=A moderator switched the chat off");
     expect(await chair.isDisabled("#chat-input")).toBe(false);
+    // Axe-clean with the chat off: the member's page, and the guest's, whose microphone toggle is unavailable too.
+    expect(await axeViolations(member)).toEqual([]);
+    await guest.waitForSelector("#chat-input:disabled");
+    expect(await axeViolations(guest)).toEqual([]);
     // Clearing the chat asks first; every list empties and says why.
     await chair.click("#clear-chat");
     await chair.click("#confirm-yes");

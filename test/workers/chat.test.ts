@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { CommandOf } from "../../src/protocol";
+import { CHAT_AUTHORITY, type ChatAction, type CommandOf, type Role } from "../../src/protocol";
 import { readConfig } from "../../src/shared/config";
 import type { FrameCollector } from "../helpers/collector";
 import { ack, Peer, RoomHarness, sees } from "./harness";
@@ -65,12 +65,67 @@ describe("chat scopes, history, switch and slow-down", () => {
     expect(await member.refused("chat", say("x", { scope: "everyone" } as never))).toBe("invalid_frame");
   });
 
+  it("keeps private and moderators-only messages from the waiting room, a chair sent back, one demoted", async () => {
+    const { room, owner, moderator, member, guest } = await committee();
+    await ack(owner, { action: "set_waiting_room", mode: "everyone" });
+    const waiting = await room.arrive("Wartend");
+    expect(waiting.joined.message).toBe("in_waiting_room");
+    // Nobody waiting is in the room: no private message reaches them.
+    expect(await member.refused("chat", say("Hallo?", { scope: "private", target: waiting.id }))).toBe("not_found");
+
+    // A moderator sent back to the waiting room hears nothing meant for the chairs.
+    await ack(owner, { action: "send_to_waiting_room", target: moderator.id });
+    await moderator.client.message("moderation", "in_waiting_room");
+    await guest.command("chat", say("An die Moderation", { scope: "moderators" }));
+    await owner.client.next((f) => (f.payload as any).content === "An die Moderation");
+    for (const peer of [moderator, waiting]) await peer.alive();
+    expect(contents(moderator.client)).not.toContain("An die Moderation");
+    expect(contents(waiting.client)).toEqual([]);
+
+    // Let in again and still a moderator, they read it back; demoted, they no longer do.
+    await ack(owner, { action: "accept", target: moderator.id });
+    await moderator.client.message("control", "join_success");
+    expect((await historyOf(moderator, {})).messages.map((m: any) => m.content)).toContain("An die Moderation");
+    await ack(owner, { action: "update_role", target: moderator.id, role: "user" });
+    await moderator.client.message("moderation", "role_updated");
+    expect((await historyOf(moderator, {})).messages.map((m: any) => m.content)).not.toContain("An die Moderation");
+
+    // A second device gets in join_success what its participant may see.
+    const ownerPhone = await room.join();
+    expect(ownerPhone.id).toBe(owner.id);
+    expect((ownerPhone.joined.modules as any).chat.messages.map((m: any) => m.content)).toContain("An die Moderation");
+  });
+
+  it("lets chairs alone switch and clear the chat; nobody in the waiting room may do anything in it", async () => {
+    const { room, owner, moderator, member, guest } = await committee();
+    await ack(owner, { action: "set_waiting_room", mode: "everyone" });
+    const waiting = await room.arrive("Wartend");
+    const senders = { owner, moderator, user: member, guest } as const;
+    const commands: Record<ChatAction, CommandOf<"chat">> = {
+      send_message: say("Wer darf?"),
+      get_history: { action: "get_history" },
+      set_enabled: { action: "set_enabled", enabled: true },
+      clear_history: { action: "clear_history" },
+    };
+    for (const [action, command] of Object.entries(commands) as [ChatAction, CommandOf<"chat">][]) {
+      for (const [role, peer] of Object.entries(senders) as [Role, Peer][]) {
+        const answer = (await peer.command("chat", command)).payload as any;
+        const allowed = CHAT_AUTHORITY[action].includes(role);
+        expect(answer.message === "error" ? answer.error : "allowed", `${role} → ${action}`).toBe(
+          allowed ? "allowed" : "insufficient_permissions",
+        );
+      }
+      expect(await waiting.refused("chat", command), `waiting → ${action}`).toBe("insufficient_permissions");
+    }
+  });
+
   it("keeps the last CHAT_HISTORY_LIMIT messages and pages through what each participant may see", async () => {
     const { room, owner, moderator, member, other, guest } = await committee();
     const limit = config().CHAT_HISTORY_LIMIT;
     // Five senders (each within the slow-down) write past the limit; every fourth message is private or to chairs.
     const senders = [owner, moderator, member, other, guest];
     const total = limit + 5;
+    expect(total / senders.length).toBeLessThanOrEqual(config().CHAT_BURST);
     for (let i = 0; i < total; i++) {
       const sender = senders[i % senders.length]!;
       const extra =

@@ -21,7 +21,7 @@ async function meshRoom() {
 describe("media in a room without an SFU (mesh)", () => {
   it("announces publishers and relays subscribe, offer, answer and candidates between two participants", async () => {
     const { room, a, b } = await meshRoom();
-    expect(a.joined.modules.media).toEqual({ mode: "mesh", publishers: [] });
+    expect(a.joined.modules.media).toEqual({ mode: "mesh", publishers: [], muted: false });
     a.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
     const update = await b.client.message("media", "publisher_update");
     expect(update.payload).toEqual({
@@ -194,7 +194,7 @@ describe("media in a room pinned to an SFU node", () => {
 
   it("refuses bad SFU media commands with error frames, keeping publishers and SFU state unchanged", async () => {
     const { room, a, b } = await pinnedRoom();
-    expect(a.joined.modules.media).toEqual({ mode: "sfu", publishers: [] });
+    expect(a.joined.modules.media).toEqual({ mode: "sfu", publishers: [], muted: false });
     b.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
     await a.client.message("media", "publisher_update");
     const before = await streamsOf(room.id);

@@ -17,12 +17,15 @@ export interface MediaService {
   /**
    * Switches participants' microphones off: their announced audio goes off, and in an SFU room the SFU stops
    * forwarding their audio whatever their client sends, until they unmute (publish with audio, if allowed).
-   * The SQL is done on return: `held` are those the room did not hold before; `unconfirmed` settles once the SFU
-   * was asked, with how many of their streams it did not confirm (a later answer to their media holds them).
+   * The SQL is done on return (`held`: those the room did not hold before); `applied` settles once the SFU holds
+   * them (a publisher whose hold Janus did not confirm has left the SFU).
    */
-  mute(participantIds: readonly string[]): { held: string[]; unconfirmed: Promise<number> };
-  /** A room running peer to peer asks the pool for a node and moves to it (`sfu_changed { reason: "placed" }`). */
-  requireSfu(connection: Connection): Promise<void>;
+  mute(participantIds: readonly string[]): { held: string[]; applied: Promise<void> };
+  /**
+   * A room running peer to peer asks the pool for a node and moves to it (`sfu_changed { reason: "placed" }`);
+   * without one it asks again every PLACEMENT_RETRY_MS while microphones are restricted. Whether it has an SFU.
+   */
+  requireSfu(connection: Connection): Promise<boolean>;
 }
 
 declare module "../../module" {
@@ -80,6 +83,10 @@ const sdpLimit = (ctx: MediaBase) => ({
 const meshOnly = { error: "media_unavailable" as const, text: "peer-to-peer signalling is for rooms without an SFU" };
 const sfuOnly = { error: "media_unavailable" as const, text: "this room has no SFU; media runs peer to peer (relay)" };
 
+/** Timer of a room that wants an SFU (microphones restricted) and got none: ask the pool again. */
+const PLACEMENT = "placement";
+const PLACEMENT_RETRY_MS = 10_000;
+
 const hasMedia = (ctx: MediaBase) => ctx.sql.exec("SELECT 1 FROM media_streams LIMIT 1").toArray().length > 0;
 
 /**
@@ -87,13 +94,17 @@ const hasMedia = (ctx: MediaBase) => ctx.sql.exec("SELECT 1 FROM media_streams L
  * (only an SFU can hold a microphone off); no node (none configured, none free): mesh. A room whose media already
  * runs peer to peer tells everyone to publish again through the node.
  */
-async function ensurePlacement(ctx: Context, connection: Connection, required = false): Promise<void> {
+async function ensurePlacement(ctx: Context, connection: Connection | undefined, required = false): Promise<void> {
   if (sfuPin(ctx)) return;
-  const moving = hasMedia(ctx);
-  if (moving && !required && !ctx.services.moderation.microphonesRestricted()) return;
+  const restricted = ctx.services.moderation.microphonesRestricted();
+  if (hasMedia(ctx) && !required && !restricted) return;
   try {
-    const placed = await ctx.objects.sfuPool().place(ctx.room.info().id, connection.region);
-    if (!placed.ok || sfuPin(ctx)) return;
+    const placed = await ctx.objects.sfuPool().place(ctx.room.info().id, connection?.region);
+    if (!placed.ok || sfuPin(ctx)) {
+      // Only an SFU holds a microphone off: while restrictions last, the room keeps asking.
+      if (!placed.ok && (required || restricted)) await ctx.timers.schedule(PLACEMENT, ctx.now() + PLACEMENT_RETRY_MS);
+      return;
+    }
     keepPin(ctx, placed.value);
     // Those in the room run peer to peer (with media or not): they move (a joiner gets its mode with join_success).
     if (ctx.roster.admittedCount() > 0) {
@@ -118,7 +129,8 @@ function mute(ctx: Context, participantIds: readonly string[]): ReturnType<Media
     ).rowsWritten;
     if (switchedOff > 0) announce(ctx, id);
   }
-  return { held, unconfirmed: sfuPin(ctx) ? ctx.state.bridge.holdAudio(participantIds, true) : Promise.resolve(0) };
+  const applied = sfuPin(ctx) ? ctx.state.bridge.syncHolds(participantIds).then(() => undefined) : Promise.resolve();
+  return { held, applied };
 }
 
 const noAudio = {
@@ -203,9 +215,10 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
           command.video ? 1 : 0,
         );
         announce(ctx, sender.participantId);
-        if (mesh || !(release || hold)) return;
-        return ctx.state.bridge.holdAudio([sender.participantId], hold).then((unconfirmed) => {
-          if (unconfirmed > 0) return { error: "sfu_error", text: "the SFU did not confirm the microphone change" };
+        if (mesh) return;
+        // Janus follows the hold (a request only when it differs from what Janus holds).
+        return ctx.state.bridge.syncHolds([sender.participantId]).then((unconfirmed) => {
+          if (unconfirmed > 0) return { error: "sfu_error", text: "the SFU did not unmute you: publish again" };
         });
       }
       case "unpublish":
@@ -286,7 +299,11 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     // The new connection gets its subscriptions once it is connected.
     if (pinned) ctx.state.bridge.scheduleReconcile();
     const ids = ctx.sql.exec<{ participant_id: string }>("SELECT DISTINCT participant_id FROM media_streams").toArray();
-    return { mode: pinned ? "sfu" : "mesh", publishers: ids.map((r) => publisherOf(ctx, r.participant_id)) };
+    return {
+      mode: pinned ? "sfu" : "mesh",
+      publishers: ids.map((r) => publisherOf(ctx, r.participant_id)),
+      muted: heldMuted(ctx, connection.participantId),
+    };
   },
   state: (ctx) => ({ bridge: new SfuBridge(ctx) }),
   hooks: {
@@ -306,12 +323,19 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
       if (ctx.roster.admittedCount() === 0) await endMedia(ctx);
     },
     deleted: (ctx) => endMedia(ctx),
+    async timer(ctx, key) {
+      const waiting = ctx.roster.admittedCount() > 0 && ctx.services.moderation.microphonesRestricted();
+      if (key === PLACEMENT && waiting) await ensurePlacement(ctx, ctx.roster.connections()[0]);
+    },
   },
   service: (ctx) => ({
     sfuMoved: (pin, reason) => sfuMoved(ctx, pin, reason),
     reseal: () => ctx.state.bridge.secrets.reseal(),
     mute: (participantIds) => mute(ctx, participantIds),
-    requireSfu: (connection) => ensurePlacement(ctx, connection, true),
+    requireSfu: async (connection) => {
+      await ensurePlacement(ctx, connection, true);
+      return sfuPin(ctx) !== undefined;
+    },
   }),
 });
 

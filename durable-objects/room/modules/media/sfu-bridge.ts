@@ -1,6 +1,7 @@
 import type { Stream } from "../../../../src/protocol";
 import type { SfuPin } from "../../../sfu-pool";
 import type { CommandError, Connection } from "../../module";
+import { SfuHolds } from "./sfu-holds";
 import { SfuPublishers } from "./sfu-publishers";
 import { SfuSecrets } from "./sfu-secrets";
 import { SfuSession } from "./sfu-session";
@@ -20,6 +21,7 @@ export class SfuBridge {
   private readonly session: SfuSession;
   private readonly publishers: SfuPublishers;
   private readonly subscriptions: SfuSubscriptions;
+  private readonly holds: SfuHolds;
 
   constructor(private readonly ctx: MediaBase) {
     const speakers = new SpeakerMemory();
@@ -34,7 +36,9 @@ export class SfuBridge {
       subscriptionRefused: (handle) => this.subscriptions.refusedAtStart(handle),
     });
     this.subscriptions = new SfuSubscriptions(ctx, this.store, this.session, speakers);
-    this.publishers = new SfuPublishers(ctx, this.store, this.session, speakers, () => this.subscriptions.schedule());
+    const changed = () => this.subscriptions.schedule();
+    this.holds = new SfuHolds(ctx, this.store, this.session, changed);
+    this.publishers = new SfuPublishers(ctx, this.store, this.session, speakers, this.holds, changed);
   }
 
   /**
@@ -83,9 +87,12 @@ export class SfuBridge {
     return this.store.audioHeld(participantId);
   }
 
-  /** Janus drops (`mute`) or forwards again the audio these participants publish; how many it did not confirm. */
-  holdAudio(participantIds: readonly string[], mute: boolean): Promise<number> {
-    return this.publishers.holdAll(participantIds, mute);
+  /**
+   * Janus drops or forwards these participants' audio as the room holds it now; resolves with how many unmutes it
+   * did not confirm.
+   */
+  syncHolds(participantIds: readonly string[]): Promise<number> {
+    return this.holds.syncParticipants(participantIds);
   }
 
   async unpublish(participantId: string, stream: Stream): Promise<void> {
@@ -110,6 +117,7 @@ export class SfuBridge {
 
   /** Forgets the session without talking to its node (lost), or after ending it (`end`). */
   reset(end: boolean): Promise<void> {
+    this.holds.clear();
     return this.session.reset(end);
   }
 

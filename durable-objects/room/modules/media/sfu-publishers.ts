@@ -2,6 +2,7 @@ import type { Stream } from "../../../../src/protocol";
 import { mediaMids } from "../../../../src/sfu/subscriptions";
 import type { SfuPin } from "../../../sfu-pool";
 import type { CommandError, Connection } from "../../module";
+import type { SfuHolds } from "./sfu-holds";
 import type { SfuSession } from "./sfu-session";
 import {
   connectionOf,
@@ -15,8 +16,6 @@ import {
 
 /** Speakers remembered for last-N (most recent first). */
 const SPEAKER_MEMORY = 32;
-/** Janus `moderate` requests a room sends at once. */
-const HOLD_CONCURRENCY = 8;
 
 /**
  * The room's publishers on Janus: one publisher handle per connection and published stream (join, then publish
@@ -32,10 +31,15 @@ export class SfuPublishers {
     private readonly store: SfuStore,
     private readonly session: SfuSession,
     private readonly speakers: SpeakerMemory,
+    private readonly holds: SfuHolds,
     private readonly subscriptionsChanged: () => void,
   ) {}
 
   async offer(pin: SfuPin, connection: Connection, stream: Stream, sdp: string): Promise<CommandError | void> {
+    // The room holds a microphone off on one audio m-line per stream: a second one would pass unheld.
+    if ((sdp.match(/^m=audio /gm) ?? []).length > 1) {
+      return { error: "invalid_request", text: "a stream carries at most one audio m-line" };
+    }
     const key = setupKey(connection, stream);
     const existing = this.store.publisherOf(connection.participantId, stream);
     const own = existing?.connection_id === connection.connectionId ? existing : undefined;
@@ -62,33 +66,14 @@ export class SfuPublishers {
    * answer, so none of it is forwarded (a renegotiation may bring a new audio m-line).
    */
   async answered(handle: HandleRow, sdp: string): Promise<void> {
+    const kept = await this.holds.answered(handle);
+    if (!kept) return;
+    // Settled once answered: a next offer of the stream waits until then.
     this.store.settle(handle.handle_id);
-    if (this.store.audioHeld(handle.participant_id)) await this.holdAudio(handle, true).catch(sfuError);
     this.ctx.emit(
       { to: "connection", connection: connectionOf(handle) },
       { message: "publish_answer", stream: handle.stream!, sdp },
     );
-  }
-
-  /**
-   * Janus drops (or forwards again) the audio of these participants' published streams. A publisher whose offer
-   * is not answered yet may not have its stream on Janus: the answer applies the hold (`answered`), so only the
-   * others count. Resolves with how many of those Janus did not confirm.
-   */
-  async holdAll(participantIds: readonly string[], mute: boolean): Promise<number> {
-    const handles = participantIds.flatMap((id) => this.store.publishersOf(id));
-    let unconfirmed = 0;
-    // A few at a time: muting a whole plenary must not open hundreds of requests to the node at once.
-    for (let i = 0; i < handles.length; i += HOLD_CONCURRENCY) {
-      const batch = handles.slice(i, i + HOLD_CONCURRENCY);
-      const results = await Promise.allSettled(batch.map((h) => this.holdAudio(h, mute)));
-      for (const [j, result] of results.entries()) {
-        if (result.status === "fulfilled" || batch[j]!.pending === 1) continue;
-        sfuError(result.reason);
-        unconfirmed++;
-      }
-    }
-    return unconfirmed;
   }
 
   /** A publisher's media is flowing: only now does Janus accept subscriptions to its feed. */
@@ -172,21 +157,6 @@ export class SfuPublishers {
       if (row?.connection_id === connection.connectionId) await this.session.drop(row);
       return sfuError(error);
     }
-  }
-
-  /** VideoRoom `moderate` (with the room's secret) on the stream's audio m-line. */
-  private async holdAudio(handle: HandleRow, mute: boolean): Promise<void> {
-    const row = this.store.sessionRow();
-    if (!row || handle.feed === null || handle.audio_mid === null) return;
-    const janus = await this.session.required();
-    await janus.message(row.manager_handle, {
-      request: "moderate",
-      room: row.janus_room,
-      secret: row.secret,
-      id: handle.feed,
-      mid: handle.audio_mid,
-      mute,
-    });
   }
 
   private async renegotiate(handle: HandleRow, sdp: string): Promise<CommandError | void> {

@@ -29,7 +29,6 @@ import {
   restrictions,
   setRestrictions,
   silenced,
-  unconfirmedHolds,
 } from "./microphones";
 import {
   addBan,
@@ -340,30 +339,29 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
     }
     case "mute": {
       const all = command.targets === "all";
+      // Everyone but the chairs, those briefly away included (they come back muted).
       const ids = all
         ? ctx.roster
-            .admitted()
+            .inRoom()
             .filter((m) => !isChair(m))
             .map((m) => m.participantId)
         : [...new Set(command.targets)];
       const target = !all && ids.length === 1 ? nameOf(ids[0]!) : undefined;
-      return mute(ctx, sender, ids).then((unconfirmed) => {
-        record(ctx, sender, "mute", target, { targets: all ? "all" : ids.length, muted: ids.length }, !unconfirmed);
-        if (unconfirmed > 0) return unconfirmedHolds(unconfirmed);
-      });
+      return mute(ctx, sender, ids).then(() => log({ targets: all ? "all" : ids.length, muted: ids.length }, target));
     }
     case "set_microphone_restrictions": {
-      const unknown = command.unrestricted.find((id) => !ctx.roster.member(id));
+      // A listed participant the room has forgotten since (a guest gone for good) drops out; a new id must exist.
+      const listed = new Set(restrictions(ctx).unrestricted);
+      const unknown = command.unrestricted.find((id) => !ctx.roster.member(id) && !listed.has(id));
       if (unknown) return { error: "not_found", text: `nobody of id ${unknown} is in the room` };
-      setRestrictions(ctx, command.unrestricted);
+      setRestrictions(
+        ctx,
+        command.unrestricted.filter((id) => ctx.roster.member(id)),
+      );
       announceRestrictions(ctx);
       const muting = silenced(ctx);
       return Promise.all([mute(ctx, sender, muting, "newly_held"), ctx.services.media.requireSfu(sender)]).then(
-        ([unconfirmed]) => {
-          const details = { unrestricted: restrictions(ctx).unrestricted.length, muted: muting.length };
-          record(ctx, sender, "set_microphone_restrictions", undefined, details, !unconfirmed);
-          if (unconfirmed > 0) return unconfirmedHolds(unconfirmed);
-        },
+        ([, sfu]) => log({ unrestricted: restrictions(ctx).unrestricted.length, muted: muting.length, sfu }),
       );
     }
     case "clear_microphone_restrictions":

@@ -48,33 +48,26 @@ export function clearRestrictions(ctx: Context): void {
 export const announceRestrictions = (ctx: Context, sender?: Sender) =>
   ctx.emit({ to: "everyone" }, { message: "microphone_restrictions", ...restrictions(ctx) }, sender);
 
-/** Those in the room who may not speak now (they are muted when restrictions start or change). */
+/** Those in the room (or briefly away) who may not speak now: muted when restrictions start or change. */
 export const silenced = (ctx: Context): string[] =>
   ctx.roster
-    .admitted()
+    .inRoom()
     .filter((m) => !audioAllowed(ctx, m.participantId))
     .map((m) => m.participantId);
 
 /**
  * Switches microphones off through the media module (the SFU stops forwarding them) and tells each target who did
- * it — for restrictions only those not held already. Resolves once the SFU has been asked, with how many streams
- * it did not confirm.
+ * it — for restrictions only those not held already. Resolves once the SFU holds them.
  */
 export function mute(
   ctx: Context,
   by: Sender,
   participantIds: readonly string[],
   tell: "all" | "newly_held" = "all",
-): Promise<number> {
-  const { held, unconfirmed } = ctx.services.media.mute(participantIds);
+): Promise<void> {
+  const { held, applied } = ctx.services.media.mute(participantIds);
   for (const id of tell === "all" ? participantIds : held) {
     ctx.emit({ to: "participant", id }, { message: "muted", by: by.participantId });
   }
-  return unconfirmed;
+  return applied;
 }
-
-/** The chair's answer when the SFU did not confirm every hold: the room keeps them and applies them again. */
-export const unconfirmedHolds = (count: number) => ({
-  error: "sfu_error" as const,
-  text: `the SFU did not confirm ${count} of the microphone holds; they apply when that media reconnects`,
-});

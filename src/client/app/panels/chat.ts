@@ -7,7 +7,7 @@ import {
 } from "../../../protocol";
 import type { Signaling } from "../../signaling";
 import { announce, fill, h } from "../dom";
-import { type TextKey, t } from "../i18n";
+import { language, type TextKey, t } from "../i18n";
 import { refusalSentence } from "./commands";
 import type { RoomState } from "./state";
 
@@ -169,8 +169,10 @@ export class ChatPanel {
     if (!content || !this.signaling) return;
     const scope = this.scope.value;
     const target = this.target.value;
+    // Nobody chosen (or the chosen one left): said, and the text stays in the input.
     if (scope === "private" && !target) {
-      this.error.textContent = t("chatNobody");
+      this.error.textContent = t(this.state.others().length > 0 ? "chatChooseFirst" : "chatNobody");
+      this.target.focus();
       return;
     }
     const command: CommandOf<"chat"> =
@@ -293,15 +295,20 @@ export class ChatPanel {
     this.targetField.hidden = this.scope.value !== "private";
   }
 
-  /** Everyone in the room but this participant; the chosen one stays chosen while they are here. */
+  /**
+   * Everyone in the room but this participant, after an empty "choose a person": the chosen one stays chosen while
+   * they are here; once they leave (and at first) nobody is, so a private message never goes to someone else.
+   */
   private renderTargets(): void {
     const others = this.state.others();
-    const targetsFor = JSON.stringify(others.map((p) => [p.participant_id, p.display_name]));
+    const targetsFor = JSON.stringify([language(), ...others.map((p) => [p.participant_id, p.display_name])]);
     if (targetsFor === this.targetsFor) return;
     this.targetsFor = targetsFor;
     const chosen = this.target.value;
+    const stays = others.some((p) => p.participant_id === chosen);
     fill(
       this.target,
+      h("option", { value: "", selected: !stays }, t("chatChoosePerson")),
       ...others.map((p) =>
         h("option", { value: p.participant_id, selected: p.participant_id === chosen }, p.display_name),
       ),

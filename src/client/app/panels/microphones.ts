@@ -103,9 +103,14 @@ export class MicrophoneRestrictionsView {
     return entry;
   }
 
-  /** Starts the restrictions, or sets anew who may speak: those ticked. */
+  /**
+   * Starts the restrictions, or sets anew who may speak: those ticked, and those the room's list allows who are not
+   * here (they have no box; saving must not drop them).
+   */
   private set(): void {
-    const unrestricted = [...this.entries.values()].filter((e) => e.box.checked).map((e) => e.box.value);
+    const ticked = [...this.entries.values()].filter((e) => e.box.checked).map((e) => e.box.value);
+    const absent = this.state.microphones.unrestricted.filter((id) => !this.entries.has(id));
+    const unrestricted = [...new Set([...ticked, ...absent])];
     this.commands.send("moderation", { action: "set_microphone_restrictions", unrestricted });
   }
 }

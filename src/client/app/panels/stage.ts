@@ -70,6 +70,8 @@ export class StagePanel {
   /**
    * join_success: media for this connection, with the camera (and a running screen share) published. Without the
    * media module's state (the room could not tell its mode) this connection has no media; the camera shows locally.
+   * While the room holds this participant's microphone off (`muted`: a chair muted them, also before a reconnect or
+   * reload), it goes out off: announced with audio, the stream would count as unmuting.
    */
   async start(signaling: Signaling, joined: JoinSuccess): Promise<void> {
     const { media, turn } = joined.modules;
@@ -85,7 +87,7 @@ export class StagePanel {
         video: { width: 640, height: 360 },
       });
       // The connection may have dropped while the browser asked for the camera; the next join publishes then.
-      this.publishLocal();
+      this.publishLocal(media?.muted ?? false);
       this.localTile();
     } catch (error) {
       console.warn("no camera or microphone:", error);
@@ -115,27 +117,35 @@ export class StagePanel {
   /**
    * The peer-to-peer room has an SFU now: what the mesh received goes (it comes back through the SFU), and the
    * local streams go out through the SFU. Only for the connection whose mesh this is (not one that followed it).
+   * The microphone stays as the local track has it (a chair's mute switched it off already): not `muted` here.
    */
   private moveToSfu(signaling: Signaling): void {
     if (!this.media || this.mode !== "mesh" || this.signaling !== signaling) return;
     this.disconnect();
-    this.media = this.session(signaling, { mode: "sfu", publishers: [...this.publishers.values()] });
+    this.media = this.session(signaling, {
+      mode: "sfu",
+      publishers: [...this.publishers.values()],
+      muted: false,
+    });
     this.publishLocal();
   }
 
-  /** Sends the local streams through the current session (the microphone off first where it must stay off). */
-  private publishLocal(): void {
-    this.holdMicrophone();
+  /**
+   * Sends the local streams through the current session (the microphone off first where it must stay off, and
+   * where the room holds it off: `muted`).
+   */
+  private publishLocal(muted = false): void {
+    this.holdMicrophone(muted);
     if (this.localCamera) this.media?.publish("camera", this.localCamera);
     if (this.screen) this.media?.publish("screen", this.screen);
   }
 
   /**
    * While this participant may not speak (microphones restricted), the microphone stays off: the room refuses a
-   * stream announced with audio, and would refuse the camera with it.
+   * stream announced with audio, and would refuse the camera with it. `muted`: off as well (the room holds it off).
    */
-  private holdMicrophone(): void {
-    if (!this.state.maySpeak() && this.localOn("audio")) this.setEnabled("audio", false);
+  private holdMicrophone(muted = false): void {
+    if ((muted || !this.state.maySpeak()) && this.localOn("audio")) this.setEnabled("audio", false);
   }
 
   /** Releases camera, microphone and screen (left, removed, or sent to wait: a later join asks for them anew). */
@@ -198,7 +208,11 @@ export class StagePanel {
     this.localChanged();
   }
 
-  /** Another microphone or camera: its tracks replace the old ones without renegotiating. */
+  /**
+   * Another microphone or camera: its tracks replace the old ones without renegotiating. They come on or off as
+   * the old ones were (a new track is on: a muted microphone would come back on), and the microphone off where it
+   * must stay off, before the room hears of them.
+   */
   async switchDevice(kind: "audioinput" | "videoinput", deviceId: string): Promise<void> {
     if (!this.localCamera) return;
     const wanted = await navigator.mediaDevices.getUserMedia(
@@ -209,10 +223,16 @@ export class StagePanel {
     const audio = kind === "audioinput";
     const keep = audio ? this.localCamera.getVideoTracks() : this.localCamera.getAudioTracks();
     const replaced = audio ? this.localCamera.getAudioTracks() : this.localCamera.getVideoTracks();
-    const next = new MediaStream([...keep, ...wanted.getTracks()]);
+    const added = wanted.getTracks();
+    if (replaced.length > 0) {
+      const enabled = replaced.some((track) => track.enabled);
+      for (const track of added) track.enabled = enabled;
+    }
+    const next = new MediaStream([...keep, ...added]);
+    this.localCamera = next;
+    this.holdMicrophone();
     await this.media?.replace("camera", next);
     for (const track of replaced) track.stop();
-    this.localCamera = next;
     this.localTile();
     this.localChanged();
   }
