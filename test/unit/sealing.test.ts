@@ -112,7 +112,9 @@ describe("sealing of stored secrets", () => {
         return true;
       },
     }));
-    await expect(resealAll(await loadSealer(B), secrets)).rejects.toThrow(`key id ${await idOf(A)}`);
+    // The expected text first: a rejection must find its handler attached, not one added after another await.
+    const unopenable = `key id ${await idOf(A)}`;
+    await expect(resealAll(await loadSealer(B), secrets)).rejects.toThrow(unopenable);
     expect(sealedKeyId(rows[0]!)).toBe(await idOf(B));
     expect(rows[1]).toBe(underA);
   });

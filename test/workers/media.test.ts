@@ -241,6 +241,13 @@ describe("media in a room pinned to an SFU node", () => {
         f.payload.message === "publisher_update" &&
         (f.payload as any).publisher.participant_id === a.joined.participant_id,
     );
+    // The room holds a microphone on one audio m-line named by its mid: any other offer could carry audio past it.
+    const audio = (mid: string | null) => `m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n${mid ? `a=mid:${mid}\r\n` : ""}`;
+    for (const sdp of [`${fakeSdp()}${audio("0")}${audio("1")}`, `${fakeSdp()}${audio(null)}`]) {
+      const offered = a.client.frames.length;
+      a.client.send("media", { action: "publish_offer", stream: "camera", sdp });
+      expect((await a.client.error(offered)).payload).toMatchObject({ error: "invalid_request" });
+    }
     const from = a.client.frames.length;
     a.client.send("media", { action: "publish_offer", stream: "camera", sdp: fakeSdp() });
     expect((await a.client.error(from, 15_000)).payload).toMatchObject({ error: "sfu_error" });

@@ -96,8 +96,9 @@ function send(ctx: Context, sender: Sender, content: string, scope: ChatScope, t
   const chair = isChair(ctx, sender.participantId);
   if (!chair && !isEnabled(ctx)) return { error: "chat_disabled", text: "a moderator switched the chat off" } as const;
   if (scope === "private") {
+    // Written to someone in the room now (a removed participant may still be within their resumption window).
     const member = ctx.roster.member(target!);
-    if (!member || member.held || !ctx.roster.present(target!)) {
+    if (!member || member.held || !member.connected) {
       return { error: "not_found", text: "nobody of that id is in the room" } as const;
     }
     if (target === sender.participantId) return { error: "invalid_request", text: "write to someone else" } as const;

@@ -21,6 +21,8 @@ export interface MediaService {
    * them (a publisher whose hold Janus did not confirm has left the SFU).
    */
   mute(participantIds: readonly string[]): { held: string[]; applied: Promise<void> };
+  /** The meeting is over: nobody's microphone is held any more. */
+  meetingOver(): void;
   /**
    * A room running peer to peer asks the pool for a node and moves to it (`sfu_changed { reason: "placed" }`);
    * without one it asks again every PLACEMENT_RETRY_MS while microphones are restricted. Whether it has an SFU.
@@ -112,6 +114,7 @@ async function ensurePlacement(ctx: Context, connection: Connection | undefined,
     }
   } catch (error) {
     logFailure("sfu placement failed; the room runs as a mesh", error, "warn");
+    if (required || restricted) await ctx.timers.schedule(PLACEMENT, ctx.now() + PLACEMENT_RETRY_MS);
   }
 }
 
@@ -332,6 +335,7 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     sfuMoved: (pin, reason) => sfuMoved(ctx, pin, reason),
     reseal: () => ctx.state.bridge.secrets.reseal(),
     mute: (participantIds) => mute(ctx, participantIds),
+    meetingOver: () => void ctx.sql.exec("DELETE FROM media_muted"),
     requireSfu: async (connection) => {
       await ensurePlacement(ctx, connection, true);
       return sfuPin(ctx) !== undefined;
@@ -357,7 +361,6 @@ async function sfuMoved(ctx: Context, pin: SfuPin | null, reason: "dead" | "remo
 
 /** The room is empty or deleted: its media leaves the SFU and the pool forgets the placement. */
 async function endMedia(ctx: Context): Promise<void> {
-  ctx.sql.exec("DELETE FROM media_muted");
   if (!sfuPin(ctx)) return;
   keepPin(ctx, null);
   try {

@@ -37,7 +37,7 @@ export class SfuBridge {
     });
     this.subscriptions = new SfuSubscriptions(ctx, this.store, this.session, speakers);
     const changed = () => this.subscriptions.schedule();
-    this.holds = new SfuHolds(ctx, this.store, this.session, changed);
+    this.holds = new SfuHolds(ctx, this.store, this.session, () => this.afterHandlesDropped());
     this.publishers = new SfuPublishers(ctx, this.store, this.session, speakers, this.holds, changed);
   }
 

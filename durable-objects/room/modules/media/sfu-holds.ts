@@ -13,7 +13,10 @@ const CONCURRENCY = 8;
  * (the client is told to publish again, and the answer to that holds it).
  */
 export class SfuHolds {
-  /** Per publisher handle that was answered: what Janus holds (undefined: unknown, e.g. after renegotiating). */
+  /**
+   * Per publisher handle: what Janus holds, as far as this instance knows (no entry or undefined: unknown — after a
+   * renegotiation, or a rebuild of the object — so the next sync sends the wanted state either way).
+   */
   private readonly applied = new Map<number, boolean | undefined>();
   private readonly chains = new Map<number, Promise<boolean>>();
 
@@ -21,7 +24,7 @@ export class SfuHolds {
     private readonly ctx: MediaBase,
     private readonly store: SfuStore,
     private readonly session: SfuSession,
-    private readonly handleDropped: () => void,
+    private readonly handleDropped: () => Promise<void>,
   ) {}
 
   /**
@@ -29,7 +32,8 @@ export class SfuHolds {
    * starts unmuted on Janus; a renegotiated one is set either way). False: the handle had to leave the SFU.
    */
   answered(handle: HandleRow): Promise<boolean> {
-    this.applied.set(handle.handle_id, this.applied.has(handle.handle_id) ? undefined : false);
+    const fresh = handle.live === 0 && !this.applied.has(handle.handle_id);
+    this.applied.set(handle.handle_id, fresh ? false : undefined);
     return this.sync(handle.handle_id);
   }
 
@@ -38,9 +42,10 @@ export class SfuHolds {
    * Janus did not confirm (a hold is always made sure of). Handles not answered yet get theirs with the answer.
    */
   async syncParticipants(participantIds: readonly string[]): Promise<number> {
+    // A handle whose first offer is still being answered has no stream on Janus yet; any other has one.
     const handles = participantIds
       .flatMap((id) => this.store.publishersOf(id))
-      .filter((h) => this.applied.has(h.handle_id));
+      .filter((h) => h.pending === 0 || h.live === 1 || this.applied.has(h.handle_id));
     let unconfirmed = 0;
     // A few at a time: muting a whole plenary must not open hundreds of requests to the node at once.
     for (let i = 0; i < handles.length; i += CONCURRENCY) {
@@ -71,7 +76,7 @@ export class SfuHolds {
       return true;
     }
     const wanted = this.store.audioHeld(handle.participant_id);
-    if (this.applied.get(handleId) === wanted) return true;
+    if (this.applied.has(handleId) && this.applied.get(handleId) === wanted) return true;
     try {
       await this.moderate(handle, wanted);
       this.applied.set(handleId, wanted);
@@ -109,6 +114,6 @@ export class SfuHolds {
       { to: "connection", connection: connectionOf(handle) },
       { message: "error", error: "sfu_error", text: "the SFU could not hold your microphone off: publish again" },
     );
-    this.handleDropped();
+    await this.handleDropped();
   }
 }

@@ -36,9 +36,10 @@ export class SfuPublishers {
   ) {}
 
   async offer(pin: SfuPin, connection: Connection, stream: Stream, sdp: string): Promise<CommandError | void> {
-    // The room holds a microphone off on one audio m-line per stream: a second one would pass unheld.
-    if ((sdp.match(/^m=audio /gm) ?? []).length > 1) {
-      return { error: "invalid_request", text: "a stream carries at most one audio m-line" };
+    // The room holds a microphone off on one audio m-line per stream, named by its mid: another would pass unheld.
+    const audioLines = (sdp.match(/^m=audio /gm) ?? []).length;
+    if (audioLines > 1 || (audioLines === 1 && mediaMids(sdp).audioMid === null)) {
+      return { error: "invalid_request", text: "a stream carries at most one audio m-line, with a mid" };
     }
     const key = setupKey(connection, stream);
     const existing = this.store.publisherOf(connection.participantId, stream);

@@ -197,6 +197,7 @@ async function endOfMeeting(ctx: Context): Promise<void> {
   clearRestrictions(ctx);
   ctx.services.control.setHandsEnabled(true);
   ctx.services.chat.meetingOver();
+  ctx.services.media.meetingOver();
   await ctx.timers.cancel(MEETING_OVER);
 }
 
