@@ -27,6 +27,16 @@ export const idleModerationState = () => ({
 /** For chat test doubles (which double send_message): chat's other commands, for nobody. */
 export const undoubledChat = { get_history: [], set_enabled: [], clear_history: [] } as const;
 
+/** For chat test doubles: the event a double answers a message with (a global one of `source`). */
+export const doubledMessage = (source: string, content: string, id = "1") => ({
+  message: "message_sent" as const,
+  id,
+  source,
+  content,
+  scope: "global" as const,
+  timestamp: new Date().toISOString(),
+});
+
 /** For chat test doubles: the join state of a room whose chat is on and empty. */
 export const idleChatState = () => ({ enabled: true, messages: [] });
 

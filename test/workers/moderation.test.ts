@@ -5,6 +5,7 @@ import type { FrameCollector } from "../helpers/collector";
 import {
   ack,
   coreState,
+  doubledMessage,
   fireTimers,
   idleChatState,
   type Peer,
@@ -623,14 +624,7 @@ describe("chairs acting while a connection is being set up", () => {
       if (command.action !== "send_message") return;
       const sql = "INSERT INTO chat_messages (source, content, sent_at) VALUES (?, ?, ?)";
       ctx.sql.exec(sql, sender.participantId, command.content, ctx.now());
-      ctx.reply(sender, {
-        message: "message_sent",
-        id: "1",
-        source: sender.participantId,
-        content: command.content,
-        scope: "global",
-        timestamp: new Date().toISOString(),
-      });
+      ctx.reply(sender, doubledMessage(sender.participantId, command.content));
     },
     async joinState(ctx) {
       const reached = ctx.sql

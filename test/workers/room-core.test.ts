@@ -5,6 +5,7 @@ import { Transport } from "../../durable-objects/room/transport";
 import type { Namespace } from "../../src/protocol";
 import {
   coreState,
+  doubledMessage,
   idleChatState,
   idleModerationState,
   ownerOnlyModeration,
@@ -77,22 +78,11 @@ describe("error boundary", () => {
       namespace: "chat",
       migrations: realModule("chat").migrations,
       permissions: { send_message: EVERYONE, ...undoubledChat },
-      handle: (ctx, sender, command) =>
-        void (
-          command.action === "send_message" &&
-          ctx.emit(
-            { to: "everyone" },
-            {
-              message: "message_sent",
-              id: "1",
-              source: sender.participantId,
-              content: command.content,
-              scope: "global",
-              timestamp: new Date().toISOString(),
-            },
-            sender,
-          )
-        ),
+      handle: (ctx, sender, command) => {
+        if (command.action === "send_message") {
+          ctx.emit({ to: "everyone" }, doubledMessage(sender.participantId, command.content), sender);
+        }
+      },
       joinState: () => Promise.reject(new Error("join state broke")),
       hooks: {
         connected: () => {
@@ -138,14 +128,7 @@ const groupChat = defineModule({
     const [verb, ...rest] = command.content.split(" ");
     if (verb === "join") ctx.room.setGroup(sender.participantId, rest.join(" "));
     const group = ctx.roster.groupOf(sender.participantId);
-    const event = {
-      message: "message_sent" as const,
-      id: String(ctx.now()),
-      source: sender.participantId,
-      content: command.content,
-      scope: "global" as const,
-      timestamp: new Date().toISOString(),
-    };
+    const event = doubledMessage(sender.participantId, command.content, String(ctx.now()));
     if (verb === "join") return ctx.reply(sender, event);
     ctx.emit(verb === "all" || group === undefined ? { to: "everyone" } : { to: "group", group }, event, sender);
   },
