@@ -2,6 +2,7 @@ export * from "./chat";
 export * from "./common";
 export * from "./control";
 export * from "./frames";
+export * from "./legal-vote";
 export * from "./media";
 export * from "./moderation";
 export * from "./registry";
