@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import {
+  CompactSign,
   calculateJwkThumbprint,
   exportJWK,
   generateKeyPair,
@@ -19,6 +20,8 @@ interface KeyRow extends Record<string, SqlStorageValue> {
   /** Sealed with STATE_ENCRYPTION_KEY when one is configured (src/shared/sealing.ts). */
   private_jwk: string;
   public_jwk: string;
+  /** When a rotation retired the key (null: the key in use); a retired key keeps only its public half. */
+  retired_at: number | null;
 }
 
 export interface SignRequest {
@@ -30,18 +33,44 @@ export interface SignRequest {
 }
 
 /**
- * One signing key per instance (`SIGNING_KEYS.idFromName(purpose)`): the development issuer's, and the one for
- * room session tokens. Generated on first use and kept in this object's storage; the private key never leaves it.
- * The private key is stored sealed when STATE_ENCRYPTION_KEY is set and opened only to sign, so the public key
- * (and verification) does not depend on it.
+ * One signing key per instance (`SIGNING_KEYS.idFromName(purpose)`): the development issuer's, the one for room
+ * session tokens, and the deployment's vote key (heads, receipts and protocols of legal votes; rotated by the
+ * operator, its retired keys stay in the JWKS so old evidence keeps verifying). Generated on first use and kept in
+ * this object's storage; the private key never leaves it. The private key is stored sealed when
+ * STATE_ENCRYPTION_KEY is set and opened only to sign, so the public key (and verification) does not depend on it.
  */
 export class SigningKeyObject extends DurableObject<Env> {
   private key: Promise<{ kid: string; publicJwk: JWK }> | undefined;
   private privateKey: Promise<CryptoKey> | undefined;
   private readonly resealing = new Resealing("signing key: the stored private key", () => this.resealStored());
 
+  /** The key in use first, then retired ones, newest first. */
   async jwks(): Promise<JSONWebKeySet> {
-    return { keys: [(await this.signingKey()).publicJwk] };
+    const current = (await this.signingKey()).publicJwk;
+    const retired = this.ctx.storage.sql
+      .exec<KeyRow>("SELECT * FROM signing_key WHERE retired_at IS NOT NULL ORDER BY retired_at DESC")
+      .toArray()
+      .map((row) => JSON.parse(row.public_jwk) as JWK);
+    return { keys: [current, ...retired] };
+  }
+
+  /** A compact JWS (ES256, `kid` in the header) over `payload`, with the key in use. */
+  async signCompact(payload: Uint8Array): Promise<string> {
+    const { kid } = await this.signingKey();
+    return new CompactSign(payload).setProtectedHeader({ alg: ALGORITHM, kid }).sign(await this.privateSigningKey());
+  }
+
+  /**
+   * Retires the key in use and makes a new one; the new key's id. The retired public key stays published; its
+   * private key is deleted (nothing can be signed with it any more).
+   */
+  async rotate(): Promise<string> {
+    await this.signingKey();
+    const retire = "UPDATE signing_key SET retired_at = ?, private_jwk = '' WHERE retired_at IS NULL";
+    this.ctx.storage.sql.exec(retire, Date.now());
+    this.key = undefined;
+    this.privateKey = undefined;
+    return (await this.signingKey()).kid;
   }
 
   async sign(request: SignRequest): Promise<string> {
@@ -100,8 +129,9 @@ export class SigningKeyObject extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     migrate(sql, "signing_key", [
       "CREATE TABLE signing_key (kid TEXT NOT NULL, private_jwk TEXT NOT NULL, public_jwk TEXT NOT NULL)",
+      "ALTER TABLE signing_key ADD COLUMN retired_at INTEGER",
     ]);
-    return sql.exec<KeyRow>("SELECT * FROM signing_key").toArray()[0];
+    return sql.exec<KeyRow>("SELECT * FROM signing_key WHERE retired_at IS NULL").toArray()[0];
   }
 
   private async resealStored(): Promise<number> {

@@ -15,6 +15,7 @@
  *                (the secrets come from JANUS_API_SECRET and JANUS_ADMIN_SECRET)
  *   sfu drain|undrain|remove <id> --api <url>
  *   state reseal --api <url>  (seals every stored secret again under the first STATE_ENCRYPTION_KEY key)
+ *   votes rotate-key --api <url>  (vote evidence is signed with a new key; the old one stays published)
  *
  * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
  * TURN_REALM, as the server reads them.
@@ -31,6 +32,7 @@ import {
   AddedTurnSecretSchema,
   NodeHealthSchema,
   ResealStateResponseSchema,
+  RotatedVoteKeySchema,
   SfuNodeSchema,
   TurnSecretListSchema,
   TurnSecretSchema,
@@ -149,10 +151,12 @@ async function main(argv: string[]): Promise<void> {
   const [area, command, target] = positionals;
   if (area === "sfu" && command) return sfu(command, target, values);
   if (area === "state" && command) return state(command, values);
+  if (area === "votes" && command) return votes(command, values);
   if (area !== "turn" || !command)
     throw new UsageError(
       "usage: plenum turn <config|rotate|secrets|nodes> | " +
-        "plenum sfu <janus-config|list|add|drain|undrain|remove> | plenum state reseal [options]",
+        "plenum sfu <janus-config|list|add|drain|undrain|remove> | plenum state reseal | " +
+        "plenum votes rotate-key [options]",
     );
   const settings = ConfigSchema.parse(
     Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)),
@@ -275,6 +279,14 @@ async function state(command: string, values: Record<string, unknown>): Promise<
         "keep the old key configured until a run succeeds",
     );
   }
+}
+
+/** `votes rotate-key`: the deployment signs vote evidence with a new key; the old one stays in the key set. */
+async function votes(command: string, values: Record<string, unknown>): Promise<void> {
+  if (command !== "rotate-key") throw new UsageError(`unknown command votes ${command}`);
+  if (typeof values.api !== "string") throw new UsageError("--api <Plenum base URL> is required");
+  const result = await operatorApi(values.api)("POST", "/v1/operator/votes/rotate-key", RotatedVoteKeySchema);
+  console.log(JSON.stringify(result, null, 2));
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

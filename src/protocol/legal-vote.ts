@@ -158,3 +158,18 @@ export const VoteHeadSchema = z
   })
   .strict();
 export type VoteHead = z.infer<typeof VoteHeadSchema>;
+
+/** The deployment's vote keys (`GET /v1/rooms/{id}/votes/keys`): the key in use first, then retired ones. */
+export const VoteKeySetSchema = z
+  .object({
+    keys: z.array(
+      z
+        .object({ kty: z.literal("EC"), crv: z.literal("P-256"), x: z.string(), y: z.string(), kid: z.string() })
+        .loose(),
+    ),
+  })
+  .meta({ id: "VoteKeySet" });
+export type VoteKeySet = z.infer<typeof VoteKeySetSchema>;
+
+/** `POST /v1/operator/votes/rotate-key`: the new key's id (the old one stays in the key set). */
+export const RotatedVoteKeySchema = z.object({ kid: z.string() }).meta({ id: "RotatedVoteKey" });

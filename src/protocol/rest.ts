@@ -173,7 +173,7 @@ export type RoomDiagnostics = z.infer<typeof RoomDiagnosticsSchema>;
 /** Operators only: POST /v1/operator/state/reseal, stored secrets sealed again under the first state key. */
 export const ResealStateResponseSchema = z
   .object({
-    /** Singleton objects visited: the TURN fleet, the SFU pool and the two signing keys. */
+    /** Singleton objects visited: the TURN fleet, the SFU pool and the three signing keys. */
     objects: z.number().int(),
     /** Rooms visited (every room the room index lists). */
     rooms: z.number().int(),

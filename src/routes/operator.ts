@@ -8,6 +8,7 @@ import {
   type ResealStateResponse,
   ResealStateResponseSchema,
   RoomDiagnosticsSchema,
+  RotatedVoteKeySchema,
   SecretParamsSchema,
   SfuNodeParamsSchema,
   SfuNodeSchema,
@@ -49,7 +50,7 @@ async function resealState(env: Env): Promise<ResealStateResponse> {
       logFailure(`state reseal: ${name} could not be re-sealed`, error);
     }
   };
-  const keys: KeyPurpose[] = ["dev-issuer", "session"];
+  const keys: KeyPurpose[] = ["dev-issuer", "session", "vote"];
   const singletons: [string, () => Promise<number>][] = [
     ["the TURN fleet", () => fleet(env).reseal()],
     ["the SFU pool", () => sfuPool(env).reseal()],
@@ -219,6 +220,17 @@ export function operatorRoutes() {
       responses: { 200: { ...json(ResealStateResponseSchema), description: "Objects visited and values rewritten" } },
     }),
     async (c) => c.json(await resealState(c.env), 200),
+  );
+
+  app.openapi(
+    route({
+      method: "post",
+      path: "/v1/operator/votes/rotate-key",
+      summary: "Retire the vote key in use (it stays published for old evidence) and sign with a new one",
+      ...operator,
+      responses: { 200: { ...json(RotatedVoteKeySchema), description: "The new key's id" } },
+    }),
+    async (c) => c.json({ kid: await signingKey(c.env, "vote").rotate() }, 200),
   );
 
   // Under the room's path, not /v1/operator, so a proxy sends it to the shard that holds the room.

@@ -20,7 +20,10 @@ import {
   type StartResponse,
   StartResponseSchema,
   UpdateRoomRequestSchema,
+  type VoteKeySet,
+  VoteKeySetSchema,
 } from "../protocol";
+import { signingKey } from "../shared/keys";
 import { hashPassword, passwordCheckAllowed } from "../shared/password";
 import { randomToken } from "../shared/secrets";
 import {
@@ -194,6 +197,18 @@ export function roomRoutes() {
       const result = await room(c.env, id).revokeInvite(c.var.principal, invite_id);
       return result.ok ? c.body(null, 204) : respond(c, result, 200);
     },
+  );
+
+  // Public, and under the room's path so a proxy sends it to the room's shard: auditors check signatures with it.
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}/votes/keys",
+      summary: "The deployment's vote keys (JWKS, retired keys included) that sign vote heads, receipts, protocols",
+      request: roomParams,
+      responses: { 200: { ...json(VoteKeySetSchema), description: "The key in use first, then retired keys" } },
+    }),
+    async (c) => c.json((await signingKey(c.env, "vote").jwks()) as VoteKeySet, 200),
   );
 
   app.openapi(

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, type JWTVerifyGetKey } from "jose";
 
 /** Purposes of the signing keys, one SigningKeyObject each. */
-export type KeyPurpose = "dev-issuer" | "session";
+export type KeyPurpose = "dev-issuer" | "session" | "vote";
 
 export const DEV_AUDIENCE = "plenum-dev";
 /** Room session tokens: issued by a room at join, accepted by REST endpoints that serve a live session. */
@@ -12,10 +12,13 @@ export function signingKey(env: Env, purpose: KeyPurpose) {
   return env.SIGNING_KEYS.get(env.SIGNING_KEYS.idFromName(purpose));
 }
 
-/** Public key sets per purpose, kept for the isolate's life (keys are generated once and never change). */
-const keySets = new Map<KeyPurpose, Promise<JWTVerifyGetKey>>();
+/**
+ * Public key sets per purpose, kept for the isolate's life (these keys are generated once and never change; the
+ * vote key rotates, and is read from its object each time).
+ */
+const keySets = new Map<Exclude<KeyPurpose, "vote">, Promise<JWTVerifyGetKey>>();
 
-export function publicKeys(env: Env, purpose: KeyPurpose): Promise<JWTVerifyGetKey> {
+export function publicKeys(env: Env, purpose: Exclude<KeyPurpose, "vote">): Promise<JWTVerifyGetKey> {
   let keys = keySets.get(purpose);
   if (!keys) {
     keys = signingKey(env, purpose)

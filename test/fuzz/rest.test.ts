@@ -149,7 +149,7 @@ function bodyOf(route: Route, doc: OpenApiDocument, maxBody: number): fc.Arbitra
     make(
       "not JSON",
       fc.oneof(
-        fc.constantFrom("{", "{'a':1}", "[1,", "nul", '{"a":}', "\ufeff{}", "\u0000", "{}}", '{"a":1,}'),
+        fc.constantFrom("{", "{'a':1}", "[1,", "nul", '{"a":}', "\ufeff", "\u0000", "{}}", '{"a":1,}'),
         fc.string({ unit: "binary", minLength: 1, maxLength: 50 }).filter((t) => !isJson(t)),
       ),
       true,
@@ -223,9 +223,13 @@ function wrongFor(schema: JsonSchema, value: unknown): unknown {
   return undefined;
 }
 
+/**
+ * Whether a body is JSON as the Fetch standard reads it (`Request.json()` decodes UTF-8 and drops a leading byte
+ * order mark, which RFC 8259 lets parsers ignore).
+ */
 function isJson(text: string): boolean {
   try {
-    JSON.parse(text);
+    JSON.parse(text.replace(/^\ufeff/, ""));
     return true;
   } catch {
     return false;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../scripts/local-server";
 import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema } from "../../src/protocol";
 import { keyId } from "../../src/shared/sealing";
+import { plenumCli } from "../e2e/coturn";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
 
 /** Starts and connects; resolves once join_success arrived. */
@@ -361,7 +362,7 @@ describe("secrets sealed at rest with STATE_ENCRYPTION_KEY", () => {
       await restart(`${keyB},${keyA}`);
       const resealed = await call(server.base, "POST", "/v1/operator/state/reseal", { token: OPERATOR_TOKEN });
       expect(resealed.status).toBe(200);
-      expect(resealed.body).toMatchObject({ objects: 4, failed: 0 });
+      expect(resealed.body).toMatchObject({ objects: 5, failed: 0 });
       expect(resealed.body.rooms).toBeGreaterThanOrEqual(1);
       // The TURN secret and both signing keys (development issuer, session tokens).
       expect(resealed.body.resealed).toBe(3);
@@ -395,5 +396,30 @@ describe("secrets sealed at rest with STATE_ENCRYPTION_KEY", () => {
     const started = startServer({ env: { STATE_ENCRYPTION_KEY: `${newKey()},${short}` } });
     await expect(started).rejects.toThrow(/STATE_ENCRYPTION_KEY/);
     await expect(started).rejects.not.toThrow(short);
+  });
+});
+
+describe("the vote key, rotated by the operator CLI", () => {
+  it("signs with a new key after `plenum votes rotate-key`; the retired one stays in the room's key set", async () => {
+    const OPERATOR_TOKEN = "integration-operator-token-0123456789abcdef";
+    const server = await startServer({ env: { OPERATOR_TOKEN } });
+    try {
+      const room = await createRoom(server.base, await devLogin(server.base, "Olga"));
+      const keys = async () => (await call(server.base, "GET", `/v1/rooms/${room.id}/votes/keys`)).body.keys as any[];
+      const [first] = await keys();
+      const rotated = await plenumCli(["votes", "rotate-key", "--api", server.base], {
+        PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN,
+      });
+      const { kid } = JSON.parse(rotated.stdout) as { kid: string };
+      expect((await keys()).map((k) => k.kid)).toEqual([kid, first.kid]);
+      // A wrong operator token: the CLI fails and nothing rotates.
+      const refused = plenumCli(["votes", "rotate-key", "--api", server.base], {
+        PLENUM_OPERATOR_TOKEN: "wrong-operator-token-0123456789abcdef0123",
+      });
+      await expect(refused).rejects.toMatchObject({ code: 1 });
+      expect((await keys()).map((k) => k.kid)).toEqual([kid, first.kid]);
+    } finally {
+      await server.stop();
+    }
   });
 });

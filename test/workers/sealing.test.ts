@@ -124,7 +124,7 @@ describe("secrets sealed at rest", () => {
     });
     const response = await api("POST", "/v1/operator/state/reseal", { headers: operator });
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ objects: 4, failed: 0 });
+    expect(response.body).toMatchObject({ objects: 5, failed: 0 });
     expect(response.body.resealed).toBeGreaterThanOrEqual(1);
     expect(response.body.rooms).toBeGreaterThanOrEqual(0);
     const value = await runInDurableObject(
