@@ -80,5 +80,12 @@ export const ChatEventSchema = z.discriminatedUnion("message", [
   z.object({ message: z.literal("history_cleared") }),
 ]);
 
-/** Chat's part of join_success: whether chat is on, and the newest messages the joiner may see, oldest first. */
-export const ChatJoinStateSchema = z.object({ enabled: z.boolean(), messages: z.array(ChatMessageSchema) });
+/**
+ * Chat's part of join_success: whether chat is on, the newest messages the joiner may see (oldest first), and
+ * whether older ones exist (get_history pages back).
+ */
+export const ChatJoinStateSchema = z.object({
+  enabled: z.boolean(),
+  messages: z.array(ChatMessageSchema),
+  more: z.boolean(),
+});

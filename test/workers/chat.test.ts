@@ -182,6 +182,8 @@ describe("chat scopes, history, switch and slow-down", () => {
     const late = await room.join("Nachzügler");
     const joinedWith = (late.joined.modules as any).chat;
     expect(joinedWith.enabled).toBe(true);
+    // All it may see fits the budget: no older page to load.
+    expect(joinedWith.more).toBe(false);
     expect(joinedWith.messages.map((m: any) => m.content)).toEqual(
       kept.filter((i) => i % 4 !== 1 && i % 4 !== 3).map((i) => `m${i}`),
     );

@@ -2,6 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { expect } from "vitest";
 import type { ModuleDefinition, RoomModule } from "../../durable-objects/room/module";
 import { ROOM_MODULES } from "../../durable-objects/room/modules";
+import type { ModerationService } from "../../durable-objects/room/modules/moderation";
 import type { RoomObject } from "../../durable-objects/room/room";
 import { type CommandOf, MODERATION_AUTHORITY, type Namespace, type Room, type ServerFrame } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
@@ -13,6 +14,15 @@ type Row = Record<string, SqlStorageValue>;
 export const ownerOnlyModeration = Object.fromEntries(
   Object.keys(MODERATION_AUTHORITY).map((action) => [action, ["owner"]]),
 ) as unknown as ModuleDefinition<"moderation">["permissions"];
+
+/** For moderation test doubles: the service other modules use, of a room with no moderation going on. */
+export const idleModerationService = (): ModerationService => ({
+  readLog: () => ({ entries: [], more: false }),
+  waitingRoomChanged: async () => undefined,
+  audioAllowed: () => true,
+  microphonesRestricted: () => false,
+  note: () => undefined,
+});
 
 /** For moderation test doubles: the join state of a room with no moderation going on. */
 export const idleModerationState = () => ({
@@ -38,7 +48,7 @@ export const doubledMessage = (source: string, content: string, id = "1") => ({
 });
 
 /** For chat test doubles: the join state of a room whose chat is on and empty. */
-export const idleChatState = () => ({ enabled: true, messages: [] });
+export const idleChatState = () => ({ enabled: true, messages: [], more: false });
 
 /** The tables a module's migrations create (its own state; no other module reads them). */
 const tablesOf = (module: RoomModule) =>

@@ -5,6 +5,7 @@ import { ROOM_MODULES } from "../../durable-objects/room/modules";
 import { readConfig } from "../../src/shared/config";
 import {
   idleChatState,
+  idleModerationService,
   idleModerationState,
   ownerOnlyModeration,
   RoomHarness,
@@ -22,6 +23,7 @@ const promoting = defineModule({
     if ("target" in command) await ctx.room.setRole(command.target, "moderator");
   },
   joinState: idleModerationState,
+  service: idleModerationService,
 });
 
 /** A chat double whose message names a participant to make moderator (the core's setRole capability). */
@@ -370,6 +372,8 @@ describe("text fields", () => {
     expect(messages.length).toBeLessThan(count);
     expect(new TextEncoder().encode(JSON.stringify(messages)).byteLength).toBeLessThanOrEqual(budget);
     expect(messages.at(-1)!.content).toBe(`${count - 1}${big}`);
+    // Older ones are there to page back to.
+    expect((joiner.joined.modules as any).chat.more).toBe(true);
   });
 
   it("refuses format characters in display names (keeps joiners), also as an identity provider's name", async () => {

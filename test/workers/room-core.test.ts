@@ -7,6 +7,7 @@ import {
   coreState,
   doubledMessage,
   idleChatState,
+  idleModerationService,
   idleModerationState,
   ownerOnlyModeration,
   RoomHarness,
@@ -29,6 +30,7 @@ const moderationWith = (hooks: ModuleHooks<"moderation", undefined>) =>
     permissions: ownerOnlyModeration,
     handle: () => undefined,
     joinState: idleModerationState,
+    service: idleModerationService,
     hooks,
   });
 
@@ -197,6 +199,7 @@ describe("capabilities the core grants", () => {
       else await ctx.room.setRole(command.target, "moderator");
     },
     joinState: idleModerationState,
+    service: idleModerationService,
     hooks: {
       roleChanged(ctx, participantId, from, to) {
         const waiting = [{ participant_id: participantId, display_name: `${from}→${to}`, kind: "user" as const }];

@@ -177,13 +177,15 @@ export const chat = defineModule<"chat", SentTimes>({
     const budget = ctx.config.CHAT_JOIN_HISTORY_BYTES;
     const messages: ChatMessage[] = [];
     let used = 0;
+    let more = false;
     for (const row of newestVisible(ctx, connection.participantId)) {
       const message = toMessage(row);
       used += utf8Length(JSON.stringify(message)) + 1;
-      if (used > budget) break;
+      more = used > budget;
+      if (more) break;
       messages.push(message);
     }
-    return { enabled: isEnabled(ctx), messages: messages.reverse() };
+    return { enabled: isEnabled(ctx), messages: messages.reverse(), more };
   },
   service: (ctx) => ({
     meetingOver: () => {

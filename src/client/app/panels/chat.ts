@@ -82,6 +82,9 @@ export class ChatPanel {
   private cleared = false;
   /** Older messages this participant may read may exist. */
   private more = false;
+  /** Counts what shown history starts afresh (a join, a clear), and which count the page asked for belongs to. */
+  private generation = 0;
+  private asked = -1;
   /** A page was asked for and has not come (one at a time: answers do not say which request they answer). */
   private loading = false;
   private signaling: Signaling | undefined;
@@ -102,12 +105,18 @@ export class ChatPanel {
     this.sent.clear();
     this.loading = false;
     signaling.on("chat", "message_sent", (message) => this.add(message));
-    signaling.on("chat", "history", ({ messages, more }) => this.prepend(messages, more));
+    signaling.on("chat", "history", ({ messages, more }) => {
+      if (this.asked === this.generation) return this.prepend(messages, more);
+      this.loading = false;
+      this.log.removeAttribute("aria-busy");
+    });
     signaling.on("chat", "chat_state", ({ enabled }) => {
       if (enabled !== this.state.chatEnabled) announce(t(enabled ? "chatOnNotice" : "chatOff"));
       this.state.setChatEnabled(enabled);
     });
     signaling.on("chat", "history_cleared", () => {
+      // A page asked for before the history was cleared would bring deleted messages back: its answer is dropped.
+      this.generation++;
       this.messages = [];
       this.cleared = true;
       this.more = false;
@@ -126,8 +135,9 @@ export class ChatPanel {
     this.messages = [...(joined?.messages ?? [])].sort(byId).map((m) => this.shown(m));
     this.cleared = false;
     this.log.removeAttribute("aria-busy");
-    // The join state carries only the newest messages that fit its budget: there may be more.
-    this.more = this.messages.length > 0;
+    // The join state carries the newest messages that fit its budget, and says whether older ones exist.
+    this.more = joined?.more ?? false;
+    this.generation++;
     this.renderLog();
   }
 
@@ -192,6 +202,7 @@ export class ChatPanel {
     if (this.loading || !oldest || !this.signaling) return;
     this.loading = true;
     this.log.setAttribute("aria-busy", "true");
+    this.asked = this.generation;
     const command = { action: "get_history", before: oldest.id, limit: CHAT_PAGE_DEFAULT } as const;
     this.remember(this.signaling.send("chat", command), { action: "get_history" });
   }
