@@ -1,5 +1,7 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CompactSign, exportJWK, generateKeyPair, type JSONWebKeySet } from "jose";
@@ -350,13 +352,33 @@ describe("npm run verify-vote", () => {
     const tampered = clone(protocol);
     tampered.result.no = 1;
     const bad = await file("tampered.json", tampered);
-    const run = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", "scripts/verify-vote.ts", ...args], { encoding: "utf8" });
+    const cli = ["--import", "tsx", "scripts/verify-vote.ts"];
+    const run = (...args: string[]) => spawnSync(process.execPath, [...cli, ...args], { encoding: "utf8" });
+    // While this process serves the keys, the CLI runs beside it (spawnSync would block the server).
+    const runAsync = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [...cli, ...args]);
+        let [stdout, stderr] = ["", ""];
+        child.stdout.on("data", (chunk) => (stdout += chunk));
+        child.stderr.on("data", (chunk) => (stderr += chunk));
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+      });
     const ok = run(good, receipt, "--head", head, "--keys", keys);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toContain("ok   chain: every entry's hash and link");
     expect(ok.stdout).toContain("ok   receipt 1 is on the chain with its ballot");
     expect(ok.stdout).toContain("verdict: the protocol verifies");
+    // The keys as the deployment serves them (GET /v1/rooms/{id}/votes/keys), from a loopback server here.
+    const served = createServer((_request, response) => response.end(JSON.stringify(jwks(key))));
+    await new Promise<void>((resolve) => served.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(served.address() as AddressInfo).port}/v1/rooms/Room000000000001/votes/keys`;
+    try {
+      const fetched = await runAsync(good, "--keys-url", url);
+      expect(fetched.status, fetched.stderr).toBe(0);
+      expect(fetched.stdout).toContain("ok   signed with key cli-key");
+    } finally {
+      served.close();
+    }
     const failing = run(bad, "--keys", keys);
     expect(failing.status).toBe(1);
     expect(failing.stdout).toContain("FAIL document signature");
