@@ -134,29 +134,27 @@ export const VoteProtocolSchema = z
   .strict();
 export type VoteProtocol = z.infer<typeof VoteProtocolSchema>;
 
+/**
+ * A signed link of the chain (receipts and heads): which entry, and an ES256 signature over JCS `{ format,
+ * vote_id, seq, hash }` with the evidence's own format string.
+ */
+const signedLink = <F extends string>(format: F) => ({
+  format: z.literal(format),
+  vote_id: IdSchema,
+  seq: z.number().int().min(0),
+  hash: HashSchema,
+  signature: CompactJwsSchema,
+});
+
 export const VoteReceiptSchema = z
   .object({
-    format: z.literal(VOTE_RECEIPT_FORMAT),
-    vote_id: IdSchema,
-    seq: z.number().int().min(0),
-    hash: HashSchema,
+    ...signedLink(VOTE_RECEIPT_FORMAT),
     ballot: z.object({ option: VoteOptionSchema, token: VoteTokenSchema.optional() }).strict(),
-    /** ES256 over JCS `{ format, vote_id, seq, hash }`. */
-    signature: CompactJwsSchema,
   })
   .strict();
 export type VoteReceipt = z.infer<typeof VoteReceiptSchema>;
 
-export const VoteHeadSchema = z
-  .object({
-    format: z.literal(VOTE_HEAD_FORMAT),
-    vote_id: IdSchema,
-    seq: z.number().int().min(0),
-    hash: HashSchema,
-    /** ES256 over JCS `{ format, vote_id, seq, hash }`. */
-    signature: CompactJwsSchema,
-  })
-  .strict();
+export const VoteHeadSchema = z.object(signedLink(VOTE_HEAD_FORMAT)).strict();
 export type VoteHead = z.infer<typeof VoteHeadSchema>;
 
 /** The deployment's vote keys (`GET /v1/rooms/{id}/votes/keys`): the key in use first, then retired ones. */

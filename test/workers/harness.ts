@@ -186,6 +186,21 @@ export class RoomHarness {
     return stubOf(this.room.id);
   }
 
+  /**
+   * A room with its owner, a moderator, a registered member and a guest, all in the room and announced (presence
+   * goes out in batches: a leave before the guest's join went out would cancel it).
+   */
+  static async seated(ownerName = "Vorsitz") {
+    const room = await RoomHarness.create({}, ownerName);
+    const owner = await room.join();
+    const moderator = await room.join("Moderation");
+    await ack(owner, { action: "update_role", target: moderator.id, role: "moderator" });
+    const member = await room.join("Mitglied");
+    const guest = await room.joinGuest("Gast");
+    await sees(owner, guest.id);
+    return { room, owner, moderator, member, guest };
+  }
+
   /** A registered user joins (the owner when `token` is omitted). */
   async join(name?: string, body: Record<string, unknown> = {}): Promise<Peer> {
     const token = name === undefined ? this.ownerToken : await devToken(name);

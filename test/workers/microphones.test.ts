@@ -30,18 +30,7 @@ async function publishing(peer: Peer, observer: Peer, audio = true): Promise<voi
   await hearsAudio(observer, peer.id, audio, from);
 }
 
-/** A room with its owner, a moderator, a member and a guest, all in the room. */
-async function plenary() {
-  const room = await RoomHarness.create({}, "Vorsitz");
-  const owner = await room.join();
-  const moderator = await room.join("Moderation");
-  await ack(owner, { action: "update_role", target: moderator.id, role: "moderator" });
-  const member = await room.join("Mitglied");
-  const guest = await room.joinGuest("Gast");
-  // Presence goes out in batches: everyone is announced before the test acts (a leave would cancel a join).
-  await sees(owner, guest.id);
-  return { room, owner, moderator, member, guest };
-}
+const plenary = () => RoomHarness.seated();
 
 describe("microphones (moderation: mute, restrictions)", () => {
   it("mutes one participant: told by whom, announced as audio off, held at the room; they may unmute", async () => {

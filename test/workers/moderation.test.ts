@@ -501,13 +501,7 @@ describe("moderation commands", () => {
   });
 
   it("debriefs guests, or users and guests: owner and moderators stay", async () => {
-    const room = await RoomHarness.create();
-    const owner = await room.join();
-    const mod = await room.join("Mod");
-    await ack(owner, { action: "update_role", target: mod.id, role: "moderator" });
-    const member = await room.join("Mitglied");
-    const guest = await room.joinGuest("Gast");
-    await sees(member, guest.id);
+    const { room, owner, moderator: mod, member, guest } = await RoomHarness.seated("Owner");
     await ack(mod, { action: "debrief", scope: "guests" });
     expect(await guest.client.waitClosed()).toEqual({ code: 4000, reason: "debriefing" });
     expect((await leftWith(member, guest.id)).payload).toMatchObject({ reason: "removed" });
