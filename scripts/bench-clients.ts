@@ -7,9 +7,11 @@ import type { FrameCollector } from "../test/helpers/collector";
 
 type Command =
   | { type: "join"; base: string; roomId: string; tokens: string[]; concurrency: number }
+  | { type: "vote"; voteId: string }
   | { type: "close" };
 
 const clients: FrameCollector[] = [];
+const participantIds: string[] = [];
 const now = () => performance.timeOrigin + performance.now();
 /** seq → latencies seen so far by this process's clients. */
 const latencies = new Map<number, number[]>();
@@ -35,6 +37,7 @@ process.on("message", async (command: Command) => {
     for (const client of clients) client.close();
     process.exit(0);
   }
+  if (command.type === "vote") return castAll(command.voteId);
   const joinTimes: number[] = [];
   let next = 0;
   const worker = async () => {
@@ -43,14 +46,39 @@ process.on("message", async (command: Command) => {
       const started = now();
       const { ticket } = await startRoom(command.base, token, command.roomId);
       const client = await openSignaling(command.base, command.roomId, ticket);
-      await client.message("control", "join_success", 60_000);
+      const joined = await client.message("control", "join_success", 60_000);
       joinTimes.push(now() - started);
+      participantIds.push(String((joined.payload as { participant_id: string }).participant_id));
       clients.push(client);
       watch(client);
     }
   };
   await Promise.all(Array.from({ length: command.concurrency }, worker));
-  process.send!({ type: "joined", joinTimes });
+  process.send!({ type: "joined", joinTimes, participantIds });
 });
+
+/** Every client of this process casts its ballot at once; reports when the last receipt came, and the receipts. */
+async function castAll(voteId: string): Promise<void> {
+  const from = clients.map((client) => client.frames.length);
+  clients.forEach((client, i) => {
+    client.send("legal_vote", { action: "vote", vote_id: voteId, option: i % 4 === 0 ? "no" : "yes" });
+  });
+  const receipts = await Promise.all(
+    clients.map(async (client, i) => {
+      const voted = await client.next(
+        (f) => f.payload.message === "voted" || f.payload.message === "error",
+        60_000,
+        from[i],
+      );
+      if (voted.payload.message !== "voted") throw new Error(`refused: ${JSON.stringify(voted.payload)}`);
+      return { at: now(), receipt: (voted.payload as { receipt: unknown }).receipt };
+    }),
+  );
+  process.send!({
+    type: "voted",
+    last: Math.max(...receipts.map((r) => r.at)),
+    receipts: receipts.map((r) => r.receipt),
+  });
+}
 
 process.send!({ type: "ready" });

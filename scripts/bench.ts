@@ -10,11 +10,14 @@
  * the pinned Janus node (scripts/bench-media.ts, inside a private network namespace).
  * Guessing: chat fan-out while wrong room passwords arrive from ever new addresses, with and without the cap on
  * password checks per process (scripts/bench-guessing.ts).
- * `BENCH_ONLY=signalling|turn|guessing|media` runs one part.
+ * Votes: 1,000 eligible voters in one room cast in one burst: time until the last receipt; the end (chain end and
+ * signatures) until `stopped`; fetching the protocol; its full offline verification with every receipt.
+ * `BENCH_ONLY=signalling|turn|votes|guessing|media` runs one part.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { verifyVote } from "../src/votes/verify";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
 import { guessingBurst } from "./bench-guessing";
 import { type RunningServer, startServer } from "./local-server";
@@ -120,6 +123,78 @@ async function signalling(): Promise<string[]> {
   return rows;
 }
 
+async function votes(): Promise<string[]> {
+  const voters = Number(process.env.BENCH_VOTERS ?? 1000);
+  const server = await startServer({ env: { ATTEMPT_LIMIT: "1000000", ROOM_MAX_PARTICIPANTS: "100000" } });
+  const children = Array.from({ length: PROCESSES }, () =>
+    fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
+  );
+  try {
+    const chairToken = await devLogin(server.base, "Vorsitz");
+    const room = await createRoom(server.base, chairToken, { name: "Plenarsitzung" });
+    const chair = await openSignaling(server.base, room.id, (await startRoom(server.base, chairToken, room.id)).ticket);
+    await chair.message("control", "join_success");
+    const tokens = await Promise.all(Array.from({ length: voters }, (_, i) => devLogin(server.base, `MdL ${i}`)));
+    await Promise.all(children.map((child) => once(child, "ready")));
+    const joined = children.map((child) => once<{ participantIds: string[] }>(child, "joined"));
+    for (const [i, child] of children.entries()) {
+      const share = tokens.filter((_, t) => t % PROCESSES === i);
+      child.send({ type: "join", base: server.base, roomId: room.id, tokens: share, concurrency: 8 });
+    }
+    const ids = (await Promise.all(joined)).flatMap((r) => r.participantIds);
+    // Everyone is announced to the chair (presence goes out in batches) before the vote names them.
+    const seen = new Set<string>();
+    await chair.next((f) => {
+      if (f.payload.message === "joined") for (const p of (f.payload as any).participants) seen.add(p.participant_id);
+      return ids.every((id) => seen.has(id));
+    }, 120_000);
+    chair.send("legal_vote", {
+      action: "start",
+      name: "Haushaltsgesetz 2027",
+      kind: "roll_call",
+      allowed_participants: ids,
+      enable_abstain: false,
+      rule: { quorum: { numerator: 1, denominator: 2 }, majority: "absolute" },
+      auto_close: false,
+    });
+    const voteId = ((await chair.message("legal_vote", "started", 30_000)).payload as any).vote_id as string;
+    await new Promise((r) => setTimeout(r, 500)); // the started frame has reached every voter
+    const burst = now();
+    const cast = children.map((child) => once<{ last: number; receipts: unknown[] }>(child, "voted"));
+    for (const child of children) child.send({ type: "vote", voteId });
+    const results = await Promise.all(cast);
+    const lastReceipt = Math.max(...results.map((r) => r.last)) - burst;
+    const stopAt = now();
+    chair.send("legal_vote", { action: "stop", vote_id: voteId });
+    await chair.message("legal_vote", "stopped", 60_000);
+    const stopMs = now() - stopAt;
+    const fetchAt = now();
+    const path = `/v1/rooms/${room.id}/votes/${voteId}/protocol`;
+    const protocol = await call(server.base, "GET", path, { token: chairToken });
+    const fetchMs = now() - fetchAt;
+    const keys = (await call(server.base, "GET", `/v1/rooms/${room.id}/votes/keys`)).body;
+    const receipts = results.flatMap((r) => r.receipts);
+    const verifyAt = now();
+    const verdict = await verifyVote({ protocol: protocol.body, receipts, keys });
+    const verifyMs = now() - verifyAt;
+    const entries = (protocol.body as { entries: unknown[] }).entries.length;
+    const size = JSON.stringify(protocol.body).length / 1024;
+    const rows = [
+      `${voters} voters, one burst: last receipt after ${ms(lastReceipt)} (goal < 2000 ms)`,
+      `stop → stopped (end of chain, document and head signatures) ${ms(stopMs)}`,
+      `GET protocol ${ms(fetchMs)} (${entries} entries, ${size.toFixed(0)} KiB)`,
+      `full verification with ${receipts.length} receipts ${ms(verifyMs)} (${verdict.ok ? "verified" : "FAILED"})`,
+    ];
+    for (const row of rows) console.log(row);
+    chair.close();
+    return rows;
+  } finally {
+    for (const child of children) child.send({ type: "close" });
+    await Promise.all(children.map((child) => new Promise((r) => child.once("exit", r))));
+    await server.stop();
+  }
+}
+
 const OPERATOR_TOKEN = "bench-operator-token-0123456789abcdef012";
 
 async function turnCredentials(): Promise<string[]> {
@@ -205,6 +280,7 @@ const report = [
     ? [`Signalling (${MESSAGES} chat messages per size, one room per size):`, ...(await signalling())]
     : []),
   ...(only === undefined || only === "turn" ? ["TURN credentials:", ...(await turnCredentials())] : []),
+  ...(only === undefined || only === "votes" ? ["Legal votes:", ...(await votes())] : []),
   ...(only === undefined || only === "guessing"
     ? ["Password guessing burst (32 parallel wrong passwords, a new address each):", ...(await guessingBurst())]
     : []),

@@ -29,6 +29,8 @@ export interface HostDeps {
   roster: RosterView;
   capabilities: Capabilities;
   info(): RoomInfo;
+  /** Waits until the object's writes so far are durable. */
+  sync(): Promise<void>;
   emit(target: Target, namespace: Namespace, event: { message: string }, echo?: Echo): void;
 }
 
@@ -63,6 +65,7 @@ export class ModuleHost {
         objects,
         services,
         now: () => Date.now(),
+        durable: deps.sync,
         emit: (target, event, sender) => deps.emit(target, namespace, event, sender),
         reply: (sender, event) => deps.emit({ to: "connection", connection: sender }, namespace, event, sender),
         timers: {

@@ -33,6 +33,8 @@ export interface CommandError {
   text: string;
   /** `slow_down`: when the sender may try again (sent in the error frame). */
   retry_after_ms?: number;
+  /** `ineligible`: the participants the command named who may not take part (sent in the error frame). */
+  participant_ids?: string[];
 }
 
 /** A participant as modules see them (the server's view: strict role). */
@@ -148,6 +150,8 @@ export interface ModuleContext<N extends Namespace, S = undefined> {
   readonly objects: Objects;
   readonly services: ModuleServices;
   now(): number;
+  /** Resolves once every write so far is on disk (before acknowledging what must survive a crash). */
+  durable(): Promise<void>;
   /** Sends an event of this namespace (or an error, e.g. of asynchronous work); `sender`'s own copy carries its
    * transaction_id. */
   emit(target: Target, event: EventOf<N> | ErrorPayload, sender?: Sender): void;

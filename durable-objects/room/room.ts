@@ -14,6 +14,8 @@ import {
   type StartInvitedRequest,
   type StartRequest,
   type StartResponse,
+  type VoteList,
+  type VoteProtocol,
 } from "../../src/protocol";
 import { type Config, readConfig } from "../../src/shared/config";
 import { errorResponse } from "../../src/shared/http";
@@ -124,16 +126,36 @@ export class RoomObject extends DurableObject<Env> {
 
   /** The moderation log: for the owner, the room's moderators and operators. */
   async moderationLog(principal: Principal, query: ModerationLogQuery): Promise<Result<ModerationLog>> {
-    const room = this.settings.visibleTo(principal);
-    if (!room.ok) return room;
-    const userKey = principal.userKey;
-    const owner = userKey !== null && room.value.owner_key === userKey;
-    const moderator =
-      userKey !== null && this.roster.member(await participantIdFor(room.value.id, userKey))?.role === "moderator";
-    if (!principal.operator && !owner && !moderator) {
+    const reader = await this.readerOf(principal);
+    if (!reader.ok) return reader;
+    if (!reader.value.chair) {
       return fail("insufficient_permissions", "only the room's owner, its moderators and operators read the log");
     }
     return ok(this.host.services().moderation.readLog(query.before, query.limit));
+  }
+
+  /** The room's votes: all of them for the owner, moderators and operators; for others those they could vote in. */
+  async votes(principal: Principal): Promise<Result<VoteList>> {
+    const reader = await this.readerOf(principal);
+    if (!reader.ok) return reader;
+    const votes = this.host.services().legal_vote;
+    if (reader.value.chair) return ok({ votes: votes.list() });
+    const own = reader.value.participantId === undefined ? [] : votes.list(reader.value.participantId);
+    if (own.length === 0) return fail("insufficient_permissions", "you were not eligible in any vote of this room");
+    return ok({ votes: own });
+  }
+
+  /** An ended vote's signed protocol: for the owner, moderators, operators and the vote's eligible voters. */
+  async voteProtocol(principal: Principal, voteId: string): Promise<Result<VoteProtocol>> {
+    const reader = await this.readerOf(principal);
+    if (!reader.ok) return reader;
+    const votes = this.host.services().legal_vote;
+    const eligible = votes.eligibleIn(voteId, reader.value.participantId);
+    if (eligible === undefined) return fail("not_found", "no such vote in this room");
+    if (!eligible && !reader.value.chair) {
+      return fail("insufficient_permissions", "only the room's chairs, operators and the vote's voters read it");
+    }
+    return votes.protocol(voteId);
   }
 
   diagnostics(principal: Principal): Result<RoomDiagnostics> {
@@ -150,10 +172,18 @@ export class RoomObject extends DurableObject<Env> {
     });
   }
 
-  /** Deletes the room: everyone is disconnected with a close code that tells clients not to retry. */
-  async remove(principal: Principal): Promise<Result<null>> {
+  /**
+   * Deletes the room: everyone is disconnected with a close code that tells clients not to retry. Vote protocols
+   * are records: a room that holds any is deleted only when `eraseVotes` says so (a running vote is canceled).
+   */
+  async remove(principal: Principal, eraseVotes = false): Promise<Result<null>> {
     const room = this.settings.managedBy(principal);
     if (!room.ok) return room;
+    const votes = this.host.services().legal_vote;
+    if (votes.hasRecords() && !eraseVotes) {
+      return fail("votes_retained", "the room holds vote protocols; delete with erase_votes=true to erase them too");
+    }
+    await votes.roomDeleted();
     for (const socket of this.ctx.getWebSockets()) this.transport.close(socket, CloseCode.roomDeleted, "room deleted");
     await roomIndexOf(this.env).remove(room.value.id);
     await this.host.run("deleted", []);
@@ -230,6 +260,20 @@ export class RoomObject extends DurableObject<Env> {
 
   // ── Wiring ─────────────────────────────────
 
+  /**
+   * Who reads a room's records: a chair (its owner, a moderator, or an operator) or not, and their participant id
+   * in this room (registered users). Another tenant's room is not found.
+   */
+  private async readerOf(principal: Principal): Promise<Result<{ chair: boolean; participantId?: string }>> {
+    const room = this.settings.visibleTo(principal);
+    if (!room.ok) return room;
+    const userKey = principal.userKey;
+    const participantId = userKey === null ? undefined : await participantIdFor(room.value.id, userKey);
+    const owner = userKey !== null && room.value.owner_key === userKey;
+    const moderator = participantId !== undefined && this.roster.member(participantId)?.role === "moderator";
+    return ok({ chair: principal.operator || owner || moderator, participantId });
+  }
+
   /** Who a REST change is logged as: the owner's participant in this room, or the operator. */
   private async actorOf(principal: Principal): Promise<Actor> {
     const room = this.settings.row()!;
@@ -285,6 +329,7 @@ export class RoomObject extends DurableObject<Env> {
         if (!room) throw new Error("room does not exist");
         return { id: room.id, tenant: room.tenant, waitingRoom: room.waiting_room };
       },
+      sync: () => this.ctx.storage.sync(),
       emit: (target, namespace, event, echo) => this.transport.emit(target, namespace, event, echo),
       capabilities: {
         setRole: async (id, role) => {

@@ -73,6 +73,12 @@ export const ErrorCodeSchema = z.enum([
   "sfu_error",
   "chat_disabled",
   "slow_down",
+  "ineligible",
+  "vote_active",
+  "vote_not_active",
+  "already_voted",
+  "invalid_option",
+  "votes_retained",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -123,6 +129,12 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   sfu_error: 503,
   chat_disabled: 403,
   slow_down: 429,
+  ineligible: 403,
+  vote_active: 409,
+  vote_not_active: 409,
+  already_voted: 409,
+  invalid_option: 400,
+  votes_retained: 409,
   internal_error: 500,
 };
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ErrorCodeSchema, openEnum } from "./common";
+import { ErrorCodeSchema, IdSchema, openEnum } from "./common";
 
 export const SUBPROTOCOL = "plenum-signaling-v1";
 export const TICKET_PREFIX = "ticket#";
@@ -30,6 +30,8 @@ export const ErrorPayloadSchema = z.object({
   text: z.string().optional(),
   /** `slow_down`: when the refused command would be accepted again. */
   retry_after_ms: z.number().int().nonnegative().optional(),
+  /** `ineligible`: the participants named in the command who may not take part (e.g. guests in a vote). */
+  participant_ids: z.array(IdSchema).optional(),
 });
 export type ErrorPayload = z.infer<typeof ErrorPayloadSchema>;
 

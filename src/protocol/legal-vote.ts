@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { IdSchema } from "./common";
+import { IdSchema, isFreeText, isVisibleText, openEnum, type Role } from "./common";
+import { CHAIRS } from "./moderation";
 
 /**
  * The evidence of a legal vote (docs/votes.md): its protocol document, the receipts voters get and the signed
@@ -171,3 +172,145 @@ export type VoteKeySet = z.infer<typeof VoteKeySetSchema>;
 
 /** `POST /v1/operator/votes/rotate-key`: the new key's id (the old one stays in the key set). */
 export const RotatedVoteKeySchema = z.object({ kid: z.string() }).meta({ id: "RotatedVoteKey" });
+
+// ── The legal_vote namespace (docs/protocol.md) ─────────────────────────────
+
+/** The most voters one vote names (a room's hard upper bound of participants). */
+export const MAX_VOTERS = 1000;
+export const MAX_VOTE_DURATION_SECONDS = 24 * 3600;
+
+const VoteNameSchema = z.string().trim().min(1).max(150).refine(isVisibleText, "control characters are not allowed");
+const VoteTextSchema = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine(isFreeText, "control characters other than line feed and tab are not allowed");
+const voteId = { vote_id: IdSchema };
+
+export const LegalVoteCommandSchema = z.discriminatedUnion("action", [
+  z
+    .object({
+      action: z.literal("start"),
+      name: VoteNameSchema,
+      subtitle: VoteNameSchema.optional(),
+      topic: VoteTextSchema(2000).optional(),
+      kind: VoteKindSchema,
+      allowed_participants: z
+        .array(IdSchema)
+        .min(1)
+        .max(MAX_VOTERS)
+        .refine((ids) => new Set(ids).size === ids.length, "a participant is named twice"),
+      enable_abstain: z.boolean(),
+      rule: VoteRuleSchema,
+      duration_seconds: z.number().int().min(10).max(MAX_VOTE_DURATION_SECONDS).optional(),
+      auto_close: z.boolean(),
+    })
+    .strict(),
+  /** `token`: the one the voter got privately in a pseudonymous vote (absent in roll calls). */
+  z
+    .object({ action: z.literal("vote"), ...voteId, option: VoteOptionSchema, token: VoteTokenSchema.optional() })
+    .strict(),
+  z.object({ action: z.literal("stop"), ...voteId }).strict(),
+  z.object({ action: z.literal("cancel"), ...voteId, reason: VoteTextSchema(300) }).strict(),
+  z
+    .object({
+      action: z.literal("report_issue"),
+      ...voteId,
+      kind: z.enum(["audio", "video", "screenshare"]).optional(),
+      description: VoteTextSchema(1000).optional(),
+    })
+    .strict()
+    .refine((c) => c.kind !== undefined || c.description !== undefined, "say what kind of issue, or describe it"),
+]);
+export type LegalVoteCommand = z.infer<typeof LegalVoteCommandSchema>;
+export type LegalVoteAction = LegalVoteCommand["action"];
+
+/**
+ * Who may issue each command (the room enforces it). Voting and reporting are open to every role here: whether
+ * someone may is the vote's eligibility (a guest never is), answered `ineligible`.
+ */
+export const LEGAL_VOTE_AUTHORITY: { readonly [A in LegalVoteAction]: readonly Role[] } = {
+  start: CHAIRS,
+  vote: ["owner", "moderator", "user", "guest"],
+  stop: CHAIRS,
+  cancel: CHAIRS,
+  report_issue: ["owner", "moderator", "user", "guest"],
+};
+
+const TallySchema = z.object({ yes: z.number().int(), no: z.number().int(), abstain: z.number().int() });
+const NamedBallotSchema = z.object({ participant_id: IdSchema, option: openEnum(VoteOptionSchema) });
+
+export const LegalVoteEventSchema = z.discriminatedUnion("message", [
+  /** Everyone: a vote started; `head` is the signed head of its first entry. */
+  z.object({ message: z.literal("started"), ...voteId, vote: VoteDescriptionSchema, head: VoteHeadSchema }),
+  /** To each eligible voter of a pseudonymous vote, privately: the single-use token to vote with. */
+  z.object({ message: z.literal("token"), ...voteId, token: VoteTokenSchema }),
+  /** To the voter, once the ballot is stored: the signed receipt (keep it to check the protocol later). */
+  z.object({ message: z.literal("voted"), ...voteId, receipt: VoteReceiptSchema }),
+  /**
+   * Everyone, at most once per PRESENCE_BATCH_MS: how many have voted; in live roll calls also the tally and the
+   * ballots cast since the previous update.
+   */
+  z.object({
+    message: z.literal("updated"),
+    ...voteId,
+    cast: z.number().int(),
+    tally: TallySchema.optional(),
+    ballots: z.array(NamedBallotSchema).optional(),
+  }),
+  /** Everyone, at most once a second while the vote runs and its chain grew: a signed head of the chain. */
+  z.object({ message: z.literal("head"), ...voteId, head: VoteHeadSchema }),
+  /** To the vote's initiator: an eligible voter reported a problem (`participant_id` null in pseudonymous votes). */
+  z.object({
+    message: z.literal("issue_reported"),
+    ...voteId,
+    kind: z.string().nullable(),
+    description: z.string().nullable(),
+    participant_id: IdSchema.nullable(),
+  }),
+  z.object({ message: z.literal("stopped"), ...voteId, result: VoteResultSchema, head: VoteHeadSchema }),
+  z.object({ message: z.literal("canceled"), ...voteId, reason: z.string(), head: VoteHeadSchema }),
+]);
+
+/**
+ * join_success.modules.legal_vote: the running vote (or null) — its description, how many have voted, whether the
+ * joiner has (null in pseudonymous votes: the room does not know) and their receipt, the tally and ballots in live
+ * roll calls, and the latest signed head.
+ */
+export const LegalVoteJoinStateSchema = z.object({
+  active: z
+    .object({
+      vote: VoteDescriptionSchema,
+      cast: z.number().int(),
+      voted: z.boolean().nullable(),
+      /** Roll calls: the joiner's receipt, when they voted (from another device, or before a reconnect). */
+      receipt: VoteReceiptSchema.optional(),
+      tally: TallySchema.optional(),
+      ballots: z.array(NamedBallotSchema).optional(),
+      /** Null only briefly after a restart that came between storing the start and signing its first head. */
+      head: VoteHeadSchema.nullable(),
+    })
+    .nullable(),
+});
+
+// ── REST ─────────────────────────────
+
+export const VoteSummarySchema = z.object({
+  vote_id: IdSchema,
+  name: z.string(),
+  kind: VoteKindSchema,
+  started_at: z.iso.datetime(),
+  stopped_at: z.iso.datetime().nullable(),
+  /** Null while the vote runs. */
+  outcome: VoteOutcomeSchema.nullable(),
+});
+export type VoteSummary = z.infer<typeof VoteSummarySchema>;
+export const VoteListSchema = z.object({ votes: z.array(VoteSummarySchema) }).meta({ id: "VoteList" });
+export type VoteList = z.infer<typeof VoteListSchema>;
+
+export const VoteParamsSchema = z.object({ id: IdSchema, vote_id: IdSchema });
+
+/** DELETE /v1/rooms/{id}?erase_votes=true also erases the room's vote protocols (otherwise 409 votes_retained). */
+export const DeleteRoomQuerySchema = z.object({ erase_votes: z.enum(["true", "false"]).optional() }).strict();

@@ -3,6 +3,7 @@ import { ChatCommandSchema, ChatEventSchema, ChatJoinStateSchema } from "./chat"
 import { IdSchema, openEnum, RoleSchema } from "./common";
 import { ControlCommandSchema, ControlEventSchema, ParticipantSchema } from "./control";
 import { type ErrorPayload, ErrorPayloadSchema, serverFrameSchema } from "./frames";
+import { LegalVoteCommandSchema, LegalVoteEventSchema, LegalVoteJoinStateSchema } from "./legal-vote";
 import { MediaCommandSchema, MediaEventSchema, MediaJoinStateSchema } from "./media";
 import { ModerationCommandSchema, ModerationEventSchema, ModerationJoinStateSchema } from "./moderation";
 import { TurnCommandSchema, TurnCredentialsSchema, TurnEventSchema } from "./turn";
@@ -32,6 +33,7 @@ const SPECIFIED = {
     events: ModerationEventSchema,
     joinState: ModerationJoinStateSchema,
   },
+  legal_vote: { commands: LegalVoteCommandSchema, events: LegalVoteEventSchema, joinState: LegalVoteJoinStateSchema },
 } as const satisfies Record<string, NamespaceProtocol>;
 
 type Specified = typeof SPECIFIED;

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import {
   CreateInviteRequestSchema,
   CreateRoomRequestSchema,
+  DeleteRoomQuerySchema,
   fail,
   InviteListSchema,
   InviteParamsSchema,
@@ -22,10 +23,15 @@ import {
   UpdateRoomRequestSchema,
   type VoteKeySet,
   VoteKeySetSchema,
+  VoteListSchema,
+  VoteParamsSchema,
+  type VoteProtocol,
+  VoteProtocolSchema,
 } from "../protocol";
 import { signingKey } from "../shared/keys";
 import { hashPassword, passwordCheckAllowed } from "../shared/password";
 import { randomToken } from "../shared/secrets";
+import { type ReportEvidence, voteReport } from "../votes/report";
 import {
   type AppEnv,
   authenticated,
@@ -51,6 +57,22 @@ async function cappedHash(c: Context<AppEnv>, password: string | undefined): Pro
     return fail("too_many_attempts", "the server is hashing too many passwords right now; try again shortly");
   }
   return ok(await hashPassword(password));
+}
+
+/** Reports rendered lately (a report is a pure function of its protocol and links; rendering takes CPU). */
+const reports = new Map<string, Promise<Uint8Array<ArrayBuffer>>>();
+const REPORTS_KEPT = 16;
+
+function reportOf(protocol: VoteProtocol, evidence: ReportEvidence): Promise<Uint8Array<ArrayBuffer>> {
+  const key = `${protocol.vote.id}:${protocol.head}:${protocol.signature}:${evidence.keysUrl}`;
+  let report = reports.get(key);
+  if (!report) {
+    report = voteReport(protocol, evidence).then((bytes) => new Uint8Array(bytes));
+    report.catch(() => reports.delete(key));
+    reports.set(key, report);
+    for (const old of reports.keys()) if (reports.size > REPORTS_KEPT) reports.delete(old);
+  }
+  return report;
 }
 
 /** Rooms: their settings, guest invites, and the signalling tickets to join them. */
@@ -144,13 +166,16 @@ export function roomRoutes() {
     route({
       method: "delete",
       path: "/v1/rooms/{id}",
-      summary: "Delete the room and disconnect everyone (owner or operator)",
+      summary:
+        "Delete the room and disconnect everyone (owner or operator); a room with vote protocols only with " +
+        "erase_votes=true (409 votes_retained otherwise)",
       ...authenticated,
-      request: roomParams,
+      request: { ...roomParams, query: DeleteRoomQuerySchema },
       responses: { 204: { description: "Deleted" } },
     }),
     async (c) => {
-      const result = await room(c.env, c.req.valid("param").id).remove(c.var.principal);
+      const eraseVotes = c.req.valid("query").erase_votes === "true";
+      const result = await room(c.env, c.req.valid("param").id).remove(c.var.principal, eraseVotes);
       return result.ok ? c.body(null, 204) : respond(c, result, 200);
     },
   );
@@ -209,6 +234,60 @@ export function roomRoutes() {
       responses: { 200: { ...json(VoteKeySetSchema), description: "The key in use first, then retired keys" } },
     }),
     async (c) => c.json((await signingKey(c.env, "vote").jwks()) as VoteKeySet, 200),
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}/votes",
+      summary: "The room's legal votes, newest first (owner, moderators, operators; a voter sees their own votes)",
+      ...authenticated,
+      request: roomParams,
+      responses: { 200: { ...json(VoteListSchema), description: "Votes; outcome null while one runs" } },
+    }),
+    async (c) => respond(c, await room(c.env, c.req.valid("param").id).votes(c.var.principal), 200),
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}/votes/{vote_id}/protocol",
+      summary: "An ended vote's signed protocol document (owner, moderators, operators, the vote's eligible voters)",
+      ...authenticated,
+      request: { params: VoteParamsSchema },
+      responses: { 200: { ...json(VoteProtocolSchema), description: "The document (docs/votes.md)" } },
+    }),
+    async (c) => {
+      const { id, vote_id } = c.req.valid("param");
+      return respond(c, await room(c.env, id).voteProtocol(c.var.principal, vote_id), 200);
+    },
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/rooms/{id}/votes/{vote_id}/report.pdf",
+      summary: "An ended vote's report as PDF, for reading and printing (who may read the protocol)",
+      ...authenticated,
+      request: { params: VoteParamsSchema },
+      responses: { 200: { content: { "application/pdf": { schema: {} } }, description: "The report" } },
+    }),
+    async (c) => {
+      const { id, vote_id } = c.req.valid("param");
+      const protocol = await room(c.env, id).voteProtocol(c.var.principal, vote_id);
+      if (!protocol.ok) return respond(c, protocol, 200);
+      const origin = new URL(c.req.url).origin;
+      const keysUrl = `${origin}/v1/rooms/${id}/votes/keys`;
+      const pdf = await reportOf(protocol.value, {
+        kid: "",
+        keysUrl,
+        protocolUrl: `${origin}/v1/rooms/${id}/votes/${vote_id}/protocol`,
+      });
+      return c.body(pdf, 200, {
+        "content-type": "application/pdf",
+        "content-disposition": `attachment; filename="vote-${vote_id}-report.pdf"`,
+      });
+    },
   );
 
   app.openapi(

@@ -3,6 +3,7 @@ import {
   ClientFrameSchema,
   type ErrorCode,
   isNamespace,
+  LEGAL_VOTE_AUTHORITY,
   MODERATION_AUTHORITY,
   NAMESPACE_NAMES,
   NAMESPACES,
@@ -22,12 +23,14 @@ export const ACTIONS: Record<string, readonly string[]> = Object.fromEntries(
  * they answer `not_found`), of chat only `send_message`; the others change the session (kick, lock, end_meeting,
  * roles, mute, chat off, a cleared history, …) or answer with other events, which the oracle does not model —
  * they have their own authorization matrix and behaviour tests in the in-workerd tier. Their names still reach
- * the room from other namespaces' generators, refused as unknown actions there.
+ * the room from other namespaces' generators, refused as unknown actions there. Of legal_vote all but `start`: no
+ * vote runs, so each answers `vote_not_active` (votes have their own tests in the in-workerd tier).
  */
 export const FUZZED_ACTIONS: Record<string, readonly string[]> = {
   ...ACTIONS,
   moderation: ["accept", "reject"],
   chat: ["send_message"],
+  legal_vote: ["vote", "stop", "cancel", "report_issue"],
 };
 
 const chairsOnly = (authority: Record<string, readonly Role[]>) =>
@@ -39,6 +42,7 @@ const chairsOnly = (authority: Record<string, readonly Role[]>) =>
 const CHAIRS_ONLY: Record<string, readonly string[]> = {
   moderation: chairsOnly(Object.fromEntries(Object.entries(MODERATION_AUTHORITY).map(([a, r]) => [a, r.issuers]))),
   chat: chairsOnly(CHAT_AUTHORITY),
+  legal_vote: chairsOnly(LEGAL_VOTE_AUTHORITY),
 };
 
 /** Who sends a frame: the role the room gave them and whether they wait in the waiting room. */
@@ -129,9 +133,10 @@ const SFU_ONLY = ["publish_offer", "subscribe_answer", "trickle"];
 /** Whether a valid command always answers its sender (with its transaction id): a result, an echo or an error. */
 export function alwaysAnswers(namespace: string, action: string): boolean {
   // Chat echoes to the sender, turn answers with credentials, moderation refuses unknown targets (the fuzz never
-  // names the waiting participant as a target). Raised hands and mesh media answer only on refusal.
+  // names the waiting participant as a target), legal_vote refuses (no vote runs). Raised hands and mesh media
+  // answer only on refusal.
   if (namespace === "media") return SFU_ONLY.includes(action);
-  return namespace === "chat" || namespace === "turn" || namespace === "moderation";
+  return ["chat", "turn", "moderation", "legal_vote"].includes(namespace);
 }
 
 /** The event name a successful command answers its sender with, if it answers. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../scripts/local-server";
 import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema } from "../../src/protocol";
 import { keyId } from "../../src/shared/sealing";
+import { verifyVote } from "../../src/votes/verify";
 import { plenumCli } from "../e2e/coturn";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
 
@@ -418,6 +419,80 @@ describe("the vote key, rotated by the operator CLI", () => {
       });
       await expect(refused).rejects.toMatchObject({ code: 1 });
       expect((await keys()).map((k) => k.kid)).toEqual([kid, first.kid]);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("legal votes across a crash", () => {
+  it("keeps every acknowledged ballot across kill -9; the vote goes on and its chain verifies", async () => {
+    let server = await startServer();
+    const { dataDir, port } = server;
+    try {
+      const owner = await devLogin(server.base, "Vorsitz");
+      const room = await createRoom(server.base, owner);
+      const chair = await join(server.base, owner, room.id);
+      const names = Array.from({ length: 12 }, (_, i) => `Mitglied ${i + 1}`);
+      const tokens = await Promise.all(names.map((name) => devLogin(server.base, name)));
+      const voters = await Promise.all(tokens.map((token) => join(server.base, token, room.id)));
+      const ids = voters.map((v) => String(v.joined.participant_id));
+      // Everyone is announced before the vote names them.
+      const announced = () =>
+        chair.client.frames.flatMap((f: any) => (f.payload.message === "joined" ? f.payload.participants : []));
+      await chair.client.next(() => announced().length >= ids.length);
+      chair.client.send("legal_vote", {
+        action: "start",
+        name: "Nachtragshaushalt",
+        kind: "roll_call",
+        allowed_participants: [String(chair.joined.participant_id), ...ids],
+        enable_abstain: false,
+        rule: { quorum: { numerator: 1, denominator: 2 }, majority: "simple" },
+        auto_close: false,
+      });
+      const voteId = ((await chair.client.message("legal_vote", "started")).payload as any).vote_id as string;
+      for (const voter of voters) await voter.client.message("legal_vote", "started");
+      // A burst of ballots; the process dies as soon as half of them are acknowledged.
+      voters.forEach((voter, i) => {
+        voter.client.send("legal_vote", { action: "vote", vote_id: voteId, option: i % 3 === 0 ? "no" : "yes" });
+      });
+      const receiptsSeen = () => voters.filter((v) => v.client.frames.some((f) => f.payload.message === "voted"));
+      await chair.client.next(() => receiptsSeen().length >= voters.length / 2, 20_000);
+      await server.crash();
+      // Every receipt that arrived before the socket closed is an acknowledged ballot.
+      const acknowledged = new Map<number, unknown>();
+      for (const [i, voter] of voters.entries()) {
+        await voter.client.waitClosed();
+        const voted = voter.client.frames.find((f) => f.payload.message === "voted");
+        if (voted) acknowledged.set(i, (voted.payload as any).receipt);
+      }
+      expect(acknowledged.size).toBeGreaterThanOrEqual(voters.length / 2);
+
+      server = await startServer({ dataDir, port });
+      const back = await Promise.all(tokens.map((token) => join(server.base, token, room.id)));
+      for (const [i, again] of back.entries()) {
+        const active = again.joined.modules.legal_vote.active;
+        expect(active.vote.id).toBe(voteId);
+        if (acknowledged.has(i)) expect(active.voted, `voter ${i} was acknowledged`).toBe(true);
+        if (active.voted) continue;
+        // Not stored before the crash: the vote goes on and takes the ballot now.
+        again.client.send("legal_vote", { action: "vote", vote_id: voteId, option: "yes" });
+        acknowledged.set(i, ((await again.client.message("legal_vote", "voted")).payload as any).receipt);
+      }
+      const chairAgain = await join(server.base, owner, room.id);
+      chairAgain.client.send("legal_vote", { action: "stop", vote_id: voteId });
+      const stopped = (await chairAgain.client.message("legal_vote", "stopped")).payload as any;
+      expect(stopped.result).toMatchObject({ cast: voters.length, eligible: voters.length + 1 });
+      const protocol = await call(server.base, "GET", `/v1/rooms/${room.id}/votes/${voteId}/protocol`, {
+        token: owner,
+      });
+      expect(protocol.status).toBe(200);
+      const keys = (await call(server.base, "GET", `/v1/rooms/${room.id}/votes/keys`)).body;
+      const verdict = await verifyVote({ protocol: protocol.body, receipts: [...acknowledged.values()], keys });
+      expect(verdict.checks.filter((c) => !c.ok)).toEqual([]);
+      const voted = protocol.body.entries.filter((e: any) => e.event.type === "ballot").map((e: any) => e.event.voter);
+      expect(new Set(voted)).toEqual(new Set(ids));
+      for (const client of [...back, chairAgain]) client.client.close();
     } finally {
       await server.stop();
     }

@@ -520,6 +520,8 @@ describe("moderation commands", () => {
     const owner = await room.join();
     const member = await room.join("Mitglied");
     const { invite, first, client: guest } = await guestIn(room, "gast123");
+    // The member is announced first: a hand raised within the joining batch would arrive as part of `joined`.
+    await sees(owner, member.id);
     const raisedBy = (id: string) => (f: any) =>
       f.payload.message === "update" &&
       f.payload.participant.participant_id === id &&

@@ -2,12 +2,20 @@ import type { Namespace } from "../../../src/protocol";
 import type { RoomModule } from "../module";
 import { chat } from "./chat";
 import { control } from "./control";
+import { legalVote } from "./legal-vote";
 import { media } from "./media";
 import { moderation } from "./moderation";
 import { turn } from "./turn";
 
 /** One module per namespace of the protocol registry (src/protocol/registry.ts); a missing one fails to compile. */
-const BY_NAMESPACE: { [N in Namespace]: RoomModule<N> } = { control, chat, turn, media, moderation };
+const BY_NAMESPACE: { [N in Namespace]: RoomModule<N> } = {
+  control,
+  chat,
+  turn,
+  media,
+  moderation,
+  legal_vote: legalVote,
+};
 
 /** The room's protocol modules, in the order their hooks run. */
 export const ROOM_MODULES: readonly RoomModule[] = Object.values(BY_NAMESPACE);

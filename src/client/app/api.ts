@@ -1,4 +1,4 @@
-import type { AuthOptions, Invite, Room, RoomList, StartResponse } from "../../protocol";
+import type { AuthOptions, Invite, Room, RoomList, StartResponse, VoteList } from "../../protocol";
 
 /** The signed-in user's access token (development login or OIDC), per browser tab. */
 const TOKEN_KEY = "plenum.token";
@@ -42,6 +42,19 @@ async function call<T>(method: string, path: string, body?: unknown, token = ses
   return payload as T;
 }
 
+/** A file the server makes (a vote's protocol or report), its bytes as they came; refusals as for JSON calls. */
+async function file(path: string, token = session.token()): Promise<Blob> {
+  const response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (!response.ok) {
+    const payload = (await response.json().catch(() => ({}))) as { error?: { code: string; message: string } };
+    throw new ApiError(response.status, payload.error?.code ?? "error", payload.error?.message ?? response.statusText);
+  }
+  return response.blob();
+}
+
+const votePath = (id: string, voteId: string) =>
+  `/v1/rooms/${encodeURIComponent(id)}/votes/${encodeURIComponent(voteId)}`;
+
 export const api = {
   authOptions: () => call<AuthOptions>("GET", "/v1/auth/options", undefined, null),
   devLogin: (name: string) => call<{ access_token: string }>("POST", "/v1/auth/dev-login", { name }, null),
@@ -70,4 +83,8 @@ export const api = {
       },
       null,
     ),
+  /** The room's votes as the server lists them (for chairs, and for each vote's eligible voters). */
+  votes: (id: string) => call<VoteList>("GET", `/v1/rooms/${encodeURIComponent(id)}/votes`),
+  /** A vote's protocol document (JSON, 409 while it runs) or its PDF report, unchanged. */
+  voteFile: (id: string, voteId: string, name: "protocol" | "report.pdf") => file(`${votePath(id, voteId)}/${name}`),
 };

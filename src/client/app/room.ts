@@ -11,6 +11,7 @@ import { PeoplePanel } from "./panels/people";
 import { StagePanel } from "./panels/stage";
 import { RoomState } from "./panels/state";
 import { Toolbar } from "./panels/toolbar";
+import { VotesPanel } from "./panels/votes";
 import { WaitingPanel } from "./panels/waiting";
 import { RECONNECT_BACKOFF_MS } from "./reconnect";
 
@@ -71,6 +72,8 @@ class RoomView {
   private readonly chat = new ChatPanel(this.state);
   private readonly waiting = new WaitingPanel(this.state, this.commands);
   private readonly moderation = new ModerationPanel(this.state, this.commands);
+  /** Built in the constructor: it needs the room's id (for its REST calls and the evidence it keeps). */
+  private readonly votes: VotesPanel;
   private readonly stage = new StagePanel(this.state, () => this.toolbar.update());
   private readonly toolbar = new Toolbar(this.state, this.stage, {
     toggleHand: () => this.people.toggleHand(),
@@ -88,6 +91,7 @@ class RoomView {
     private readonly who: Who,
     private readonly header: () => HTMLElement,
   ) {
+    this.votes = new VotesPanel(this.state, roomId);
     if (who.kind === "guest") this.resumption = sessionStorage.getItem(`plenum.resumption.${roomId}`) ?? undefined;
   }
 
@@ -107,7 +111,16 @@ class RoomView {
       signaling.onError((namespace, { error, text }, transactionId) =>
         console.warn(`signalling error in ${namespace} (transaction ${transactionId ?? "none"}): ${error}`, text ?? ""),
       );
-      const panels = [this.commands, this.people, this.chat, this.waiting, this.moderation, this.stage, this.toolbar];
+      const panels = [
+        this.commands,
+        this.people,
+        this.chat,
+        this.waiting,
+        this.moderation,
+        this.votes,
+        this.stage,
+        this.toolbar,
+      ];
       for (const panel of panels) panel.listen(signaling);
       signaling.onClose((code, reason) => this.closed(code, reason));
     } catch (error) {
@@ -136,6 +149,7 @@ class RoomView {
     this.chat.reset(joined.modules.chat);
     this.waiting.show(joined.modules.moderation?.waiting ?? []);
     this.moderation.show(joined.modules.moderation);
+    this.votes.show(joined.modules.legal_vote);
     this.setStatus("connected");
     await this.stage.start(signaling, joined);
     await this.toolbar.renderDevices();
@@ -168,6 +182,7 @@ class RoomView {
           this.people.view(),
           this.waiting.view(),
           this.moderation.view(),
+          this.votes.view(),
           this.chat.view(),
         ),
       ),

@@ -198,6 +198,7 @@ async function endOfMeeting(ctx: Context): Promise<void> {
   ctx.services.control.setHandsEnabled(true);
   ctx.services.chat.meetingOver();
   ctx.services.media.meetingOver();
+  await ctx.services.legal_vote.meetingOver();
   await ctx.timers.cancel(MEETING_OVER);
 }
 
