@@ -24,11 +24,17 @@ export type VoteOption = z.infer<typeof VoteOptionSchema>;
 export const VoteKindSchema = z.enum(["roll_call", "live_roll_call", "pseudonymous"]);
 export type VoteKind = z.infer<typeof VoteKindSchema>;
 
+/** Bounds the quorum's terms, so the rule's products stay far inside exact integers (at most 10^6 × 10^3). */
+const MAX_QUORUM_TERM = 1000;
+
 /** Quorum `numerator/denominator` of the eligible voters; the majority among the ballots. */
 export const VoteRuleSchema = z
   .object({
     quorum: z
-      .object({ numerator: z.number().int().min(0), denominator: z.number().int().min(1) })
+      .object({
+        numerator: z.number().int().min(0).max(MAX_QUORUM_TERM),
+        denominator: z.number().int().min(1).max(MAX_QUORUM_TERM),
+      })
       .strict()
       .refine((q) => q.numerator <= q.denominator, "a quorum is at most everyone"),
     majority: z.enum(["simple", "absolute", "two_thirds"]),

@@ -216,15 +216,10 @@ export function reportLines(protocol: VoteProtocol, evidence: ReportEvidence): R
   if (presence.length > 0) {
     add("attendance", "heading", "Anwesenheit / Attendance");
     if (pseudonymous) {
-      const left = presence.filter((p) => !p.event.present);
-      add("attendance", "field", String(left.length), "Verlassen / Departures");
-      add("attendance", "field", String(presence.length - left.length), "Zurückgekehrt / Returns");
-      add(
-        "attendance",
-        "field",
-        String(new Set(presence.map((p) => p.event.participant_id)).size),
-        "Betroffene / Voters concerned",
-      );
+      // Pseudonymous votes record attendance only once, at the end: who of the eligible was there.
+      const away = presence.filter((p) => !p.event.present);
+      add("attendance", "field", String(presence.length - away.length), "Anwesend am Ende / Present at the end");
+      add("attendance", "field", String(away.length), "Abwesend am Ende / Away at the end");
     } else {
       add("attendance", "table_header", "Teilnehmer:in / Participant", "Zeit / Time");
       for (const p of presence) {

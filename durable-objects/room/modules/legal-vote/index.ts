@@ -100,19 +100,23 @@ const refused = (value: StoredVote | CommandError): value is CommandError => "er
 
 type StartCommand = Extract<ParsedCommandOf<"legal_vote">, { action: "start" }>;
 
-/** Those named who may not vote: only registered users in the room (not waiting) are eligible. */
-function ineligible(ctx: Context, ids: readonly string[]): string[] {
+/**
+ * Those named who may not vote: only registered users in the room (not waiting) are eligible — in pseudonymous
+ * votes connected now, as only a connection can receive its token (it is never issued again).
+ */
+function ineligible(ctx: Context, ids: readonly string[], kind: StartCommand["kind"]): string[] {
   return ids.filter((id) => {
     const member = ctx.roster.member(id);
-    return member?.kind !== "user" || member.held || !ctx.roster.present(id);
+    if (member?.kind !== "user" || member.held || !ctx.roster.present(id)) return true;
+    return kind === "pseudonymous" && !member.connected;
   });
 }
 
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<CommandError | undefined> {
   if (ctx.state.store.running()) return voteActive;
-  const outsiders = ineligible(ctx, command.allowed_participants);
+  const outsiders = ineligible(ctx, command.allowed_participants, command.kind);
   if (outsiders.length > 0) {
-    const text = "only registered users in the room may vote";
+    const text = "only registered users in the room may vote (in pseudonymous votes: connected now)";
     return { error: "ineligible", text, participant_ids: outsiders };
   }
   return serialized(ctx, async () => {
@@ -138,7 +142,8 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     // The link between a token and its voter exists only here, in memory, until each is sent.
     const tokens = vote.kind === "pseudonymous" ? vote.eligible.map(() => randomToken(24)) : [];
     const hashes = await Promise.all(tokens.map((token) => sha256(token)));
-    ctx.state.store.create(vote, first, now, hashes);
+    // A voter within their resumption window is away: their return is recorded (roll calls).
+    ctx.state.store.create(vote, first, now, hashes, (id) => ctx.roster.member(id)?.connected === true);
     const timers: Promise<void>[] = [];
     if (vote.duration_seconds !== null) {
       const data = { vote_id: vote.id };
@@ -338,6 +343,8 @@ async function reportIssue(ctx: Context, sender: Sender, command: IssueCommand):
   if (reported >= MAX_ISSUES_PER_VOTER) {
     return { error: "slow_down", text: `at most ${MAX_ISSUES_PER_VOTER} reports per vote` };
   }
+  // Counted before the write waits its turn, so reports sent at once cannot pass the bound together.
+  ctx.state.issues.set(counted, reported + 1);
   const written = await serialized(ctx, async () => {
     const vote = runningVote(ctx, command.vote_id);
     if (refused(vote)) return vote;
@@ -358,8 +365,10 @@ async function reportIssue(ctx: Context, sender: Sender, command: IssueCommand):
     ctx.state.store.append(vote.id, entries);
     return { vote, event };
   });
-  if ("error" in written) return written;
-  ctx.state.issues.set(counted, reported + 1);
+  if ("error" in written) {
+    ctx.state.issues.set(counted, (ctx.state.issues.get(counted) ?? 1) - 1);
+    return written;
+  }
   await ctx.durable();
   const { vote, event } = written;
   const report = {
@@ -463,16 +472,20 @@ export const legalVote = defineModule<"legal_vote", Runtime>({
       await notePresence(ctx, participantId, false);
     },
     loaded(ctx) {
-      // A crash between storing a vote's start and signing its first head leaves it without one.
+      // The chain may have grown past the last signed head before a restart (or a start have none yet).
       const vote = ctx.state.store.running();
-      if (vote && !vote.head) scheduleHead(ctx);
+      if (vote && vote.head?.seq !== vote.last.seq) scheduleHead(ctx);
     },
     async timer(ctx, key, data) {
       const voteId = (data as { vote_id?: string } | undefined)?.vote_id ?? "";
       if (key === EXPIRY) await finish(ctx, voteId, { type: "stopped", by: null, reason: "expired" });
       const initiator = ctx.state.store.get(voteId)?.vote.initiator.participant_id;
-      if (key === INITIATOR_GONE && initiator !== undefined && !ctx.roster.present(initiator)) {
+      if (key !== INITIATOR_GONE || initiator === undefined || ctx.roster.member(initiator)?.connected) return;
+      if (!ctx.roster.present(initiator)) {
         await finish(ctx, voteId, { type: "canceled", by: null, reason: "initiator_left" });
+      } else {
+        // Still within the resumption window (the timer fired at its very end): look again shortly.
+        await ctx.timers.schedule(INITIATOR_GONE, ctx.now() + 1000, data);
       }
     },
     deleted(ctx) {

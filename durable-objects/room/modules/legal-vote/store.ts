@@ -115,8 +115,17 @@ export class VoteStore {
     }));
   }
 
-  /** Records a started vote: its row, its first entry and its eligible voters (and its tokens' hashes). */
-  create(vote: VoteDescription, first: VoteEntry, startedAt: number, tokenHashes: readonly string[]): void {
+  /**
+   * Records a started vote: its row, its first entry, its eligible voters (whether each is connected now) and its
+   * tokens' hashes.
+   */
+  create(
+    vote: VoteDescription,
+    first: VoteEntry,
+    startedAt: number,
+    tokenHashes: readonly string[],
+    connected: (participantId: string) => boolean,
+  ): void {
     this.sql.exec(
       `INSERT INTO legal_votes (id, started_at, state, description, last_seq, last_hash)
        VALUES (?, ?, 'running', ?, ?, ?)`,
@@ -129,9 +138,10 @@ export class VoteStore {
     this.insertEntry(vote.id, first);
     for (const person of vote.eligible) {
       this.sql.exec(
-        "INSERT INTO legal_vote_voters (vote_id, participant_id) VALUES (?, ?)",
+        "INSERT INTO legal_vote_voters (vote_id, participant_id, present) VALUES (?, ?, ?)",
         vote.id,
         person.participant_id,
+        connected(person.participant_id) ? 1 : 0,
       );
     }
     for (const hash of tokenHashes) {
@@ -160,7 +170,7 @@ export class VoteStore {
     return row === undefined ? undefined : row.option;
   }
 
-  /** The ballots of a roll call so far, in voter order. */
+  /** The ballots of a roll call so far, by participant id. */
   ballots(voteId: string): { participant_id: string; option: VoteOption }[] {
     return this.sql
       .exec<{ participant_id: string; option: VoteOption }>(

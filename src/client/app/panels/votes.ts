@@ -141,7 +141,7 @@ export class VotesPanel {
   private readonly card = h("div", { id: "vote-card" });
   /** Refusals of the running vote's commands (vote, stop, cancel, report); persists while the card changes. */
   private readonly error = h("p", { id: "vote-error", class: "error", role: "alert" });
-  /** Said once a report went out (the room does not acknowledge reports). */
+  /** Said once a report went out (the room's `issue_reported` copy to the reporter acknowledges it). */
   private readonly issueStatus = h("p", { id: "vote-issue-status", role: "status" });
   private readonly downloadError = h("p", { id: "vote-download-error", class: "error", role: "alert" });
   private readonly form: StartForm;
