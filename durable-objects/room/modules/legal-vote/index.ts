@@ -48,6 +48,8 @@ interface Runtime {
   signer: EvidenceSigner;
   /** Chain writes run one after another: each builds on the entry the previous one wrote. */
   queue: Promise<unknown>;
+  /** Ballots waiting for the next batch write. */
+  ballots: PendingBallot[];
   /** Ballots not yet announced (`updated` goes out at most once per PRESENCE_BATCH_MS). */
   update: { voteId: string; ballots: Ballot[]; timer: ReturnType<typeof setTimeout> } | undefined;
   /** The next signed head (at most one a second while the chain grows). */
@@ -66,8 +68,16 @@ const INITIATOR_GONE = "initiator-gone";
 const iso = (ms: number) => new Date(ms).toISOString();
 const notActive: CommandError = { error: "vote_not_active", text: "no such vote is running" };
 const voteActive: CommandError = { error: "vote_active", text: "a vote is already running in this room" };
-const isEligible = (vote: VoteDescription, participantId: string) =>
-  vote.eligible.some((p) => p.participant_id === participantId);
+/** Each vote's eligible voters as a set (a description never changes once started). */
+const eligibleSets = new WeakMap<VoteDescription, ReadonlySet<string>>();
+function isEligible(vote: VoteDescription, participantId: string): boolean {
+  let eligible = eligibleSets.get(vote);
+  if (!eligible) {
+    eligible = new Set(vote.eligible.map((p) => p.participant_id));
+    eligibleSets.set(vote, eligible);
+  }
+  return eligible.has(participantId);
+}
 const castOf = (vote: StoredVote) => vote.tally.yes + vote.tally.no + vote.tally.abstain;
 
 /** Runs a chain write after those before it (whether they failed or not). */
@@ -182,31 +192,21 @@ function checkBallot(vote: StoredVote, sender: Sender, command: VoteCommand): Co
   return undefined;
 }
 
+/** A ballot waiting for its turn in the chain, with what it is told once written (or why not). */
+interface PendingBallot {
+  sender: Sender;
+  command: VoteCommand;
+  tokenHash: string | undefined;
+  done(outcome: CommandError | { vote: StoredVote; entry: VoteEntry }): void;
+}
+
 async function castBallot(ctx: Context, sender: Sender, command: VoteCommand): Promise<CommandError | undefined> {
   const { store, signer } = ctx.state;
   const tokenHash = command.token === undefined ? undefined : await sha256(command.token);
-  const written = await serialized(ctx, async (): Promise<CommandError | { vote: StoredVote; entry: VoteEntry }> => {
-    const vote = runningVote(ctx, command.vote_id);
-    if (refused(vote)) return vote;
-    const wrong = checkBallot(vote, sender, command);
-    if (wrong) return wrong;
-    const voted: CommandError = { error: "already_voted", text: "this ballot was cast already" };
-    if (tokenHash !== undefined) {
-      const state = store.tokenState(vote.id, tokenHash);
-      if (state === "unknown") return { error: "ineligible", text: "this token was not issued for this vote" };
-      if (state === "used") return voted;
-    } else if (store.optionOf(vote.id, sender.participantId) !== null) return voted;
-    const event: VoteEvent =
-      command.token === undefined
-        ? { type: "ballot", voter: sender.participantId, option: command.option }
-        : { type: "ballot", token: command.token, option: command.option };
-    const at = command.token === undefined ? iso(ctx.now()) : null;
-    const [entry] = await chain(vote.last, [{ at, event }]);
-    store.append(vote.id, [entry!]);
-    store.count(vote.id, command.option);
-    if (tokenHash !== undefined) store.useToken(vote.id, tokenHash);
-    else store.recordOption(vote.id, sender.participantId, command.option);
-    return { vote, entry: entry! };
+  const written = await new Promise<CommandError | { vote: StoredVote; entry: VoteEntry }>((done) => {
+    ctx.state.ballots.push({ sender, command, tokenHash, done });
+    // The first of a burst queues the write; those arriving meanwhile join its batch.
+    if (ctx.state.ballots.length === 1) void serialized(ctx, () => writeBallots(ctx));
   });
   if ("error" in written) return written;
   const { vote, entry } = written;
@@ -220,11 +220,75 @@ async function castBallot(ctx: Context, sender: Sender, command: VoteCommand): P
     vote,
     command.token === undefined ? { participant_id: sender.participantId, option: command.option } : undefined,
   );
-  const now = ctx.state.store.get(vote.id)!;
+  const now = store.get(vote.id)!;
   if (vote.vote.auto_close && now.state === "running" && castOf(now) === vote.vote.eligible.length) {
     await finish(ctx, vote.id, { type: "stopped", by: null, reason: "all_voted" });
   }
   return undefined;
+}
+
+/**
+ * Writes the ballots waiting now as one batch: each is checked against the vote and the batch before it, the
+ * accepted ones are chained in order and stored in one synchronous step (one commit for a whole burst).
+ */
+async function writeBallots(ctx: Context): Promise<void> {
+  const { store } = ctx.state;
+  const batch = ctx.state.ballots.splice(0);
+  const vote = store.running();
+  const accepted: { ballot: PendingBallot; entry: VoteEntry }[] = [];
+  const voters = new Set<string>();
+  const tokens = new Set<string>();
+  const voted: CommandError = { error: "already_voted", text: "this ballot was cast already" };
+  let last: StoredVote["last"] | undefined = vote?.last;
+  for (const ballot of batch) {
+    const { sender, command, tokenHash } = ballot;
+    if (!vote || vote.id !== command.vote_id) {
+      ballot.done(notActive);
+      continue;
+    }
+    const wrong = checkBallot(vote, sender, command);
+    if (wrong) {
+      ballot.done(wrong);
+      continue;
+    }
+    if (tokenHash !== undefined) {
+      const state = tokens.has(tokenHash) ? "used" : store.tokenState(vote.id, tokenHash);
+      if (state !== "unused") {
+        ballot.done(
+          state === "used" ? voted : { error: "ineligible", text: "this token was not issued for this vote" },
+        );
+        continue;
+      }
+      tokens.add(tokenHash);
+    } else {
+      if (voters.has(sender.participantId) || store.optionOf(vote.id, sender.participantId) !== null) {
+        ballot.done(voted);
+        continue;
+      }
+      voters.add(sender.participantId);
+    }
+    const event: VoteEvent =
+      command.token === undefined
+        ? { type: "ballot", voter: sender.participantId, option: command.option }
+        : { type: "ballot", token: command.token, option: command.option };
+    const entry = await nextEntry(last, command.token === undefined ? iso(ctx.now()) : null, event);
+    accepted.push({ ballot, entry });
+    last = entry;
+  }
+  if (!vote || accepted.length === 0) return;
+  store.append(
+    vote.id,
+    accepted.map((a) => a.entry),
+  );
+  const tally = { yes: 0, no: 0, abstain: 0 };
+  for (const { ballot, entry } of accepted) {
+    const { command, tokenHash, sender } = ballot;
+    tally[command.option]++;
+    if (tokenHash !== undefined) store.useToken(vote.id, tokenHash);
+    else store.recordOption(vote.id, sender.participantId, command.option);
+    ballot.done({ vote, entry });
+  }
+  store.addTally(vote.id, tally);
 }
 
 /** Queues a ballot for the next `updated` (names only in live roll calls) and a signed head. */
@@ -414,6 +478,7 @@ export const legalVote = defineModule<"legal_vote", Runtime>({
     store: new VoteStore(ctx.sql),
     signer: new EvidenceSigner(() => ctx.objects.signingKey("vote")),
     queue: Promise.resolve(),
+    ballots: [],
     update: undefined,
     headTimer: undefined,
     headSentAt: 0,

@@ -35,7 +35,6 @@ interface VoteRow extends Record<string, SqlStorageValue> {
   started_at: number;
   ended_at: number | null;
   state: VoteState;
-  description: string;
   yes: number;
   no: number;
   abstain: number;
@@ -61,10 +60,16 @@ export interface StoredVote {
   head: VoteHead | null;
 }
 
-const toVote = (row: VoteRow): StoredVote => ({
+/** Every column but the description (read once per vote and kept: it never changes, and a large one is costly). */
+const COLUMNS = "id, started_at, ended_at, state, yes, no, abstain, last_seq, last_hash, result, signature, head";
+/** Descriptions read so far, by vote id (bounded: a process holds many rooms). */
+const descriptions = new Map<string, VoteDescription>();
+const DESCRIPTIONS_KEPT = 64;
+
+const toVote = (row: VoteRow, vote: VoteDescription): StoredVote => ({
   id: row.id,
   state: row.state,
-  vote: JSON.parse(row.description) as VoteDescription,
+  vote,
   startedAt: row.started_at,
   endedAt: row.ended_at,
   tally: { yes: row.yes, no: row.no, abstain: row.abstain },
@@ -79,13 +84,26 @@ export class VoteStore {
   constructor(private readonly sql: SqlStorage) {}
 
   running(): StoredVote | undefined {
-    const row = this.sql.exec<VoteRow>("SELECT * FROM legal_votes WHERE state = 'running'").toArray()[0];
-    return row && toVote(row);
+    const row = this.sql.exec<VoteRow>(`SELECT ${COLUMNS} FROM legal_votes WHERE state = 'running'`).toArray()[0];
+    return row && toVote(row, this.description(row.id));
   }
 
   get(voteId: string): StoredVote | undefined {
-    const row = this.sql.exec<VoteRow>("SELECT * FROM legal_votes WHERE id = ?", voteId).toArray()[0];
-    return row && toVote(row);
+    const row = this.sql.exec<VoteRow>(`SELECT ${COLUMNS} FROM legal_votes WHERE id = ?`, voteId).toArray()[0];
+    return row && toVote(row, this.description(row.id));
+  }
+
+  private description(voteId: string): VoteDescription {
+    let vote = descriptions.get(voteId);
+    if (!vote) {
+      const text = this.sql
+        .exec<{ description: string }>("SELECT description FROM legal_votes WHERE id = ?", voteId)
+        .one().description;
+      vote = JSON.parse(text) as VoteDescription;
+      descriptions.set(voteId, vote);
+      for (const old of descriptions.keys()) if (descriptions.size > DESCRIPTIONS_KEPT) descriptions.delete(old);
+    }
+    return vote;
   }
 
   any(): boolean {
@@ -96,23 +114,25 @@ export class VoteStore {
   list(participantId?: string): VoteSummary[] {
     const rows =
       participantId === undefined
-        ? this.sql.exec<VoteRow>("SELECT * FROM legal_votes ORDER BY started_at DESC").toArray()
+        ? this.sql.exec<VoteRow>(`SELECT ${COLUMNS} FROM legal_votes ORDER BY started_at DESC`).toArray()
         : this.sql
             .exec<VoteRow>(
-              `SELECT legal_votes.* FROM legal_votes
+              `SELECT ${COLUMNS.replace(/\w+/g, "legal_votes.$&")} FROM legal_votes
                JOIN legal_vote_voters ON legal_vote_voters.vote_id = legal_votes.id
                WHERE legal_vote_voters.participant_id = ? ORDER BY started_at DESC`,
               participantId,
             )
             .toArray();
-    return rows.map(toVote).map((v) => ({
-      vote_id: v.id,
-      name: v.vote.name,
-      kind: v.vote.kind,
-      started_at: v.vote.started_at,
-      stopped_at: v.endedAt === null ? null : new Date(v.endedAt).toISOString(),
-      outcome: v.result?.outcome ?? null,
-    }));
+    return rows
+      .map((row) => toVote(row, this.description(row.id)))
+      .map((v) => ({
+        vote_id: v.id,
+        name: v.vote.name,
+        kind: v.vote.kind,
+        started_at: v.vote.started_at,
+        stopped_at: v.endedAt === null ? null : new Date(v.endedAt).toISOString(),
+        outcome: v.result?.outcome ?? null,
+      }));
   }
 
   /**
@@ -210,9 +230,14 @@ export class VoteStore {
     );
   }
 
-  count(voteId: string, option: VoteOption): void {
-    // The column is one of three fixed names, never input.
-    this.sql.exec(`UPDATE legal_votes SET ${option} = ${option} + 1 WHERE id = ?`, voteId);
+  addTally(voteId: string, tally: { yes: number; no: number; abstain: number }): void {
+    this.sql.exec(
+      "UPDATE legal_votes SET yes = yes + ?, no = no + ?, abstain = abstain + ? WHERE id = ?",
+      tally.yes,
+      tally.no,
+      tally.abstain,
+      voteId,
+    );
   }
 
   /** A token of this vote: unknown, unused or used. */
