@@ -227,8 +227,7 @@ export const LegalVoteCommandSchema = z.discriminatedUnion("action", [
       kind: z.enum(["audio", "video", "screenshare"]).optional(),
       description: VoteTextSchema(1000).optional(),
     })
-    .strict()
-    .refine((c) => c.kind !== undefined || c.description !== undefined, "say what kind of issue, or describe it"),
+    .strict(),
 ]);
 export type LegalVoteCommand = z.infer<typeof LegalVoteCommandSchema>;
 export type LegalVoteAction = LegalVoteCommand["action"];
@@ -249,8 +248,16 @@ const TallySchema = z.object({ yes: z.number().int(), no: z.number().int(), abst
 const NamedBallotSchema = z.object({ participant_id: IdSchema, option: openEnum(VoteOptionSchema) });
 
 export const LegalVoteEventSchema = z.discriminatedUnion("message", [
-  /** Everyone: a vote started; `head` is the signed head of its first entry. */
-  z.object({ message: z.literal("started"), ...voteId, vote: VoteDescriptionSchema, head: VoteHeadSchema }),
+  /**
+   * Everyone: a vote started; `head` is the signed head of its first entries (null when the vote key could not sign
+   * at that moment: a `head` event follows).
+   */
+  z.object({
+    message: z.literal("started"),
+    ...voteId,
+    vote: VoteDescriptionSchema,
+    head: VoteHeadSchema.nullable(),
+  }),
   /** To each eligible voter of a pseudonymous vote, privately: the single-use token to vote with. */
   z.object({ message: z.literal("token"), ...voteId, token: VoteTokenSchema }),
   /** To the voter, once the ballot is stored: the signed receipt (keep it to check the protocol later). */

@@ -80,6 +80,29 @@ function ballotProblem(vote: VoteDescription, entries: readonly VoteEntry[]): st
 }
 
 /**
+ * The shape of the chain beyond its links: the options offered; one end (`stopped` or `canceled`) right before the
+ * result; roll-call ballots timed and pseudonymous ones not; a pseudonymous vote's presence only at its end (its
+ * attendance) and its issues unnamed.
+ */
+function structureProblem(vote: VoteProtocol["vote"], entries: VoteEntry[]): string | undefined {
+  const options = vote.options.join(",");
+  if (options !== "yes,no" && options !== "yes,no,abstain") return `options must be yes, no (and abstain): ${options}`;
+  const ends = entries.flatMap((e, i) => (e.event.type === "stopped" || e.event.type === "canceled" ? [i] : []));
+  if (ends.length !== 1 || ends[0] !== entries.length - 2) return "not exactly one end, right before the result";
+  const pseudonymous = vote.kind === "pseudonymous";
+  for (const [i, { at, event }] of entries.entries()) {
+    if (event.type === "ballot" && pseudonymous !== (at === null)) {
+      return `entry ${i}: ${pseudonymous ? "a pseudonymous ballot carries a time" : "a roll-call ballot has no time"}`;
+    }
+    if (!pseudonymous) continue;
+    if (event.type === "issue" && event.participant_id !== null) return `entry ${i}: a named issue report`;
+    const attendance = entries.slice(i + 1, -2).every((e) => e.event.type === "presence");
+    if (event.type === "presence" && !attendance) return `entry ${i}: presence recorded while the vote ran`;
+  }
+  return undefined;
+}
+
+/**
  * Verifies a vote's evidence offline (docs/votes.md, "Verifying"): the document's shape, every entry's hash and
  * link, the head, the signature, the description against the `started` entry, the ballots, the tally and outcome
  * against the rule, and that every receipt and signed head is on the chain. One check per line; `ok` when all pass.
@@ -125,6 +148,9 @@ export async function verifyVote(evidence: Evidence): Promise<{ ok: boolean; che
     return entries.slice(1).some((e) => e.event.type === "started") ? "a second `started` entry" : undefined;
   });
   await check("ballots: eligible, once each, offered options", () => ballotProblem(doc.vote, entries));
+  await check("entries fit the vote's kind; it ended once, right before its result", () =>
+    structureProblem(doc.vote, entries),
+  );
   await check("tally and outcome follow the rule", () => {
     if (last.event.type !== "result") return "the last entry is not the result";
     if (entries.slice(0, -1).some((e) => e.event.type === "result")) return "a result before the last entry";

@@ -452,12 +452,13 @@ describe("legal votes across a crash", () => {
       });
       const voteId = ((await chair.client.message("legal_vote", "started")).payload as any).vote_id as string;
       for (const voter of voters) await voter.client.message("legal_vote", "started");
-      // A burst of ballots; the process dies as soon as half of them are acknowledged.
-      voters.forEach((voter, i) => {
-        voter.client.send("legal_vote", { action: "vote", vote_id: voteId, option: i % 3 === 0 ? "no" : "yes" });
-      });
-      const receiptsSeen = () => voters.filter((v) => v.client.frames.some((f) => f.payload.message === "voted"));
-      await chair.client.next(() => receiptsSeen().length >= voters.length / 2, 20_000);
+      // Half the voters vote and get their receipts; two more send theirs and the process dies at once.
+      const ballot = (i: number) => ({ action: "vote", vote_id: voteId, option: i % 3 === 0 ? "no" : "yes" });
+      const half = voters.length / 2;
+      for (const [i, voter] of voters.slice(0, half).entries()) voter.client.send("legal_vote", ballot(i));
+      for (const voter of voters.slice(0, half)) await voter.client.message("legal_vote", "voted", 20_000);
+      for (const [i, voter] of voters.slice(half, half + 2).entries())
+        voter.client.send("legal_vote", ballot(half + i));
       await server.crash();
       // Every receipt that arrived before the socket closed is an acknowledged ballot.
       const acknowledged = new Map<number, unknown>();
@@ -466,19 +467,26 @@ describe("legal votes across a crash", () => {
         const voted = voter.client.frames.find((f) => f.payload.message === "voted");
         if (voted) acknowledged.set(i, (voted.payload as any).receipt);
       }
-      expect(acknowledged.size).toBeGreaterThanOrEqual(voters.length / 2);
+      expect(acknowledged.size).toBeGreaterThanOrEqual(half);
 
       server = await startServer({ dataDir, port });
       const back = await Promise.all(tokens.map((token) => join(server.base, token, room.id)));
+      let afterRestart = 0;
       for (const [i, again] of back.entries()) {
         const active = again.joined.modules.legal_vote.active;
         expect(active.vote.id).toBe(voteId);
-        if (acknowledged.has(i)) expect(active.voted, `voter ${i} was acknowledged`).toBe(true);
+        if (acknowledged.has(i)) {
+          expect(active.voted, `voter ${i} was acknowledged`).toBe(true);
+          expect(active.receipt, `voter ${i} gets the receipt again`).toEqual(acknowledged.get(i));
+        }
         if (active.voted) continue;
         // Not stored before the crash: the vote goes on and takes the ballot now.
-        again.client.send("legal_vote", { action: "vote", vote_id: voteId, option: "yes" });
+        again.client.send("legal_vote", ballot(i));
         acknowledged.set(i, ((await again.client.message("legal_vote", "voted")).payload as any).receipt);
+        afterRestart++;
       }
+      // At least those who had not sent a ballot before the crash voted after it.
+      expect(afterRestart).toBeGreaterThanOrEqual(voters.length - half - 2);
       const chairAgain = await join(server.base, owner, room.id);
       chairAgain.client.send("legal_vote", { action: "stop", vote_id: voteId });
       const stopped = (await chairAgain.client.message("legal_vote", "stopped")).payload as any;
@@ -492,6 +500,33 @@ describe("legal votes across a crash", () => {
       expect(verdict.checks.filter((c) => !c.ok)).toEqual([]);
       const voted = protocol.body.entries.filter((e: any) => e.event.type === "ballot").map((e: any) => e.event.voter);
       expect(new Set(voted)).toEqual(new Set(ids));
+
+      // A pseudonymous vote in the same process: no token appears in anything workerd or the supervisor printed.
+      chairAgain.client.send("legal_vote", {
+        action: "start",
+        name: "Geheime Abstimmung",
+        kind: "pseudonymous",
+        allowed_participants: ids,
+        enable_abstain: true,
+        rule: { quorum: { numerator: 1, denominator: 2 }, majority: "simple" },
+        auto_close: true,
+      });
+      const secret = ((await chairAgain.client.message("legal_vote", "started")).payload as any).vote_id as string;
+      const secrets = await Promise.all(
+        back.map(async (again) => {
+          const token = (await again.client.message("legal_vote", "token")).payload as any;
+          expect(token.vote_id).toBe(secret);
+          again.client.send("legal_vote", { action: "vote", vote_id: secret, option: "abstain", token: token.token });
+          await again.client.message("legal_vote", "voted");
+          return token.token as string;
+        }),
+      );
+      const closed = await chairAgain.client.next(
+        (f) => f.payload.message === "stopped" && (f.payload as any).vote_id === secret,
+      );
+      expect((closed.payload as any).result).toMatchObject({ abstain: voters.length, outcome: "rejected" });
+      const printed = server.output();
+      expect(secrets.filter((token) => printed.includes(token))).toEqual([]);
       for (const client of [...back, chairAgain]) client.client.close();
     } finally {
       await server.stop();

@@ -137,6 +137,8 @@ const reseal = (key: Key, p: VoteProtocol) =>
     p.entries.map(({ at, event }) => ({ at, event })),
   );
 
+const STRUCTURE = "entries fit the vote's kind; it ended once, right before its result";
+
 describe("vote evidence: the untouched protocol verifies", () => {
   it("verifies chain, signature, description, ballots, tally, receipts and heads", async () => {
     const key = await newKey("vote-key-1");
@@ -265,7 +267,31 @@ describe("vote evidence: tampering is detected", () => {
     const { protocol } = await writeVote(key, [[0, "yes"]]);
     const late = clone(protocol);
     [late.entries[1], late.entries[2]] = [late.entries[2]!, late.entries[1]!];
-    expect(failed(await verifyVote({ protocol: await reseal(key, late), keys }))).toEqual([ballotCheck]);
+    expect(failed(await verifyVote({ protocol: await reseal(key, late), keys }))).toEqual([ballotCheck, STRUCTURE]);
+  });
+
+  it("catches entries that do not fit the vote's kind, and a second end", async () => {
+    const key = await newKey("k");
+    const keys = jwks(key);
+    const roll = (await writeVote(key, [[0, "yes"]])).protocol;
+    const untimed = clone(roll);
+    untimed.entries[1]!.at = null;
+    const pseudonymous = (await writeVote(key, [[0, "yes"]], { kind: "pseudonymous" })).protocol;
+    const timed = clone(pseudonymous);
+    timed.entries[1]!.at = timed.entries[0]!.at;
+    const named = clone(pseudonymous);
+    const issue = {
+      type: "issue",
+      kind: "audio",
+      description: null,
+      participant_id: roll.vote.eligible[0]!.participant_id,
+    };
+    named.entries.splice(2, 0, { ...named.entries[1]!, event: issue as never });
+    const twice = clone(roll);
+    twice.entries.splice(-1, 0, { ...twice.entries.at(-2)! });
+    for (const tampered of [untimed, timed, named, twice]) {
+      expect(failed(await verifyVote({ protocol: await reseal(key, tampered), keys }))).toContain(STRUCTURE);
+    }
   });
 
   it("in pseudonymous votes, counts distinct tokens (one per eligible voter at most) and token receipts", async () => {

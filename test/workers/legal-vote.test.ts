@@ -160,9 +160,11 @@ describe("legal votes", () => {
     expect(deleted.status).toBe(409);
     expect(deleted.body.error.code).toBe("votes_retained");
     await member.alive();
-    expect((await api("DELETE", `/v1/rooms/${room.room.id}?erase_votes=true`, { token: room.ownerToken })).status).toBe(
-      204,
-    );
+    // Erasing them deletes the room; a vote running then is canceled first, and its voters hear it.
+    const running = await started(owner, startOf([owner.id, member.id]), [member]);
+    const erased = await api("DELETE", `/v1/rooms/${room.room.id}?erase_votes=true`, { token: room.ownerToken });
+    expect(erased.status).toBe(204);
+    expect(((await heard(member.client, "canceled", running)).payload as any).reason).toBe("room_deleted");
     expect((await protocolOf(room.room.id, voteId, room.ownerToken)).status).toBe(404);
   });
 
@@ -311,10 +313,22 @@ describe("legal votes", () => {
       guest,
     ]);
     await Promise.all([cast(member, voteId, "yes"), cast(moderator, voteId, "no"), cast(owner, voteId, "yes")]);
-    const last = await guest.client.next((f) => f.payload.message === "updated" && (f.payload as any).cast === 3);
-    expect((last.payload as any).tally).toEqual({ yes: 2, no: 1, abstain: 0 });
-    const updates = guest.client.frames.filter((f) => f.payload.message === "updated").map((f) => f.payload as any);
-    expect(updates.flatMap((u) => u.ballots).sort((a, b) => a.participant_id.localeCompare(b.participant_id))).toEqual(
+    const updates = () =>
+      guest.client.frames.filter((f) => f.payload.message === "updated").map((f) => f.payload as any);
+    // Each update's names come with the count that includes them.
+    await guest.client.next(() => updates().flatMap((u) => u.ballots).length === 3);
+    expect(updates().at(-1)).toMatchObject({ cast: 3, tally: { yes: 2, no: 1, abstain: 0 } });
+    for (const update of updates()) {
+      const named = updates()
+        .filter((u) => u.cast <= update.cast)
+        .flatMap((u) => u.ballots).length;
+      expect(named).toBe(update.cast);
+    }
+    expect(
+      updates()
+        .flatMap((u) => u.ballots)
+        .sort((a, b) => a.participant_id.localeCompare(b.participant_id)),
+    ).toEqual(
       [
         { participant_id: owner.id, option: "yes" },
         { participant_id: moderator.id, option: "no" },
@@ -372,8 +386,11 @@ describe("legal votes", () => {
     // A chair cancels with a reason; ending the meeting cancels a running vote.
     const third = await started(owner, startOf([owner.id, member.id]), [member]);
     await ack(owner, { action: "end_meeting" });
-    const ended = (await heard(owner.client, "canceled", third)).payload as any;
-    expect(ended).toMatchObject({ vote_id: third, reason: "meeting_ended" });
+    // Everyone hears it (with the last signed head) before they are sent out of the room.
+    for (const peer of [owner, member]) {
+      const ended = (await heard(peer.client, "canceled", third)).payload as any;
+      expect(ended).toMatchObject({ vote_id: third, reason: "meeting_ended", head: { vote_id: third } });
+    }
   });
 
   it("a roll call records eligible voters leaving and coming back", async () => {

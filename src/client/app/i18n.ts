@@ -306,6 +306,10 @@ const de = {
   voteConfirm: "Stimme abgeben",
   voteSending: "Ihre Stimme wird übermittelt …",
   voteStored: "Ihre Stimme ist gespeichert.",
+  voteStoredAs: "Ihre Stimme ist gespeichert: {option}. Die Quittung bestätigt genau diese Stimme.",
+  voteReceiptMismatch:
+    "Achtung: Die Quittung des Servers nennt eine andere Stimme ({recorded}) als die, die Sie abgegeben haben " +
+    "({sent}). Bewahren Sie die Quittung auf und melden Sie das sofort der Sitzungsleitung.",
   voteVotedElsewhere: "Sie haben bei dieser Abstimmung bereits abgestimmt.",
   voteYouMayVote: "Sie sind stimmberechtigt.",
   voteNotEligible: "Sie sind bei dieser Abstimmung nicht stimmberechtigt.",
@@ -683,6 +687,10 @@ const en: Texts = {
   voteConfirm: "Cast vote",
   voteSending: "Your vote is being sent …",
   voteStored: "Your vote is stored.",
+  voteStoredAs: "Your vote is stored: {option}. The receipt confirms exactly this vote.",
+  voteReceiptMismatch:
+    "Warning: the server's receipt names another vote ({recorded}) than the one you cast ({sent}). " +
+    "Keep the receipt and tell the chair at once.",
   voteVotedElsewhere: "You have already voted in this vote.",
   voteYouMayVote: "You may vote.",
   voteNotEligible: "You are not eligible to vote in this vote.",

@@ -80,6 +80,15 @@ function isEligible(vote: VoteDescription, participantId: string): boolean {
 }
 const castOf = (vote: StoredVote) => vote.tally.yes + vote.tally.no + vote.tally.abstain;
 
+/** Fisher–Yates with the platform's random source. */
+function shuffle<T>(items: T[]): void {
+  const random = crypto.getRandomValues(new Uint32Array(items.length));
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = random[i]! % (i + 1);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+}
+
 /** Runs a chain write after those before it (whether they failed or not). */
 function serialized<T>(ctx: Context, step: () => Promise<T>): Promise<T> {
   const run = ctx.state.queue.then(step, step);
@@ -149,11 +158,23 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
       auto_close: command.auto_close,
     };
     const first = await nextEntry(undefined, iso(now), { type: "started", vote });
+    const connected = (id: string) => ctx.roster.member(id)?.connected === true;
+    // A roll call records who of the eligible is away at the start (within their resumption window).
+    const away =
+      vote.kind === "pseudonymous"
+        ? []
+        : vote.eligible
+            .filter((p) => !connected(p.participant_id))
+            .map((p) => ({
+              at: iso(now),
+              event: { type: "presence", participant_id: p.participant_id, present: false } as const,
+            }));
+    const absences = await chain(first, away);
     // The link between a token and its voter exists only here, in memory, until each is sent.
     const tokens = vote.kind === "pseudonymous" ? vote.eligible.map(() => randomToken(24)) : [];
     const hashes = await Promise.all(tokens.map((token) => sha256(token)));
-    // A voter within their resumption window is away: their return is recorded (roll calls).
-    ctx.state.store.create(vote, first, now, hashes, (id) => ctx.roster.member(id)?.connected === true);
+    ctx.state.store.create(vote, first, now, hashes, connected);
+    ctx.state.store.append(vote.id, absences);
     const timers: Promise<void>[] = [];
     if (vote.duration_seconds !== null) {
       const data = { vote_id: vote.id };
@@ -161,8 +182,14 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     }
     await Promise.all(timers);
     await ctx.durable();
-    const head = await ctx.state.signer.head(vote.id, first);
-    ctx.state.store.saveHead(head);
+    // The vote runs once stored: everyone hears of it (and voters get their tokens) even if its head cannot be
+    // signed now; a head follows as soon as it can be.
+    const head = await ctx.state.signer.head(vote.id, absences.at(-1) ?? first).catch((error) => {
+      logFailure("legal_vote: the first head could not be signed", error);
+      return null;
+    });
+    if (head) ctx.state.store.saveHead(head);
+    else scheduleHead(ctx);
     ctx.state.headSentAt = ctx.now();
     ctx.emit({ to: "everyone" }, { message: "started", vote_id: vote.id, vote, head }, sender);
     tokens.forEach((token, i) => {
@@ -215,13 +242,8 @@ async function castBallot(ctx: Context, sender: Sender, command: VoteCommand): P
   const receipt = await signer.receipt(vote.id, entry, ballot);
   if (command.token === undefined) store.saveReceipt(receipt, sender.participantId);
   ctx.reply(sender, { message: "voted", vote_id: vote.id, receipt });
-  announce(
-    ctx,
-    vote,
-    command.token === undefined ? { participant_id: sender.participantId, option: command.option } : undefined,
-  );
-  const now = store.get(vote.id)!;
-  if (vote.vote.auto_close && now.state === "running" && castOf(now) === vote.vote.eligible.length) {
+  const now = store.get(vote.id);
+  if (vote.vote.auto_close && now?.state === "running" && castOf(now) === vote.vote.eligible.length) {
     await finish(ctx, vote.id, { type: "stopped", by: null, reason: "all_voted" });
   }
   return undefined;
@@ -235,6 +257,8 @@ async function writeBallots(ctx: Context): Promise<void> {
   const { store } = ctx.state;
   const batch = ctx.state.ballots.splice(0);
   const vote = store.running();
+  // Ballots cast together enter a pseudonymous chain in random order: their position says nothing of who came first.
+  if (vote?.vote.kind === "pseudonymous") shuffle(batch);
   const accepted: { ballot: PendingBallot; entry: VoteEntry }[] = [];
   const voters = new Set<string>();
   const tokens = new Set<string>();
@@ -286,6 +310,12 @@ async function writeBallots(ctx: Context): Promise<void> {
     tally[command.option]++;
     if (tokenHash !== undefined) store.useToken(vote.id, tokenHash);
     else store.recordOption(vote.id, sender.participantId, command.option);
+    // Announced with the count that includes it (names only in live roll calls).
+    announce(
+      ctx,
+      vote,
+      tokenHash === undefined ? { participant_id: sender.participantId, option: command.option } : undefined,
+    );
     ballot.done({ vote, entry });
   }
   store.addTally(vote.id, tally);
@@ -293,6 +323,7 @@ async function writeBallots(ctx: Context): Promise<void> {
 
 /** Queues a ballot for the next `updated` (names only in live roll calls) and a signed head. */
 function announce(ctx: Context, vote: StoredVote, ballot: Ballot | undefined): void {
+  if (ctx.state.update && ctx.state.update.voteId !== vote.id) flushUpdate(ctx);
   let pending = ctx.state.update;
   if (!pending) {
     const timer = setTimeout(() => flushUpdate(ctx), ctx.config.PRESENCE_BATCH_MS);
@@ -347,7 +378,7 @@ async function finish(
   sender?: Sender,
 ): Promise<CommandError | undefined> {
   const { store, signer } = ctx.state;
-  const ended = await serialized(ctx, async () => {
+  return serialized(ctx, async () => {
     const vote = runningVote(ctx, voteId);
     if (refused(vote)) return vote;
     const now = ctx.now();
@@ -369,27 +400,26 @@ async function finish(
     store.append(vote.id, entries);
     store.end(vote.id, canceled ? "canceled" : "stopped", now, result);
     await Promise.all([ctx.timers.cancel(EXPIRY), ctx.timers.cancel(INITIATOR_GONE)]);
-    return { vote, result, last: entries[entries.length - 1]! };
+    const last = entries[entries.length - 1]!;
+    // Still in the queue: nothing (a new vote's start, a late ballot's update) goes out before the end does.
+    flushUpdate(ctx);
+    clearTimeout(ctx.state.headTimer);
+    ctx.state.headTimer = undefined;
+    ctx.state.issues.clear();
+    await ctx.durable();
+    const [head, signature] = await Promise.all([
+      signer.head(vote.id, last),
+      signer.sign(signedPayload.protocol(vote.id, last.hash, result)),
+    ]);
+    store.saveSignature(vote.id, signature);
+    store.saveHead(head);
+    const event =
+      ending.type === "canceled"
+        ? ({ message: "canceled", vote_id: vote.id, reason: ending.reason, head } as const)
+        : ({ message: "stopped", vote_id: vote.id, result, head } as const);
+    ctx.emit({ to: "everyone" }, event, sender);
+    return undefined;
   });
-  if ("error" in ended) return ended;
-  const { vote, result, last } = ended;
-  flushUpdate(ctx);
-  clearTimeout(ctx.state.headTimer);
-  ctx.state.headTimer = undefined;
-  ctx.state.issues.clear();
-  await ctx.durable();
-  const [head, signature] = await Promise.all([
-    signer.head(vote.id, last),
-    signer.sign(signedPayload.protocol(vote.id, last.hash, result)),
-  ]);
-  store.saveSignature(vote.id, signature);
-  store.saveHead(head);
-  const event =
-    ending.type === "canceled"
-      ? ({ message: "canceled", vote_id: vote.id, reason: ending.reason, head } as const)
-      : ({ message: "stopped", vote_id: vote.id, result, head } as const);
-  ctx.emit({ to: "everyone" }, event, sender);
-  return undefined;
 }
 
 function cancelRunning(ctx: Context, reason: string): Promise<unknown> {

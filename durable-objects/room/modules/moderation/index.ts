@@ -221,6 +221,8 @@ async function endMeeting(ctx: Context, sender: Sender, log: () => void): Promis
   const others = () => present(ctx, (m) => m.participantId !== sender.participantId);
   // Nobody gets in with a ticket issued before.
   ctx.room.voidTickets();
+  // A running vote ends while everyone is still here to hear it (and to keep its last signed head).
+  await ctx.services.legal_vote.meetingOver();
   for (let left = others(); left.length > 0; left = others()) {
     await removeAll(ctx, left, CloseCode.meetingEnded, RemovalReason.meetingEnded);
   }

@@ -320,7 +320,7 @@ export class VotesPanel {
     return true;
   }
 
-  private started(vote: VoteDescription, head: VoteHead): void {
+  private started(vote: VoteDescription, head: VoteHead | null): void {
     // Already known (join_success raced the event): nothing new but the head.
     if (this.current(vote.id)) return;
     const mine = vote.eligible.some((p) => p.participant_id === this.state.selfId);
@@ -332,13 +332,13 @@ export class VotesPanel {
       tokenExpected: vote.kind === "pseudonymous" && mine,
       tally: vote.kind === "live_roll_call" ? { yes: 0, no: 0, abstain: 0 } : undefined,
       ballots: new Map(),
-      head,
+      head: head ?? undefined,
       issues: [],
     };
     this.ended = undefined;
     this.error.textContent = "";
     this.issueStatus.textContent = "";
-    this.keepHead(head);
+    if (head) this.keepHead(head);
     if (vote.initiator.participant_id === this.state.selfId) this.form.started();
     this.render();
     announce(`${t("voteStartedNotice", { name: vote.name })} ${t(mine ? "voteYouMayVote" : "voteNotEligible")}`);
@@ -346,15 +346,29 @@ export class VotesPanel {
 
   private voted(voteId: string, receipt: VoteReceipt): void {
     store(localStorage, receiptKey(this.roomId, voteId, this.state.selfId), JSON.stringify(receipt, null, 2));
+    const running = this.current(voteId);
+    // The receipt must confirm the ballot this page sent (its option, and its token): the server signs what it
+    // recorded, so a receipt for another ballot is the voter's only evidence that it recorded the wrong one.
+    const token = sessionStorage.getItem(tokenKey(this.roomId, voteId)) ?? undefined;
+    const sent = running?.sending;
+    const mismatch =
+      (sent !== undefined && receipt.ballot.option !== sent) ||
+      (token !== undefined && receipt.ballot.token !== undefined && receipt.ballot.token !== token);
     // The token is spent: the receipt carries it.
     store(sessionStorage, tokenKey(this.roomId, voteId), null);
-    const running = this.current(voteId);
     if (running) {
       running.voted = true;
       running.sending = undefined;
       this.updateActive();
     } else if (this.ended?.vote.id === voteId) this.render();
-    announce(t("voteStored"));
+    if (mismatch) {
+      const text = t("voteReceiptMismatch", {
+        recorded: optionText(receipt.ballot.option),
+        sent: optionText(sent ?? ""),
+      });
+      this.error.textContent = text;
+      announce(text);
+    } else announce(t("voteStoredAs", { option: optionText(receipt.ballot.option) }));
   }
 
   private finish(voteId: string, end: Omit<Ended, "vote">): void {
