@@ -33,6 +33,16 @@ export async function axeViolations(page: Page): Promise<unknown[]> {
   }));
 }
 
+/** The participant id of the one listed under `name` (others' entries show the bare name). */
+export async function idOf(page: Page, name: string): Promise<string> {
+  const entry = `#participants li:has(.name:text-is("${name}"))`;
+  await page.waitForSelector(entry);
+  return (await page.getAttribute(entry, "data-participant"))!;
+}
+
+/** A participant's action menu in the participant list (only chairs have it, on those they may act on). */
+export const menu = (id: string) => `#participants li[data-participant="${id}"] details`;
+
 export async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

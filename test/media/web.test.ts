@@ -4,7 +4,17 @@ import type { Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer } from "../../scripts/local-server";
 import { call } from "../helpers/client";
-import { axeViolations, countAttempts, createRoom, pastReconnectBackoff, person, SCREENSHOTS, until } from "./pages";
+import {
+  axeViolations,
+  countAttempts,
+  createRoom,
+  idOf,
+  menu,
+  pastReconnectBackoff,
+  person,
+  SCREENSHOTS,
+  until,
+} from "./pages";
 import { JANUS_NODES, type MediaRig, OPERATOR_TOKEN, sfuNodes, startMediaRig } from "./rig";
 
 /** Presses Tab until the element with `id` has focus (keyboard only), failing after `limit` presses. */
@@ -33,16 +43,6 @@ async function pressedOnceItIs(page: Page, id: string, state: boolean): Promise<
   await page.waitForSelector(`#${id}[aria-pressed="${state}"]`, { state: "attached", timeout: 60_000 });
   return page.getAttribute(`#${id}`, "aria-pressed");
 }
-
-/** The participant id of the one listed under `name` (others' entries show the bare name). */
-async function idOf(page: Page, name: string): Promise<string> {
-  const entry = `#participants li:has(.name:text-is("${name}"))`;
-  await page.waitForSelector(entry);
-  return (await page.getAttribute(entry, "data-participant"))!;
-}
-
-/** A participant's action menu in the participant list (only chairs have it, on those they may act on). */
-const menu = (id: string) => `#participants li[data-participant="${id}"] details`;
 
 const listed = (page: Page, id: string) => page.locator(`#participants li[data-participant="${id}"]`).count();
 

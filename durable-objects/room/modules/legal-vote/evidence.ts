@@ -9,6 +9,7 @@ import { signedPayload } from "../../../../src/votes/chain";
 import type { Objects } from "../../module";
 
 type VoteKey = ReturnType<Objects["signingKey"]>;
+const RETRY_MS = 250;
 
 /**
  * Signs the room's vote evidence with the deployment's vote key. Signatures asked for within one turn of the event
@@ -39,8 +40,15 @@ export class EvidenceSigner {
   private async flush(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
+    const payloads = batch.map((p) => p.payload);
     try {
-      const signatures = await this.key().signAllCompact(batch.map((p) => p.payload));
+      // Once more after a moment: what is signed here was already stored, and its evidence is owed to someone.
+      const signatures = await this.key()
+        .signAllCompact(payloads)
+        .catch(async () => {
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+          return this.key().signAllCompact(payloads);
+        });
       for (const [i, p] of batch.entries()) p.resolve(signatures[i]!);
     } catch (error) {
       for (const p of batch) p.reject(error);
