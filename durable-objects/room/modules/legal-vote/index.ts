@@ -326,7 +326,10 @@ function announce(ctx: Context, vote: StoredVote, ballot: Ballot | undefined): v
   if (ctx.state.update && ctx.state.update.voteId !== vote.id) flushUpdate(ctx);
   let pending = ctx.state.update;
   if (!pending) {
-    const timer = setTimeout(() => flushUpdate(ctx), ctx.config.PRESENCE_BATCH_MS);
+    // Each update goes to everyone: in a large room they come less often (a quarter millisecond per recipient), so
+    // a burst of ballots does not turn into a fan-out per ballot.
+    const interval = Math.max(ctx.config.PRESENCE_BATCH_MS, Math.ceil(ctx.roster.admittedCount() / 4));
+    const timer = setTimeout(() => flushUpdate(ctx), interval);
     pending = ctx.state.update = { voteId: vote.id, ballots: [], timer };
   }
   if (ballot && vote.vote.kind === "live_roll_call") pending.ballots.push(ballot);
