@@ -31,7 +31,7 @@ import {
 import { signingKey } from "../shared/keys";
 import { hashPassword, passwordCheckAllowed } from "../shared/password";
 import { randomToken } from "../shared/secrets";
-import { type ReportEvidence, voteReport } from "../votes/report";
+import type { ReportEvidence } from "../votes/report";
 import {
   type AppEnv,
   authenticated,
@@ -67,7 +67,10 @@ function reportOf(protocol: VoteProtocol, evidence: ReportEvidence): Promise<Uin
   const key = `${protocol.vote.id}:${protocol.head}:${protocol.signature}:${evidence.keysUrl}`;
   let report = reports.get(key);
   if (!report) {
-    report = voteReport(protocol, evidence).then((bytes) => new Uint8Array(bytes));
+    // Loaded on first use: the PDF library, the font and their tables would otherwise sit in every process's memory.
+    report = import("../votes/report")
+      .then(({ voteReport }) => voteReport(protocol, evidence))
+      .then((bytes) => new Uint8Array(bytes));
     report.catch(() => reports.delete(key));
     reports.set(key, report);
     for (const old of reports.keys()) if (reports.size > REPORTS_KEPT) reports.delete(old);
