@@ -245,7 +245,12 @@ export const LEGAL_VOTE_AUTHORITY: { readonly [A in LegalVoteAction]: readonly R
 };
 
 const TallySchema = z.object({ yes: z.number().int(), no: z.number().int(), abstain: z.number().int() });
-const NamedBallotSchema = z.object({ participant_id: IdSchema, option: openEnum(VoteOptionSchema) });
+/** A live roll call's ballot as shown: who (with the name the vote lists them under) voted what. */
+const NamedBallotSchema = z.object({
+  participant_id: IdSchema,
+  display_name: z.string(),
+  option: openEnum(VoteOptionSchema),
+});
 
 export const LegalVoteEventSchema = z.discriminatedUnion("message", [
   /**

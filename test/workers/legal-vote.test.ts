@@ -330,9 +330,9 @@ describe("legal votes", () => {
         .sort((a, b) => a.participant_id.localeCompare(b.participant_id)),
     ).toEqual(
       [
-        { participant_id: owner.id, option: "yes" },
-        { participant_id: moderator.id, option: "no" },
-        { participant_id: member.id, option: "yes" },
+        { participant_id: owner.id, display_name: "Vorsitz", option: "yes" },
+        { participant_id: moderator.id, display_name: "Moderation", option: "no" },
+        { participant_id: member.id, display_name: "Mitglied", option: "yes" },
       ].sort((a, b) => a.participant_id.localeCompare(b.participant_id)),
     );
     // A signed head of the grown chain reaches everyone while it runs.

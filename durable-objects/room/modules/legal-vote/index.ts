@@ -39,7 +39,12 @@ declare module "../../module" {
   }
 }
 
-type Ballot = { participant_id: string; option: VoteOption };
+type Ballot = { participant_id: string; display_name: string; option: VoteOption };
+
+/** A live roll call's ballot with the name the vote lists its voter under. */
+function named(vote: VoteDescription, participantId: string, option: VoteOption): Ballot {
+  return { participant_id: participantId, display_name: eligibleOf(vote).get(participantId) ?? "", option };
+}
 type Ending = Extract<VoteEvent, { type: "stopped" } | { type: "canceled" }>;
 
 /** The module's memory per object instance (everything that must survive a restart is in its tables). */
@@ -68,16 +73,17 @@ const INITIATOR_GONE = "initiator-gone";
 const iso = (ms: number) => new Date(ms).toISOString();
 const notActive: CommandError = { error: "vote_not_active", text: "no such vote is running" };
 const voteActive: CommandError = { error: "vote_active", text: "a vote is already running in this room" };
-/** Each vote's eligible voters as a set (a description never changes once started). */
-const eligibleSets = new WeakMap<VoteDescription, ReadonlySet<string>>();
-function isEligible(vote: VoteDescription, participantId: string): boolean {
-  let eligible = eligibleSets.get(vote);
+/** Each vote's eligible voters with their names (a description never changes once started). */
+const eligibleNames = new WeakMap<VoteDescription, ReadonlyMap<string, string>>();
+function eligibleOf(vote: VoteDescription): ReadonlyMap<string, string> {
+  let eligible = eligibleNames.get(vote);
   if (!eligible) {
-    eligible = new Set(vote.eligible.map((p) => p.participant_id));
-    eligibleSets.set(vote, eligible);
+    eligible = new Map(vote.eligible.map((p) => [p.participant_id, p.display_name]));
+    eligibleNames.set(vote, eligible);
   }
-  return eligible.has(participantId);
+  return eligible;
 }
+const isEligible = (vote: VoteDescription, participantId: string) => eligibleOf(vote).has(participantId);
 const castOf = (vote: StoredVote) => vote.tally.yes + vote.tally.no + vote.tally.abstain;
 
 /** Fisher–Yates with the platform's random source. */
@@ -311,11 +317,7 @@ async function writeBallots(ctx: Context): Promise<void> {
     if (tokenHash !== undefined) store.useToken(vote.id, tokenHash);
     else store.recordOption(vote.id, sender.participantId, command.option);
     // Announced with the count that includes it (names only in live roll calls).
-    announce(
-      ctx,
-      vote,
-      tokenHash === undefined ? { participant_id: sender.participantId, option: command.option } : undefined,
-    );
+    announce(ctx, vote, tokenHash === undefined ? named(vote.vote, sender.participantId, command.option) : undefined);
     ballot.done({ vote, entry });
   }
   store.addTally(vote.id, tally);
@@ -542,7 +544,8 @@ export const legalVote = defineModule<"legal_vote", Runtime>({
     const { kind } = vote.vote;
     const option = ctx.state.store.optionOf(vote.id, connection.participantId);
     const receipt = ctx.state.store.receiptOf(vote.id, connection.participantId);
-    const live = kind === "live_roll_call" ? { tally: vote.tally, ballots: ctx.state.store.ballots(vote.id) } : {};
+    const ballots = () => ctx.state.store.ballots(vote.id).map((b) => named(vote.vote, b.participant_id, b.option));
+    const live = kind === "live_roll_call" ? { tally: vote.tally, ballots: ballots() } : {};
     return {
       active: {
         vote: vote.vote,
