@@ -8,6 +8,7 @@ import type { FrameCollector } from "../test/helpers/collector";
 type Command =
   | { type: "join"; base: string; roomId: string; tokens: string[]; concurrency: number }
   | { type: "vote"; voteId: string }
+  | { type: "ping" }
   | { type: "close" };
 
 const clients: FrameCollector[] = [];
@@ -38,6 +39,7 @@ process.on("message", async (command: Command) => {
     process.exit(0);
   }
   if (command.type === "vote") return castAll(command.voteId);
+  if (command.type === "ping") return pingAll();
   const joinTimes: number[] = [];
   let next = 0;
   const worker = async () => {
@@ -56,6 +58,14 @@ process.on("message", async (command: Command) => {
   await Promise.all(Array.from({ length: command.concurrency }, worker));
   process.send!({ type: "joined", joinTimes, participantIds });
 });
+
+/** The floor of a burst: every client sends a frame the room answers without work (an unknown action). */
+async function pingAll(): Promise<void> {
+  const from = clients.map((client) => client.frames.length);
+  for (const client of clients) client.send("control", { action: "bench_ping" });
+  await Promise.all(clients.map((client, i) => client.next((f) => f.payload.message === "error", 60_000, from[i])));
+  process.send!({ type: "pinged", last: now() });
+}
 
 /** Every client of this process casts its ballot at once; reports when the last receipt came, and the receipts. */
 async function castAll(voteId: string): Promise<void> {

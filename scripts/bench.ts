@@ -159,6 +159,12 @@ async function votes(): Promise<string[]> {
     });
     const voteId = ((await chair.message("legal_vote", "started", 30_000)).payload as any).vote_id as string;
     await new Promise((r) => setTimeout(r, 500)); // the started frame has reached every voter
+    // The floor: the same clients each send one frame the room answers at once, without work.
+    const pingAt = now();
+    const pinged = children.map((child) => once<{ last: number }>(child, "pinged"));
+    for (const child of children) child.send({ type: "ping" });
+    const floor = Math.max(...(await Promise.all(pinged)).map((r) => r.last)) - pingAt;
+    await new Promise((r) => setTimeout(r, 500));
     const burst = now();
     const cast = children.map((child) => once<{ last: number; receipts: unknown[] }>(child, "voted"));
     for (const child of children) child.send({ type: "vote", voteId });
@@ -180,7 +186,8 @@ async function votes(): Promise<string[]> {
     const entries = (protocol.body as { entries: unknown[] }).entries.length;
     const size = JSON.stringify(protocol.body).length / 1024;
     const rows = [
-      `${voters} voters, one burst: last receipt after ${ms(lastReceipt)} (goal < 2000 ms)`,
+      `${voters} voters, one burst: last receipt after ${ms(lastReceipt)} (goal < 2000 ms); floor (the same frames ` +
+        `answered without work) ${ms(floor)}, ratio ${(lastReceipt / floor).toFixed(1)}`,
       `stop → stopped (end of chain, document and head signatures) ${ms(stopMs)}`,
       `GET protocol ${ms(fetchMs)} (${entries} entries, ${size.toFixed(0)} KiB)`,
       `full verification with ${receipts.length} receipts ${ms(verifyMs)} (${verdict.ok ? "verified" : "FAILED"})`,

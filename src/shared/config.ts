@@ -126,6 +126,10 @@ export const ConfigSchema = z.object({
   /** Slow-down: a participant may send this many chat messages within CHAT_WINDOW_SECONDS. */
   CHAT_BURST: seconds(5),
   CHAT_WINDOW_SECONDS: seconds(5),
+  /** Legal votes: signed heads go out at most this often while a vote's chain grows. */
+  VOTE_HEAD_INTERVAL_MS: seconds(1000),
+  /** Legal votes: problem reports one voter may file per vote (each is an entry of the protocol). */
+  VOTE_ISSUES_PER_VOTER: seconds(10),
   RATE_LIMIT_PER_SECOND: seconds(10),
   RATE_LIMIT_BURST: seconds(30),
   /** A connection whose rate_limited answers outnumber its accepted frames by this much is closed. */

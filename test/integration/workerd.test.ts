@@ -469,7 +469,8 @@ describe("legal votes across a crash", () => {
       }
       expect(acknowledged.size).toBeGreaterThanOrEqual(half);
 
-      server = await startServer({ dataDir, port });
+      const operatorToken = "integration-operator-token-0123456789abcdef";
+      server = await startServer({ dataDir, port, env: { OPERATOR_TOKEN: operatorToken } });
       const back = await Promise.all(tokens.map((token) => join(server.base, token, room.id)));
       let afterRestart = 0;
       for (const [i, again] of back.entries()) {
@@ -517,7 +518,7 @@ describe("legal votes across a crash", () => {
           const token = (await again.client.message("legal_vote", "token")).payload as any;
           expect(token.vote_id).toBe(secret);
           again.client.send("legal_vote", { action: "vote", vote_id: secret, option: "abstain", token: token.token });
-          await again.client.message("legal_vote", "voted");
+          await again.client.next((f) => f.payload.message === "voted" && (f.payload as any).vote_id === secret);
           return token.token as string;
         }),
       );
@@ -525,7 +526,13 @@ describe("legal votes across a crash", () => {
         (f) => f.payload.message === "stopped" && (f.payload as any).vote_id === secret,
       );
       expect((closed.payload as any).result).toMatchObject({ abstain: voters.length, outcome: "rejected" });
+      // A line printed after the vote (an operator request is logged) proves the output read covers the vote.
+      await call(server.base, "GET", `/v1/rooms/${room.id}/diagnostics`, { token: operatorToken });
+      const barrier = `"room":"${room.id}"`;
+      const deadline = Date.now() + 10_000;
+      while (!server.output().includes(barrier) && Date.now() < deadline) await sleep(50);
       const printed = server.output();
+      expect(printed).toContain(barrier);
       expect(secrets.filter((token) => printed.includes(token))).toEqual([]);
       for (const client of [...back, chairAgain]) client.client.close();
     } finally {

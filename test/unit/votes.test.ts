@@ -196,6 +196,26 @@ describe("vote evidence: tampering is detected", () => {
     expect(failed(await verifyVote({ protocol: inserted, keys }))).toContain("chain: every entry's hash and link");
   });
 
+  it("catches a description unlike the started entry, a second start, a head that is not the last", async () => {
+    const key = await newKey("k");
+    const keys = jwks(key);
+    const { protocol } = await writeVote(key, ballots);
+    // The document's `vote` is outside the signature: one eligible voter swapped for an outsider, the rest intact.
+    // (Read from JSON, as a verifier does: the document's `vote` and the entry's are separate objects.)
+    const swapped = JSON.parse(JSON.stringify(protocol)) as VoteProtocol;
+    swapped.vote.eligible[0] = { participant_id: "Outsider00000000", display_name: "Außenstehend" };
+    expect(failed(await verifyVote({ protocol: swapped, keys }))).toContain("vote equals the started entry");
+    const restarted = clone(protocol);
+    restarted.entries.splice(1, 0, { ...restarted.entries[0]!, seq: 1 });
+    expect(failed(await verifyVote({ protocol: await reseal(key, restarted), keys }))).toContain(
+      "vote equals the started entry",
+    );
+    // Cut after a ballot and signed again: the head names an entry the document no longer ends with.
+    const truncated = clone(protocol);
+    truncated.entries = truncated.entries.slice(0, 2);
+    expect(failed(await verifyVote({ protocol: truncated, keys }))).toContain("head is the last entry's hash");
+  });
+
   it("catches a changed tally or outcome, signed or not", async () => {
     const key = await newKey("k");
     const { protocol } = await writeVote(key, ballots);

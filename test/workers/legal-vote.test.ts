@@ -105,6 +105,15 @@ describe("legal votes", () => {
     expect(update.tally).toBeUndefined();
     expect(update.ballots).toBeUndefined();
     receipts.push(await cast(moderator, voteId, "no"));
+    // A voter reports a problem: recorded, and the initiator hears who (a roll call names them).
+    const issue = { action: "report_issue", vote_id: voteId, kind: "audio", description: "kein Ton" } as const;
+    expect((await member.command("legal_vote", issue)).payload).toMatchObject({ participant_id: member.id });
+    expect((await heard(owner.client, "issue_reported", voteId)).payload).toMatchObject({
+      kind: "audio",
+      description: "kein Ton",
+      participant_id: member.id,
+    });
+    expect((await refusal(guest, issue)).error).toBe("ineligible");
     receipts.push(await cast(owner, voteId, "abstain"));
 
     // The last ballot closes the vote: yes 1, no 1 → rejected under the simple majority.
@@ -121,8 +130,14 @@ describe("legal votes", () => {
     const protocol = await protocolOf(room.room.id, voteId, await devToken("Mitglied"));
     expect(protocol.status).toBe(200);
     const types = protocol.body.entries.map((e) => e.event.type);
-    expect(types).toEqual(["started", "ballot", "ballot", "ballot", "stopped", "result"]);
-    expect(protocol.body.entries[4]!.event).toEqual({ type: "stopped", by: null, reason: "all_voted" });
+    expect(types).toEqual(["started", "ballot", "ballot", "issue", "ballot", "stopped", "result"]);
+    expect(protocol.body.entries[3]!.event).toEqual({
+      type: "issue",
+      kind: "audio",
+      description: "kein Ton",
+      participant_id: member.id,
+    });
+    expect(protocol.body.entries[5]!.event).toEqual({ type: "stopped", by: null, reason: "all_voted" });
     expect(stopped.head.hash).toBe(protocol.body.head);
     const heads = [...headsSeen(member.client), ...headsSeen(guest.client)];
     const verdict = await verifyVote({ protocol: protocol.body, receipts, heads, keys: await keysOf(room.room.id) });
@@ -149,7 +164,14 @@ describe("legal votes", () => {
     expect((await api("GET", `/v1/rooms/${room.room.id}/votes`, { token: outsider })).body.error.code).toBe(
       "insufficient_permissions",
     );
-    expect((await protocolOf(room.room.id, voteId, await devToken("Mitglied", "andere-behoerde"))).status).toBe(404);
+    const otherTenant = await devToken("Mitglied", "andere-behoerde");
+    expect((await protocolOf(room.room.id, voteId, otherTenant)).status).toBe(404);
+    expect((await api("GET", `/v1/rooms/${room.room.id}/votes`, { token: otherTenant })).status).toBe(404);
+    const outsiderReport = await exports.default.fetch(
+      `https://plenum.test/v1/rooms/${room.room.id}/votes/${voteId}/report.pdf`,
+      { headers: { authorization: `Bearer ${outsider}` } },
+    );
+    expect(outsiderReport.status).toBe(403);
     const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
     const read = await api("GET", `/v1/rooms/${room.room.id}/votes/${voteId}/protocol`, { headers: operator });
     expect(read.body).toEqual(protocol.body);
@@ -181,6 +203,9 @@ describe("legal votes", () => {
     await cast(member, voteId, "yes");
     const before = await entriesOf(room);
     expect(before).toHaveLength(2);
+    // A running vote has no protocol yet.
+    const early = await protocolOf(room.room.id, voteId, room.ownerToken);
+    expect([early.status, (early.body as any).error.code]).toEqual([409, "vote_active"]);
     expect((await refusal(owner, startOf([owner.id]))).error).toBe("vote_active");
     expect((await refusal(member, { action: "vote", vote_id: voteId, option: "no" })).error).toBe("already_voted");
     expect((await refusal(owner, { action: "vote", vote_id: voteId, option: "abstain" })).error).toBe("invalid_option");
@@ -221,6 +246,9 @@ describe("legal votes", () => {
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
     }
     const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    // The spy sees what is logged inside the room object.
+    await runInDurableObject(room.stub, () => console.warn("probe from the room object"));
+    expect(logged).toContain("probe from the room object");
     const eligible = [owner.id, moderator.id, member.id];
     const voteId = await started(owner, startOf(eligible, { kind: "pseudonymous" }), [moderator, member, guest]);
     const tokenOf = async (peer: Peer) => ((await heard(peer.client, "token", voteId)).payload as any).token as string;
@@ -338,6 +366,27 @@ describe("legal votes", () => {
     // A signed head of the grown chain reaches everyone while it runs.
     const head = (await guest.client.next((f) => f.payload.message === "head" && (f.payload as any).head.seq === 3))
       .payload as any;
+    // Problem reports are entries too: a voter may file VOTE_ISSUES_PER_VOTER of them, and the chain's next head
+    // comes no sooner than VOTE_HEAD_INTERVAL_MS after the last.
+    const bound = readConfig(env as never).VOTE_ISSUES_PER_VOTER;
+    for (let i = 0; i < bound; i++) {
+      const told = await member.command("legal_vote", { action: "report_issue", vote_id: voteId, kind: "video" });
+      expect(told.payload).toMatchObject({ message: "issue_reported", participant_id: member.id, kind: "video" });
+    }
+    expect((await refusal(member, { action: "report_issue", vote_id: voteId, kind: "video" })).error).toBe("slow_down");
+    await guest.client.next((f) => f.payload.message === "head" && (f.payload as any).head.seq === 3 + bound);
+    const spaced = (message: string) => {
+      const times = guest.client.frames
+        .filter((f) => f.namespace === "legal_vote" && f.payload.message === message)
+        .map((f) => Date.parse(f.timestamp));
+      return times.slice(1).map((t, i) => t - times[i]!);
+    };
+    const config = readConfig(env as never);
+    // Frames carry the room's own send time: the cadence is the room's, whatever the test's timing.
+    expect(Math.min(...spaced("head"))).toBeGreaterThanOrEqual(config.VOTE_HEAD_INTERVAL_MS - 5);
+    if (spaced("updated").length > 0) {
+      expect(Math.min(...spaced("updated"))).toBeGreaterThanOrEqual(config.PRESENCE_BATCH_MS - 5);
+    }
     // A reconnecting participant gets the running vote, its tally, the ballots and a head with join_success.
     const again = await room.join("Mitglied");
     expect((again.joined as any).modules.legal_vote.active).toMatchObject({
@@ -345,7 +394,7 @@ describe("legal votes", () => {
       cast: 3,
       voted: true,
       tally: { yes: 2, no: 1, abstain: 0 },
-      head: { seq: 3 },
+      head: { seq: 3 + bound },
     });
     expect((again.joined as any).modules.legal_vote.active.ballots).toHaveLength(3);
     await owner.command("legal_vote", { action: "stop", vote_id: voteId });

@@ -65,8 +65,6 @@ interface Runtime {
 }
 type Context = ModuleContext<"legal_vote", Runtime>;
 
-const MAX_ISSUES_PER_VOTER = 10;
-const HEAD_INTERVAL_MS = 1000;
 const EXPIRY = "expiry";
 const INITIATOR_GONE = "initiator-gone";
 
@@ -351,7 +349,7 @@ function flushUpdate(ctx: Context): void {
 
 function scheduleHead(ctx: Context): void {
   if (ctx.state.headTimer !== undefined) return;
-  const wait = Math.max(0, ctx.state.headSentAt + HEAD_INTERVAL_MS - ctx.now());
+  const wait = Math.max(0, ctx.state.headSentAt + ctx.config.VOTE_HEAD_INTERVAL_MS - ctx.now());
   ctx.state.headTimer = setTimeout(() => {
     ctx.state.headTimer = undefined;
     sendHead(ctx).catch((error) => logFailure("legal_vote: a signed head could not be sent", error));
@@ -437,11 +435,12 @@ function cancelRunning(ctx: Context, reason: string): Promise<unknown> {
 type IssueCommand = Extract<ParsedCommandOf<"legal_vote">, { action: "report_issue" }>;
 
 async function reportIssue(ctx: Context, sender: Sender, command: IssueCommand): Promise<CommandError | undefined> {
+  const bound = ctx.config.VOTE_ISSUES_PER_VOTER;
+  const running = runningVote(ctx, command.vote_id);
+  if (refused(running)) return running;
   const counted = `${command.vote_id}:${sender.participantId}`;
   const reported = ctx.state.issues.get(counted) ?? 0;
-  if (reported >= MAX_ISSUES_PER_VOTER) {
-    return { error: "slow_down", text: `at most ${MAX_ISSUES_PER_VOTER} reports per vote` };
-  }
+  if (reported >= bound) return { error: "slow_down", text: `at most ${bound} reports per vote` };
   // Counted before the write waits its turn, so reports sent at once cannot pass the bound together.
   ctx.state.issues.set(counted, reported + 1);
   const written = await serialized(ctx, async () => {
