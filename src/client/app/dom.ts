@@ -33,6 +33,23 @@ export function removeKeepingFocus(item: Element, control: string, fallback: HTM
   if (focused) (neighbour?.querySelector<HTMLElement>(control) ?? fallback).focus();
 }
 
+/**
+ * Removes the entries of a list whose ids are no longer `present` (keeping the focus as `removeKeepingFocus`);
+ * the panels' lists of people follow the room this way.
+ */
+export function dropMissing(
+  entries: Map<string, { item: Element }>,
+  present: ReadonlySet<string>,
+  control: string,
+  fallback: HTMLElement,
+): void {
+  for (const [id, entry] of [...entries]) {
+    if (present.has(id)) continue;
+    entries.delete(id);
+    removeKeepingFocus(entry.item, control, fallback);
+  }
+}
+
 /** Says something in the page's polite live region (screen readers announce it). */
 export function announce(text: string): void {
   const region = document.getElementById("announcer");

@@ -1,5 +1,5 @@
 import type { MicrophoneRestrictions, Participant } from "../../../protocol";
-import { h, removeKeepingFocus } from "../dom";
+import { dropMissing, h } from "../dom";
 import { t } from "../i18n";
 import type { Commands } from "./commands";
 import { isChair, type RoomState } from "./state";
@@ -62,12 +62,7 @@ export class MicrophoneRestrictionsView {
     const resync = this.synced !== this.state.microphones;
     this.synced = this.state.microphones;
     const people = this.state.others().filter((p) => !isChair(p.role));
-    const present = new Set(people.map((p) => p.participant_id));
-    for (const [id, entry] of [...this.entries]) {
-      if (present.has(id)) continue;
-      this.entries.delete(id);
-      removeKeepingFocus(entry.item, "input", this.summary);
-    }
+    dropMissing(this.entries, new Set(people.map((p) => p.participant_id)), "input", this.summary);
     people.forEach((p, index) => {
       const entry = this.entries.get(p.participant_id) ?? this.entry(p);
       if (resync) entry.box.checked = unrestricted.includes(p.participant_id);

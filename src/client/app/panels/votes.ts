@@ -14,7 +14,7 @@ import type {
 import type { Signaling } from "../../signaling";
 import { ApiError, api } from "../api";
 import { ask } from "../dialog";
-import { announce, fill, h, removeKeepingFocus } from "../dom";
+import { announce, dropMissing, fill, h } from "../dom";
 import { language, refusalText, type TextKey, t, textFor } from "../i18n";
 import { refusalSentence } from "./commands";
 import type { RoomState } from "./state";
@@ -1006,12 +1006,7 @@ class StartForm {
     const people = [...(self ? [self] : []), ...this.state.others()].sort((a, b) =>
       a.display_name.localeCompare(b.display_name),
     );
-    const present = new Set(people.map((p) => p.participant_id));
-    for (const [id, entry] of [...this.entries]) {
-      if (present.has(id)) continue;
-      this.entries.delete(id);
-      removeKeepingFocus(entry.item, "input", this.summary);
-    }
+    dropMissing(this.entries, new Set(people.map((p) => p.participant_id)), "input", this.summary);
     people.forEach((p, index) => {
       const entry = this.entries.get(p.participant_id) ?? this.entry(p);
       const name = this.state.shownName(p.participant_id);
