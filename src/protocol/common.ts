@@ -79,6 +79,10 @@ export const ErrorCodeSchema = z.enum([
   "already_voted",
   "invalid_option",
   "votes_retained",
+  "poll_active",
+  "poll_not_active",
+  "timer_active",
+  "timer_not_active",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -135,6 +139,10 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   already_voted: 409,
   invalid_option: 400,
   votes_retained: 409,
+  poll_active: 409,
+  poll_not_active: 409,
+  timer_active: 409,
+  timer_not_active: 409,
   internal_error: 500,
 };
 

@@ -4,6 +4,7 @@ export * from "./control";
 export * from "./frames";
 export * from "./legal-vote";
 export * from "./media";
+export * from "./meeting-tools";
 export * from "./moderation";
 export * from "./registry";
 export * from "./rest";

@@ -5,6 +5,14 @@ import { ControlCommandSchema, ControlEventSchema, ParticipantSchema } from "./c
 import { type ErrorPayload, ErrorPayloadSchema, serverFrameSchema } from "./frames";
 import { LegalVoteCommandSchema, LegalVoteEventSchema, LegalVoteJoinStateSchema } from "./legal-vote";
 import { MediaCommandSchema, MediaEventSchema, MediaJoinStateSchema } from "./media";
+import {
+  PollsCommandSchema,
+  PollsEventSchema,
+  PollsJoinStateSchema,
+  TimerCommandSchema,
+  TimerEventSchema,
+  TimerJoinStateSchema,
+} from "./meeting-tools";
 import { ModerationCommandSchema, ModerationEventSchema, ModerationJoinStateSchema } from "./moderation";
 import { TurnCommandSchema, TurnCredentialsSchema, TurnEventSchema } from "./turn";
 
@@ -34,6 +42,8 @@ const SPECIFIED = {
     joinState: ModerationJoinStateSchema,
   },
   legal_vote: { commands: LegalVoteCommandSchema, events: LegalVoteEventSchema, joinState: LegalVoteJoinStateSchema },
+  polls: { commands: PollsCommandSchema, events: PollsEventSchema, joinState: PollsJoinStateSchema },
+  timer: { commands: TimerCommandSchema, events: TimerEventSchema, joinState: TimerJoinStateSchema },
 } as const satisfies Record<string, NamespaceProtocol>;
 
 type Specified = typeof SPECIFIED;

@@ -7,7 +7,9 @@ import {
   MODERATION_AUTHORITY,
   NAMESPACE_NAMES,
   NAMESPACES,
+  POLLS_AUTHORITY,
   type Role,
+  TIMER_AUTHORITY,
 } from "../../src/protocol";
 
 /** The actions of each namespace, read from its command schema (a union discriminated by `action`). */
@@ -43,6 +45,8 @@ const CHAIRS_ONLY: Record<string, readonly string[]> = {
   moderation: chairsOnly(Object.fromEntries(Object.entries(MODERATION_AUTHORITY).map(([a, r]) => [a, r.issuers]))),
   chat: chairsOnly(CHAT_AUTHORITY),
   legal_vote: chairsOnly(LEGAL_VOTE_AUTHORITY),
+  polls: chairsOnly(POLLS_AUTHORITY),
+  timer: chairsOnly(TIMER_AUTHORITY),
 };
 
 /** Who sends a frame: the role the room gave them and whether they wait in the waiting room. */

@@ -23,7 +23,16 @@ const modules = readdirSync(MODULES_DIR, { withFileTypes: true })
 
 describe("module tables", () => {
   it("each module's SQL touches only the tables its own migrations create", () => {
-    expect(modules.map((m) => m.name).sort()).toEqual(["chat", "control", "legal-vote", "media", "moderation", "turn"]);
+    expect(modules.map((m) => m.name).sort()).toEqual([
+      "chat",
+      "control",
+      "legal-vote",
+      "media",
+      "moderation",
+      "polls",
+      "timer",
+      "turn",
+    ]);
     const creators = new Map<string, string>();
     for (const module of modules) {
       const own = tablesAfter("CREATE TABLE", module.source);

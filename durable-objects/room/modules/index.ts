@@ -5,6 +5,8 @@ import { control } from "./control";
 import { legalVote } from "./legal-vote";
 import { media } from "./media";
 import { moderation } from "./moderation";
+import { polls } from "./polls";
+import { timer } from "./timer";
 import { turn } from "./turn";
 
 /** One module per namespace of the protocol registry (src/protocol/registry.ts); a missing one fails to compile. */
@@ -15,6 +17,8 @@ const BY_NAMESPACE: { [N in Namespace]: RoomModule<N> } = {
   media,
   moderation,
   legal_vote: legalVote,
+  polls,
+  timer,
 };
 
 /** The room's protocol modules, in the order their hooks run. */

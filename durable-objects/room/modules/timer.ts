@@ -1,0 +1,127 @@
+import { CHAIRS, type ParsedCommandOf, TIMER_AUTHORITY } from "../../../src/protocol";
+import { randomToken } from "../../../src/shared/secrets";
+import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
+
+type Context = ModuleContext<"timer">;
+type StartCommand = Extract<ParsedCommandOf<"timer">, { action: "start" }>;
+
+interface TimerRow extends Record<string, SqlStorageValue> {
+  id: string;
+  kind: "countdown" | "stopwatch";
+  started_at: number;
+  ends_at: number | null;
+  title: string | null;
+  style: "normal" | "coffee_break";
+  ready_check: number;
+  started_by: string;
+}
+
+const EXPIRY = "expiry";
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const running = (ctx: Context) => ctx.sql.exec<TimerRow>("SELECT * FROM timer_running").toArray()[0];
+
+const describe = (row: TimerRow) => ({
+  timer_id: row.id,
+  kind: row.kind,
+  started_at: iso(row.started_at),
+  ends_at: row.ends_at === null ? null : iso(row.ends_at),
+  title: row.title,
+  style: row.style,
+  ready_check: row.ready_check === 1,
+  started_by: row.started_by,
+});
+
+const readyIds = (ctx: Context) =>
+  ctx.sql
+    .exec<{ participant_id: string }>("SELECT participant_id FROM timer_ready")
+    .toArray()
+    .map((r) => r.participant_id);
+
+function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<void> {
+  if (running(ctx)) return { error: "timer_active", text: "a timer runs already; stop it first" };
+  const now = ctx.now();
+  const endsAt = command.duration_seconds === undefined ? null : now + command.duration_seconds * 1000;
+  ctx.sql.exec(
+    `INSERT INTO timer_running (id, kind, started_at, ends_at, title, style, ready_check, started_by)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    randomToken(12),
+    command.kind,
+    now,
+    endsAt,
+    command.title ?? null,
+    command.style ?? "normal",
+    command.ready_check ? 1 : 0,
+    sender.participantId,
+  );
+  ctx.emit({ to: "everyone" }, { message: "started", ...describe(running(ctx)!) }, sender);
+  return endsAt === null ? Promise.resolve() : ctx.timers.schedule(EXPIRY, endsAt);
+}
+
+async function stop(ctx: Context, reason: "by_moderator" | "expired", sender?: Sender) {
+  const row = running(ctx);
+  if (!row) return { error: "timer_not_active", text: "no timer runs" } as const;
+  ctx.sql.exec("DELETE FROM timer_running");
+  ctx.sql.exec("DELETE FROM timer_ready");
+  ctx.emit({ to: "everyone" }, { message: "stopped", timer_id: row.id, reason }, sender);
+  await ctx.timers.cancel(EXPIRY);
+  return undefined;
+}
+
+/**
+ * The timer: a chair runs a countdown (it ends by itself, through the room's scheduler) or a stopwatch, optionally
+ * as a coffee break and with a ready check — participants say they are ready; chairs see who, everyone how many.
+ */
+export const timer = defineModule<"timer">({
+  namespace: "timer",
+  migrations: [
+    `CREATE TABLE timer_running (id TEXT PRIMARY KEY, kind TEXT NOT NULL, started_at INTEGER NOT NULL,
+      ends_at INTEGER, title TEXT, style TEXT NOT NULL, ready_check INTEGER NOT NULL, started_by TEXT NOT NULL)`,
+    "CREATE TABLE timer_ready (participant_id TEXT PRIMARY KEY)",
+  ],
+  permissions: TIMER_AUTHORITY,
+  handle(ctx, sender, command) {
+    switch (command.action) {
+      case "start":
+        return start(ctx, sender, command);
+      case "stop":
+        return stop(ctx, "by_moderator", sender);
+      case "update_ready_status": {
+        const row = running(ctx);
+        if (!row) return { error: "timer_not_active", text: "no timer runs" };
+        if (row.ready_check !== 1) return { error: "invalid_request", text: "this timer has no ready check" };
+        const id = sender.participantId;
+        if (command.ready)
+          ctx.sql.exec("INSERT INTO timer_ready (participant_id) VALUES (?) ON CONFLICT DO NOTHING", id);
+        else ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", id);
+        const status = { message: "ready_status", timer_id: row.id, participant_id: id, ready: command.ready } as const;
+        ctx.emit({ to: "roles", roles: CHAIRS }, status);
+        const count = ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timer_ready").one().n;
+        return ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count }, sender);
+      }
+    }
+  },
+  joinState(ctx, connection) {
+    const row = running(ctx);
+    if (!row) return { active: null };
+    const ready = readyIds(ctx);
+    const chair = CHAIRS.includes(ctx.roster.member(connection.participantId)?.role ?? "guest");
+    return {
+      active: {
+        ...describe(row),
+        ready_count: ready.length,
+        ready: ready.includes(connection.participantId),
+        ready_participants: chair ? ready : [],
+      },
+    };
+  },
+  hooks: {
+    async timer(ctx, key) {
+      if (key === EXPIRY) await stop(ctx, "expired");
+    },
+    left(ctx, participantId) {
+      // Whoever left is no longer counted as ready.
+      ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", participantId);
+    },
+  },
+});

@@ -1,0 +1,166 @@
+import { z } from "zod";
+import { IdSchema, isFreeText, isVisibleText, openEnum, type Role } from "./common";
+import { CHAIRS } from "./moderation";
+
+/** Meeting tools (docs/protocol.md): polls and the timer (countdown, stopwatch, coffee break with ready check). */
+
+const EVERYONE: readonly Role[] = ["owner", "moderator", "user", "guest"];
+const visible = (max: number) =>
+  z.string().trim().min(1).max(max).refine(isVisibleText, "control and format characters are not allowed");
+const freeText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine(isFreeText, "control characters other than line feed and tab are not allowed");
+const MAX_TOOL_SECONDS = 24 * 3600;
+
+// ── polls ─────────────────────────────
+
+export const MAX_POLL_CHOICES = 20;
+const pollId = { poll_id: IdSchema };
+
+export const PollsCommandSchema = z.discriminatedUnion("action", [
+  z
+    .object({
+      action: z.literal("start"),
+      topic: freeText(500),
+      choices: z.array(visible(200)).min(2).max(MAX_POLL_CHOICES),
+      multiple_choice: z.boolean(),
+      /** Everyone sees the counts while the poll is open. */
+      live: z.boolean(),
+      duration_seconds: z.number().int().min(5).max(MAX_TOOL_SECONDS).optional(),
+    })
+    .strict(),
+  /** `choices`: indexes into the poll's choices (exactly one unless it is multiple choice), each once. */
+  z
+    .object({
+      action: z.literal("vote"),
+      ...pollId,
+      choices: z
+        .array(
+          z
+            .number()
+            .int()
+            .min(0)
+            .max(MAX_POLL_CHOICES - 1),
+        )
+        .min(1)
+        .max(MAX_POLL_CHOICES)
+        .refine((c) => new Set(c).size === c.length, "a choice is named twice"),
+    })
+    .strict(),
+  z.object({ action: z.literal("finish"), ...pollId }).strict(),
+]);
+export type PollsAction = z.infer<typeof PollsCommandSchema>["action"];
+
+export const POLLS_AUTHORITY: { readonly [A in PollsAction]: readonly Role[] } = {
+  start: CHAIRS,
+  vote: EVERYONE,
+  finish: CHAIRS,
+};
+
+const counts = z.array(z.number().int().min(0));
+export const PollSchema = z.object({
+  ...pollId,
+  topic: z.string(),
+  choices: z.array(z.string()),
+  multiple_choice: z.boolean(),
+  live: z.boolean(),
+  /** When it ends by itself (null: when a chair finishes it). */
+  ends_at: z.iso.datetime().nullable(),
+  started_by: IdSchema,
+});
+export type Poll = z.infer<typeof PollSchema>;
+
+export const PollsEventSchema = z.discriminatedUnion("message", [
+  /** Everyone: a poll opened. */
+  z.object({ message: z.literal("started"), ...PollSchema.shape }),
+  /** To the voter's connection: the ballot is counted. */
+  z.object({ message: z.literal("voted"), ...pollId }),
+  /** Everyone, in live polls: the counts per choice after each ballot. */
+  z.object({ message: z.literal("live_update"), ...pollId, counts }),
+  /** Everyone: the poll closed (a chair finished it, or its time ran out); the counts per choice. */
+  z.object({
+    message: z.literal("done"),
+    ...pollId,
+    counts,
+    voters: z.number().int().min(0),
+    reason: openEnum(z.enum(["finished", "expired"])),
+  }),
+]);
+
+/**
+ * join_success.modules.polls: the open poll (its counts only when live; whether the joiner has voted) and the last
+ * closed one with its counts.
+ */
+export const PollsJoinStateSchema = z.object({
+  active: z.object({ ...PollSchema.shape, counts: counts.optional(), voted: z.boolean() }).nullable(),
+  last: z.object({ ...PollSchema.shape, counts, voters: z.number().int().min(0) }).nullable(),
+});
+
+// ── timer ─────────────────────────────
+
+export const TimerCommandSchema = z.discriminatedUnion("action", [
+  z
+    .object({
+      action: z.literal("start"),
+      kind: z.enum(["countdown", "stopwatch"]),
+      /** Countdowns only (required there). */
+      duration_seconds: z.number().int().min(1).max(MAX_TOOL_SECONDS).optional(),
+      title: visible(100).optional(),
+      style: z.enum(["normal", "coffee_break"]).optional(),
+      /** Participants say when they are ready (e.g. back from the break). */
+      ready_check: z.boolean().optional(),
+    })
+    .strict()
+    .refine((c) => (c.kind === "countdown") === (c.duration_seconds !== undefined), {
+      message: "a countdown has a duration; a stopwatch has none",
+      path: ["duration_seconds"],
+    }),
+  z.object({ action: z.literal("stop") }).strict(),
+  z.object({ action: z.literal("update_ready_status"), ready: z.boolean() }).strict(),
+]);
+export type TimerAction = z.infer<typeof TimerCommandSchema>["action"];
+
+export const TIMER_AUTHORITY: { readonly [A in TimerAction]: readonly Role[] } = {
+  start: CHAIRS,
+  stop: CHAIRS,
+  update_ready_status: EVERYONE,
+};
+
+const timerId = { timer_id: IdSchema };
+export const TimerSchema = z.object({
+  ...timerId,
+  kind: openEnum(z.enum(["countdown", "stopwatch"])),
+  started_at: z.iso.datetime(),
+  /** Countdowns: when it ends. */
+  ends_at: z.iso.datetime().nullable(),
+  title: z.string().nullable(),
+  style: openEnum(z.enum(["normal", "coffee_break"])),
+  ready_check: z.boolean(),
+  started_by: IdSchema,
+});
+
+export const TimerEventSchema = z.discriminatedUnion("message", [
+  z.object({ message: z.literal("started"), ...TimerSchema.shape }),
+  z.object({ message: z.literal("stopped"), ...timerId, reason: openEnum(z.enum(["by_moderator", "expired"])) }),
+  /** To chairs: who said they are ready (or not any more). */
+  z.object({ message: z.literal("ready_status"), ...timerId, participant_id: IdSchema, ready: z.boolean() }),
+  /** Everyone: how many are ready (the sender's copy acknowledges their command). */
+  z.object({ message: z.literal("ready_count"), ...timerId, ready: z.number().int().min(0) }),
+]);
+
+/** join_success.modules.timer: the running timer (or null), how many are ready, whether the joiner is, and for
+ * chairs who is. */
+export const TimerJoinStateSchema = z.object({
+  active: z
+    .object({
+      ...TimerSchema.shape,
+      ready_count: z.number().int().min(0),
+      ready: z.boolean(),
+      ready_participants: z.array(IdSchema),
+    })
+    .nullable(),
+});

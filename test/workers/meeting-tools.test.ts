@@ -1,0 +1,212 @@
+import { describe, expect, it } from "vitest";
+import {
+  CHAT_AUTHORITY,
+  type CommandOf,
+  LEGAL_VOTE_AUTHORITY,
+  type Namespace,
+  POLLS_AUTHORITY,
+  type Role,
+  TIMER_AUTHORITY,
+} from "../../src/protocol";
+import type { FrameCollector } from "../helpers/collector";
+import { fireTimers, type Peer, RoomHarness } from "./harness";
+
+const heard = (client: FrameCollector, namespace: Namespace, message: string) =>
+  client.next((f) => f.namespace === namespace && f.payload.message === message);
+
+const refusal = async <N extends Namespace>(peer: Peer, namespace: N, command: CommandOf<N>) => {
+  const answer = await peer.command(namespace, command);
+  expect(answer.payload.message, JSON.stringify(answer)).toBe("error");
+  return (answer.payload as { error: string }).error;
+};
+
+const pollOf = (extra: Partial<Extract<CommandOf<"polls">, { action: "start" }>> = {}) =>
+  ({
+    action: "start",
+    topic: "Wann tagen wir?",
+    choices: ["Montag", "Dienstag", "Mittwoch"],
+    multiple_choice: false,
+    live: true,
+    ...extra,
+  }) as CommandOf<"polls">;
+
+describe("meeting tools", () => {
+  it("polls: one open at a time, one ballot each, live counts, anonymous in storage", async () => {
+    const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    expect(await refusal(member, "polls", pollOf())).toBe("insufficient_permissions");
+    const started = await owner.command("polls", pollOf());
+    expect(started.payload).toMatchObject({ message: "started", topic: "Wann tagen wir?", live: true, ends_at: null });
+    const pollId = (started.payload as any).poll_id as string;
+    for (const peer of [moderator, member, guest]) await heard(peer.client, "polls", "started");
+    expect(await refusal(moderator, "polls", pollOf())).toBe("poll_active");
+
+    expect((await member.command("polls", { action: "vote", poll_id: pollId, choices: [1] })).payload).toEqual({
+      message: "voted",
+      poll_id: pollId,
+    });
+    const live = await guest.client.next((f) => f.payload.message === "live_update");
+    expect((live.payload as any).counts).toEqual([0, 1, 0]);
+    expect(await refusal(member, "polls", { action: "vote", poll_id: pollId, choices: [2] })).toBe("already_voted");
+    expect(await refusal(guest, "polls", { action: "vote", poll_id: pollId, choices: [3] })).toBe("invalid_option");
+    expect(await refusal(guest, "polls", { action: "vote", poll_id: pollId, choices: [0, 1] })).toBe("invalid_option");
+    expect(await refusal(guest, "polls", { action: "vote", poll_id: "otherpoll1", choices: [0] })).toBe(
+      "poll_not_active",
+    );
+    await guest.command("polls", { action: "vote", poll_id: pollId, choices: [1] });
+    await owner.command("polls", { action: "vote", poll_id: pollId, choices: [0] });
+
+    // Stored: counts per choice, and apart from them who voted — no row holds a voter and a choice together.
+    const rows = await room.dump("polls");
+    expect(rows.poll_counts!.map((r) => [r.choice, r.count])).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
+    expect(Object.keys(rows.poll_counts![0]!).sort()).toEqual(["choice", "count", "poll_id"]);
+    expect(Object.keys(rows.poll_voters![0]!).sort()).toEqual(["participant_id", "poll_id"]);
+    expect(rows.poll_voters!.map((r) => r.participant_id).sort()).toEqual([member.id, guest.id, owner.id].sort());
+
+    // A reconnect gets the open poll with its live counts and that it voted.
+    const again = await room.join("Mitglied");
+    expect((again.joined as any).modules.polls.active).toMatchObject({
+      poll_id: pollId,
+      counts: [1, 2, 0],
+      voted: true,
+    });
+    expect(await refusal(member, "polls", { action: "finish", poll_id: pollId })).toBe("insufficient_permissions");
+    const done = await moderator.command("polls", { action: "finish", poll_id: pollId });
+    expect(done.payload).toMatchObject({ message: "done", counts: [1, 2, 0], voters: 3, reason: "finished" });
+    expect(await refusal(guest, "polls", { action: "vote", poll_id: pollId, choices: [0] })).toBe("poll_not_active");
+    const later = await room.join("Mitglied");
+    expect((later.joined as any).modules.polls).toMatchObject({
+      active: null,
+      last: { poll_id: pollId, counts: [1, 2, 0], voters: 3 },
+    });
+  });
+
+  it("a poll with a duration ends by itself; a hidden poll shows counts only at the end", async () => {
+    const { room, owner, member } = await RoomHarness.seated();
+    const started = await owner.command("polls", pollOf({ live: false, multiple_choice: true, duration_seconds: 60 }));
+    const pollId = (started.payload as any).poll_id as string;
+    await heard(member.client, "polls", "started");
+    await member.command("polls", { action: "vote", poll_id: pollId, choices: [0, 2] });
+    expect(member.client.frames.some((f) => f.payload.message === "live_update")).toBe(false);
+    const again = await room.join("Mitglied");
+    expect((again.joined as any).modules.polls.active.counts).toBeUndefined();
+    expect(await fireTimers(room.room.id)).toBe(true);
+    const done = await heard(member.client, "polls", "done");
+    expect(done.payload).toMatchObject({ poll_id: pollId, counts: [1, 0, 1], voters: 1, reason: "expired" });
+  });
+
+  it("timer: a countdown with a ready check ends by itself; a stopwatch stops by a chair", async () => {
+    const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    const start = {
+      action: "start",
+      kind: "countdown",
+      duration_seconds: 300,
+      title: "Kaffeepause",
+      style: "coffee_break",
+      ready_check: true,
+    } as const;
+    expect(await refusal(member, "timer", start)).toBe("insufficient_permissions");
+    expect(await refusal(owner, "timer", { action: "start", kind: "countdown" })).toBe("invalid_frame");
+    const started = await owner.command("timer", start);
+    expect(started.payload).toMatchObject({ message: "started", kind: "countdown", style: "coffee_break" });
+    const endsAt = Date.parse((started.payload as any).ends_at);
+    expect(endsAt - Date.parse((started.payload as any).started_at)).toBe(300_000);
+    await heard(guest.client, "timer", "started");
+    expect(await refusal(moderator, "timer", { action: "start", kind: "stopwatch" })).toBe("timer_active");
+
+    const ready = await member.command("timer", { action: "update_ready_status", ready: true });
+    expect(ready.payload).toMatchObject({ message: "ready_count", ready: 1 });
+    expect((await heard(moderator.client, "timer", "ready_status")).payload).toMatchObject({
+      participant_id: member.id,
+      ready: true,
+    });
+    await guest.alive();
+    expect(guest.client.frames.some((f) => f.payload.message === "ready_status")).toBe(false);
+    const chair = await room.join("Moderation");
+    expect((chair.joined as any).modules.timer.active).toMatchObject({
+      ready_count: 1,
+      ready_participants: [member.id],
+    });
+    const plain = await room.join("Mitglied");
+    expect((plain.joined as any).modules.timer.active).toMatchObject({ ready: true, ready_participants: [] });
+
+    expect(await fireTimers(room.room.id)).toBe(true);
+    expect((await heard(guest.client, "timer", "stopped")).payload).toMatchObject({ reason: "expired" });
+    expect(await refusal(member, "timer", { action: "update_ready_status", ready: true })).toBe("timer_not_active");
+
+    await owner.command("timer", { action: "start", kind: "stopwatch" });
+    expect(await refusal(member, "timer", { action: "update_ready_status", ready: true })).toBe("invalid_request");
+    const stopped = await moderator.command("timer", { action: "stop" });
+    expect(stopped.payload).toMatchObject({ message: "stopped", reason: "by_moderator" });
+    expect(await refusal(owner, "timer", { action: "stop" })).toBe("timer_not_active");
+  });
+
+  it("who may issue each command of the namespaces with role tables (chat, legal_vote, polls, timer)", async () => {
+    const { owner, moderator, member, guest } = await RoomHarness.seated();
+    const senders: [Role, Peer][] = [
+      ["owner", owner],
+      ["moderator", moderator],
+      ["user", member],
+      ["guest", guest],
+    ];
+    // A valid payload per action; what the room answers beyond the permission does not matter here.
+    const payloads: { [N in "chat" | "legal_vote" | "polls" | "timer"]: Record<string, Record<string, unknown>> } = {
+      chat: {
+        send_message: { content: "Hallo" },
+        get_history: {},
+        set_enabled: { enabled: true },
+        clear_history: {},
+      },
+      legal_vote: {
+        start: {
+          name: "Probe",
+          kind: "roll_call",
+          allowed_participants: ["Nobody000000000000000"],
+          enable_abstain: false,
+          rule: { quorum: { numerator: 1, denominator: 2 }, majority: "simple" },
+          auto_close: false,
+        },
+        vote: { vote_id: "novote0000", option: "yes" },
+        stop: { vote_id: "novote0000" },
+        cancel: { vote_id: "novote0000", reason: "Probe" },
+        report_issue: { vote_id: "novote0000" },
+      },
+      polls: {
+        start: { topic: "Probe", choices: ["a", "b"], multiple_choice: false, live: false },
+        vote: { poll_id: "nopoll0000", choices: [0] },
+        finish: { poll_id: "nopoll0000" },
+      },
+      timer: {
+        start: { kind: "stopwatch" },
+        stop: {},
+        update_ready_status: { ready: true },
+      },
+    };
+    const tables = {
+      chat: CHAT_AUTHORITY,
+      legal_vote: LEGAL_VOTE_AUTHORITY,
+      polls: POLLS_AUTHORITY,
+      timer: TIMER_AUTHORITY,
+    };
+    let checked = 0;
+    for (const [namespace, table] of Object.entries(tables) as [
+      keyof typeof payloads,
+      Record<string, readonly Role[]>,
+    ][]) {
+      for (const [action, issuers] of Object.entries(table)) {
+        expect(payloads[namespace][action], `${namespace}.${action} has a payload`).toBeDefined();
+        for (const [role, peer] of senders) {
+          const answer = await peer.command(namespace, { action, ...payloads[namespace][action] } as never);
+          const refused = (answer.payload as { error?: string }).error === "insufficient_permissions";
+          expect(refused, `${role} ${namespace}.${action}: ${JSON.stringify(answer.payload)}`).toBe(
+            !issuers.includes(role),
+          );
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(4 * (4 + 5 + 3 + 3));
+  });
+});
