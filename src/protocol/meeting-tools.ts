@@ -164,3 +164,28 @@ export const TimerJoinStateSchema = z.object({
     })
     .nullable(),
 });
+
+// ── feedback ─────────────────────────────
+
+export const FeedbackKindSchema = z.enum(["agree", "disagree", "slower", "louder", "question", "break"]);
+export type FeedbackKind = z.infer<typeof FeedbackKindSchema>;
+
+export const FeedbackCommandSchema = z.discriminatedUnion("action", [
+  z.object({ action: z.literal("send"), kind: FeedbackKindSchema }).strict(),
+]);
+export type FeedbackAction = z.infer<typeof FeedbackCommandSchema>["action"];
+
+export const FEEDBACK_AUTHORITY: { readonly [A in FeedbackAction]: readonly Role[] } = { send: EVERYONE };
+
+/** Reactions per kind in the current window (kinds nobody chose are left out). */
+const FeedbackCountsSchema = z.record(z.string(), z.number().int().min(0));
+
+export const FeedbackEventSchema = z.discriminatedUnion("message", [
+  /** To the sender's connection: whether the reaction counted (once per kind and window). */
+  z.object({ message: z.literal("received"), kind: openEnum(FeedbackKindSchema), counted: z.boolean() }),
+  /** To owners and moderators, at most every 2 s while reactions come: the current window's counts. */
+  z.object({ message: z.literal("summary"), counts: FeedbackCountsSchema, window_seconds: z.number().int() }),
+]);
+
+/** join_success.modules.feedback: the window's length, and for chairs its counts so far (empty for others). */
+export const FeedbackJoinStateSchema = z.object({ counts: FeedbackCountsSchema, window_seconds: z.number().int() });

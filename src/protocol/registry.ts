@@ -6,6 +6,9 @@ import { type ErrorPayload, ErrorPayloadSchema, serverFrameSchema } from "./fram
 import { LegalVoteCommandSchema, LegalVoteEventSchema, LegalVoteJoinStateSchema } from "./legal-vote";
 import { MediaCommandSchema, MediaEventSchema, MediaJoinStateSchema } from "./media";
 import {
+  FeedbackCommandSchema,
+  FeedbackEventSchema,
+  FeedbackJoinStateSchema,
   PollsCommandSchema,
   PollsEventSchema,
   PollsJoinStateSchema,
@@ -44,6 +47,7 @@ const SPECIFIED = {
   legal_vote: { commands: LegalVoteCommandSchema, events: LegalVoteEventSchema, joinState: LegalVoteJoinStateSchema },
   polls: { commands: PollsCommandSchema, events: PollsEventSchema, joinState: PollsJoinStateSchema },
   timer: { commands: TimerCommandSchema, events: TimerEventSchema, joinState: TimerJoinStateSchema },
+  feedback: { commands: FeedbackCommandSchema, events: FeedbackEventSchema, joinState: FeedbackJoinStateSchema },
 } as const satisfies Record<string, NamespaceProtocol>;
 
 type Specified = typeof SPECIFIED;

@@ -126,6 +126,10 @@ export const ConfigSchema = z.object({
   /** Slow-down: a participant may send this many chat messages within CHAT_WINDOW_SECONDS. */
   CHAT_BURST: seconds(5),
   CHAT_WINDOW_SECONDS: seconds(5),
+  /** Anonymous feedback: reactions are counted per window of this length (one per participant, kind and window). */
+  FEEDBACK_WINDOW_SECONDS: seconds(10),
+  /** Anonymous feedback: chairs get the counts at most this often while reactions come. */
+  FEEDBACK_SUMMARY_MS: seconds(2000),
   /** Legal votes: signed heads go out at most this often while a vote's chain grows. */
   VOTE_HEAD_INTERVAL_MS: seconds(1000),
   /** Legal votes: problem reports one voter may file per vote (each is an entry of the protocol). */

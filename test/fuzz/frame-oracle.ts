@@ -137,10 +137,10 @@ const SFU_ONLY = ["publish_offer", "subscribe_answer", "trickle"];
 /** Whether a valid command always answers its sender (with its transaction id): a result, an echo or an error. */
 export function alwaysAnswers(namespace: string, action: string): boolean {
   // Chat echoes to the sender, turn answers with credentials, moderation refuses unknown targets (the fuzz never
-  // names the waiting participant as a target), legal_vote refuses (no vote runs). Raised hands and mesh media
-  // answer only on refusal.
+  // names the waiting participant as a target), legal_vote refuses (no vote runs), feedback says whether it
+  // counted. Raised hands and mesh media answer only on refusal.
   if (namespace === "media") return SFU_ONLY.includes(action);
-  return ["chat", "turn", "moderation", "legal_vote"].includes(namespace);
+  return ["chat", "turn", "moderation", "legal_vote", "feedback"].includes(namespace);
 }
 
 /** The event name a successful command answers its sender with, if it answers. */

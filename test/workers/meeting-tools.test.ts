@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   CHAT_AUTHORITY,
   type CommandOf,
+  FEEDBACK_AUTHORITY,
   LEGAL_VOTE_AUTHORITY,
   type Namespace,
   POLLS_AUTHORITY,
@@ -143,7 +144,40 @@ describe("meeting tools", () => {
     expect(await refusal(owner, "timer", { action: "stop" })).toBe("timer_not_active");
   });
 
-  it("who may issue each command of the namespaces with role tables (chat, legal_vote, polls, timer)", async () => {
+  it("feedback: counted once per kind and window, summaries to chairs, nothing left to tell who reacted", async () => {
+    const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    const send = (peer: Peer, kind: "agree" | "slower") => peer.command("feedback", { action: "send", kind });
+    expect((await send(member, "agree")).payload).toEqual({ message: "received", kind: "agree", counted: true });
+    expect((await send(member, "agree")).payload).toMatchObject({ counted: false });
+    expect((await send(member, "slower")).payload).toMatchObject({ counted: true });
+    expect((await send(guest, "agree")).payload).toMatchObject({ counted: true });
+    // Chairs get the counts (coalesced); others never.
+    const summary = await moderator.client.next(
+      (f) => f.payload.message === "summary" && (f.payload as any).counts.agree === 2,
+    );
+    expect(summary.payload).toMatchObject({ counts: { agree: 2, slower: 1 }, window_seconds: 10 });
+    await owner.client.next((f) => f.payload.message === "summary");
+    await member.alive();
+    expect(member.client.frames.some((f) => f.payload.message === "summary")).toBe(false);
+    const chair = await room.join("Moderation");
+    expect((chair.joined as any).modules.feedback.counts).toEqual({ agree: 2, slower: 1 });
+    // Stored: keyed hashes under the window's random key, counts per kind — no participant id anywhere.
+    const rows = await room.dump("feedback");
+    const stored = JSON.stringify(rows);
+    for (const id of [owner.id, moderator.id, member.id, guest.id]) expect(stored).not.toContain(id);
+    expect(rows.feedback_seen).toHaveLength(3);
+    expect(rows.feedback_window).toHaveLength(1);
+    // The window ends (the room's scheduler): its key, hashes and counts are gone; the chairs see it start again.
+    expect(await fireTimers(room.room.id)).toBe(true);
+    await moderator.client.next(
+      (f) => f.payload.message === "summary" && Object.keys((f.payload as any).counts).length === 0,
+    );
+    const after = await room.dump("feedback");
+    expect([after.feedback_window, after.feedback_seen, after.feedback_counts]).toEqual([[], [], []]);
+    expect((await send(member, "agree")).payload).toMatchObject({ counted: true });
+  });
+
+  it("who may issue each command of the role-table namespaces (chat, legal_vote, polls, timer, feedback)", async () => {
     const { owner, moderator, member, guest } = await RoomHarness.seated();
     const senders: [Role, Peer][] = [
       ["owner", owner],
@@ -152,7 +186,9 @@ describe("meeting tools", () => {
       ["guest", guest],
     ];
     // A valid payload per action; what the room answers beyond the permission does not matter here.
-    const payloads: { [N in "chat" | "legal_vote" | "polls" | "timer"]: Record<string, Record<string, unknown>> } = {
+    const payloads: {
+      [N in "chat" | "legal_vote" | "polls" | "timer" | "feedback"]: Record<string, Record<string, unknown>>;
+    } = {
       chat: {
         send_message: { content: "Hallo" },
         get_history: {},
@@ -183,12 +219,14 @@ describe("meeting tools", () => {
         stop: {},
         update_ready_status: { ready: true },
       },
+      feedback: { send: { kind: "question" } },
     };
     const tables = {
       chat: CHAT_AUTHORITY,
       legal_vote: LEGAL_VOTE_AUTHORITY,
       polls: POLLS_AUTHORITY,
       timer: TIMER_AUTHORITY,
+      feedback: FEEDBACK_AUTHORITY,
     };
     let checked = 0;
     for (const [namespace, table] of Object.entries(tables) as [
@@ -207,6 +245,6 @@ describe("meeting tools", () => {
         }
       }
     }
-    expect(checked).toBe(4 * (4 + 5 + 3 + 3));
+    expect(checked).toBe(4 * (4 + 5 + 3 + 3 + 1));
   });
 });

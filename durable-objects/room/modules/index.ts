@@ -2,6 +2,7 @@ import type { Namespace } from "../../../src/protocol";
 import type { RoomModule } from "../module";
 import { chat } from "./chat";
 import { control } from "./control";
+import { feedback } from "./feedback";
 import { legalVote } from "./legal-vote";
 import { media } from "./media";
 import { moderation } from "./moderation";
@@ -19,6 +20,7 @@ const BY_NAMESPACE: { [N in Namespace]: RoomModule<N> } = {
   legal_vote: legalVote,
   polls,
   timer,
+  feedback,
 };
 
 /** The room's protocol modules, in the order their hooks run. */
