@@ -540,3 +540,55 @@ describe("legal votes across a crash", () => {
     }
   });
 });
+
+describe("meeting tools across a crash", () => {
+  it("a countdown and a timed poll end by themselves after kill -9 and a restart", async () => {
+    let server = await startServer();
+    const { dataDir, port } = server;
+    try {
+      const owner = await devLogin(server.base, "Vorsitz");
+      const room = await createRoom(server.base, owner);
+      const chair = await join(server.base, owner, room.id);
+      chair.client.send("timer", { action: "start", kind: "countdown", duration_seconds: 8, title: "Pause" });
+      const timer = (await chair.client.message("timer", "started")).payload as any;
+      chair.client.send("polls", {
+        action: "start",
+        topic: "Weiter nach der Pause?",
+        choices: ["ja", "nein"],
+        multiple_choice: false,
+        live: false,
+        duration_seconds: 8,
+      });
+      const poll = (await chair.client.message("polls", "started")).payload as any;
+      chair.client.send("polls", { action: "vote", poll_id: poll.poll_id, choices: [0] });
+      await chair.client.message("polls", "voted");
+      await server.crash();
+      server = await startServer({ dataDir, port });
+      const again = await join(server.base, owner, room.id);
+      // Each ends by itself: seen as it happens if it still ran when the chair came back, else already over.
+      const tools = again.joined.modules;
+      if (tools.timer.active) {
+        const ended = await again.client.next(
+          (f) => f.namespace === "timer" && f.payload.message === "stopped",
+          30_000,
+        );
+        expect(ended.payload).toMatchObject({ timer_id: timer.timer_id, reason: "expired" });
+        expect(Date.parse(ended.timestamp)).toBeGreaterThanOrEqual(Date.parse(timer.ends_at));
+      }
+      if (tools.polls.active) {
+        const done = await again.client.next((f) => f.namespace === "polls" && f.payload.message === "done", 30_000);
+        expect(done.payload).toMatchObject({ poll_id: poll.poll_id, counts: [1, 0], voters: 1, reason: "expired" });
+      }
+      const later = await join(server.base, owner, room.id);
+      expect(later.joined.modules.timer.active).toBeNull();
+      expect(later.joined.modules.polls).toMatchObject({
+        active: null,
+        last: { poll_id: poll.poll_id, counts: [1, 0], voters: 1 },
+      });
+      later.client.close();
+      again.client.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
