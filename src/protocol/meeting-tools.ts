@@ -77,7 +77,7 @@ export type Poll = z.infer<typeof PollSchema>;
 export const PollsEventSchema = z.discriminatedUnion("message", [
   /** Everyone: a poll opened. */
   z.object({ message: z.literal("started"), ...PollSchema.shape }),
-  /** To the voter's connection: the ballot is counted. */
+  /** To every connection of the voter: the ballot is counted. */
   z.object({ message: z.literal("voted"), ...pollId }),
   /** Everyone, in live polls: the counts per choice after each ballot. */
   z.object({ message: z.literal("live_update"), ...pollId, counts }),
@@ -97,7 +97,14 @@ export const PollsEventSchema = z.discriminatedUnion("message", [
  */
 export const PollsJoinStateSchema = z.object({
   active: z.object({ ...PollSchema.shape, counts: counts.optional(), voted: z.boolean() }).nullable(),
-  last: z.object({ ...PollSchema.shape, counts, voters: z.number().int().min(0) }).nullable(),
+  last: z
+    .object({
+      ...PollSchema.shape,
+      counts,
+      voters: z.number().int().min(0),
+      reason: openEnum(z.enum(["finished", "expired"])),
+    })
+    .nullable(),
 });
 
 // ── timer ─────────────────────────────

@@ -33,6 +33,14 @@ export async function axeViolations(page: Page): Promise<unknown[]> {
   }));
 }
 
+/** Joins the room through its link as a registered user (dev login with `name`), until the page says connected. */
+export async function joinAs(page: Page, roomLink: string, name: string): Promise<void> {
+  await page.goto(roomLink);
+  await page.fill("#name", name);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("#connection >> text=Verbunden");
+}
+
 /** The participant id of the one listed under `name` (others' entries show the bare name). */
 export async function idOf(page: Page, name: string): Promise<string> {
   const entry = `#participants li:has(.name:text-is("${name}"))`;

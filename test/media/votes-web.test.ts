@@ -5,19 +5,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { axeViolations, createRoom, idOf, menu, person, until } from "./pages";
+import { axeViolations, createRoom, idOf, joinAs, menu, person, until } from "./pages";
 import { type MediaRig, startMediaRig } from "./rig";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const run = promisify(execFile);
-
-/** Joins the room through its link as a registered user (dev login with `name`), until the page says connected. */
-async function joinAs(page: Page, roomLink: string, name: string): Promise<void> {
-  await page.goto(roomLink);
-  await page.fill("#name", name);
-  await page.click("button[type=submit]");
-  await page.waitForSelector("#connection >> text=Verbunden");
-}
 
 /** Activates `selector` with the keyboard and saves the download it starts into `dir`; the path and its name. */
 async function download(page: Page, selector: string, dir: string): Promise<{ path: string; name: string }> {

@@ -15,6 +15,7 @@ interface PollRow extends Record<string, SqlStorageValue> {
   ends_at: number | null;
   started_by: string;
   open: number;
+  reason: "finished" | "expired" | null;
 }
 
 const END = "end";
@@ -96,7 +97,8 @@ function vote(ctx: Context, sender: Sender, command: VoteCommand): CommandError 
       choice,
     );
   }
-  ctx.reply(sender, { message: "voted", poll_id: poll.poll_id });
+  // Every device of the voter hears it (the voting connection's copy carries the transaction id).
+  ctx.emit({ to: "participant", id: sender.participantId }, { message: "voted", poll_id: poll.poll_id }, sender);
   if (poll.live)
     ctx.emit({ to: "everyone" }, { message: "live_update", poll_id: poll.poll_id, counts: countsOf(ctx, row) });
   return undefined;
@@ -105,7 +107,7 @@ function vote(ctx: Context, sender: Sender, command: VoteCommand): CommandError 
 async function finish(ctx: Context, pollId: string, reason: "finished" | "expired", sender?: Sender) {
   const row = openPoll(ctx);
   if (!row || row.id !== pollId) return notOpen;
-  ctx.sql.exec("UPDATE polls SET open = 0 WHERE id = ?", pollId);
+  ctx.sql.exec("UPDATE polls SET open = 0, reason = ? WHERE id = ?", reason, pollId);
   // Only the last closed poll is kept: its counts and how many voted, nothing about whom.
   ctx.sql.exec("DELETE FROM polls WHERE open = 0 AND id != ?", pollId);
   ctx.sql.exec("DELETE FROM poll_counts WHERE poll_id != ?", pollId);
@@ -132,7 +134,7 @@ export const polls = defineModule<"polls">({
   migrations: [
     `CREATE TABLE polls (id TEXT PRIMARY KEY, topic TEXT NOT NULL, choices TEXT NOT NULL,
       multiple_choice INTEGER NOT NULL, live INTEGER NOT NULL, ends_at INTEGER, started_by TEXT NOT NULL,
-      open INTEGER NOT NULL)`,
+      open INTEGER NOT NULL, reason TEXT)`,
     `CREATE TABLE poll_counts (poll_id TEXT NOT NULL, choice INTEGER NOT NULL, count INTEGER NOT NULL,
       PRIMARY KEY (poll_id, choice)) WITHOUT ROWID`,
     `CREATE TABLE poll_voters (poll_id TEXT NOT NULL, participant_id TEXT NOT NULL,
@@ -164,7 +166,14 @@ export const polls = defineModule<"polls">({
             voted: voted(open.id),
           }
         : null,
-      last: last ? { ...toPoll(last), counts: countsOf(ctx, last), voters: votersOf(ctx, last.id) } : null,
+      last: last
+        ? {
+            ...toPoll(last),
+            counts: countsOf(ctx, last),
+            voters: votersOf(ctx, last.id),
+            reason: last.reason ?? "finished",
+          }
+        : null,
     };
   },
   hooks: {

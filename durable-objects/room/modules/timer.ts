@@ -58,6 +58,16 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
   return endsAt === null ? Promise.resolve() : ctx.timers.schedule(EXPIRY, endsAt);
 }
 
+/** Chairs hear who is (no longer) ready; everyone how many are (the sender's copy acknowledges their command). */
+function announceReady(ctx: Context, row: TimerRow, participantId: string, ready: boolean, sender?: Sender): void {
+  ctx.emit(
+    { to: "roles", roles: CHAIRS },
+    { message: "ready_status", timer_id: row.id, participant_id: participantId, ready },
+  );
+  const count = ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timer_ready").one().n;
+  ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count }, sender);
+}
+
 async function stop(ctx: Context, reason: "by_moderator" | "expired", sender?: Sender) {
   const row = running(ctx);
   if (!row) return { error: "timer_not_active", text: "no timer runs" } as const;
@@ -94,10 +104,7 @@ export const timer = defineModule<"timer">({
         if (command.ready)
           ctx.sql.exec("INSERT INTO timer_ready (participant_id) VALUES (?) ON CONFLICT DO NOTHING", id);
         else ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", id);
-        const status = { message: "ready_status", timer_id: row.id, participant_id: id, ready: command.ready } as const;
-        ctx.emit({ to: "roles", roles: CHAIRS }, status);
-        const count = ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timer_ready").one().n;
-        return ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count }, sender);
+        return announceReady(ctx, row, id, command.ready, sender);
       }
     }
   },
@@ -120,8 +127,10 @@ export const timer = defineModule<"timer">({
       if (key === EXPIRY) await stop(ctx, "expired");
     },
     left(ctx, participantId) {
-      // Whoever left is no longer counted as ready.
-      ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", participantId);
+      // Whoever left is no longer counted as ready: chairs and everyone hear the new count.
+      const row = running(ctx);
+      const gone = ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", participantId).rowsWritten;
+      if (row && gone > 0) announceReady(ctx, row, participantId, false);
     },
   },
 });

@@ -8,8 +8,10 @@ import { ChatPanel } from "./panels/chat";
 import { Commands } from "./panels/commands";
 import { ModerationPanel } from "./panels/moderation";
 import { PeoplePanel } from "./panels/people";
+import { PollsPanel } from "./panels/polls";
 import { StagePanel } from "./panels/stage";
 import { RoomState } from "./panels/state";
+import { TimerPanel } from "./panels/timer";
 import { Toolbar } from "./panels/toolbar";
 import { VotesPanel } from "./panels/votes";
 import { WaitingPanel } from "./panels/waiting";
@@ -74,6 +76,8 @@ class RoomView {
   private readonly moderation = new ModerationPanel(this.state, this.commands);
   /** Built in the constructor: it needs the room's id (for its REST calls and the evidence it keeps). */
   private readonly votes: VotesPanel;
+  private readonly polls = new PollsPanel(this.state);
+  private readonly timer = new TimerPanel(this.state);
   private readonly stage = new StagePanel(this.state, () => this.toolbar.update());
   private readonly toolbar = new Toolbar(this.state, this.stage, {
     toggleHand: () => this.people.toggleHand(),
@@ -118,6 +122,8 @@ class RoomView {
         this.waiting,
         this.moderation,
         this.votes,
+        this.polls,
+        this.timer,
         this.stage,
         this.toolbar,
       ];
@@ -150,6 +156,8 @@ class RoomView {
     this.waiting.show(joined.modules.moderation?.waiting ?? []);
     this.moderation.show(joined.modules.moderation);
     this.votes.show(joined.modules.legal_vote);
+    this.polls.show(joined.modules.polls);
+    this.timer.show(joined.modules.timer);
     this.setStatus("connected");
     await this.stage.start(signaling, joined);
     await this.toolbar.renderDevices();
@@ -183,6 +191,8 @@ class RoomView {
           this.waiting.view(),
           this.moderation.view(),
           this.votes.view(),
+          this.polls.view(),
+          this.timer.view(),
           this.chat.view(),
         ),
       ),

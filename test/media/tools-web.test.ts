@@ -1,0 +1,185 @@
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { axeViolations, createRoom, joinAs, person, until } from "./pages";
+import { type MediaRig, startMediaRig } from "./rig";
+
+/** Focuses `selector` and presses `key` (keyboard only). */
+async function press(page: Page, selector: string, key: string): Promise<void> {
+  await page.focus(selector);
+  await page.keyboard.press(key);
+}
+
+const focusIs = (page: Page, id: string) => () => page.evaluate((target) => document.activeElement?.id === target, id);
+
+/** The countdown shows mm:ss and then a smaller value: the page counts down by itself (nothing is sent per tick). */
+async function seesCountingDown(page: Page): Promise<void> {
+  const shown = await page.waitForFunction(() => {
+    const text = document.querySelector("#timer-clock")?.textContent ?? "";
+    return /^\d\d:\d\d$/.test(text) && text;
+  });
+  const first = (await shown.jsonValue()) as string;
+  expect(first <= "00:10", `${first} is within the 10 s`).toBe(true);
+  await page.waitForFunction(
+    (before) => {
+      const text = document.querySelector("#timer-clock")?.textContent ?? "";
+      return /^\d\d:\d\d$/.test(text) && text < before;
+    },
+    first,
+    { timeout: 5_000 },
+  );
+}
+
+describe("polls and the timer in the web client (real workerd, Chromium)", () => {
+  let rig: MediaRig;
+
+  beforeAll(async () => {
+    rig = await startMediaRig();
+  });
+
+  afterAll(async () => {
+    await rig?.stop();
+  });
+
+  it("a coffee-break countdown with a ready check ends by itself; a live poll is answered by keyboard", async () => {
+    const [owner, amira, jens] = [await person(rig), await person(rig), await person(rig)];
+    const { roomLink } = await createRoom(owner, rig.server.base, "Vorsitz");
+    await owner.click("#join-room");
+    await owner.waitForSelector("#connection >> text=Verbunden");
+    await joinAs(amira, roomLink, "Amira Haddad");
+    await joinAs(jens, roomLink, "Jens Krüger");
+    const everyone = [owner, amira, jens];
+    for (const page of everyone)
+      await until(async () => (await page.locator("#participants li").count()) === 3, "three in the room");
+    // Only the chair has the forms; the others read that nothing runs (said in the render that hides the forms).
+    await owner.waitForSelector("#timer-new", { state: "visible" });
+    await owner.waitForSelector("#poll-new", { state: "visible" });
+    for (const page of [amira, jens]) {
+      await page.waitForSelector("#timer-none >> text=Gerade läuft kein Timer.");
+      await page.waitForSelector("#poll-none >> text=Gerade ist keine Umfrage offen.");
+      expect(await page.isVisible("#timer-new")).toBe(false);
+      expect(await page.isVisible("#poll-new")).toBe(false);
+    }
+
+    // The owner opens the timer form with the keyboard; a stopwatch has no duration (hidden and disabled).
+    await press(owner, "#timer-new-summary", "Enter");
+    await owner.waitForSelector("#timer-start-form", { state: "visible" });
+    await owner.selectOption("#timer-kind", "stopwatch");
+    await owner.waitForSelector("#timer-duration", { state: "hidden" });
+    expect(await owner.isDisabled("#timer-duration")).toBe(true);
+    await owner.selectOption("#timer-kind", "countdown");
+    await owner.waitForSelector("#timer-duration", { state: "visible" });
+    await owner.fill("#timer-duration", "10");
+    await owner.fill("#timer-title", "Pause");
+    await owner.selectOption("#timer-style", "coffee_break");
+    await press(owner, "#timer-ready-check", "Space");
+    expect(await owner.isChecked("#timer-ready-check")).toBe(true);
+    await press(owner, "#timer-start", "Enter");
+
+    // Everyone sees the coffee break, large and in words, and the others see it count down.
+    for (const page of everyone) await page.waitForSelector("#timer-active.coffee-break >> text=Kaffeepause");
+    const timerId = await owner.getAttribute("#timer-active", "data-timer");
+    expect(timerId).toBeTruthy();
+    await owner.waitForSelector("#timer-active-title >> text=Pause");
+    await Promise.all([seesCountingDown(amira), seesCountingDown(jens)]);
+    expect(await amira.getAttribute("#timer-active", "data-timer")).toBe(timerId);
+    expect(await amira.getAttribute("#timer-clock", "role")).toBe("timer");
+    expect(await amira.getAttribute("#timer-clock", "aria-live")).toBe("off");
+    expect(await owner.isVisible("#timer-start-form")).toBe(false);
+
+    // Amira says she is ready: her toggle shows it once the room confirmed; everyone sees the count, the chair who.
+    await amira.waitForSelector('#timer-ready[aria-pressed="false"]');
+    await press(amira, "#timer-ready", "Enter");
+    await amira.waitForSelector('#timer-ready[aria-pressed="true"]');
+    for (const page of everyone) await page.waitForSelector("#timer-ready-count >> text=1 ist bereit");
+    await owner.waitForSelector('#timer-ready-list li >> text="Amira Haddad"');
+    // Jens does not moderate: his card (built without it) has no list of who is ready.
+    expect(await jens.locator("#timer-ready-list").count()).toBe(0);
+    // The chair's page with the running countdown is axe-clean.
+    await owner.waitForSelector("#timer-stop");
+    expect(await axeViolations(owner)).toEqual([]);
+
+    // It ends by itself on every page; the card goes with the notice, and the chair has the form again.
+    for (const page of everyone)
+      await page.waitForSelector("#timer-ended >> text=Die Zeit ist abgelaufen.", { timeout: 30_000 });
+    for (const page of everyone) expect(await page.locator("#timer-active").count()).toBe(0);
+    await owner.waitForSelector("#timer-new", { state: "visible" });
+
+    // The owner asks a live single-choice question with three choices, all from the keyboard.
+    await press(owner, "#poll-new-summary", "Enter");
+    await owner.waitForSelector("#poll-start-form", { state: "visible" });
+    await owner.fill("#poll-topic", "Wann tagen wir wieder?");
+    await owner.fill("#poll-choice-0", "Montag");
+    await owner.fill("#poll-choice-1", "Mittwoch");
+    // Two choices are the minimum: nothing to remove yet.
+    expect(await owner.isVisible("#poll-choice-remove-0")).toBe(false);
+    await press(owner, "#poll-choice-add", "Enter");
+    await until(focusIs(owner, "poll-choice-2"), "focus on the added choice");
+    await owner.keyboard.type("Freitag");
+    // A fourth, removed again: focus goes back to the third.
+    await press(owner, "#poll-choice-add", "Enter");
+    await until(focusIs(owner, "poll-choice-3"), "focus on the fourth choice");
+    await owner.keyboard.type("Sonntag");
+    await press(owner, "#poll-choice-remove-3", "Enter");
+    await owner.waitForSelector("#poll-choice-3", { state: "detached" });
+    await until(focusIs(owner, "poll-choice-2"), "focus on the choice before the removed one");
+    expect(await owner.inputValue("#poll-choice-2")).toBe("Freitag");
+    await press(owner, "#poll-live", "Space");
+    expect(await owner.isChecked("#poll-live")).toBe(true);
+    expect(await owner.isChecked("#poll-multiple")).toBe(false);
+    await press(owner, "#poll-start", "Enter");
+
+    // Everyone sees the open poll: the question and the choices as radio buttons in a fieldset with a legend.
+    for (const page of everyone) await page.waitForSelector("#poll-active >> text=Wann tagen wir wieder?");
+    const pollId = (await owner.getAttribute("#poll-active", "data-poll"))!;
+    expect(await amira.getAttribute("#poll-active", "data-poll")).toBe(pollId);
+    await amira.waitForSelector('#poll-choices-field legend >> text="Ihre Antwort"');
+    expect(await amira.locator("#poll-choices-field input[type=radio]").count()).toBe(3);
+    expect(await amira.locator("#poll-choices-field input[type=checkbox]").count()).toBe(0);
+    for (const page of everyone) await page.waitForSelector('#poll-counts li >> text="Montag: 0"');
+    expect(await owner.isVisible("#poll-start-form")).toBe(false);
+    // A participant's page with the open poll is axe-clean.
+    expect(await axeViolations(amira)).toEqual([]);
+
+    // Amira answers: focus the first choice, Space ticks it, Enter on the submit button.
+    await press(amira, "#poll-option-0", "Space");
+    expect(await amira.isChecked("#poll-option-0")).toBe(true);
+    await press(amira, "#poll-vote", "Enter");
+    await amira.waitForSelector('#poll-status >> text="Ihre Antwort ist gezählt."');
+    // The status replaced the controls in one step.
+    expect(await amira.locator("#poll-vote").count()).toBe(0);
+
+    // Jens switches to English (axe-clean there too), then answers with an arrow key: from the first to the second.
+    await jens.selectOption("#language", "en");
+    await jens.waitForSelector('#poll-active-title >> text="Open poll"');
+    await jens.waitForSelector('#poll-choices-field legend >> text="Your answer"');
+    expect(await axeViolations(jens)).toEqual([]);
+    await press(jens, "#poll-option-0", "ArrowDown");
+    expect(await jens.isChecked("#poll-option-1")).toBe(true);
+    await press(jens, "#poll-vote", "Enter");
+    await jens.waitForSelector('#poll-status >> text="Your answer has been counted."');
+    expect(await jens.locator("#poll-vote").count()).toBe(0);
+
+    // Every page sees the live counts.
+    for (const page of everyone)
+      for (const count of ["Montag: 1", "Mittwoch: 1", "Freitag: 0"])
+        await page.waitForSelector(`#poll-counts li >> text="${count}"`);
+
+    // The owner finishes it; every page shows the result: the counts, the two who answered, and why it ended.
+    await press(owner, "#poll-finish", "Enter");
+    for (const page of [owner, amira]) {
+      await page.waitForSelector('#poll-voters >> text="Geantwortet haben: 2"');
+      await page.waitForSelector('#poll-reason >> text="Die Umfrage wurde beendet."');
+    }
+    await jens.waitForSelector('#poll-voters >> text="Answered: 2"');
+    await jens.waitForSelector('#poll-reason >> text="The poll was finished."');
+    for (const page of everyone) {
+      expect(await page.getAttribute("#poll-result", "data-poll")).toBe(pollId);
+      const items = await page.locator("#poll-result-counts li").allTextContents();
+      expect(items).toEqual(["Montag: 1", "Mittwoch: 1", "Freitag: 0"]);
+      expect(await page.locator("#poll-active").count()).toBe(0);
+    }
+    await owner.waitForSelector("#poll-new", { state: "visible" });
+
+    for (const page of everyone) await page.context().close();
+  });
+});
