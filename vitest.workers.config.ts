@@ -49,6 +49,8 @@ const BINDINGS: Record<string, string> = {
   WAITING_ROOM_MAX: "3",
   CHAT_JOIN_HISTORY_BYTES: "8192",
   CHAT_HISTORY_LIMIT: "20",
+  // Long enough that a test ends a feedback window only through the room's timers (fireTimers).
+  FEEDBACK_WINDOW_SECONDS: "600",
   TURN_NODES: JSON.stringify([
     // Probes go to a closed loopback port: nothing leaves the machine (the e2e tier probes real coturn).
     { id: "east-1", region: "de-east", host: "turn-east.plenum.test", probe: "127.0.0.1:9" },

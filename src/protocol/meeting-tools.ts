@@ -87,7 +87,7 @@ export const PollsEventSchema = z.discriminatedUnion("message", [
     ...pollId,
     counts,
     voters: z.number().int().min(0),
-    reason: openEnum(z.enum(["finished", "expired"])),
+    reason: openEnum(z.enum(["finished", "expired", "meeting_ended"])),
   }),
 ]);
 
@@ -102,7 +102,7 @@ export const PollsJoinStateSchema = z.object({
       ...PollSchema.shape,
       counts,
       voters: z.number().int().min(0),
-      reason: openEnum(z.enum(["finished", "expired"])),
+      reason: openEnum(z.enum(["finished", "expired", "meeting_ended"])),
     })
     .nullable(),
 });
@@ -152,7 +152,11 @@ export const TimerSchema = z.object({
 
 export const TimerEventSchema = z.discriminatedUnion("message", [
   z.object({ message: z.literal("started"), ...TimerSchema.shape }),
-  z.object({ message: z.literal("stopped"), ...timerId, reason: openEnum(z.enum(["by_moderator", "expired"])) }),
+  z.object({
+    message: z.literal("stopped"),
+    ...timerId,
+    reason: openEnum(z.enum(["by_moderator", "expired", "meeting_ended"])),
+  }),
   /** To chairs: who said they are ready (or not any more). */
   z.object({ message: z.literal("ready_status"), ...timerId, participant_id: IdSchema, ready: z.boolean() }),
   /** Everyone: how many are ready (the sender's copy acknowledges their command). */

@@ -562,6 +562,8 @@ describe("meeting tools across a crash", () => {
       const poll = (await chair.client.message("polls", "started")).payload as any;
       chair.client.send("polls", { action: "vote", poll_id: poll.poll_id, choices: [0] });
       await chair.client.message("polls", "voted");
+      // The process dies while both still run.
+      expect(Date.now()).toBeLessThan(Date.parse(timer.ends_at));
       await server.crash();
       server = await startServer({ dataDir, port });
       const again = await join(server.base, owner, room.id);
@@ -583,7 +585,7 @@ describe("meeting tools across a crash", () => {
       expect(later.joined.modules.timer.active).toBeNull();
       expect(later.joined.modules.polls).toMatchObject({
         active: null,
-        last: { poll_id: poll.poll_id, counts: [1, 0], voters: 1 },
+        last: { poll_id: poll.poll_id, counts: [1, 0], voters: 1, reason: "expired" },
       });
       later.client.close();
       again.client.close();

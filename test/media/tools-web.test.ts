@@ -18,7 +18,6 @@ async function seesCountingDown(page: Page): Promise<void> {
     return /^\d\d:\d\d$/.test(text) && text;
   });
   const first = (await shown.jsonValue()) as string;
-  expect(first <= "00:10", `${first} is within the 10 s`).toBe(true);
   await page.waitForFunction(
     (before) => {
       const text = document.querySelector("#timer-clock")?.textContent ?? "";
@@ -40,7 +39,7 @@ describe("polls and the timer in the web client (real workerd, Chromium)", () =>
     await rig?.stop();
   });
 
-  it("a coffee-break countdown with a ready check ends by itself; a live poll is answered by keyboard", async () => {
+  it("a coffee break with a ready check, a 10-second countdown ending by itself, a live poll", async () => {
     const [owner, amira, jens] = [await person(rig), await person(rig), await person(rig)];
     const { roomLink } = await createRoom(owner, rig.server.base, "Vorsitz");
     await owner.click("#join-room");
@@ -60,28 +59,25 @@ describe("polls and the timer in the web client (real workerd, Chromium)", () =>
       expect(await page.isVisible("#poll-new")).toBe(false);
     }
 
-    // The owner opens the timer form with the keyboard; a stopwatch has no duration (hidden and disabled).
+    // The owner opens the timer form with the keyboard; a stopwatch has no duration (hidden and disabled). First a
+    // coffee break as a stopwatch with a ready check (no clock can run out while the test waits for the ready check).
     await press(owner, "#timer-new-summary", "Enter");
     await owner.waitForSelector("#timer-start-form", { state: "visible" });
     await owner.selectOption("#timer-kind", "stopwatch");
     await owner.waitForSelector("#timer-duration", { state: "hidden" });
     expect(await owner.isDisabled("#timer-duration")).toBe(true);
-    await owner.selectOption("#timer-kind", "countdown");
-    await owner.waitForSelector("#timer-duration", { state: "visible" });
-    await owner.fill("#timer-duration", "10");
     await owner.fill("#timer-title", "Pause");
     await owner.selectOption("#timer-style", "coffee_break");
     await press(owner, "#timer-ready-check", "Space");
     expect(await owner.isChecked("#timer-ready-check")).toBe(true);
     await press(owner, "#timer-start", "Enter");
 
-    // Everyone sees the coffee break, large and in words, and the others see it count down.
+    // Everyone sees the coffee break, large and in words.
     for (const page of everyone) await page.waitForSelector("#timer-active.coffee-break >> text=Kaffeepause");
-    const timerId = await owner.getAttribute("#timer-active", "data-timer");
-    expect(timerId).toBeTruthy();
+    const breakId = await owner.getAttribute("#timer-active", "data-timer");
+    expect(breakId).toBeTruthy();
     await owner.waitForSelector("#timer-active-title >> text=Pause");
-    await Promise.all([seesCountingDown(amira), seesCountingDown(jens)]);
-    expect(await amira.getAttribute("#timer-active", "data-timer")).toBe(timerId);
+    expect(await amira.getAttribute("#timer-active", "data-timer")).toBe(breakId);
     expect(await amira.getAttribute("#timer-clock", "role")).toBe("timer");
     expect(await amira.getAttribute("#timer-clock", "aria-live")).toBe("off");
     expect(await owner.isVisible("#timer-start-form")).toBe(false);
@@ -94,11 +90,25 @@ describe("polls and the timer in the web client (real workerd, Chromium)", () =>
     await owner.waitForSelector('#timer-ready-list li >> text="Amira Haddad"');
     // Jens does not moderate: his card (built without it) has no list of who is ready.
     expect(await jens.locator("#timer-ready-list").count()).toBe(0);
-    // The chair's page with the running countdown is axe-clean.
+    // The chair's page with the running coffee break is axe-clean; then the chair ends it.
     await owner.waitForSelector("#timer-stop");
     expect(await axeViolations(owner)).toEqual([]);
+    await press(owner, "#timer-stop", "Enter");
+    for (const page of everyone) await page.waitForSelector("#timer-ended >> text=Der Timer wurde beendet.");
 
-    // It ends by itself on every page; the card goes with the notice, and the chair has the form again.
+    // A 10-second countdown: everyone sees it count down and end by itself.
+    await owner.waitForSelector("#timer-new", { state: "visible" });
+    await press(owner, "#timer-new-summary", "Enter");
+    await owner.waitForSelector("#timer-start-form", { state: "visible" });
+    await owner.selectOption("#timer-kind", "countdown");
+    await owner.waitForSelector("#timer-duration", { state: "visible" });
+    await owner.fill("#timer-duration", "10");
+    await owner.fill("#timer-title", "Gleich geht es weiter");
+    await owner.selectOption("#timer-style", "normal");
+    if (await owner.isChecked("#timer-ready-check")) await press(owner, "#timer-ready-check", "Space");
+    await press(owner, "#timer-start", "Enter");
+    for (const page of everyone) await page.waitForSelector("#timer-active-title >> text=Gleich geht es weiter");
+    await Promise.all([seesCountingDown(amira), seesCountingDown(jens)]);
     for (const page of everyone)
       await page.waitForSelector("#timer-ended >> text=Die Zeit ist abgelaufen.", { timeout: 30_000 });
     for (const page of everyone) expect(await page.locator("#timer-active").count()).toBe(0);

@@ -26,6 +26,7 @@ describe("module tables", () => {
     expect(modules.map((m) => m.name).sort()).toEqual([
       "chat",
       "control",
+      "feedback",
       "legal-vote",
       "media",
       "moderation",

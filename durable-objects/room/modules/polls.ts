@@ -3,6 +3,17 @@ import { randomToken } from "../../../src/shared/secrets";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
 type Context = ModuleContext<"polls">;
+
+/** What the meeting's end asks of polls: the open one closes (the next meeting starts without it). */
+export interface PollsService {
+  meetingOver(): Promise<void>;
+}
+
+declare module "../module" {
+  interface ModuleServices {
+    polls: PollsService;
+  }
+}
 type StartCommand = Extract<ParsedCommandOf<"polls">, { action: "start" }>;
 type VoteCommand = Extract<ParsedCommandOf<"polls">, { action: "vote" }>;
 
@@ -15,7 +26,8 @@ interface PollRow extends Record<string, SqlStorageValue> {
   ends_at: number | null;
   started_by: string;
   open: number;
-  reason: "finished" | "expired" | null;
+  reason: "finished" | "expired" | "meeting_ended" | null;
+  voters: number | null;
 }
 
 const END = "end";
@@ -50,7 +62,9 @@ const votersOf = (ctx: Context, pollId: string) =>
   ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM poll_voters WHERE poll_id = ?", pollId).one().n;
 
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<void> {
-  if (openPoll(ctx)) return { error: "poll_active", text: "a poll is open already" };
+  const open = openPoll(ctx);
+  if (open && expired(ctx, open)) void finish(ctx, open.id, "expired");
+  else if (open) return { error: "poll_active", text: "a poll is open already" };
   const id = randomToken(12);
   const endsAt = command.duration_seconds === undefined ? null : ctx.now() + command.duration_seconds * 1000;
   ctx.sql.exec(
@@ -76,6 +90,10 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
 function vote(ctx: Context, sender: Sender, command: VoteCommand): CommandError | undefined {
   const row = openPoll(ctx);
   if (!row || row.id !== command.poll_id) return notOpen;
+  if (expired(ctx, row)) {
+    void finish(ctx, row.id, "expired");
+    return notOpen;
+  }
   const poll = toPoll(row);
   if (command.choices.some((c) => c >= poll.choices.length)) {
     return { error: "invalid_option", text: `choices are 0 to ${poll.choices.length - 1}` };
@@ -104,24 +122,28 @@ function vote(ctx: Context, sender: Sender, command: VoteCommand): CommandError 
   return undefined;
 }
 
-async function finish(ctx: Context, pollId: string, reason: "finished" | "expired", sender?: Sender) {
+type EndReason = "finished" | "expired" | "meeting_ended";
+
+/**
+ * Closes the open poll (synchronously, so a failing write rolls back with the command): the counts and the number
+ * of voters stay as its result; who voted is deleted, and so is everything of the poll before.
+ */
+function finish(ctx: Context, pollId: string, reason: EndReason, sender?: Sender): CommandError | Promise<void> {
   const row = openPoll(ctx);
   if (!row || row.id !== pollId) return notOpen;
-  ctx.sql.exec("UPDATE polls SET open = 0, reason = ? WHERE id = ?", reason, pollId);
-  // Only the last closed poll is kept: its counts and how many voted, nothing about whom.
+  const voters = votersOf(ctx, pollId);
+  ctx.sql.exec("UPDATE polls SET open = 0, reason = ?, voters = ? WHERE id = ?", reason, voters, pollId);
   ctx.sql.exec("DELETE FROM polls WHERE open = 0 AND id != ?", pollId);
   ctx.sql.exec("DELETE FROM poll_counts WHERE poll_id != ?", pollId);
-  ctx.sql.exec("DELETE FROM poll_voters WHERE poll_id != ?", pollId);
-  const event = {
-    message: "done",
-    poll_id: pollId,
-    counts: countsOf(ctx, row),
-    voters: votersOf(ctx, pollId),
-    reason,
-  } as const;
+  ctx.sql.exec("DELETE FROM poll_voters");
+  const event = { message: "done", poll_id: pollId, counts: countsOf(ctx, row), voters, reason } as const;
   ctx.emit({ to: "everyone" }, event, sender);
-  await ctx.timers.cancel(END);
-  return undefined;
+  return ctx.timers.cancel(END);
+}
+
+/** Whether the open poll's time ran out (the alarm may not have come yet, e.g. right after a restart). */
+function expired(ctx: Context, row: PollRow): boolean {
+  return row.ends_at !== null && row.ends_at <= ctx.now();
 }
 
 /**
@@ -134,7 +156,7 @@ export const polls = defineModule<"polls">({
   migrations: [
     `CREATE TABLE polls (id TEXT PRIMARY KEY, topic TEXT NOT NULL, choices TEXT NOT NULL,
       multiple_choice INTEGER NOT NULL, live INTEGER NOT NULL, ends_at INTEGER, started_by TEXT NOT NULL,
-      open INTEGER NOT NULL, reason TEXT)`,
+      open INTEGER NOT NULL, reason TEXT, voters INTEGER)`,
     `CREATE TABLE poll_counts (poll_id TEXT NOT NULL, choice INTEGER NOT NULL, count INTEGER NOT NULL,
       PRIMARY KEY (poll_id, choice)) WITHOUT ROWID`,
     `CREATE TABLE poll_voters (poll_id TEXT NOT NULL, participant_id TEXT NOT NULL,
@@ -170,7 +192,7 @@ export const polls = defineModule<"polls">({
         ? {
             ...toPoll(last),
             counts: countsOf(ctx, last),
-            voters: votersOf(ctx, last.id),
+            voters: last.voters ?? 0,
             reason: last.reason ?? "finished",
           }
         : null,
@@ -181,4 +203,10 @@ export const polls = defineModule<"polls">({
       if (key === END) await finish(ctx, (data as { poll_id: string }).poll_id, "expired");
     },
   },
+  service: (ctx) => ({
+    meetingOver: async () => {
+      const open = openPoll(ctx);
+      if (open) await finish(ctx, open.id, "meeting_ended");
+    },
+  }),
 });

@@ -3,6 +3,17 @@ import { randomToken } from "../../../src/shared/secrets";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
 type Context = ModuleContext<"timer">;
+
+/** What the meeting's end asks of the timer: a running one stops (the next meeting starts without it). */
+export interface TimerService {
+  meetingOver(): Promise<void>;
+}
+
+declare module "../module" {
+  interface ModuleServices {
+    timer: TimerService;
+  }
+}
 type StartCommand = Extract<ParsedCommandOf<"timer">, { action: "start" }>;
 
 interface TimerRow extends Record<string, SqlStorageValue> {
@@ -39,7 +50,9 @@ const readyIds = (ctx: Context) =>
     .map((r) => r.participant_id);
 
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<void> {
-  if (running(ctx)) return { error: "timer_active", text: "a timer runs already; stop it first" };
+  const current = running(ctx);
+  if (current && runOut(ctx, current)) void stop(ctx, "expired");
+  else if (current) return { error: "timer_active", text: "a timer runs already; stop it first" };
   const now = ctx.now();
   const endsAt = command.duration_seconds === undefined ? null : now + command.duration_seconds * 1000;
   ctx.sql.exec(
@@ -55,7 +68,7 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     sender.participantId,
   );
   ctx.emit({ to: "everyone" }, { message: "started", ...describe(running(ctx)!) }, sender);
-  return endsAt === null ? Promise.resolve() : ctx.timers.schedule(EXPIRY, endsAt);
+  return endsAt === null ? Promise.resolve() : ctx.timers.schedule(EXPIRY, endsAt, { timer_id: running(ctx)!.id });
 }
 
 /** Chairs hear who is (no longer) ready; everyone how many are (the sender's copy acknowledges their command). */
@@ -68,15 +81,20 @@ function announceReady(ctx: Context, row: TimerRow, participantId: string, ready
   ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count }, sender);
 }
 
-async function stop(ctx: Context, reason: "by_moderator" | "expired", sender?: Sender) {
+type StopReason = "by_moderator" | "expired" | "meeting_ended";
+
+/** Stops the running timer (synchronously, so a failing write rolls back with the command). */
+function stop(ctx: Context, reason: StopReason, sender?: Sender): CommandError | Promise<void> {
   const row = running(ctx);
-  if (!row) return { error: "timer_not_active", text: "no timer runs" } as const;
+  if (!row) return { error: "timer_not_active", text: "no timer runs" };
   ctx.sql.exec("DELETE FROM timer_running");
   ctx.sql.exec("DELETE FROM timer_ready");
   ctx.emit({ to: "everyone" }, { message: "stopped", timer_id: row.id, reason }, sender);
-  await ctx.timers.cancel(EXPIRY);
-  return undefined;
+  return ctx.timers.cancel(EXPIRY);
 }
+
+/** A countdown whose end passed (the alarm may not have come yet, e.g. right after a restart). */
+const runOut = (ctx: Context, row: TimerRow) => row.ends_at !== null && row.ends_at <= ctx.now();
 
 /**
  * The timer: a chair runs a countdown (it ends by itself, through the room's scheduler) or a stopwatch, optionally
@@ -123,8 +141,11 @@ export const timer = defineModule<"timer">({
     };
   },
   hooks: {
-    async timer(ctx, key) {
-      if (key === EXPIRY) await stop(ctx, "expired");
+    async timer(ctx, key, data) {
+      // Only the countdown this end was armed for.
+      if (key === EXPIRY && running(ctx)?.id === (data as { timer_id?: string } | undefined)?.timer_id) {
+        await stop(ctx, "expired");
+      }
     },
     left(ctx, participantId) {
       // Whoever left is no longer counted as ready: chairs and everyone hear the new count.
@@ -133,4 +154,9 @@ export const timer = defineModule<"timer">({
       if (row && gone > 0) announceReady(ctx, row, participantId, false);
     },
   },
+  service: (ctx) => ({
+    meetingOver: async () => {
+      if (running(ctx)) await stop(ctx, "meeting_ended");
+    },
+  }),
 });

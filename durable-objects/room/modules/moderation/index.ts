@@ -199,6 +199,8 @@ async function endOfMeeting(ctx: Context): Promise<void> {
   ctx.services.chat.meetingOver();
   ctx.services.media.meetingOver();
   await ctx.services.legal_vote.meetingOver();
+  await ctx.services.polls.meetingOver();
+  await ctx.services.timer.meetingOver();
   await ctx.timers.cancel(MEETING_OVER);
 }
 
