@@ -83,6 +83,8 @@ export const ErrorCodeSchema = z.enum([
   "poll_not_active",
   "timer_active",
   "timer_not_active",
+  "automod_active",
+  "automod_not_active",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -143,6 +145,8 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   poll_not_active: 409,
   timer_active: 409,
   timer_not_active: 409,
+  automod_active: 409,
+  automod_not_active: 409,
   internal_error: 500,
 };
 

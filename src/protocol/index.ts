@@ -1,3 +1,4 @@
+export * from "./authority";
 export * from "./chat";
 export * from "./common";
 export * from "./control";

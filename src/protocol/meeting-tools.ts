@@ -1,8 +1,11 @@
 import { z } from "zod";
 import { IdSchema, isFreeText, isVisibleText, openEnum, type Role } from "./common";
-import { CHAIRS } from "./moderation";
+import { CHAIRS, MAX_NAMED_PARTICIPANTS } from "./moderation";
 
-/** Meeting tools (docs/protocol.md): polls and the timer (countdown, stopwatch, coffee break with ready check). */
+/**
+ * Meeting tools (docs/protocol.md): polls, the timer (countdown, stopwatch, coffee break with ready check), the
+ * speaker queue (automod) and anonymous feedback.
+ */
 
 const EVERYONE: readonly Role[] = ["owner", "moderator", "user", "guest"];
 const visible = (max: number) =>
@@ -200,3 +203,93 @@ export const FeedbackEventSchema = z.discriminatedUnion("message", [
 
 /** join_success.modules.feedback: the window's length, and for chairs its counts so far (empty for others). */
 export const FeedbackJoinStateSchema = z.object({ counts: FeedbackCountsSchema, window_seconds: z.number().int() });
+
+// ── automod (the speaker queue, or talking stick) ─────────────────────────────
+
+export const AutomodStrategySchema = z.enum(["none", "playlist", "random", "nomination"]);
+export type AutomodStrategy = z.infer<typeof AutomodStrategySchema>;
+
+/** Participants in queue order, each once. */
+const queueOf = z
+  .array(IdSchema)
+  .max(MAX_NAMED_PARTICIPANTS)
+  .refine((ids) => new Set(ids).size === ids.length, "a participant is named twice");
+
+export const AutomodCommandSchema = z.discriminatedUnion("action", [
+  z
+    .object({
+      action: z.literal("start"),
+      /**
+       * Who speaks when a turn ends: `playlist` the queue's first, `random` anyone of the queue, `nomination` whom
+       * the speaker names, `none` nobody until a chair selects.
+       */
+      strategy: AutomodStrategySchema,
+      /** The queue, in order; without it (and without `consider_hand_raise`) everyone in the room, by arrival. */
+      playlist: queueOf.optional(),
+      /** Each turn ends by itself after this long. */
+      time_limit_seconds: z.number().int().min(5).max(MAX_TOOL_SECONDS).optional(),
+      /** Raising a hand joins the queue's end; lowering it leaves the queue. */
+      consider_hand_raise: z.boolean().optional(),
+      /** Whoever spoke goes back to the queue's end (otherwise a participant has one turn). */
+      allow_double_selection: z.boolean().optional(),
+      /** Only the speaker (and owners and moderators) may publish audio: microphone restrictions follow the turn. */
+      exclusive_microphone: z.boolean().optional(),
+    })
+    .strict(),
+  /** A chair gives the floor: to the queue's first, to anyone of the queue at random, or to `target`. */
+  z
+    .object({ action: z.literal("select"), how: z.enum(["next", "random", "specific"]), target: IdSchema.optional() })
+    .strict()
+    .refine((c) => (c.how === "specific") === (c.target !== undefined), {
+      message: "`target` names the participant of a specific selection (and only there)",
+      path: ["target"],
+    }),
+  /** The speaker ends their turn; with the nomination strategy, `next` (one of the queue) speaks after them. */
+  z.object({ action: z.literal("yield"), next: IdSchema.optional() }).strict(),
+  /** A chair replaces the queue. */
+  z.object({ action: z.literal("edit"), playlist: queueOf }).strict(),
+  z.object({ action: z.literal("stop") }).strict(),
+]);
+export type AutomodAction = z.infer<typeof AutomodCommandSchema>["action"];
+
+/** `yield` is everyone's by role; the room answers anyone but the current speaker `insufficient_permissions`. */
+export const AUTOMOD_AUTHORITY: { readonly [A in AutomodAction]: readonly Role[] } = {
+  start: CHAIRS,
+  select: CHAIRS,
+  yield: EVERYONE,
+  edit: CHAIRS,
+  stop: CHAIRS,
+};
+
+export const AutomodSettingsSchema = z.object({
+  strategy: openEnum(AutomodStrategySchema),
+  time_limit_seconds: z.number().int().nullable(),
+  consider_hand_raise: z.boolean(),
+  allow_double_selection: z.boolean(),
+  exclusive_microphone: z.boolean(),
+  started_by: IdSchema,
+});
+
+/** Who has the floor, for how long, who waits (in order) and who has had a turn. */
+export const SpeakerSchema = z.object({
+  speaker: IdSchema.nullable(),
+  /** Of the speaker's turn, when there is a time limit (null otherwise). */
+  remaining_seconds: z.number().int().min(0).nullable(),
+  ends_at: z.iso.datetime().nullable(),
+  queue: z.array(IdSchema),
+  spoken: z.array(IdSchema),
+});
+
+export const AutomodEventSchema = z.discriminatedUnion("message", [
+  /** Everyone: a chair started the speaker queue (a speaker_updated follows). */
+  z.object({ message: z.literal("started"), ...AutomodSettingsSchema.shape }),
+  /** Everyone: the floor or the queue changed. */
+  z.object({ message: z.literal("speaker_updated"), ...SpeakerSchema.shape }),
+  /** Everyone: the speaker queue ended (microphone restrictions are back as they were before it started). */
+  z.object({ message: z.literal("stopped"), reason: openEnum(z.enum(["by_moderator", "meeting_ended"])) }),
+]);
+
+/** join_success.modules.automod: the running speaker queue (or null). */
+export const AutomodJoinStateSchema = z.object({
+  active: z.object({ ...AutomodSettingsSchema.shape, ...SpeakerSchema.shape }).nullable(),
+});

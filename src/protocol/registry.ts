@@ -6,6 +6,9 @@ import { type ErrorPayload, ErrorPayloadSchema, serverFrameSchema } from "./fram
 import { LegalVoteCommandSchema, LegalVoteEventSchema, LegalVoteJoinStateSchema } from "./legal-vote";
 import { MediaCommandSchema, MediaEventSchema, MediaJoinStateSchema } from "./media";
 import {
+  AutomodCommandSchema,
+  AutomodEventSchema,
+  AutomodJoinStateSchema,
   FeedbackCommandSchema,
   FeedbackEventSchema,
   FeedbackJoinStateSchema,
@@ -47,6 +50,7 @@ const SPECIFIED = {
   legal_vote: { commands: LegalVoteCommandSchema, events: LegalVoteEventSchema, joinState: LegalVoteJoinStateSchema },
   polls: { commands: PollsCommandSchema, events: PollsEventSchema, joinState: PollsJoinStateSchema },
   timer: { commands: TimerCommandSchema, events: TimerEventSchema, joinState: TimerJoinStateSchema },
+  automod: { commands: AutomodCommandSchema, events: AutomodEventSchema, joinState: AutomodJoinStateSchema },
   feedback: { commands: FeedbackCommandSchema, events: FeedbackEventSchema, joinState: FeedbackJoinStateSchema },
 } as const satisfies Record<string, NamespaceProtocol>;
 

@@ -1,15 +1,11 @@
 import {
-  CHAT_AUTHORITY,
   ClientFrameSchema,
+  COMMAND_ISSUERS,
   type ErrorCode,
   isNamespace,
-  LEGAL_VOTE_AUTHORITY,
-  MODERATION_AUTHORITY,
   NAMESPACE_NAMES,
   NAMESPACES,
-  POLLS_AUTHORITY,
   type Role,
-  TIMER_AUTHORITY,
 } from "../../src/protocol";
 
 /** The actions of each namespace, read from its command schema (a union discriminated by `action`). */
@@ -40,14 +36,10 @@ const chairsOnly = (authority: Record<string, readonly Role[]>) =>
     .filter(([, issuers]) => !issuers.includes("user") && !issuers.includes("guest"))
     .map(([action]) => action);
 
-/** Actions only owners and moderators may issue, from the authority tables; every other action is everyone's. */
-const CHAIRS_ONLY: Record<string, readonly string[]> = {
-  moderation: chairsOnly(Object.fromEntries(Object.entries(MODERATION_AUTHORITY).map(([a, r]) => [a, r.issuers]))),
-  chat: chairsOnly(CHAT_AUTHORITY),
-  legal_vote: chairsOnly(LEGAL_VOTE_AUTHORITY),
-  polls: chairsOnly(POLLS_AUTHORITY),
-  timer: chairsOnly(TIMER_AUTHORITY),
-};
+/** Actions only owners and moderators may issue, from COMMAND_ISSUERS; every other action is everyone's. */
+const CHAIRS_ONLY: Record<string, readonly string[]> = Object.fromEntries(
+  Object.entries(COMMAND_ISSUERS).map(([namespace, table]) => [namespace, chairsOnly(table)]),
+);
 
 /** Who sends a frame: the role the room gave them and whether they wait in the waiting room. */
 export interface SenderRole {

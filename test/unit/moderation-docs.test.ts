@@ -1,13 +1,22 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { authorityText, MODERATION_AUTHORITY, type ModerationAction } from "../../src/protocol";
+import {
+  authorityText,
+  COMMAND_ISSUERS,
+  issuersText,
+  MODERATION_AUTHORITY,
+  type ModerationAction,
+  type RoleTableNamespace,
+} from "../../src/protocol";
 
 const PROTOCOL = readFileSync(join(import.meta.dirname, "../../docs/protocol.md"), "utf8");
 
-/** The rows of the moderation namespace's command table: action and "who" cell. */
-function documentedCommands(): Map<string, string> {
-  const section = PROTOCOL.slice(PROTOCOL.indexOf("## Namespace `moderation`"));
+/** The rows of a namespace's command table: action and "who" cell. */
+function documentedCommands(namespace: RoleTableNamespace): Map<string, string> {
+  const start = PROTOCOL.indexOf(`## Namespace \`${namespace}\``);
+  expect(start, namespace).toBeGreaterThan(0);
+  const section = PROTOCOL.slice(start);
   const commands = section.slice(section.indexOf("### Commands"), section.indexOf("### Events"));
   const rows = commands.split("\n").filter((line) => /^\| `/.test(line));
   return new Map(
@@ -21,10 +30,23 @@ function documentedCommands(): Map<string, string> {
 
 describe("docs/protocol.md, namespace moderation", () => {
   it("documents every command, with the 'who' the authority table renders", () => {
-    const documented = documentedCommands();
+    const documented = documentedCommands("moderation");
     const actions = Object.keys(MODERATION_AUTHORITY) as ModerationAction[];
     expect([...documented.keys()].sort()).toEqual([...actions].sort());
     for (const action of actions) expect(documented.get(action), action).toBe(authorityText(action));
+  });
+
+  it("documents every command of the other role-table namespaces, with the 'who' of COMMAND_ISSUERS", () => {
+    for (const [namespace, table] of Object.entries(COMMAND_ISSUERS)) {
+      if (namespace === "moderation") continue;
+      const documented = documentedCommands(namespace as RoleTableNamespace);
+      expect([...documented.keys()].sort(), namespace).toEqual(Object.keys(table).sort());
+      // The cell is the rendered roles, optionally followed by a qualifier in parentheses.
+      for (const [action, roles] of Object.entries(table)) {
+        const cell = documented.get(action) ?? "";
+        expect(cell.replace(/ \(.*\)$/, ""), `${namespace}.${action}: ${cell}`).toBe(issuersText(roles));
+      }
+    }
   });
 
   it("documents every moderation event and the refusals a start can meet", () => {

@@ -24,6 +24,7 @@ const modules = readdirSync(MODULES_DIR, { withFileTypes: true })
 describe("module tables", () => {
   it("each module's SQL touches only the tables its own migrations create", () => {
     expect(modules.map((m) => m.name).sort()).toEqual([
+      "automod",
       "chat",
       "control",
       "feedback",

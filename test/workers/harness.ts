@@ -21,6 +21,8 @@ export const idleModerationService = (): ModerationService => ({
   waitingRoomChanged: async () => undefined,
   audioAllowed: () => true,
   microphonesRestricted: () => false,
+  microphoneRestrictions: () => ({ enabled: false, unrestricted: [] }),
+  restrictMicrophones: async () => undefined,
   note: () => undefined,
 });
 

@@ -2,9 +2,15 @@ import { defineModule, type ModuleContext } from "../module";
 
 const EVERYONE = ["owner", "moderator", "user", "guest"] as const;
 
-/** What the moderation namespace may change about hands (`set_hands`, `reset_hands`, the end of a meeting). */
+/**
+ * What the moderation namespace may change about hands (`set_hands`, `reset_hands`, the end of a meeting), and what
+ * the speaker queue reads (raised hands join it) and does (a speaker's hand goes down).
+ */
 export interface ControlService {
   handsEnabled(): boolean;
+  /** Who has a hand raised, longest first. */
+  raisedHands(): string[];
+  lowerHand(participantId: string): void;
   /** Switches raising hands on or off; switching off lowers every raised hand. Returns the hands lowered. */
   setHandsEnabled(enabled: boolean): number;
   /** Lowers every raised hand; returns how many were raised. */
@@ -57,11 +63,13 @@ export const control = defineModule({
   },
   handle(ctx, sender, command) {
     const id = sender.participantId;
-    const changed =
-      command.action === "raise_hand"
-        ? ctx.sql.exec("INSERT OR IGNORE INTO control_hands (participant_id, raised_at) VALUES (?, ?)", id, ctx.now())
-        : ctx.sql.exec("DELETE FROM control_hands WHERE participant_id = ?", id);
-    if (changed.rowsWritten > 0) ctx.room.presenceChanged(id);
+    const raised = command.action === "raise_hand";
+    const changed = raised
+      ? ctx.sql.exec("INSERT OR IGNORE INTO control_hands (participant_id, raised_at) VALUES (?, ?)", id, ctx.now())
+      : ctx.sql.exec("DELETE FROM control_hands WHERE participant_id = ?", id);
+    if (changed.rowsWritten === 0) return;
+    ctx.room.presenceChanged(id);
+    ctx.services.automod.handChanged(id, raised);
   },
   presence(ctx, participantIds) {
     // Only raised hands have rows: one small query serves any number of participants.
@@ -85,5 +93,14 @@ export const control = defineModule({
       return enabled ? 0 : lowerAllHands(ctx);
     },
     lowerAllHands: () => lowerAllHands(ctx),
+    raisedHands: () =>
+      ctx.sql
+        .exec<{ participant_id: string }>("SELECT participant_id FROM control_hands ORDER BY raised_at, participant_id")
+        .toArray()
+        .map((r) => r.participant_id),
+    lowerHand(participantId) {
+      const lowered = ctx.sql.exec("DELETE FROM control_hands WHERE participant_id = ?", participantId).rowsWritten;
+      if (lowered > 0) ctx.room.presenceChanged(participantId);
+    },
   }),
 });

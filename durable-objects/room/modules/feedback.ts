@@ -89,24 +89,35 @@ async function send(ctx: Context, sender: Sender, kind: FeedbackKind): Promise<v
   ctx.reply(sender, { message: "received", kind, counted: seen > 0 });
 }
 
+/** Chairs, and the current speaker while the speaker queue runs, see the counts. */
+const isChair = (ctx: Context, participantId: string) =>
+  CHAIRS.includes(ctx.roster.member(participantId)?.role ?? "guest");
+const seesCounts = (ctx: Context, participantId: string) =>
+  isChair(ctx, participantId) || ctx.services.automod.currentSpeaker() === participantId;
+
+/** The next summary, at most one per FEEDBACK_SUMMARY_MS. */
 function scheduleSummary(ctx: Context): void {
   if (ctx.state.summary !== undefined) return;
   const wait = Math.max(0, ctx.state.summarySentAt + ctx.config.FEEDBACK_SUMMARY_MS - ctx.now());
   ctx.state.summary = setTimeout(() => {
     ctx.state.summary = undefined;
     ctx.state.summarySentAt = ctx.now();
-    ctx.emit(
-      { to: "roles", roles: CHAIRS },
-      { message: "summary", counts: countsOf(ctx), window_seconds: ctx.config.FEEDBACK_WINDOW_SECONDS },
-    );
+    const summary = {
+      message: "summary",
+      counts: countsOf(ctx),
+      window_seconds: ctx.config.FEEDBACK_WINDOW_SECONDS,
+    } as const;
+    ctx.emit({ to: "roles", roles: CHAIRS }, summary);
+    const speaker = ctx.services.automod.currentSpeaker();
+    if (speaker !== undefined && !isChair(ctx, speaker)) ctx.emit({ to: "participant", id: speaker }, summary);
   }, wait);
 }
 
 /**
  * Anonymous feedback: everyone in the room reacts (agree, disagree, slower, louder, question, break); the room
  * counts reactions per FEEDBACK_WINDOW_SECONDS window, once per participant and kind, recognising repeats by keyed
- * hashes under a random key of the window that is deleted with it. Chairs get the counts at most every
- * FEEDBACK_SUMMARY_MS.
+ * hashes under a random key of the window that is deleted with it. Chairs (and the current speaker while the speaker
+ * queue runs) get the counts at most every FEEDBACK_SUMMARY_MS.
  */
 export const feedback = defineModule<"feedback", Runtime>({
   namespace: "feedback",
@@ -124,18 +135,15 @@ export const feedback = defineModule<"feedback", Runtime>({
     return send(ctx, sender, command.kind);
   },
   joinState(ctx, connection) {
-    const chair = CHAIRS.includes(ctx.roster.member(connection.participantId)?.role ?? "guest");
-    return { counts: chair ? countsOf(ctx) : {}, window_seconds: ctx.config.FEEDBACK_WINDOW_SECONDS };
+    const counts = seesCounts(ctx, connection.participantId) ? countsOf(ctx) : {};
+    return { counts, window_seconds: ctx.config.FEEDBACK_WINDOW_SECONDS };
   },
   hooks: {
     timer(ctx, key, data) {
       if (key !== WINDOW_END) return;
       forgetWindows(ctx, (data as { window: number }).window);
-      // The chairs see the counts start again.
-      ctx.emit(
-        { to: "roles", roles: CHAIRS },
-        { message: "summary", counts: countsOf(ctx), window_seconds: ctx.config.FEEDBACK_WINDOW_SECONDS },
-      );
+      // Those who see the counts see them start again (within the summaries' pace).
+      scheduleSummary(ctx);
     },
     deleted(ctx) {
       clearTimeout(ctx.state.summary);

@@ -1,5 +1,6 @@
 import type { Namespace } from "../../../src/protocol";
 import type { RoomModule } from "../module";
+import { automod } from "./automod";
 import { chat } from "./chat";
 import { control } from "./control";
 import { feedback } from "./feedback";
@@ -20,6 +21,7 @@ const BY_NAMESPACE: { [N in Namespace]: RoomModule<N> } = {
   legal_vote: legalVote,
   polls,
   timer,
+  automod,
   feedback,
 };
 

@@ -1,6 +1,7 @@
 import {
   CHAIRS,
   CloseCode,
+  type MicrophoneRestrictions,
   MODERATION_AUTHORITY,
   type ModerationLog,
   type ModerationLogEntry,
@@ -12,6 +13,7 @@ import {
 import {
   type Admission,
   type CommandError,
+  type Connection,
   defineModule,
   type Member,
   type ModuleContext,
@@ -27,8 +29,7 @@ import {
   mute,
   restricted,
   restrictions,
-  setRestrictions,
-  silenced,
+  restrictTo,
 } from "./microphones";
 import {
   addBan,
@@ -66,6 +67,17 @@ export interface ModerationService {
   waitingRoomChanged(actor: Actor, mode: WaitingRoom): Promise<void>;
   audioAllowed(participantId: string): boolean;
   microphonesRestricted(): boolean;
+  microphoneRestrictions(): MicrophoneRestrictions;
+  /**
+   * Sets microphone restrictions for another module (the speaker queue), as `set_microphone_restrictions` does
+   * (null: clears them); `by` is named in the `muted` events. With `placeFrom`, the room asks for an SFU if it has
+   * none. Resolves once the SFU holds whoever is muted.
+   */
+  restrictMicrophones(
+    by: { participantId: string },
+    unrestricted: readonly string[] | null,
+    placeFrom?: Connection,
+  ): Promise<void>;
   /** Logs a chair's command of another namespace; its own answer acknowledges it (`logged` goes to the chairs). */
   note(by: Sender, action: LoggedAction, details: ModerationLogEntry["details"]): void;
 }
@@ -201,6 +213,7 @@ async function endOfMeeting(ctx: Context): Promise<void> {
   await ctx.services.legal_vote.meetingOver();
   await ctx.services.polls.meetingOver();
   await ctx.services.timer.meetingOver();
+  await ctx.services.automod.meetingOver();
   await ctx.timers.cancel(MEETING_OVER);
 }
 
@@ -360,14 +373,8 @@ function handle(ctx: Context, sender: Sender, command: Command): Returns {
       const listed = new Set(restrictions(ctx).unrestricted);
       const unknown = command.unrestricted.find((id) => !ctx.roster.member(id) && !listed.has(id));
       if (unknown) return { error: "not_found", text: `nobody of id ${unknown} is in the room` };
-      setRestrictions(
-        ctx,
-        command.unrestricted.filter((id) => ctx.roster.member(id)),
-      );
-      announceRestrictions(ctx);
-      const muting = silenced(ctx);
-      return Promise.all([mute(ctx, sender, muting, "newly_held"), ctx.services.media.requireSfu(sender)]).then(
-        ([, sfu]) => log({ unrestricted: restrictions(ctx).unrestricted.length, muted: muting.length, sfu }),
+      return restrictTo(ctx, sender, command.unrestricted, sender).then(({ muted, sfu }) =>
+        log({ unrestricted: restrictions(ctx).unrestricted.length, muted, sfu: sfu === true }),
       );
     }
     case "clear_microphone_restrictions":
@@ -467,6 +474,14 @@ export const moderation = defineModule({
     waitingRoomChanged: async (actor, mode) => void (await waitingRoomSet(ctx, actor, mode)),
     audioAllowed: (participantId) => audioAllowed(ctx, participantId),
     microphonesRestricted: () => restricted(ctx),
+    microphoneRestrictions: () => restrictions(ctx),
+    async restrictMicrophones(by, unrestricted, placeFrom) {
+      if (unrestricted !== null) await restrictTo(ctx, by, unrestricted, placeFrom);
+      else if (restricted(ctx)) {
+        clearRestrictions(ctx);
+        announceRestrictions(ctx);
+      }
+    },
     note: (by, action, details) => record(ctx, by, action, undefined, details, false),
   }),
 });

@@ -1,5 +1,5 @@
 import { CHAIRS, type MicrophoneRestrictions } from "../../../../src/protocol";
-import type { ModuleContext, Sender } from "../../module";
+import type { Connection, ModuleContext, Sender } from "../../module";
 
 type Context = ModuleContext<"moderation">;
 
@@ -61,7 +61,7 @@ export const silenced = (ctx: Context): string[] =>
  */
 export function mute(
   ctx: Context,
-  by: Sender,
+  by: { participantId: string },
   participantIds: readonly string[],
   tell: "all" | "newly_held" = "all",
 ): Promise<void> {
@@ -70,4 +70,28 @@ export function mute(
     ctx.emit({ to: "participant", id }, { message: "muted", by: by.participantId });
   }
   return applied;
+}
+
+/**
+ * Restrictions on, `unrestricted` (those the room knows) allowed: announced, everyone else muted (told if newly
+ * held), all before the first await; with `placeFrom`, the room asks for an SFU if it has none. Resolves once the SFU
+ * holds them, with how many were muted and whether the room has an SFU (undefined: not asked).
+ */
+export async function restrictTo(
+  ctx: Context,
+  by: { participantId: string },
+  unrestricted: readonly string[],
+  placeFrom?: Connection,
+): Promise<{ muted: number; sfu: boolean | undefined }> {
+  setRestrictions(
+    ctx,
+    unrestricted.filter((id) => ctx.roster.member(id)),
+  );
+  announceRestrictions(ctx);
+  const muting = silenced(ctx);
+  const [, sfu] = await Promise.all([
+    mute(ctx, by, muting, "newly_held"),
+    placeFrom && ctx.services.media.requireSfu(placeFrom),
+  ]);
+  return { muted: muting.length, sfu };
 }
