@@ -542,7 +542,7 @@ describe("legal votes across a crash", () => {
 });
 
 describe("meeting tools across a crash", () => {
-  it("a countdown and a timed poll end by themselves after kill -9 and a restart", async () => {
+  it("a countdown, a timed poll and a speaker's turn end by themselves after kill -9 and a restart", async () => {
     let server = await startServer();
     const { dataDir, port } = server;
     try {
@@ -562,7 +562,12 @@ describe("meeting tools across a crash", () => {
       const poll = (await chair.client.message("polls", "started")).payload as any;
       chair.client.send("polls", { action: "vote", poll_id: poll.poll_id, choices: [0] });
       await chair.client.message("polls", "voted");
-      // The process dies while both still run.
+      const selfId = chair.joined.participant_id;
+      const queue = { action: "start", strategy: "playlist", playlist: [selfId], time_limit_seconds: 8 };
+      chair.client.send("automod", queue);
+      const turn = (await chair.client.message("automod", "speaker_updated")).payload as any;
+      expect(turn.speaker).toBe(selfId);
+      // The process dies while all three still run.
       expect(Date.now()).toBeLessThan(Date.parse(timer.ends_at));
       await server.crash();
       server = await startServer({ dataDir, port });
@@ -581,7 +586,13 @@ describe("meeting tools across a crash", () => {
         const done = await again.client.next((f) => f.namespace === "polls" && f.payload.message === "done", 30_000);
         expect(done.payload).toMatchObject({ poll_id: poll.poll_id, counts: [1, 0], voters: 1, reason: "expired" });
       }
+      // The queue survives; the turn ends by itself (or ended as its speaker's connection was gone).
+      expect(tools.automod.active).toMatchObject({ strategy: "playlist", time_limit_seconds: 8 });
+      if (tools.automod.active.speaker !== null) {
+        await again.client.next((f) => f.namespace === "automod" && (f.payload as any).speaker === null, 30_000);
+      }
       const later = await join(server.base, owner, room.id);
+      expect(later.joined.modules.automod.active).toMatchObject({ speaker: null, queue: [], spoken: [selfId] });
       expect(later.joined.modules.timer.active).toBeNull();
       expect(later.joined.modules.polls).toMatchObject({
         active: null,

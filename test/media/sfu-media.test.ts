@@ -77,6 +77,43 @@ async function untilAudio(
   }
 }
 
+/** Audio energy the listener's page decoded so far from one participant's streams (by their tracks' ids). */
+function energyFrom(listener: Page, participant: string): Promise<number> {
+  return listener.evaluate(async (participant) => {
+    const w = window as any;
+    const tracks = new Set<string>();
+    for (const [key, element] of Object.entries(w.remote) as [string, HTMLMediaElement][]) {
+      if (!key.startsWith(`${participant}/`)) continue;
+      for (const track of (element.srcObject as MediaStream).getAudioTracks()) tracks.add(track.id);
+    }
+    let total = 0;
+    for (const pc of w.media.peerConnections() as RTCPeerConnection[]) {
+      for (const s of (await pc.getStats()).values())
+        if (s.type === "inbound-rtp" && s.kind === "audio" && tracks.has(s.trackIdentifier))
+          total += s.totalAudioEnergy ?? 0;
+    }
+    return total;
+  }, participant);
+}
+
+/** Measures one window after another until the energy heard from each participant in one satisfies `wanted`. */
+async function untilHeard(
+  listener: Page,
+  participants: string[],
+  wanted: (energies: number[]) => boolean,
+  what: string,
+): Promise<number[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const before = await Promise.all(participants.map((p) => energyFrom(listener, p)));
+    await sleep(AUDIO_WINDOW_MS);
+    const after = await Promise.all(participants.map((p) => energyFrom(listener, p)));
+    const energies = after.map((e, i) => e - before[i]!);
+    if (wanted(energies)) return energies;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(energies)}`);
+  }
+}
+
 describe("media through real Janus nodes (in a private network namespace)", () => {
   let rig: MediaRig;
 
@@ -146,6 +183,53 @@ describe("media through real Janus nodes (in a private network namespace)", () =
       await untilAudio(chair.page, guest.page, (flow) => flow.energy > before.energy * 0.3, "audio again");
     } finally {
       await closeAll([chair.page, guest.page]);
+    }
+  });
+
+  it("exclusive microphone of the speaker queue: Janus forwards only the speaker's audio, then the next", async () => {
+    const { roomId, tickets, ids } = await roomWithTickets(rig.server.base, ["Vorsitz", "Erste", "Zweiter"]);
+    const [chair, first, second] = [
+      await joinInBrowser(rig, roomId, tickets[0]!),
+      await joinInBrowser(rig, roomId, tickets[1]!),
+      await joinInBrowser(rig, roomId, tickets[2]!),
+    ];
+    const speakers = [ids[1]!, ids[2]!];
+    const pages = [chair.page, first.page, second.page];
+    try {
+      await untilEveryoneReceives(pages, 2);
+      const open = await untilHeard(chair.page, speakers, (e) => e.every((x) => x > 0), "both heard");
+
+      // Neither page mutes itself (their tracks stay enabled and keep sending): Janus drops the second's audio.
+      await chair.page.evaluate(
+        (playlist) =>
+          (window as any).signaling.send("automod", {
+            action: "start",
+            strategy: "playlist",
+            playlist,
+            exclusive_microphone: true,
+          }),
+        speakers,
+      );
+      await untilHeard(
+        chair.page,
+        speakers,
+        ([a, b]) => a! > open[0]! * 0.3 && b! < open[1]! * 0.02,
+        "only the first speaker heard",
+      );
+      expect(await second.page.evaluate(() => (window as any).camera.getAudioTracks()[0].enabled)).toBe(true);
+
+      // The first yields: Janus holds them; the second, allowed now, unmutes and is heard alone.
+      await first.page.evaluate(() => (window as any).signaling.send("automod", { action: "yield" }));
+      await untilHeard(chair.page, speakers, ([a]) => a! < open[0]! * 0.02, "the first speaker silenced");
+      await second.page.evaluate(() => (window as any).media.setEnabled("camera", "audio", true));
+      await untilHeard(
+        chair.page,
+        speakers,
+        ([a, b]) => a! < open[0]! * 0.02 && b! > open[1]! * 0.3,
+        "only the second speaker heard",
+      );
+    } finally {
+      await closeAll(pages);
     }
   });
 

@@ -1,6 +1,6 @@
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { axeViolations, createRoom, joinAs, person, until } from "./pages";
+import { axeViolations, createRoom, idOf, joinAs, person, until } from "./pages";
 import { type MediaRig, startMediaRig } from "./rig";
 
 /** Focuses `selector` and presses `key` (keyboard only). */
@@ -28,7 +28,7 @@ async function seesCountingDown(page: Page): Promise<void> {
   );
 }
 
-describe("polls and the timer in the web client (real workerd, Chromium)", () => {
+describe("meeting tools in the web client (real workerd, Chromium)", () => {
   let rig: MediaRig;
 
   beforeAll(async () => {
@@ -189,6 +189,86 @@ describe("polls and the timer in the web client (real workerd, Chromium)", () =>
       expect(await page.locator("#poll-active").count()).toBe(0);
     }
     await owner.waitForSelector("#poll-new", { state: "visible" });
+
+    for (const page of everyone) await page.context().close();
+  });
+
+  it("a speaker queue in the chair's order, an exclusive microphone; anonymous feedback the speaker sees", async () => {
+    const [owner, amira, jens] = [await person(rig), await person(rig), await person(rig)];
+    const { roomLink } = await createRoom(owner, rig.server.base, "Vorsitz");
+    await owner.click("#join-room");
+    await owner.waitForSelector("#connection >> text=Verbunden");
+    await joinAs(amira, roomLink, "Amira Haddad");
+    await joinAs(jens, roomLink, "Jens Krüger");
+    const everyone = [owner, amira, jens];
+    for (const page of everyone)
+      await until(async () => (await page.locator("#participants li").count()) === 3, "three in the room");
+    const [amiraId, jensId] = [await idOf(owner, "Amira Haddad"), await idOf(owner, "Jens Krüger")];
+    for (const page of [amira, jens]) {
+      await page.waitForSelector("#speakers-none >> text=Gerade läuft keine Redeliste.");
+      expect(await page.isVisible("#speakers-new")).toBe(false);
+      // Only chairs (and the speaker) see the feedback counts.
+      expect(await page.isVisible("#feedback-summary")).toBe(false);
+    }
+
+    // The chair ticks Jens after Amira (the queue's order is the order ticked), an exclusive microphone, a limit.
+    await owner.waitForSelector("#speakers-new", { state: "visible" });
+    await press(owner, "#speakers-new-summary", "Enter");
+    await owner.waitForSelector("#speakers-start-form", { state: "visible" });
+    await owner.selectOption("#speakers-strategy", "playlist");
+    await press(owner, `#speakers-pick-${amiraId}`, "Space");
+    await press(owner, `#speakers-pick-${jensId}`, "Space");
+    await owner.waitForSelector('#speakers-pick >> text="Jens Krüger (2)"');
+    await owner.fill("#speakers-limit", "300");
+    await press(owner, "#speakers-exclusive", "Space");
+    await press(owner, "#speakers-start", "Enter");
+
+    // Everyone sees Amira speak and Jens wait; Amira is told to unmute; the microphones follow the floor.
+    await amira.waitForSelector('#speakers-current-text >> text="Sie haben das Wort."');
+    for (const page of [owner, jens])
+      await page.waitForSelector('#speakers-current-text >> text="Amira Haddad hat das Wort."');
+    for (const page of everyone) {
+      const queued = () =>
+        page.$$eval("#speakers-queue li", (items) => items.map((li) => li.getAttribute("data-participant")).join());
+      await until(async () => (await queued()) === jensId, "Jens waits");
+      await page.waitForSelector("#speakers-clock");
+    }
+    await amira.waitForSelector("#speakers-you >> text=Schalten Sie Ihr Mikrofon ein, um zu sprechen.");
+    expect(await jens.locator("#speakers-you").count()).toBe(0);
+    expect(await owner.isVisible("#speakers-new")).toBe(false);
+
+    // Jens reacts anonymously; the speaker and the chair see the count, Jens only that it counted.
+    await press(jens, "#feedback-slower", "Enter");
+    await jens.waitForSelector('#feedback-status >> text="„Langsamer“ gezählt – anonym."');
+    for (const page of [amira, owner]) await page.waitForSelector('#feedback-counts li >> text="Langsamer: 1"');
+    expect(await jens.isVisible("#feedback-summary")).toBe(false);
+    await press(jens, "#feedback-slower", "Enter");
+    await jens.waitForSelector('#feedback-status >> text="„Langsamer“ zählt schon (einmal je 10 Sekunden)."');
+    expect(await axeViolations(amira)).toEqual([]);
+    expect(await axeViolations(owner)).toEqual([]);
+
+    // Jens reads in English; Amira passes the floor on from the keyboard.
+    await jens.selectOption("#language", "en");
+    await jens.waitForSelector('#speakers-heading >> text="Speaker queue"');
+    await press(amira, "#speakers-yield", "Enter");
+    await jens.waitForSelector('#speakers-current-text >> text="You have the floor."');
+    await jens.waitForSelector("#speakers-yield");
+    for (const page of [owner, amira]) {
+      await page.waitForSelector('#speakers-current-text >> text="Jens Krüger hat das Wort."');
+      await page.waitForSelector("#speakers-queue-empty >> text=Niemand wartet.");
+    }
+    await owner.waitForSelector('#speakers-spoken >> text="Schon gesprochen: Amira Haddad"');
+    // No longer the speaker: Amira's counts are gone; Jens (speaking now) sees them.
+    await amira.waitForSelector("#feedback-summary", { state: "hidden" });
+    await jens.waitForSelector("#feedback-summary", { state: "visible" });
+    expect(await axeViolations(jens)).toEqual([]);
+
+    await press(owner, "#speakers-stop", "Enter");
+    for (const page of [owner, amira])
+      await page.waitForSelector("#speakers-none >> text=Gerade läuft keine Redeliste.");
+    await jens.waitForSelector("#speakers-none >> text=No speaker queue is running.");
+    await jens.waitForSelector("#feedback-summary", { state: "hidden" });
+    await owner.waitForSelector("#speakers-new", { state: "visible" });
 
     for (const page of everyone) await page.context().close();
   });

@@ -6,9 +6,11 @@ import { fill, h } from "./dom";
 import { refusalText, type TextKey, t } from "./i18n";
 import { ChatPanel } from "./panels/chat";
 import { Commands } from "./panels/commands";
+import { FeedbackPanel } from "./panels/feedback";
 import { ModerationPanel } from "./panels/moderation";
 import { PeoplePanel } from "./panels/people";
 import { PollsPanel } from "./panels/polls";
+import { SpeakersPanel } from "./panels/speakers";
 import { StagePanel } from "./panels/stage";
 import { RoomState } from "./panels/state";
 import { TimerPanel } from "./panels/timer";
@@ -78,6 +80,8 @@ class RoomView {
   private readonly votes: VotesPanel;
   private readonly polls = new PollsPanel(this.state);
   private readonly timer = new TimerPanel(this.state);
+  private readonly speakers = new SpeakersPanel(this.state, () => this.feedback.refresh());
+  private readonly feedback = new FeedbackPanel(this.state, () => this.speakers.speaking());
   private readonly stage = new StagePanel(this.state, () => this.toolbar.update());
   private readonly toolbar = new Toolbar(this.state, this.stage, {
     toggleHand: () => this.people.toggleHand(),
@@ -124,6 +128,8 @@ class RoomView {
         this.votes,
         this.polls,
         this.timer,
+        this.speakers,
+        this.feedback,
         this.stage,
         this.toolbar,
       ];
@@ -158,6 +164,8 @@ class RoomView {
     this.votes.show(joined.modules.legal_vote);
     this.polls.show(joined.modules.polls);
     this.timer.show(joined.modules.timer);
+    this.speakers.show(joined.modules.automod);
+    this.feedback.show(joined.modules.feedback);
     this.setStatus("connected");
     await this.stage.start(signaling, joined);
     await this.toolbar.renderDevices();
@@ -193,6 +201,8 @@ class RoomView {
           this.votes.view(),
           this.polls.view(),
           this.timer.view(),
+          this.speakers.view(),
+          this.feedback.view(),
           this.chat.view(),
         ),
       ),

@@ -8,7 +8,7 @@ import {
 import type { Signaling } from "../../signaling";
 import { announce, fill, h } from "../dom";
 import { language, type TextKey, t } from "../i18n";
-import { refusalSentence } from "./commands";
+import { refusalSentence, SentCommands } from "./commands";
 import type { RoomState } from "./state";
 
 type ChatJoinState = NonNullable<JoinSuccess["modules"]["chat"]>;
@@ -34,8 +34,6 @@ const SCOPES = [
 
 /** Commands of this panel awaiting a possible refusal: a message (its text, to give back) or a page of history. */
 type Sent = { action: "send_message"; content: string } | { action: "get_history" };
-/** Sent commands remembered for their refusal (which comes within a round trip); older ones are forgotten. */
-const REMEMBERED = 20;
 
 /** Messages ids are decimal numbers the room counts up, longer than a double holds exactly: compared as text. */
 const byId = (a: { id: string }, b: { id: string }) =>
@@ -88,7 +86,9 @@ export class ChatPanel {
   /** A page was asked for and has not come (one at a time: answers do not say which request they answer). */
   private loading = false;
   private signaling: Signaling | undefined;
-  private readonly sent = new Map<number, Sent>();
+  private readonly commands = new SentCommands("chat", (sent: Sent, payload) =>
+    this.refused(sent, payload.error, payload.retry_after_ms),
+  );
   /** Whom the person selector lists (ids and names), so it is rebuilt only when that changes. */
   private targetsFor = "";
 
@@ -102,7 +102,7 @@ export class ChatPanel {
   listen(signaling: Signaling): void {
     this.signaling = signaling;
     // Asked on an earlier connection: those answers will not come.
-    this.sent.clear();
+    this.commands.listen(signaling);
     this.loading = false;
     signaling.on("chat", "message_sent", (message) => this.add(message));
     signaling.on("chat", "history", ({ messages, more }) => {
@@ -121,12 +121,6 @@ export class ChatPanel {
       this.cleared = true;
       this.more = false;
       this.renderLog();
-    });
-    signaling.onError((namespace, payload, transactionId) => {
-      const sent = namespace === "chat" && transactionId !== undefined ? this.sent.get(transactionId) : undefined;
-      if (!sent) return;
-      this.sent.delete(transactionId!);
-      this.refused(sent, payload.error, payload.retry_after_ms);
     });
   }
 
@@ -192,7 +186,7 @@ export class ChatPanel {
           ? { action: "send_message", content, scope }
           : { action: "send_message", content };
     this.error.textContent = "";
-    this.remember(this.signaling.send("chat", command), { action: "send_message", content });
+    this.commands.send(command, { action: "send_message", content });
     this.input.value = "";
   }
 
@@ -204,12 +198,7 @@ export class ChatPanel {
     this.log.setAttribute("aria-busy", "true");
     this.asked = this.generation;
     const command = { action: "get_history", before: oldest.id, limit: CHAT_PAGE_DEFAULT } as const;
-    this.remember(this.signaling.send("chat", command), { action: "get_history" });
-  }
-
-  private remember(transactionId: number, sent: Sent): void {
-    this.sent.set(transactionId, sent);
-    if (this.sent.size > REMEMBERED) this.sent.delete(this.sent.keys().next().value!);
+    this.commands.send(command, { action: "get_history" });
   }
 
   /** A refused message: said why, and its text is back in the input (unless something new was typed meanwhile). */

@@ -1,4 +1,4 @@
-import type { CommandOf } from "../../../protocol";
+import type { CommandOf, ErrorPayload, Namespace as ProtocolNamespace } from "../../../protocol";
 import type { Signaling } from "../../signaling";
 import { h } from "../dom";
 import { type TextKey, t } from "../i18n";
@@ -8,6 +8,44 @@ import { type TextKey, t } from "../i18n";
  * error frames also answer the messages the chat panel sends: only those of commands sent from here are shown.
  */
 type Namespace = "moderation" | "control" | "chat";
+
+/** How many of a panel's sent commands are remembered for their refusals (older ones are long answered). */
+const REMEMBERED = 20;
+
+/**
+ * The commands a panel sent on the current connection (the latest REMEMBERED), by transaction id: an error frame
+ * answering one reaches `refused` with what the panel noted for it. A new connection forgets them (their answers
+ * will not come).
+ */
+export class SentCommands<N extends ProtocolNamespace, K> {
+  private readonly sent = new Map<number, K>();
+  private signaling: Signaling | undefined;
+
+  constructor(
+    private readonly namespace: N,
+    private readonly refused: (kind: K, payload: ErrorPayload) => void,
+  ) {}
+
+  listen(signaling: Signaling): void {
+    this.signaling = signaling;
+    this.sent.clear();
+    signaling.onError((namespace, payload, transactionId) => {
+      const kind =
+        namespace === this.namespace && transactionId !== undefined ? this.sent.get(transactionId) : undefined;
+      if (kind === undefined) return;
+      this.sent.delete(transactionId!);
+      this.refused(kind, payload);
+    });
+  }
+
+  /** Sends on the current connection and remembers it as `kind`; false while there is none. */
+  send(payload: CommandOf<N>, kind: K): boolean {
+    if (!this.signaling) return false;
+    this.sent.set(this.signaling.send(this.namespace, payload), kind);
+    if (this.sent.size > REMEMBERED) this.sent.delete(this.sent.keys().next().value!);
+    return true;
+  }
+}
 
 /** Refusals said in a sentence; other codes show as they are. */
 const REFUSALS: Partial<Record<string, TextKey>> = {

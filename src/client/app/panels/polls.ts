@@ -9,7 +9,7 @@ import {
 import type { Signaling } from "../../signaling";
 import { announce, fill, h } from "../dom";
 import { refusalText, type TextKey, t } from "../i18n";
-import { refusalSentence } from "./commands";
+import { refusalSentence, SentCommands } from "./commands";
 import type { RoomState } from "./state";
 import { clockText, timeOfDay, untilNextSecond } from "./timer";
 
@@ -18,7 +18,6 @@ type StartCommand = Extract<CommandOf<"polls">, { action: "start" }>;
 type Reason = ReceivedEvent<"polls", "done">["reason"];
 /** Commands of this panel awaiting a possible refusal. */
 type Sent = "start" | "vote" | "finish";
-const REMEMBERED = 20;
 const MIN_CHOICES = 2;
 const MAX_SECONDS = 24 * 3600;
 
@@ -79,7 +78,7 @@ export class PollsPanel {
   private closed: Closed | undefined;
   private parts: Parts | undefined;
   private signaling: Signaling | undefined;
-  private readonly sent = new Map<number, Sent>();
+  private readonly commands = new SentCommands("polls", (kind: Sent, payload) => this.refused(kind, payload));
   private moderating = false;
   private ticking: ReturnType<typeof setTimeout> | undefined;
 
@@ -105,7 +104,7 @@ export class PollsPanel {
   listen(signaling: Signaling): void {
     this.signaling = signaling;
     // Sent on an earlier connection: their answers will not come (join_success says whether the answer counted).
-    this.sent.clear();
+    this.commands.listen(signaling);
     signaling.on("polls", "started", ({ message: _message, ...poll }) => this.started(poll));
     signaling.on("polls", "voted", ({ poll_id }) => this.voted(poll_id));
     signaling.on("polls", "live_update", ({ poll_id, counts }) => {
@@ -115,12 +114,6 @@ export class PollsPanel {
       this.updateActive();
     });
     signaling.on("polls", "done", ({ poll_id, counts, voters, reason }) => this.done(poll_id, counts, voters, reason));
-    signaling.onError((namespace, payload, transactionId) => {
-      const sent = namespace === "polls" && transactionId !== undefined ? this.sent.get(transactionId) : undefined;
-      if (!sent) return;
-      this.sent.delete(transactionId!);
-      this.refused(sent, payload);
-    });
   }
 
   /**
@@ -168,9 +161,7 @@ export class PollsPanel {
   private send(command: CommandOf<"polls">, kind: Sent): boolean {
     if (!this.signaling) return false;
     this.error.textContent = "";
-    this.sent.set(this.signaling.send("polls", command), kind);
-    if (this.sent.size > REMEMBERED) this.sent.delete(this.sent.keys().next().value!);
-    return true;
+    return this.commands.send(command, kind);
   }
 
   private started(poll: Poll): void {

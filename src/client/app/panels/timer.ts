@@ -2,7 +2,7 @@ import type { CommandOf, ErrorPayload, JoinSuccess, ReceivedEvent } from "../../
 import type { Signaling } from "../../signaling";
 import { announce, fill, h } from "../dom";
 import { language, refusalText, t, textFor } from "../i18n";
-import { refusalSentence } from "./commands";
+import { refusalSentence, SentCommands } from "./commands";
 import type { RoomState } from "./state";
 
 type JoinState = JoinSuccess["modules"]["timer"];
@@ -11,7 +11,6 @@ type StartCommand = Extract<CommandOf<"timer">, { action: "start" }>;
 type Reason = ReceivedEvent<"timer", "stopped">["reason"];
 /** Commands of this panel awaiting a possible refusal. */
 type Sent = "start" | "stop" | "ready";
-const REMEMBERED = 20;
 const KINDS = ["countdown", "stopwatch"] as const;
 const STYLES = ["normal", "coffee_break"] as const;
 const MAX_SECONDS = 24 * 3600;
@@ -104,7 +103,7 @@ export class TimerPanel {
   private ended: Reason | undefined;
   private parts: Parts | undefined;
   private signaling: Signaling | undefined;
-  private readonly sent = new Map<number, Sent>();
+  private readonly commands = new SentCommands("timer", (kind: Sent, payload) => this.refused(kind, payload));
   private moderating = false;
   private ticking: ReturnType<typeof setTimeout> | undefined;
 
@@ -132,7 +131,7 @@ export class TimerPanel {
   listen(signaling: Signaling): void {
     this.signaling = signaling;
     // Sent on an earlier connection: their answers will not come.
-    this.sent.clear();
+    this.commands.listen(signaling);
     if (this.running) this.running.pending = undefined;
     signaling.on("timer", "started", ({ message: _message, ...timer }) => this.started(timer));
     signaling.on("timer", "stopped", ({ timer_id, reason }) => this.stopped(timer_id, reason));
@@ -157,12 +156,6 @@ export class TimerPanel {
         running.pending = undefined;
       }
       this.updateReady();
-    });
-    signaling.onError((namespace, payload, transactionId) => {
-      const sent = namespace === "timer" && transactionId !== undefined ? this.sent.get(transactionId) : undefined;
-      if (!sent) return;
-      this.sent.delete(transactionId!);
-      this.refused(sent, payload);
     });
   }
 
@@ -216,9 +209,7 @@ export class TimerPanel {
   private send(command: CommandOf<"timer">, kind: Sent): boolean {
     if (!this.signaling) return false;
     this.error.textContent = "";
-    this.sent.set(this.signaling.send("timer", command), kind);
-    if (this.sent.size > REMEMBERED) this.sent.delete(this.sent.keys().next().value!);
-    return true;
+    return this.commands.send(command, kind);
   }
 
   private started(timer: Timer): void {

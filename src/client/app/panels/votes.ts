@@ -16,7 +16,7 @@ import { ApiError, api } from "../api";
 import { ask } from "../dialog";
 import { announce, dropMissing, fill, h } from "../dom";
 import { language, refusalText, type TextKey, t, textFor } from "../i18n";
-import { refusalSentence } from "./commands";
+import { refusalSentence, SentCommands } from "./commands";
 import type { RoomState } from "./state";
 
 type JoinState = JoinSuccess["modules"]["legal_vote"];
@@ -79,7 +79,6 @@ interface ActiveParts {
 
 /** Commands of this panel awaiting a possible refusal. */
 type Sent = "start" | "vote" | "stop" | "cancel" | "report_issue";
-const REMEMBERED = 20;
 
 const optionText = (option: string) => textFor(`voteOption_${option}`, option);
 const kindText = (kind: string) => textFor(`voteKind_${kind}`, kind);
@@ -151,7 +150,7 @@ export class VotesPanel {
   private ended: Ended | undefined;
   private parts: ActiveParts | undefined;
   private signaling: Signaling | undefined;
-  private readonly sent = new Map<number, Sent>();
+  private readonly commands = new SentCommands("legal_vote", (kind: Sent, payload) => this.refused(kind, payload));
   private moderating = false;
 
   constructor(
@@ -183,7 +182,7 @@ export class VotesPanel {
   listen(signaling: Signaling): void {
     this.signaling = signaling;
     // Sent on an earlier connection: their answers will not come.
-    this.sent.clear();
+    this.commands.listen(signaling);
     signaling.on("legal_vote", "started", ({ vote, head }) => this.started(vote, head));
     signaling.on("legal_vote", "token", ({ vote_id, token }) => {
       store(sessionStorage, tokenKey(this.roomId, vote_id), token);
@@ -221,12 +220,6 @@ export class VotesPanel {
     signaling.on("legal_vote", "canceled", ({ vote_id, reason, head }) =>
       this.finish(vote_id, { result: undefined, canceled: reason, head }),
     );
-    signaling.onError((namespace, payload, transactionId) => {
-      const sent = namespace === "legal_vote" && transactionId !== undefined ? this.sent.get(transactionId) : undefined;
-      if (!sent) return;
-      this.sent.delete(transactionId!);
-      this.refused(sent, payload);
-    });
   }
 
   /**
@@ -315,9 +308,7 @@ export class VotesPanel {
   private send(command: CommandOf<"legal_vote">, kind: Sent): boolean {
     if (!this.signaling) return false;
     this.error.textContent = "";
-    this.sent.set(this.signaling.send("legal_vote", command), kind);
-    if (this.sent.size > REMEMBERED) this.sent.delete(this.sent.keys().next().value!);
-    return true;
+    return this.commands.send(command, kind);
   }
 
   private started(vote: VoteDescription, head: VoteHead | null): void {
