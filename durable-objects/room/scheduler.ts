@@ -9,6 +9,8 @@ export type TimerHandler = (key: string, data: unknown) => void | Promise<void>;
 export class Scheduler {
   /** Alarm time we last set (null: none; undefined: not known since wake). */
   private armedAt: number | null | undefined;
+  /** Due timers are running: the alarm is set when they are done (not to one of theirs, still stored). */
+  private running = false;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -40,23 +42,45 @@ export class Scheduler {
     await this.arm();
   }
 
-  /** Runs everything due (called from the object's alarm), then re-arms for what is left. */
+  /**
+   * Runs everything due (called from the object's alarm), then re-arms for what is left. Each timer is deleted once
+   * its handler is done, unless the handler set it again: a crash meanwhile runs it again after the restart (handlers
+   * check what they were armed for), and the timers after it are not lost. One that an earlier handler canceled or
+   * moved does not run.
+   */
   async runDue(now: number): Promise<void> {
     this.armedAt = undefined; // the alarm that woke us is spent
+    this.running = true;
+    try {
+      await this.runEach(now);
+    } finally {
+      this.running = false;
+    }
+    await this.arm();
+  }
+
+  private async runEach(now: number): Promise<void> {
+    type Due = { owner: string; key: string; due_at: number; data: string | null };
     const due = this.storage.sql
-      .exec<{ owner: string; key: string; data: string | null }>(
-        "DELETE FROM timers WHERE due_at <= ? RETURNING owner, key, data",
-        now,
-      )
+      .exec<Due>("SELECT owner, key, due_at, data FROM timers WHERE due_at <= ? ORDER BY due_at", now)
       .toArray();
+    const same = (t: Due) => [t.owner, t.key, t.due_at, t.data] as const;
     for (const timer of due) {
+      const still = this.storage.sql
+        .exec("SELECT 1 FROM timers WHERE owner = ? AND key = ? AND due_at = ? AND data IS ?", ...same(timer))
+        .toArray();
+      if (still.length === 0) continue;
       try {
         await this.handlerOf(timer.owner)?.(timer.key, timer.data === null ? undefined : JSON.parse(timer.data));
       } catch (error) {
         logFailure(`timer ${timer.owner}/${timer.key} failed`, error);
+      } finally {
+        this.storage.sql.exec(
+          "DELETE FROM timers WHERE owner = ? AND key = ? AND due_at = ? AND data IS ?",
+          ...same(timer),
+        );
       }
     }
-    await this.arm();
   }
 
   /** Forgets what it knew about the alarm (after the room's storage was wiped). */
@@ -65,6 +89,7 @@ export class Scheduler {
   }
 
   private async arm(): Promise<void> {
+    if (this.running) return;
     const next =
       this.storage.sql.exec<{ due: number | null }>("SELECT MIN(due_at) AS due FROM timers").one().due ?? null;
     if (this.armedAt === undefined) this.armedAt = await this.storage.getAlarm();

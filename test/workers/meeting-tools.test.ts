@@ -7,7 +7,7 @@ import {
   type RoleTableNamespace,
 } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
-import { fireTimers, type Peer, RoomHarness } from "./harness";
+import { coreState, fireTimers, type Peer, RoomHarness, sees } from "./harness";
 
 const heard = (client: FrameCollector, namespace: Namespace, message: string) =>
   client.next((f) => f.namespace === namespace && f.payload.message === message);
@@ -97,6 +97,13 @@ describe("meeting tools", () => {
     expect(await fireTimers(room.room.id)).toBe(true);
     const done = await heard(member.client, "polls", "done");
     expect(done.payload).toMatchObject({ poll_id: pollId, counts: [1, 0, 1], voters: 1, reason: "expired" });
+
+    // A timed poll a chair finishes disarms its end.
+    const pollTimers = async () => (await coreState(room.room.id)).timers.filter((t) => t.owner === "polls");
+    const timed = await owner.command("polls", pollOf({ duration_seconds: 60 }));
+    expect(await pollTimers()).toHaveLength(1);
+    await owner.command("polls", { action: "finish", poll_id: (timed.payload as any).poll_id });
+    expect(await pollTimers()).toEqual([]);
   });
 
   it("timer: a countdown with a ready check ends by itself; a stopwatch stops by a chair", async () => {
@@ -118,8 +125,12 @@ describe("meeting tools", () => {
     await heard(guest.client, "timer", "started");
     expect(await refusal(moderator, "timer", { action: "start", kind: "stopwatch" })).toBe("timer_active");
 
+    const otherDevice = await room.join("Mitglied");
     const ready = await member.command("timer", { action: "update_ready_status", ready: true });
-    expect(ready.payload).toMatchObject({ message: "ready_count", ready: 1 });
+    expect(ready.payload).toMatchObject({ message: "ready_status", participant_id: member.id, ready: true });
+    expect((await heard(member.client, "timer", "ready_count")).payload).toMatchObject({ ready: 1 });
+    // The participant's other device learns it too.
+    expect((await heard(otherDevice.client, "timer", "ready_status")).payload).toMatchObject({ ready: true });
     expect((await heard(moderator.client, "timer", "ready_status")).payload).toMatchObject({
       participant_id: member.id,
       ready: true,
@@ -143,6 +154,30 @@ describe("meeting tools", () => {
     const stopped = await moderator.command("timer", { action: "stop" });
     expect(stopped.payload).toMatchObject({ message: "stopped", reason: "by_moderator" });
     expect(await refusal(owner, "timer", { action: "stop" })).toBe("timer_not_active");
+
+    // A ready participant who leaves is counted out; a countdown a chair stops disarms its end.
+    const third = await room.join("Dritte");
+    await sees(owner, third.id);
+    await owner.command("timer", { action: "start", kind: "countdown", duration_seconds: 60, ready_check: true });
+    await heard(third.client, "timer", "started");
+    await third.command("timer", { action: "update_ready_status", ready: true });
+    const mark = moderator.client.frames.length;
+    third.client.close();
+    const gone = await moderator.client.next(
+      (f) => f.payload.message === "ready_status" && (f.payload as any).participant_id === third.id,
+      10_000,
+      mark,
+    );
+    expect(gone.payload).toMatchObject({ ready: false });
+    await moderator.client.next(
+      (f) => f.payload.message === "ready_count" && (f.payload as any).ready === 0,
+      10_000,
+      mark,
+    );
+    const timersOf = async (owner: string) => (await coreState(room.room.id)).timers.filter((t) => t.owner === owner);
+    expect(await timersOf("timer")).toHaveLength(1);
+    await owner.command("timer", { action: "stop" });
+    expect(await timersOf("timer")).toEqual([]);
   });
 
   it("feedback: counted once per kind and window, summaries to chairs, nothing left to tell who reacted", async () => {

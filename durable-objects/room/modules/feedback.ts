@@ -66,27 +66,34 @@ async function keyedHash(secret: string, participantId: string, kind: FeedbackKi
   return base64url.encode(new Uint8Array(mac));
 }
 
+/**
+ * Counts the reaction once per kind and window. The row is written after the awaits, in one synchronous step: if the
+ * window ended meanwhile, the reaction counts in the next one instead (it tries once more).
+ */
 async function send(ctx: Context, sender: Sender, kind: FeedbackKind): Promise<void> {
-  const window = await windowFor(ctx);
-  const hash = await keyedHash(window.secret, sender.participantId, kind);
-  // Written after the awaits, in one synchronous step: the window may have ended meanwhile (then it counts in none).
-  const seen = ctx.sql.exec(
-    `INSERT INTO feedback_seen (window, hash) SELECT id, ? FROM feedback_window WHERE id = ? AND ends_at > ?
-     ON CONFLICT DO NOTHING`,
-    hash,
-    window.id,
-    ctx.now(),
-  ).rowsWritten;
-  if (seen > 0) {
-    ctx.sql.exec(
-      `INSERT INTO feedback_counts (window, kind, count) VALUES (?, ?, 1)
-       ON CONFLICT(window, kind) DO UPDATE SET count = count + 1`,
-      window.id,
-      kind,
-    );
-    scheduleSummary(ctx);
+  let counted = false;
+  for (let attempt = 0; attempt < 2 && !counted; attempt++) {
+    const window = await windowFor(ctx);
+    const hash = await keyedHash(window.secret, sender.participantId, kind);
+    counted =
+      ctx.sql.exec(
+        `INSERT INTO feedback_seen (window, hash) SELECT id, ? FROM feedback_window WHERE id = ? AND ends_at > ?
+         ON CONFLICT DO NOTHING`,
+        hash,
+        window.id,
+        ctx.now(),
+      ).rowsWritten > 0;
+    if (counted) {
+      ctx.sql.exec(
+        `INSERT INTO feedback_counts (window, kind, count) VALUES (?, ?, 1)
+         ON CONFLICT(window, kind) DO UPDATE SET count = count + 1`,
+        window.id,
+        kind,
+      );
+      scheduleSummary(ctx);
+    } else if (currentWindow(ctx)?.id === window.id) break; // a repeat within the window
   }
-  ctx.reply(sender, { message: "received", kind, counted: seen > 0 });
+  ctx.reply(sender, { message: "received", kind, counted });
 }
 
 /** Chairs, and the current speaker while the speaker queue runs, see the counts. */

@@ -71,14 +71,17 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
   return endsAt === null ? Promise.resolve() : ctx.timers.schedule(EXPIRY, endsAt, { timer_id: running(ctx)!.id });
 }
 
-/** Chairs hear who is (no longer) ready; everyone how many are (the sender's copy acknowledges their command). */
+/**
+ * Chairs, and every device of the participant, hear who is (no longer) ready (the sender's copy acknowledges their
+ * command); everyone hears how many are.
+ */
 function announceReady(ctx: Context, row: TimerRow, participantId: string, ready: boolean, sender?: Sender): void {
-  ctx.emit(
-    { to: "roles", roles: CHAIRS },
-    { message: "ready_status", timer_id: row.id, participant_id: participantId, ready },
-  );
+  const status = { message: "ready_status", timer_id: row.id, participant_id: participantId, ready } as const;
+  const chair = CHAIRS.includes(ctx.roster.member(participantId)?.role ?? "guest");
+  ctx.emit({ to: "roles", roles: CHAIRS }, status, chair ? sender : undefined);
+  if (!chair) ctx.emit({ to: "participant", id: participantId }, status, sender);
   const count = ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timer_ready").one().n;
-  ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count }, sender);
+  ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count });
 }
 
 type StopReason = "by_moderator" | "expired" | "meeting_ended";

@@ -62,7 +62,7 @@ interface Running {
   ready: boolean;
   /** A ready status went out and is not confirmed: what was asked for, and what held before. */
   pending: { ready: boolean; before: boolean } | undefined;
-  /** Who is ready (chairs only: ready_status goes to them). */
+  /** Who is ready (chairs only: ready_status about others goes to them). */
   readyIds: Set<string>;
   /** The list is complete: this page moderated when it learnt of the timer (else it knows only later changes). */
   complete: boolean;
@@ -140,6 +140,7 @@ export class TimerPanel {
       if (!running) return;
       if (ready) running.readyIds.add(participant_id);
       else running.readyIds.delete(participant_id);
+      // Every device of this participant hears its own status (the sending one's copy acknowledges the toggle).
       if (participant_id === this.state.selfId) {
         running.ready = ready;
         if (running.pending?.ready === ready) running.pending = undefined;
@@ -150,11 +151,6 @@ export class TimerPanel {
       const running = this.current(timer_id);
       if (!running) return;
       running.readyCount = ready;
-      // The sender's copy acknowledges the command (the first count after it, as far as this page can tell).
-      if (running.pending) {
-        running.ready = running.pending.ready;
-        running.pending = undefined;
-      }
       this.updateReady();
     });
   }
