@@ -289,8 +289,10 @@ export class Entrance {
 
   /** Forgets a participant whose resumption window passed (the roster's timer). */
   async expire(participantId: string): Promise<void> {
-    if (!this.roster.isConnected(participantId)) await this.settleVanished(participantId);
-    this.roster.expire(participantId, Date.now(), this.windowMs);
+    if (this.roster.isConnected(participantId)) return;
+    await this.settleVanished(participantId);
+    const forgotten = this.roster.expire(participantId, Date.now(), this.windowMs);
+    if (forgotten) await this.deps.host().run("gone", [participantId]);
   }
 
   /**

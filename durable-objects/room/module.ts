@@ -201,6 +201,8 @@ export interface ModuleHooks<N extends Namespace, S> {
   closed?(ctx: ModuleContext<N, S>, connection: Connection): Returns<void>;
   /** The participant's last connection closed. */
   left?(ctx: ModuleContext<N, S>, participantId: string, wasHeld: boolean): Returns<void>;
+  /** The participant's resumption window passed without them coming back: the room forgets them. */
+  gone?(ctx: ModuleContext<N, S>, participantId: string): Returns<void>;
   roleChanged?(ctx: ModuleContext<N, S>, participantId: string, from: Role, to: Role): Returns<void>;
   /** The object was (re)built, e.g. after hibernation or a restart, with its surviving connections. */
   loaded?(ctx: ModuleContext<N, S>): void;

@@ -388,13 +388,14 @@ export class Roster {
   }
 
   /** Forgets a participant whose resumption window passed without a reconnect. */
-  expire(participantId: string, now: number, windowMs: number): void {
-    if (this.isConnected(participantId)) return;
+  expire(participantId: string, now: number, windowMs: number): boolean {
+    if (this.isConnected(participantId)) return false;
     const row = this.row(participantId);
-    if (!row || row.disconnected_at === null || now - row.disconnected_at < windowMs) return;
+    if (!row || row.disconnected_at === null || now - row.disconnected_at < windowMs) return false;
     this.resumptions.forget(participantId);
     // Registered users keep their row (their role survives); guests are gone for good.
     if (row.kind === "guest") this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
+    return true;
   }
 
   /** The participant a resumption token belongs to, if it is still within the resumption window. */

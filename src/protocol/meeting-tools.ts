@@ -197,11 +197,17 @@ const FeedbackCountsSchema = z.record(z.string(), z.number().int().min(0));
 export const FeedbackEventSchema = z.discriminatedUnion("message", [
   /** To the sender's connection: whether the reaction counted (once per kind and window). */
   z.object({ message: z.literal("received"), kind: openEnum(FeedbackKindSchema), counted: z.boolean() }),
-  /** To owners and moderators, at most every 2 s while reactions come: the current window's counts. */
+  /**
+   * To owners and moderators, and the current speaker of the speaker queue (also when the floor passes to them), at
+   * most every 2 s while reactions come: the current window's counts.
+   */
   z.object({ message: z.literal("summary"), counts: FeedbackCountsSchema, window_seconds: z.number().int() }),
 ]);
 
-/** join_success.modules.feedback: the window's length, and for chairs its counts so far (empty for others). */
+/**
+ * join_success.modules.feedback: the window's length, and for chairs and the current speaker its counts so far
+ * (empty for others).
+ */
 export const FeedbackJoinStateSchema = z.object({ counts: FeedbackCountsSchema, window_seconds: z.number().int() });
 
 // ── automod (the speaker queue, or talking stick) ─────────────────────────────
@@ -224,13 +230,13 @@ export const AutomodCommandSchema = z.discriminatedUnion("action", [
        * the speaker names, `none` nobody until a chair selects.
        */
       strategy: AutomodStrategySchema,
-      /** The queue, in order; without it (and without `consider_hand_raise`) everyone in the room, by arrival. */
+      /** The queue, in order; without it (and without `consider_hand_raise`) everyone in the room (pool `everyone`). */
       playlist: queueOf.optional(),
       /** Each turn ends by itself after this long. */
       time_limit_seconds: z.number().int().min(5).max(MAX_TOOL_SECONDS).optional(),
-      /** Raising a hand joins the queue's end; lowering it leaves the queue. */
+      /** Raising a hand joins the queue's end; lowering it leaves the queue (if the hand put them there). */
       consider_hand_raise: z.boolean().optional(),
-      /** Whoever spoke goes back to the queue's end (otherwise a participant has one turn). */
+      /** Whoever spoke may have the floor again (at the queue's end); else once, unless a chair picks them. */
       allow_double_selection: z.boolean().optional(),
       /** Only the speaker (and owners and moderators) may publish audio: microphone restrictions follow the turn. */
       exclusive_microphone: z.boolean().optional(),
@@ -246,7 +252,7 @@ export const AutomodCommandSchema = z.discriminatedUnion("action", [
     }),
   /** The speaker ends their turn; with the nomination strategy, `next` (one of the queue) speaks after them. */
   z.object({ action: z.literal("yield"), next: IdSchema.optional() }).strict(),
-  /** A chair replaces the queue. */
+  /** A chair replaces the queue (the pool becomes `queue`). */
   z.object({ action: z.literal("edit"), playlist: queueOf }).strict(),
   z.object({ action: z.literal("stop") }).strict(),
 ]);
@@ -272,11 +278,18 @@ export const AutomodSettingsSchema = z.object({
 
 /** Who has the floor, for how long, who waits (in order) and who has had a turn. */
 export const SpeakerSchema = z.object({
+  /**
+   * `queue`: the queue is the list in `queue`. `everyone`: everyone in the room, by arrival (`joined_at`), who is not
+   * speaking and has not spoken — with double selection, those who have spoken after them, in `spoken` order — and
+   * `queue` is empty (clients list it from presence: a join changes nothing to send); `edit` makes it `queue`.
+   */
+  pool: openEnum(z.enum(["queue", "everyone"])),
   speaker: IdSchema.nullable(),
   /** Of the speaker's turn, when there is a time limit (null otherwise). */
   remaining_seconds: z.number().int().min(0).nullable(),
   ends_at: z.iso.datetime().nullable(),
   queue: z.array(IdSchema),
+  /** Who has had a turn, in the order they had it. */
   spoken: z.array(IdSchema),
 });
 

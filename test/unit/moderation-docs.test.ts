@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import {
   authorityText,
   COMMAND_ISSUERS,
+  ErrorCodeSchema,
+  eventNames,
   issuersText,
   MODERATION_AUTHORITY,
   type ModerationAction,
@@ -46,6 +48,21 @@ describe("docs/protocol.md, namespace moderation", () => {
         const cell = documented.get(action) ?? "";
         expect(cell.replace(/ \(.*\)$/, ""), `${namespace}.${action}: ${cell}`).toBe(issuersText(roles));
       }
+    }
+  });
+
+  it("documents every event of the role-table namespaces in their own section, and every error code", () => {
+    for (const namespace of Object.keys(COMMAND_ISSUERS) as RoleTableNamespace[]) {
+      const start = PROTOCOL.indexOf(`## Namespace \`${namespace}\``);
+      const section = PROTOCOL.slice(start, PROTOCOL.indexOf("\n## ", start + 1));
+      for (const event of eventNames(namespace)) {
+        expect(section, `${namespace}.${event}`).toMatch(new RegExp(`\`${event}( \\{|\`)`));
+      }
+    }
+    // `sfu_unavailable` is the SFU pool's answer to the room (a room without a node stays peer to peer): no client
+    // receives it. Codes may follow their HTTP status inside the quotes, or across a line break.
+    for (const code of ErrorCodeSchema.options.filter((c) => c !== "sfu_unavailable")) {
+      expect(PROTOCOL, code).toMatch(new RegExp(`(\`|\`\\d{3} |\\d{3}\\s)${code}\``));
     }
   });
 

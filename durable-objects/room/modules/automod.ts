@@ -1,8 +1,13 @@
-import { AUTOMOD_AUTHORITY, type AutomodStrategy, type ParsedCommandOf } from "../../../src/protocol";
+import {
+  AUTOMOD_AUTHORITY,
+  type AutomodStrategy,
+  type MicrophoneRestrictions,
+  type ParsedCommandOf,
+} from "../../../src/protocol";
 import { randomToken } from "../../../src/shared/secrets";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
-/** The next speaker_updated after joins, departures and hands (batched like presence); in memory. */
+/** The next speaker_updated after departures and hands (coalesced like presence); in memory. */
 interface Runtime {
   announcement: ReturnType<typeof setTimeout> | undefined;
 }
@@ -10,8 +15,8 @@ type Context = ModuleContext<"automod", Runtime>;
 type StartCommand = Extract<ParsedCommandOf<"automod">, { action: "start" }>;
 
 /**
- * What the others ask of the speaker queue: the meeting's end stops it, a raised hand may join it (control), and
- * the current speaker hears the feedback summary (feedback).
+ * What the others ask of the speaker queue: the meeting's end stops it, raised and lowered hands may change it
+ * (control), and the current speaker gets the feedback summary (feedback).
  */
 export interface AutomodService {
   meetingOver(): Promise<void>;
@@ -25,23 +30,29 @@ declare module "../module" {
   }
 }
 
+type Pool = "queue" | "everyone";
+
 interface RunningRow extends Record<string, SqlStorageValue> {
   strategy: AutomodStrategy;
+  pool: Pool;
   time_limit_seconds: number | null;
   consider_hand_raise: number;
   allow_double_selection: number;
   exclusive_microphone: number;
-  /** The queue takes everyone in the room, newcomers too (no playlist and no hands given at the start). */
-  everyone: number;
   started_by: string;
   speaker: string | null;
   turn_id: string | null;
   turn_ends_at: number | null;
-  /** Microphone restrictions before the start, restored at the stop: a JSON list of the unrestricted, or null. */
-  prior_unrestricted: string | null;
+  /** Microphone restrictions before the start (JSON), restored at the stop unless a chair changed them since. */
+  prior_restrictions: string;
+  /** Who the queue last let speak through the restrictions (JSON list). */
+  applied_unrestricted: string | null;
 }
 
 const TURN_END = "turn-end";
+const SPEAKER_AWAY = "speaker-away";
+/** A speaker whose connection dropped keeps the floor this long to come back (a reload, a network change). */
+export const SPEAKER_AWAY_MS = 10_000;
 const notRunning: CommandError = { error: "automod_not_active", text: "no speaker queue runs" };
 
 const running = (ctx: Context) => ctx.sql.exec<RunningRow>("SELECT * FROM automod_running").toArray()[0];
@@ -51,9 +62,7 @@ const ids = (ctx: Context, sql: string) =>
     .toArray()
     .map((r) => r.participant_id);
 const queueOf = (ctx: Context) => ids(ctx, "SELECT participant_id FROM automod_queue ORDER BY position");
-const spokenOf = (ctx: Context) => ids(ctx, "SELECT participant_id FROM automod_spoken ORDER BY participant_id");
-const hasSpoken = (ctx: Context, id: string) =>
-  ctx.sql.exec("SELECT 1 FROM automod_spoken WHERE participant_id = ?", id).toArray().length > 0;
+const spokenOf = (ctx: Context) => ids(ctx, "SELECT participant_id FROM automod_spoken ORDER BY position");
 
 /** Connected and in the room (not held): who may have the floor now. */
 const here = (ctx: Context, id: string) => {
@@ -61,10 +70,12 @@ const here = (ctx: Context, id: string) => {
   return member?.connected === true && !member.held;
 };
 
-const enqueue = (ctx: Context, id: string) =>
-  ctx.sql.exec("INSERT OR IGNORE INTO automod_queue (participant_id) VALUES (?)", id).rowsWritten > 0;
-const dequeue = (ctx: Context, id: string) =>
-  ctx.sql.exec("DELETE FROM automod_queue WHERE participant_id = ?", id).rowsWritten > 0;
+const enqueue = (ctx: Context, id: string, byHand = false) =>
+  ctx.sql.exec("INSERT OR IGNORE INTO automod_queue (participant_id, by_hand) VALUES (?, ?)", id, byHand ? 1 : 0)
+    .rowsWritten > 0;
+const dequeue = (ctx: Context, id: string, onlyByHand = false) =>
+  ctx.sql.exec(`DELETE FROM automod_queue WHERE participant_id = ?${onlyByHand ? " AND by_hand = 1" : ""}`, id)
+    .rowsWritten > 0;
 
 function replaceQueue(ctx: Context, playlist: readonly string[]): void {
   ctx.sql.exec("DELETE FROM automod_queue");
@@ -78,13 +89,39 @@ function unknownIn(ctx: Context, playlist: readonly string[]): CommandError | un
   return unknown === undefined ? undefined : { error: "not_found", text: `nobody of id ${unknown} is in the room` };
 }
 
+/**
+ * Who may get the floor next, in order, skipping whoever is not in the room now: the queue, or (pool `everyone`)
+ * everyone in the room by arrival who is not speaking and has not spoken — with double selection, those who have
+ * spoken after them, in the order they spoke.
+ */
+function candidates(ctx: Context, row: RunningRow): string[] {
+  if (row.pool === "queue") return queueOf(ctx).filter((id) => here(ctx, id));
+  const spoken = spokenOf(ctx);
+  const had = new Set(spoken);
+  const fresh = ctx.roster
+    .admitted()
+    .filter((m) => !had.has(m.participantId) && m.participantId !== row.speaker)
+    .sort((a, b) => a.joinedAt - b.joinedAt || a.participantId.localeCompare(b.participantId))
+    .map((m) => m.participantId);
+  const again = row.allow_double_selection === 1 ? spoken.filter((id) => id !== row.speaker && here(ctx, id)) : [];
+  return [...fresh, ...again];
+}
+
+function pick(ctx: Context, row: RunningRow, how: "next" | "random"): string | null {
+  const ready = candidates(ctx, row);
+  if (ready.length === 0) return null;
+  if (how === "next") return ready[0]!;
+  const [draw] = crypto.getRandomValues(new Uint32Array(1));
+  return ready[draw! % ready.length]!;
+}
+
 function speakerState(ctx: Context, row: RunningRow) {
-  const now = ctx.now();
   return {
+    pool: row.pool,
     speaker: row.speaker,
-    remaining_seconds: row.turn_ends_at === null ? null : Math.max(0, Math.ceil((row.turn_ends_at - now) / 1000)),
+    remaining_seconds: row.turn_ends_at === null ? null : Math.max(0, Math.ceil((row.turn_ends_at - ctx.now()) / 1000)),
     ends_at: row.turn_ends_at === null ? null : new Date(row.turn_ends_at).toISOString(),
-    queue: queueOf(ctx),
+    queue: row.pool === "queue" ? queueOf(ctx) : [],
     spoken: spokenOf(ctx),
   };
 }
@@ -105,26 +142,24 @@ function announce(ctx: Context, sender?: Sender): void {
   if (row) ctx.emit({ to: "everyone" }, { message: "speaker_updated", ...speakerState(ctx, row) }, sender);
 }
 
-/** After a join, a departure or a hand: one speaker_updated for everything within a presence batch. */
+/**
+ * After departures and hands: one speaker_updated for all changes within max(PRESENCE_BATCH_MS, N/4 ms) — each goes
+ * to everyone, so a large room gets them less often.
+ */
 function announceSoon(ctx: Context): void {
-  ctx.state.announcement ??= setTimeout(() => announce(ctx), ctx.config.PRESENCE_BATCH_MS);
+  const wait = Math.max(ctx.config.PRESENCE_BATCH_MS, ctx.roster.admittedCount() / 4);
+  ctx.state.announcement ??= setTimeout(() => announce(ctx), wait);
 }
 
-/** Who is next in the queue (the first, or anyone at random), skipping whoever is not in the room now. */
-function pick(ctx: Context, how: "next" | "random"): string | null {
-  const candidates = queueOf(ctx).filter((id) => here(ctx, id));
-  if (candidates.length === 0) return null;
-  if (how === "next") return candidates[0]!;
-  const [draw] = crypto.getRandomValues(new Uint32Array(1));
-  return candidates[draw! % candidates.length]!;
-}
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((id) => b.includes(id));
 
 /**
- * Gives the floor to `next` (null: nobody): the last speaker's turn ends (back to the queue's end with double
- * selection, else marked as having spoken), the new one leaves the queue (and lowers their hand), a time limit arms
- * the turn's end, and with an exclusive microphone only the speaker may publish audio besides the chairs (at the
- * start, `placeFrom` has the room ask for an SFU). The SQL runs before anything awaits (a failing write rolls back
- * with the command).
+ * Gives the floor to `next` (null: nobody): the last speaker's turn ends (they are listed as having spoken and, in
+ * a queue with double selection, go back to its end), the new one leaves the queue (and lowers their hand), a time
+ * limit arms the turn's end, the feedback summary goes to them, and with an exclusive microphone only they may
+ * publish audio besides the chairs (at the start, `placeFrom` has the room ask for an SFU). The SQL runs before
+ * anything awaits (a failing write rolls back with the command).
  */
 function giveFloor(
   ctx: Context,
@@ -135,8 +170,12 @@ function giveFloor(
 ): Promise<void> {
   const last = row.speaker;
   if (last !== null && last !== next) {
-    if (row.allow_double_selection === 1 && here(ctx, last)) enqueue(ctx, last);
-    else ctx.sql.exec("INSERT OR IGNORE INTO automod_spoken (participant_id) VALUES (?)", last);
+    ctx.sql.exec(
+      `INSERT INTO automod_spoken (participant_id) VALUES (?)
+       ON CONFLICT(participant_id) DO UPDATE SET position = (SELECT MAX(position) + 1 FROM automod_spoken)`,
+      last,
+    );
+    if (row.pool === "queue" && row.allow_double_selection === 1 && here(ctx, last)) enqueue(ctx, last);
   }
   if (next !== null) {
     dequeue(ctx, next);
@@ -144,24 +183,32 @@ function giveFloor(
   }
   const turn = next === null ? null : randomToken(12);
   const endsAt = next === null || row.time_limit_seconds === null ? null : ctx.now() + row.time_limit_seconds * 1000;
-  ctx.sql.exec("UPDATE automod_running SET speaker = ?, turn_id = ?, turn_ends_at = ?", next, turn, endsAt);
+  const unrestricted = next === null ? [] : [next];
+  const restrict = row.exclusive_microphone === 1 && (next !== last || placeFrom !== undefined);
+  ctx.sql.exec(
+    "UPDATE automod_running SET speaker = ?, turn_id = ?, turn_ends_at = ?, applied_unrestricted = ?",
+    next,
+    turn,
+    endsAt,
+    restrict ? JSON.stringify(unrestricted) : row.applied_unrestricted,
+  );
   announce(ctx, sender);
-  const timed = endsAt === null ? ctx.timers.cancel(TURN_END) : ctx.timers.schedule(TURN_END, endsAt, { turn });
+  if (next !== null && next !== last) ctx.services.feedback.speakerChanged(next);
   const by = { participantId: sender?.participantId ?? row.started_by };
-  const microphones =
-    row.exclusive_microphone === 1 && (next !== last || placeFrom)
-      ? ctx.services.moderation.restrictMicrophones(by, next === null ? [] : [next], placeFrom)
-      : undefined;
-  return Promise.all([timed, microphones]).then(() => undefined);
+  return Promise.all([
+    endsAt === null ? ctx.timers.cancel(TURN_END) : ctx.timers.schedule(TURN_END, endsAt, { turn }),
+    ctx.timers.cancel(SPEAKER_AWAY),
+    restrict ? ctx.services.moderation.restrictMicrophones(by, unrestricted, placeFrom) : undefined,
+  ]).then(() => undefined);
 }
 
 /** The speaker's turn ended (yielded, timed out, gone): who speaks next follows the strategy. */
 function turnEnded(ctx: Context, row: RunningRow, nominee: string | null, sender?: Sender): Promise<void> {
   const next =
     row.strategy === "playlist"
-      ? pick(ctx, "next")
+      ? pick(ctx, row, "next")
       : row.strategy === "random"
-        ? pick(ctx, "random")
+        ? pick(ctx, row, "random")
         : row.strategy === "nomination"
           ? nominee
           : null;
@@ -173,34 +220,30 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
   const refused = command.playlist && unknownIn(ctx, command.playlist);
   if (refused) return refused;
   const hands = command.consider_hand_raise === true;
-  const everyone = command.playlist === undefined && !hands;
-  const prior = ctx.services.moderation.microphoneRestrictions();
+  const pool: Pool = command.playlist === undefined && !hands ? "everyone" : "queue";
   ctx.sql.exec(
-    `INSERT INTO automod_running (id, strategy, time_limit_seconds, consider_hand_raise, allow_double_selection,
-       exclusive_microphone, everyone, started_by, prior_unrestricted) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO automod_running (id, strategy, pool, time_limit_seconds, consider_hand_raise, allow_double_selection,
+       exclusive_microphone, started_by, prior_restrictions) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
     command.strategy,
+    pool,
     command.time_limit_seconds ?? null,
     hands ? 1 : 0,
     command.allow_double_selection ? 1 : 0,
     command.exclusive_microphone ? 1 : 0,
-    everyone ? 1 : 0,
     sender.participantId,
-    prior.enabled ? JSON.stringify(prior.unrestricted) : null,
+    JSON.stringify(ctx.services.moderation.microphoneRestrictions()),
   );
-  const arrivals = everyone
-    ? ctx.roster
-        .admitted()
-        .sort((a, b) => a.joinedAt - b.joinedAt)
-        .map((m) => m.participantId)
-    : (command.playlist ?? []);
-  replaceQueue(ctx, arrivals);
-  if (hands) for (const id of ctx.services.control.raisedHands()) enqueue(ctx, id);
+  replaceQueue(ctx, command.playlist ?? []);
+  if (hands) for (const id of ctx.services.control.raisedHands()) enqueue(ctx, id, true);
   const row = running(ctx)!;
   ctx.emit({ to: "everyone" }, { message: "started", ...settingsOf(row) }, sender);
+  ctx.services.moderation.note(sender, "automod_start", {
+    strategy: row.strategy,
+    exclusive_microphone: row.exclusive_microphone === 1,
+  });
   // A playlist or a draw gives the first turn at once; `none` and `nomination` wait for a chair's select.
-  const first =
-    command.strategy === "playlist" ? pick(ctx, "next") : command.strategy === "random" ? pick(ctx, "random") : null;
-  return giveFloor(ctx, row, first, undefined, sender);
+  const how = command.strategy === "playlist" ? "next" : command.strategy === "random" ? "random" : undefined;
+  return giveFloor(ctx, row, how ? pick(ctx, row, how) : null, undefined, sender);
 }
 
 function stop(ctx: Context, reason: "by_moderator" | "meeting_ended", sender?: Sender): CommandError | Promise<void> {
@@ -212,31 +255,39 @@ function stop(ctx: Context, reason: "by_moderator" | "meeting_ended", sender?: S
   clearTimeout(ctx.state.announcement);
   ctx.state.announcement = undefined;
   ctx.emit({ to: "everyone" }, { message: "stopped", reason }, sender);
-  // The microphones are as they were before the start (at the meeting's end, moderation clears them itself).
-  const prior = row.prior_unrestricted === null ? null : (JSON.parse(row.prior_unrestricted) as string[]);
+  if (sender) ctx.services.moderation.note(sender, "automod_stop", {});
+  // The microphones are as before the start — unless a chair changed them meanwhile (then they stay as they set
+  // them); at the meeting's end, moderation clears them itself.
+  const now = ctx.services.moderation.microphoneRestrictions();
+  const applied = row.applied_unrestricted === null ? null : (JSON.parse(row.applied_unrestricted) as string[]);
+  const untouched = applied !== null && now.enabled && sameSet(now.unrestricted, applied);
+  const prior = JSON.parse(row.prior_restrictions) as MicrophoneRestrictions;
   const by = { participantId: sender?.participantId ?? row.started_by };
   const microphones =
-    row.exclusive_microphone === 1 && reason === "by_moderator"
-      ? ctx.services.moderation.restrictMicrophones(by, prior)
+    row.exclusive_microphone === 1 && reason === "by_moderator" && untouched
+      ? ctx.services.moderation.restrictMicrophones(by, prior.enabled ? prior.unrestricted : null)
       : undefined;
-  return Promise.all([ctx.timers.cancel(TURN_END), microphones]).then(() => undefined);
+  return Promise.all([ctx.timers.cancel(TURN_END), ctx.timers.cancel(SPEAKER_AWAY), microphones]).then(() => undefined);
 }
 
 /**
- * The speaker queue (OpenTalk's automod, the talking stick): a chair starts it with a strategy and a queue; the
- * floor passes when the speaker yields, when their time limit ends (through the room's scheduler) or when they
- * leave, and chairs select, edit or stop. Whoever leaves the room leaves the queue. With an exclusive microphone
- * the moderation module's microphone restrictions follow the floor, so the SFU mutes everyone else.
+ * The speaker queue (OpenTalk's automod, the talking stick): a chair starts it with a strategy and a queue (or
+ * everyone in the room); the floor passes when the speaker yields, when their time limit ends or when they are
+ * gone for SPEAKER_AWAY_MS (both through the room's scheduler), and chairs select, edit or stop. Whoever is not in
+ * the room when their turn would come is passed over (and leaves the queue when the room forgets them). With an
+ * exclusive microphone the moderation module's microphone restrictions follow the floor, so the SFU mutes everyone
+ * else.
  */
 export const automod = defineModule<"automod", Runtime>({
   namespace: "automod",
   migrations: [
-    `CREATE TABLE automod_running (id INTEGER PRIMARY KEY CHECK (id = 1), strategy TEXT NOT NULL,
+    `CREATE TABLE automod_running (id INTEGER PRIMARY KEY CHECK (id = 1), strategy TEXT NOT NULL, pool TEXT NOT NULL,
       time_limit_seconds INTEGER, consider_hand_raise INTEGER NOT NULL, allow_double_selection INTEGER NOT NULL,
-      exclusive_microphone INTEGER NOT NULL, everyone INTEGER NOT NULL, started_by TEXT NOT NULL, speaker TEXT,
-      turn_id TEXT, turn_ends_at INTEGER, prior_unrestricted TEXT)`,
-    "CREATE TABLE automod_queue (position INTEGER PRIMARY KEY AUTOINCREMENT, participant_id TEXT NOT NULL UNIQUE)",
-    "CREATE TABLE automod_spoken (participant_id TEXT PRIMARY KEY)",
+      exclusive_microphone INTEGER NOT NULL, started_by TEXT NOT NULL, speaker TEXT, turn_id TEXT,
+      turn_ends_at INTEGER, prior_restrictions TEXT NOT NULL, applied_unrestricted TEXT)`,
+    `CREATE TABLE automod_queue (position INTEGER PRIMARY KEY AUTOINCREMENT, participant_id TEXT NOT NULL UNIQUE,
+      by_hand INTEGER NOT NULL)`,
+    "CREATE TABLE automod_spoken (position INTEGER PRIMARY KEY AUTOINCREMENT, participant_id TEXT NOT NULL UNIQUE)",
   ],
   permissions: AUTOMOD_AUTHORITY,
   state: () => ({ announcement: undefined }),
@@ -247,7 +298,7 @@ export const automod = defineModule<"automod", Runtime>({
     if (!row) return notRunning;
     switch (command.action) {
       case "select": {
-        if (command.how !== "specific") return giveFloor(ctx, row, pick(ctx, command.how), sender);
+        if (command.how !== "specific") return giveFloor(ctx, row, pick(ctx, row, command.how), sender);
         if (!here(ctx, command.target!)) return { error: "not_found", text: "nobody of that id is in the room" };
         return giveFloor(ctx, row, command.target!, sender);
       }
@@ -259,7 +310,7 @@ export const automod = defineModule<"automod", Runtime>({
           return { error: "invalid_request", text: "only the nomination strategy lets the speaker name the next" };
         }
         const nominee = command.next ?? null;
-        if (nominee !== null && !(queueOf(ctx).includes(nominee) && here(ctx, nominee))) {
+        if (nominee !== null && !candidates(ctx, row).includes(nominee)) {
           return { error: "invalid_request", text: "the nominee is not in the queue" };
         }
         return turnEnded(ctx, row, nominee, sender);
@@ -268,6 +319,7 @@ export const automod = defineModule<"automod", Runtime>({
         const refused = unknownIn(ctx, command.playlist);
         if (refused) return refused;
         replaceQueue(ctx, command.playlist);
+        ctx.sql.exec("UPDATE automod_running SET pool = 'queue'");
         return announce(ctx, sender);
       }
     }
@@ -277,23 +329,24 @@ export const automod = defineModule<"automod", Runtime>({
     return { active: row ? { ...settingsOf(row), ...speakerState(ctx, row) } : null };
   },
   hooks: {
-    connected(ctx, connection, held) {
-      // With everyone in the queue, a newcomer joins its end (unless they had their turn).
-      const row = running(ctx);
-      const id = connection.participantId;
-      if (row?.everyone !== 1 || held || row.speaker === id || hasSpoken(ctx, id)) return;
-      if (enqueue(ctx, id)) announceSoon(ctx);
+    async connected(ctx, connection) {
+      // The speaker is back in time: the floor stays theirs.
+      if (running(ctx)?.speaker === connection.participantId) await ctx.timers.cancel(SPEAKER_AWAY);
     },
     async left(ctx, participantId) {
       const row = running(ctx);
-      if (!row) return;
-      if (dequeue(ctx, participantId)) announceSoon(ctx);
-      if (row.speaker === participantId) await turnEnded(ctx, row, null);
+      if (row?.speaker === participantId) {
+        await ctx.timers.schedule(SPEAKER_AWAY, ctx.now() + SPEAKER_AWAY_MS, { turn: row.turn_id });
+      }
+    },
+    gone(ctx, participantId) {
+      if (running(ctx) && dequeue(ctx, participantId)) announceSoon(ctx);
     },
     async timer(ctx, key, data) {
       const row = running(ctx);
-      // Only the turn this end was armed for.
-      if (key === TURN_END && row && row.turn_id === (data as { turn?: string } | undefined)?.turn) {
+      // Only the turn this timer was armed for; a speaker away only if still away.
+      if (!row || row.turn_id !== (data as { turn?: string } | undefined)?.turn) return;
+      if (key === TURN_END || (key === SPEAKER_AWAY && row.speaker !== null && !here(ctx, row.speaker))) {
         await turnEnded(ctx, row, null);
       }
     },
@@ -308,7 +361,8 @@ export const automod = defineModule<"automod", Runtime>({
     handChanged(participantId, raised) {
       const row = running(ctx);
       if (row?.consider_hand_raise !== 1 || row.speaker === participantId) return;
-      const changed = raised ? enqueue(ctx, participantId) : dequeue(ctx, participantId);
+      // A lowered hand leaves the queue only if the hand put them there (not a chair's playlist).
+      const changed = raised ? enqueue(ctx, participantId, true) : dequeue(ctx, participantId, true);
       if (changed) announceSoon(ctx);
     },
     currentSpeaker: () => running(ctx)?.speaker ?? undefined,

@@ -34,6 +34,7 @@ function lowerAllHands(ctx: Context): number {
   let count = 0;
   for (const { participant_id } of lowered) {
     ctx.room.presenceChanged(participant_id);
+    ctx.services.automod.handChanged(participant_id, false);
     count++;
   }
   return count;

@@ -3,6 +3,17 @@ import { CHAIRS, FEEDBACK_AUTHORITY, type FeedbackKind } from "../../../src/prot
 import { randomToken } from "../../../src/shared/secrets";
 import { defineModule, type ModuleContext, type Sender } from "../module";
 
+/** What the speaker queue tells feedback: the floor passed to someone, who now sees the counts. */
+export interface FeedbackService {
+  speakerChanged(participantId: string): void;
+}
+
+declare module "../module" {
+  interface ModuleServices {
+    feedback: FeedbackService;
+  }
+}
+
 /** The next summary to the chairs (at most one per FEEDBACK_SUMMARY_MS while reactions come); in memory. */
 interface Runtime {
   summary: ReturnType<typeof setTimeout> | undefined;
@@ -102,6 +113,9 @@ const isChair = (ctx: Context, participantId: string) =>
 const seesCounts = (ctx: Context, participantId: string) =>
   isChair(ctx, participantId) || ctx.services.automod.currentSpeaker() === participantId;
 
+const summaryOf = (ctx: Context) =>
+  ({ message: "summary", counts: countsOf(ctx), window_seconds: ctx.config.FEEDBACK_WINDOW_SECONDS }) as const;
+
 /** The next summary, at most one per FEEDBACK_SUMMARY_MS. */
 function scheduleSummary(ctx: Context): void {
   if (ctx.state.summary !== undefined) return;
@@ -109,11 +123,7 @@ function scheduleSummary(ctx: Context): void {
   ctx.state.summary = setTimeout(() => {
     ctx.state.summary = undefined;
     ctx.state.summarySentAt = ctx.now();
-    const summary = {
-      message: "summary",
-      counts: countsOf(ctx),
-      window_seconds: ctx.config.FEEDBACK_WINDOW_SECONDS,
-    } as const;
+    const summary = summaryOf(ctx);
     ctx.emit({ to: "roles", roles: CHAIRS }, summary);
     const speaker = ctx.services.automod.currentSpeaker();
     if (speaker !== undefined && !isChair(ctx, speaker)) ctx.emit({ to: "participant", id: speaker }, summary);
@@ -156,4 +166,10 @@ export const feedback = defineModule<"feedback", Runtime>({
       clearTimeout(ctx.state.summary);
     },
   },
+  service: (ctx) => ({
+    // The new speaker sees the window's counts at once (chairs have them already).
+    speakerChanged(participantId) {
+      if (!isChair(ctx, participantId)) ctx.emit({ to: "participant", id: participantId }, summaryOf(ctx));
+    },
+  }),
 });

@@ -2,7 +2,11 @@ import { type ParsedCommandOf, POLLS_AUTHORITY, type Poll } from "../../../src/p
 import { randomToken } from "../../../src/shared/secrets";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
-type Context = ModuleContext<"polls">;
+/** The next live_update of a live poll (coalesced: each goes to everyone); in memory. */
+interface Runtime {
+  live: ReturnType<typeof setTimeout> | undefined;
+}
+type Context = ModuleContext<"polls", Runtime>;
 
 /** What the meeting's end asks of polls: the open one closes (the next meeting starts without it). */
 export interface PollsService {
@@ -117,9 +121,18 @@ function vote(ctx: Context, sender: Sender, command: VoteCommand): CommandError 
   }
   // Every device of the voter hears it (the voting connection's copy carries the transaction id).
   ctx.emit({ to: "participant", id: sender.participantId }, { message: "voted", poll_id: poll.poll_id }, sender);
-  if (poll.live)
-    ctx.emit({ to: "everyone" }, { message: "live_update", poll_id: poll.poll_id, counts: countsOf(ctx, row) });
+  if (poll.live) liveUpdateSoon(ctx, row);
   return undefined;
+}
+
+/** The counts of a live poll to everyone, at most once per max(PRESENCE_BATCH_MS, N/4 ms) while ballots come. */
+function liveUpdateSoon(ctx: Context, row: PollRow): void {
+  const wait = Math.max(ctx.config.PRESENCE_BATCH_MS, ctx.roster.admittedCount() / 4);
+  ctx.state.live ??= setTimeout(() => {
+    ctx.state.live = undefined;
+    if (openPoll(ctx)?.id !== row.id) return;
+    ctx.emit({ to: "everyone" }, { message: "live_update", poll_id: row.id, counts: countsOf(ctx, row) });
+  }, wait);
 }
 
 type EndReason = "finished" | "expired" | "meeting_ended";
@@ -151,7 +164,7 @@ function expired(ctx: Context, row: PollRow): boolean {
  * optionally timed); everyone in the room answers once. Anonymous in storage: counts per choice, and apart from
  * them who has voted.
  */
-export const polls = defineModule<"polls">({
+export const polls = defineModule<"polls", Runtime>({
   namespace: "polls",
   migrations: [
     `CREATE TABLE polls (id TEXT PRIMARY KEY, topic TEXT NOT NULL, choices TEXT NOT NULL,
@@ -163,6 +176,7 @@ export const polls = defineModule<"polls">({
       PRIMARY KEY (poll_id, participant_id)) WITHOUT ROWID`,
   ],
   permissions: POLLS_AUTHORITY,
+  state: () => ({ live: undefined }),
   handle(ctx, sender, command) {
     switch (command.action) {
       case "start":
@@ -201,6 +215,9 @@ export const polls = defineModule<"polls">({
   hooks: {
     async timer(ctx, key, data) {
       if (key === END) await finish(ctx, (data as { poll_id: string }).poll_id, "expired");
+    },
+    deleted(ctx) {
+      clearTimeout(ctx.state.live);
     },
   },
   service: (ctx) => ({

@@ -2,7 +2,11 @@ import { CHAIRS, type ParsedCommandOf, TIMER_AUTHORITY } from "../../../src/prot
 import { randomToken } from "../../../src/shared/secrets";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
-type Context = ModuleContext<"timer">;
+/** The next ready_count (coalesced: each goes to everyone); in memory. */
+interface Runtime {
+  count: ReturnType<typeof setTimeout> | undefined;
+}
+type Context = ModuleContext<"timer", Runtime>;
 
 /** What the meeting's end asks of the timer: a running one stops (the next meeting starts without it). */
 export interface TimerService {
@@ -73,15 +77,21 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
 
 /**
  * Chairs, and every device of the participant, hear who is (no longer) ready (the sender's copy acknowledges their
- * command); everyone hears how many are.
+ * command); everyone hears how many are, coalesced within max(PRESENCE_BATCH_MS, N/4 ms).
  */
 function announceReady(ctx: Context, row: TimerRow, participantId: string, ready: boolean, sender?: Sender): void {
   const status = { message: "ready_status", timer_id: row.id, participant_id: participantId, ready } as const;
   const chair = CHAIRS.includes(ctx.roster.member(participantId)?.role ?? "guest");
   ctx.emit({ to: "roles", roles: CHAIRS }, status, chair ? sender : undefined);
   if (!chair) ctx.emit({ to: "participant", id: participantId }, status, sender);
-  const count = ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timer_ready").one().n;
-  ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count });
+  const wait = Math.max(ctx.config.PRESENCE_BATCH_MS, ctx.roster.admittedCount() / 4);
+  ctx.state.count ??= setTimeout(() => {
+    ctx.state.count = undefined;
+    const current = running(ctx);
+    if (current?.id !== row.id) return;
+    const count = ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timer_ready").one().n;
+    ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count });
+  }, wait);
 }
 
 type StopReason = "by_moderator" | "expired" | "meeting_ended";
@@ -103,7 +113,7 @@ const runOut = (ctx: Context, row: TimerRow) => row.ends_at !== null && row.ends
  * The timer: a chair runs a countdown (it ends by itself, through the room's scheduler) or a stopwatch, optionally
  * as a coffee break and with a ready check — participants say they are ready; chairs see who, everyone how many.
  */
-export const timer = defineModule<"timer">({
+export const timer = defineModule<"timer", Runtime>({
   namespace: "timer",
   migrations: [
     `CREATE TABLE timer_running (id TEXT PRIMARY KEY, kind TEXT NOT NULL, started_at INTEGER NOT NULL,
@@ -111,6 +121,7 @@ export const timer = defineModule<"timer">({
     "CREATE TABLE timer_ready (participant_id TEXT PRIMARY KEY)",
   ],
   permissions: TIMER_AUTHORITY,
+  state: () => ({ count: undefined }),
   handle(ctx, sender, command) {
     switch (command.action) {
       case "start":
@@ -122,10 +133,17 @@ export const timer = defineModule<"timer">({
         if (!row) return { error: "timer_not_active", text: "no timer runs" };
         if (row.ready_check !== 1) return { error: "invalid_request", text: "this timer has no ready check" };
         const id = sender.participantId;
-        if (command.ready)
-          ctx.sql.exec("INSERT INTO timer_ready (participant_id) VALUES (?) ON CONFLICT DO NOTHING", id);
-        else ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", id);
-        return announceReady(ctx, row, id, command.ready, sender);
+        const changed = command.ready
+          ? ctx.sql.exec("INSERT INTO timer_ready (participant_id) VALUES (?) ON CONFLICT DO NOTHING", id)
+          : ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", id);
+        if (changed.rowsWritten > 0) return announceReady(ctx, row, id, command.ready, sender);
+        // Nothing changed: only the sender hears it (as the acknowledgement).
+        return ctx.reply(sender, {
+          message: "ready_status",
+          timer_id: row.id,
+          participant_id: id,
+          ready: command.ready,
+        });
       }
     }
   },
@@ -155,6 +173,9 @@ export const timer = defineModule<"timer">({
       const row = running(ctx);
       const gone = ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", participantId).rowsWritten;
       if (row && gone > 0) announceReady(ctx, row, participantId, false);
+    },
+    deleted(ctx) {
+      clearTimeout(ctx.state.count);
     },
   },
   service: (ctx) => ({

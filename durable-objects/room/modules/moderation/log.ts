@@ -9,8 +9,8 @@ import type { ModuleContext, Sender } from "../../module";
 
 type Context = ModuleContext<"moderation">;
 
-/** What the log names: a moderation command, or a chair's command of another namespace (`chat_…`). */
-export type LoggedAction = ModerationAction | `chat_${string}`;
+/** What the log names: a moderation command, or a chair's command of another namespace (`chat_…`, `automod_…`). */
+export type LoggedAction = ModerationAction | `chat_${string}` | `automod_${string}`;
 
 /** Who acted: a participant, or (REST) the owner or an operator, who may have no participant in the room. */
 export interface Actor {

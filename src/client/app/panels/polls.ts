@@ -8,7 +8,7 @@ import {
 } from "../../../protocol";
 import type { Signaling } from "../../signaling";
 import { announce, fill, h } from "../dom";
-import { refusalText, type TextKey, t } from "../i18n";
+import { refusalText, type TextKey, t, textFor } from "../i18n";
 import { refusalSentence, SentCommands } from "./commands";
 import type { RoomState } from "./state";
 import { clockText, timeOfDay, untilNextSecond } from "./timer";
@@ -137,9 +137,7 @@ export class PollsPanel {
       } else this.open = undefined;
       const last = joined.last;
       if (last) {
-        const { counts, voters, ...poll } = last;
-        // Why it ended is known only if this page saw it end.
-        const reason = this.closed?.poll.poll_id === poll.poll_id ? this.closed.reason : undefined;
+        const { counts, voters, reason, ...poll } = last;
         this.closed = { poll, counts, voters, reason };
       } else this.closed = undefined;
     }
@@ -376,9 +374,7 @@ export class PollsPanel {
       { id: "poll-result", class: "poll-card", "data-poll": poll.poll_id, "aria-labelledby": "poll-result-title" },
       h("h3", { id: "poll-result-title", tabindex: -1 }, t("pollResultTitle")),
       h("p", { class: "poll-topic" }, poll.topic),
-      reason
-        ? h("p", { id: "poll-reason" }, reason === "expired" ? t("pollReason_expired") : t("pollReason_finished"))
-        : null,
+      reason ? h("p", { id: "poll-reason" }, textFor(`pollReason_${reason}`, t("pollReason_finished"))) : null,
       h(
         "ul",
         { id: "poll-result-counts" },

@@ -87,9 +87,9 @@ export class SpeakersPanel {
       const wasSpeaking = this.speaking();
       const active = joined.active;
       if (active) {
-        const { speaker, remaining_seconds, ends_at, queue, spoken, ...settings } = active;
+        const { pool, speaker, remaining_seconds, ends_at, queue, spoken, ...settings } = active;
         this.settings = settings;
-        this.speaker = { speaker, remaining_seconds, ends_at, queue, spoken };
+        this.speaker = { pool, speaker, remaining_seconds, ends_at, queue, spoken };
       } else {
         this.settings = undefined;
         this.speaker = undefined;
@@ -147,9 +147,34 @@ export class SpeakersPanel {
     this.error.textContent = text;
   }
 
+  /**
+   * The queue as the room keeps it: its list, or (pool `everyone`) everyone here by arrival who is not speaking and
+   * has not spoken — with double selection, those who spoke after them, in the order they spoke.
+   */
+  private shownQueue(): string[] {
+    const speaker = this.speaker;
+    if (!speaker) return [];
+    if (speaker.pool !== "everyone") return speaker.queue;
+    const had = new Set(speaker.spoken);
+    // This page's own arrival time is not in its presence (join_success does not repeat it): it counts as the latest.
+    const arrival = (joinedAt: string) => joinedAt || "~";
+    const fresh = this.state
+      .sorted()
+      .filter((p) => !had.has(p.participant_id) && p.participant_id !== speaker.speaker)
+      .sort(
+        (a, b) =>
+          arrival(a.joined_at).localeCompare(arrival(b.joined_at)) || a.participant_id.localeCompare(b.participant_id),
+      )
+      .map((p) => p.participant_id);
+    const again = this.settings?.allow_double_selection
+      ? speaker.spoken.filter((id) => id !== speaker.speaker && this.state.get(id))
+      : [];
+    return [...fresh, ...again];
+  }
+
   /** The queue with `id` moved one place forward, or left out. */
   private editQueue(id: string, change: "up" | "remove"): void {
-    const queue = [...(this.speaker?.queue ?? [])];
+    const queue = this.shownQueue();
     const at = queue.indexOf(id);
     if (at < 0) return;
     if (change === "remove") queue.splice(at, 1);
@@ -178,14 +203,22 @@ export class SpeakersPanel {
   }
 
   private activeCard(settings: Settings): HTMLElement {
-    const speaker = this.speaker ?? { speaker: null, remaining_seconds: null, ends_at: null, queue: [], spoken: [] };
+    const speaker = this.speaker ?? {
+      pool: "queue",
+      speaker: null,
+      remaining_seconds: null,
+      ends_at: null,
+      queue: [],
+      spoken: [],
+    };
     const chair = this.state.moderates();
     const name = (id: string) => this.state.shownName(id);
     const current = speaker.speaker;
     if (speaker.ends_at !== null) {
       this.clock = h("span", { id: "speakers-clock", class: "timer-clock", role: "timer", "aria-live": "off" });
     }
-    const queueItems = speaker.queue.map((id, index) =>
+    const queue = this.shownQueue();
+    const queueItems = queue.map((id, index) =>
       h(
         "li",
         { "data-participant": id },
@@ -195,6 +228,7 @@ export class SpeakersPanel {
               "button",
               {
                 type: "button",
+                id: `speakers-up-${id}`,
                 class: "small",
                 "aria-label": t("speakersMoveUp", { name: name(id) }),
                 onclick: () => this.editQueue(id, "up"),
@@ -207,6 +241,7 @@ export class SpeakersPanel {
               "button",
               {
                 type: "button",
+                id: `speakers-remove-${id}`,
                 class: "small",
                 "aria-label": t("speakersRemove", { name: name(id) }),
                 onclick: () => this.editQueue(id, "remove"),
@@ -223,7 +258,7 @@ export class SpeakersPanel {
             "select",
             { id: "speakers-nominee", "aria-label": t("speakersNominee") },
             h("option", { value: "" }, t("speakersNominateNobody")),
-            ...speaker.queue.map((id) => h("option", { value: id }, name(id))),
+            ...queue.map((id) => h("option", { value: id }, name(id))),
           )
         : undefined;
     const yieldFloor = () => {
@@ -291,7 +326,7 @@ export class SpeakersPanel {
         .sorted()
         .map((p) => h("option", { value: p.participant_id }, this.state.shownName(p.participant_id))),
     );
-    const queued = new Set(this.speaker?.queue ?? []);
+    const queued = new Set(this.shownQueue());
     const addable = this.state.sorted().filter((p) => !queued.has(p.participant_id));
     const add = h(
       "select",
@@ -318,7 +353,7 @@ export class SpeakersPanel {
       addable.length > 0 ? add : null,
       addable.length > 0
         ? button("speakers-add", "speakersAdd", () =>
-            this.send({ action: "edit", playlist: [...(this.speaker?.queue ?? []), add.value] }, "queue"),
+            this.send({ action: "edit", playlist: [...this.shownQueue(), add.value] }, "queue"),
           )
         : null,
       h(
