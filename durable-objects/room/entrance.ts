@@ -456,6 +456,7 @@ export class Entrance {
       participant_id: participantId,
       role: member.role,
       display_name: member.displayName,
+      joined_at: new Date(member.joinedAt).toISOString(),
       participants: others,
       modules,
     });

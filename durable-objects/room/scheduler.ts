@@ -1,5 +1,8 @@
 import { logFailure } from "../../src/shared/log";
 
+/** A timer whose handler was started this often without finishing (the process died in it) is dropped. */
+const MAX_ATTEMPTS = 2;
+
 export type TimerHandler = (key: string, data: unknown) => void | Promise<void>;
 
 /**
@@ -9,8 +12,8 @@ export type TimerHandler = (key: string, data: unknown) => void | Promise<void>;
 export class Scheduler {
   /** Alarm time we last set (null: none; undefined: not known since wake). */
   private armedAt: number | null | undefined;
-  /** Due timers are running: the alarm is set when they are done (not to one of theirs, still stored). */
-  private running = false;
+  /** Runs of due timers under way: the alarm is set when they are done (not to one of theirs, still stored). */
+  private running = 0;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -22,13 +25,15 @@ export class Scheduler {
     `CREATE TABLE timers (owner TEXT NOT NULL, key TEXT NOT NULL, due_at INTEGER NOT NULL, data TEXT,
       PRIMARY KEY (owner, key))`,
     "CREATE INDEX timers_due ON timers (due_at)",
+    // How often a due timer's handler was started: one that took the process down is not started a third time.
+    "ALTER TABLE timers ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
   ] as const;
 
   /** Sets (or moves) the timer `key` of `owner` to fire at `dueAt` (ms since epoch). */
   async schedule(owner: string, key: string, dueAt: number, data?: unknown): Promise<void> {
     this.storage.sql.exec(
       `INSERT INTO timers (owner, key, due_at, data) VALUES (?, ?, ?, ?)
-       ON CONFLICT(owner, key) DO UPDATE SET due_at = excluded.due_at, data = excluded.data`,
+       ON CONFLICT(owner, key) DO UPDATE SET due_at = excluded.due_at, data = excluded.data, attempts = 0`,
       owner,
       key,
       dueAt,
@@ -50,11 +55,11 @@ export class Scheduler {
    */
   async runDue(now: number): Promise<void> {
     this.armedAt = undefined; // the alarm that woke us is spent
-    this.running = true;
+    this.running++;
     try {
       await this.runEach(now);
     } finally {
-      this.running = false;
+      this.running--;
     }
     await this.arm();
   }
@@ -65,20 +70,24 @@ export class Scheduler {
       .exec<Due>("SELECT owner, key, due_at, data FROM timers WHERE due_at <= ? ORDER BY due_at", now)
       .toArray();
     const same = (t: Due) => [t.owner, t.key, t.due_at, t.data] as const;
+    const where = "owner = ? AND key = ? AND due_at = ? AND data IS ?";
     for (const timer of due) {
-      const still = this.storage.sql
-        .exec("SELECT 1 FROM timers WHERE owner = ? AND key = ? AND due_at = ? AND data IS ?", ...same(timer))
+      const [still] = this.storage.sql
+        .exec<{ attempts: number }>(`SELECT attempts FROM timers WHERE ${where}`, ...same(timer))
         .toArray();
-      if (still.length === 0) continue;
+      if (!still) continue;
+      if (still.attempts >= MAX_ATTEMPTS) {
+        logFailure(`timer ${timer.owner}/${timer.key} dropped`, new Error(`started ${still.attempts} times`));
+        this.storage.sql.exec(`DELETE FROM timers WHERE ${where}`, ...same(timer));
+        continue;
+      }
+      this.storage.sql.exec(`UPDATE timers SET attempts = attempts + 1 WHERE ${where}`, ...same(timer));
       try {
         await this.handlerOf(timer.owner)?.(timer.key, timer.data === null ? undefined : JSON.parse(timer.data));
       } catch (error) {
         logFailure(`timer ${timer.owner}/${timer.key} failed`, error);
       } finally {
-        this.storage.sql.exec(
-          "DELETE FROM timers WHERE owner = ? AND key = ? AND due_at = ? AND data IS ?",
-          ...same(timer),
-        );
+        this.storage.sql.exec(`DELETE FROM timers WHERE ${where}`, ...same(timer));
       }
     }
   }
@@ -89,7 +98,7 @@ export class Scheduler {
   }
 
   private async arm(): Promise<void> {
-    if (this.running) return;
+    if (this.running > 0) return;
     const next =
       this.storage.sql.exec<{ due: number | null }>("SELECT MIN(due_at) AS due FROM timers").one().due ?? null;
     if (this.armedAt === undefined) this.armedAt = await this.storage.getAlarm();

@@ -75,6 +75,8 @@ export const JoinSuccessSchema = z.object({
   participant_id: IdSchema,
   role: openEnum(RoleSchema),
   display_name: z.string(),
+  /** When the joiner arrived (as others see it in their presence; a reconnect renews it). */
+  joined_at: z.iso.datetime(),
   /** Everyone else currently in the room. */
   participants: z.array(ParticipantSchema),
   /** Each module's state for the joiner, keyed by namespace; null when the module could not compute it (e.g. turn

@@ -28,6 +28,19 @@ async function seesCountingDown(page: Page): Promise<void> {
   );
 }
 
+/** The chair "Vorsitz" creates a room and joins; Amira Haddad and Jens Krüger join; each page lists all three. */
+async function threeInRoom(rig: MediaRig): Promise<[Page, Page, Page]> {
+  const [owner, amira, jens] = [await person(rig), await person(rig), await person(rig)];
+  const { roomLink } = await createRoom(owner, rig.server.base, "Vorsitz");
+  await owner.click("#join-room");
+  await owner.waitForSelector("#connection >> text=Verbunden");
+  await joinAs(amira, roomLink, "Amira Haddad");
+  await joinAs(jens, roomLink, "Jens Krüger");
+  for (const page of [owner, amira, jens])
+    await until(async () => (await page.locator("#participants li").count()) === 3, "three in the room");
+  return [owner, amira, jens];
+}
+
 describe("meeting tools in the web client (real workerd, Chromium)", () => {
   let rig: MediaRig;
 
@@ -40,15 +53,8 @@ describe("meeting tools in the web client (real workerd, Chromium)", () => {
   });
 
   it("a coffee break with a ready check, a 10-second countdown ending by itself, a live poll", async () => {
-    const [owner, amira, jens] = [await person(rig), await person(rig), await person(rig)];
-    const { roomLink } = await createRoom(owner, rig.server.base, "Vorsitz");
-    await owner.click("#join-room");
-    await owner.waitForSelector("#connection >> text=Verbunden");
-    await joinAs(amira, roomLink, "Amira Haddad");
-    await joinAs(jens, roomLink, "Jens Krüger");
-    const everyone = [owner, amira, jens];
-    for (const page of everyone)
-      await until(async () => (await page.locator("#participants li").count()) === 3, "three in the room");
+    const everyone = await threeInRoom(rig);
+    const [owner, amira, jens] = everyone;
     // Only the chair has the forms; the others read that nothing runs (said in the render that hides the forms).
     await owner.waitForSelector("#timer-new", { state: "visible" });
     await owner.waitForSelector("#poll-new", { state: "visible" });
@@ -194,15 +200,8 @@ describe("meeting tools in the web client (real workerd, Chromium)", () => {
   });
 
   it("a speaker queue in the chair's order, an exclusive microphone; anonymous feedback the speaker sees", async () => {
-    const [owner, amira, jens] = [await person(rig), await person(rig), await person(rig)];
-    const { roomLink } = await createRoom(owner, rig.server.base, "Vorsitz");
-    await owner.click("#join-room");
-    await owner.waitForSelector("#connection >> text=Verbunden");
-    await joinAs(amira, roomLink, "Amira Haddad");
-    await joinAs(jens, roomLink, "Jens Krüger");
-    const everyone = [owner, amira, jens];
-    for (const page of everyone)
-      await until(async () => (await page.locator("#participants li").count()) === 3, "three in the room");
+    const everyone = await threeInRoom(rig);
+    const [owner, amira, jens] = everyone;
     const [amiraId, jensId] = [await idOf(owner, "Amira Haddad"), await idOf(owner, "Jens Krüger")];
     for (const page of [amira, jens]) {
       await page.waitForSelector("#speakers-none >> text=Gerade läuft keine Redeliste.");

@@ -121,9 +121,20 @@ describe("speaker queue (automod)", () => {
     mark = owner.client.frames.length;
     moderator.client.send("control", { action: "lower_hand" });
     await speakerUpdate(owner, (p) => p.queue.length === 0, mark);
+    // Who has spoken does not queue again by a hand (no double selection): the owner's later hand alone joins.
     mark = owner.client.frames.length;
     member.client.send("control", { action: "raise_hand" });
-    await speakerUpdate(owner, (p) => p.queue.join() === member.id, mark);
+    await owner.client.next(
+      (f) =>
+        f.payload.message === "update" &&
+        (f.payload as any).participant.participant_id === member.id &&
+        (f.payload as any).participant.hand_raised_at !== null,
+      10_000,
+      mark,
+    );
+    owner.client.send("control", { action: "raise_hand" });
+    const handsUp = await speakerUpdate(owner, (p) => p.queue.length > 0, mark);
+    expect(handsUp.queue).toEqual([owner.id]);
     mark = owner.client.frames.length;
     await ack(owner, { action: "reset_hands" });
     await speakerUpdate(owner, (p) => p.queue.length === 0, mark);

@@ -89,8 +89,11 @@ describe("meeting tools", () => {
     const pollId = (started.payload as any).poll_id as string;
     await heard(member.client, "polls", "started");
     await member.command("polls", { action: "vote", poll_id: pollId, choices: [0, 2] });
-    // Anything sent for the ballot reached the owner before the answer to a later frame of theirs.
-    await owner.alive();
+    // A positive barrier: a ready count is coalesced like live counts (the same wait, armed after the ballot), so a
+    // live_update for the ballot would have reached the owner before it.
+    await owner.command("timer", { action: "start", kind: "stopwatch", ready_check: true });
+    await member.command("timer", { action: "update_ready_status", ready: true });
+    await owner.client.next((f) => f.payload.message === "ready_count" && (f.payload as any).ready === 1);
     expect(owner.client.frames.some((f) => f.payload.message === "live_update")).toBe(false);
     const again = await room.join("Mitglied");
     expect((again.joined as any).modules.polls.active.counts).toBeUndefined();

@@ -1,8 +1,9 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { Scheduler } from "../../durable-objects/room/scheduler";
 import { CloseCode, SUBPROTOCOL } from "../../src/protocol";
 import { readConfig } from "../../src/shared/config";
-import { coreState, dumpModule, fireTimers, timeTravel } from "./harness";
+import { coreState, dumpModule, fireTimers, RoomHarness, timeTravel } from "./harness";
 import { api, devToken, join, newRoom, setting, start, upgrade } from "./helpers";
 
 /** The configuration this tier runs with (its bindings, else the defaults). */
@@ -337,5 +338,57 @@ describe("scheduler", () => {
     // The expired guest's resumption token is void.
     const again = await guestStart(room.id, invite_code, { resumption: guest.resumption });
     expect(again.participant_id).not.toBe(guest.participant_id);
+  });
+
+  it("runs due timers, then deletes them: canceled ones skip, crashed ones rerun once, the alarm waits", async () => {
+    const room = await RoomHarness.create();
+    await runInDurableObject(room.stub, async (_instance, state) => {
+      const sql = state.storage.sql;
+      const ran: string[] = [];
+      let alarmWhileRunning: number | null | undefined;
+      const later = Date.now() + 3_600_000;
+      // A scheduler of its own over the room's storage, for timers of an owner the room does not know ("probe").
+      const scheduler: Scheduler = new Scheduler(state.storage, (owner) =>
+        owner !== "probe"
+          ? undefined
+          : async (key) => {
+              ran.push(key);
+              if (key === "first") {
+                await scheduler.cancel("probe", "canceled");
+                await scheduler.schedule("probe", "later", later);
+                alarmWhileRunning = await state.storage.getAlarm();
+              }
+              if (key === "failing") throw new Error("the handler failed (on purpose)");
+            },
+      );
+      const past = Date.now() - 10_000;
+      const timers: [string, number][] = [
+        ["first", 0],
+        ["canceled", 0],
+        ["failing", 0],
+        ["crashed once", 1],
+        ["crashed twice", 2],
+      ];
+      timers.forEach(([key, attempts], i) =>
+        sql.exec(
+          "INSERT INTO timers (owner, key, due_at, data, attempts) VALUES ('probe', ?, ?, NULL, ?)",
+          key,
+          past + i,
+          attempts,
+        ),
+      );
+      const alarmBefore = await state.storage.getAlarm();
+      await scheduler.runDue(Date.now());
+      expect(ran).toEqual(["first", "failing", "crashed once"]);
+      // While the run went on, scheduling did not move the alarm (to one of the timers still stored and running).
+      expect(alarmWhileRunning).toBe(alarmBefore);
+      const left = sql.exec<{ key: string; attempts: number }>(
+        "SELECT key, attempts FROM timers WHERE owner = 'probe'",
+      );
+      expect(left.toArray()).toEqual([{ key: "later", attempts: 0 }]);
+      const earliest = sql.exec<{ due: number }>("SELECT MIN(due_at) AS due FROM timers").one().due;
+      expect(await state.storage.getAlarm()).toBe(earliest);
+      sql.exec("DELETE FROM timers WHERE owner = 'probe'");
+    });
   });
 });

@@ -43,6 +43,8 @@ interface RunningRow extends Record<string, SqlStorageValue> {
   speaker: string | null;
   turn_id: string | null;
   turn_ends_at: number | null;
+  /** The speaker's connection is gone and their SPEAKER_AWAY timer armed. */
+  speaker_away: number;
   /** Microphone restrictions before the start (JSON), restored at the stop unless a chair changed them since. */
   prior_restrictions: string;
   /** Who the queue last let speak through the restrictions (JSON list). */
@@ -101,7 +103,7 @@ function candidates(ctx: Context, row: RunningRow): string[] {
   const fresh = ctx.roster
     .admitted()
     .filter((m) => !had.has(m.participantId) && m.participantId !== row.speaker)
-    .sort((a, b) => a.joinedAt - b.joinedAt || a.participantId.localeCompare(b.participantId))
+    .sort((a, b) => a.joinedAt - b.joinedAt || (a.participantId < b.participantId ? -1 : 1))
     .map((m) => m.participantId);
   const again = row.allow_double_selection === 1 ? spoken.filter((id) => id !== row.speaker && here(ctx, id)) : [];
   return [...fresh, ...again];
@@ -186,7 +188,7 @@ function giveFloor(
   const unrestricted = next === null ? [] : [next];
   const restrict = row.exclusive_microphone === 1 && (next !== last || placeFrom !== undefined);
   ctx.sql.exec(
-    "UPDATE automod_running SET speaker = ?, turn_id = ?, turn_ends_at = ?, applied_unrestricted = ?",
+    "UPDATE automod_running SET speaker = ?, turn_id = ?, turn_ends_at = ?, speaker_away = 0, applied_unrestricted = ?",
     next,
     turn,
     endsAt,
@@ -270,6 +272,13 @@ function stop(ctx: Context, reason: "by_moderator" | "meeting_ended", sender?: S
   return Promise.all([ctx.timers.cancel(TURN_END), ctx.timers.cancel(SPEAKER_AWAY), microphones]).then(() => undefined);
 }
 
+/** The speaker's connection is gone: the floor passes on unless they are back within SPEAKER_AWAY_MS. */
+function speakerAway(ctx: Context): Promise<void> {
+  const row = running(ctx)!;
+  ctx.sql.exec("UPDATE automod_running SET speaker_away = 1");
+  return ctx.timers.schedule(SPEAKER_AWAY, ctx.now() + SPEAKER_AWAY_MS, { turn: row.turn_id });
+}
+
 /**
  * The speaker queue (OpenTalk's automod, the talking stick): a chair starts it with a strategy and a queue (or
  * everyone in the room); the floor passes when the speaker yields, when their time limit ends or when they are
@@ -284,7 +293,8 @@ export const automod = defineModule<"automod", Runtime>({
     `CREATE TABLE automod_running (id INTEGER PRIMARY KEY CHECK (id = 1), strategy TEXT NOT NULL, pool TEXT NOT NULL,
       time_limit_seconds INTEGER, consider_hand_raise INTEGER NOT NULL, allow_double_selection INTEGER NOT NULL,
       exclusive_microphone INTEGER NOT NULL, started_by TEXT NOT NULL, speaker TEXT, turn_id TEXT,
-      turn_ends_at INTEGER, prior_restrictions TEXT NOT NULL, applied_unrestricted TEXT)`,
+      turn_ends_at INTEGER, speaker_away INTEGER NOT NULL DEFAULT 0, prior_restrictions TEXT NOT NULL,
+      applied_unrestricted TEXT)`,
     `CREATE TABLE automod_queue (position INTEGER PRIMARY KEY AUTOINCREMENT, participant_id TEXT NOT NULL UNIQUE,
       by_hand INTEGER NOT NULL)`,
     "CREATE TABLE automod_spoken (position INTEGER PRIMARY KEY AUTOINCREMENT, participant_id TEXT NOT NULL UNIQUE)",
@@ -329,15 +339,19 @@ export const automod = defineModule<"automod", Runtime>({
     return { active: row ? { ...settingsOf(row), ...speakerState(ctx, row) } : null };
   },
   hooks: {
-    async connected(ctx, connection) {
-      // The speaker is back in time: the floor stays theirs.
-      if (running(ctx)?.speaker === connection.participantId) await ctx.timers.cancel(SPEAKER_AWAY);
+    async connected(ctx, connection, held) {
+      // The speaker is back in time (and in the room, not waiting): the floor stays theirs.
+      if (held || running(ctx)?.speaker !== connection.participantId) return;
+      ctx.sql.exec("UPDATE automod_running SET speaker_away = 0");
+      await ctx.timers.cancel(SPEAKER_AWAY);
     },
     async left(ctx, participantId) {
+      if (running(ctx)?.speaker === participantId) await speakerAway(ctx);
+    },
+    loaded(ctx) {
+      // After a crash the speaker's connection went with the old process before any leave hook ran.
       const row = running(ctx);
-      if (row?.speaker === participantId) {
-        await ctx.timers.schedule(SPEAKER_AWAY, ctx.now() + SPEAKER_AWAY_MS, { turn: row.turn_id });
-      }
+      if (row?.speaker && row.speaker_away === 0 && !here(ctx, row.speaker)) void speakerAway(ctx);
     },
     gone(ctx, participantId) {
       if (running(ctx) && dequeue(ctx, participantId)) announceSoon(ctx);
@@ -361,6 +375,9 @@ export const automod = defineModule<"automod", Runtime>({
     handChanged(participantId, raised) {
       const row = running(ctx);
       if (row?.consider_hand_raise !== 1 || row.speaker === participantId) return;
+      // Without double selection, whoever had the floor does not queue again by raising a hand.
+      const spoken = ctx.sql.exec("SELECT 1 FROM automod_spoken WHERE participant_id = ?", participantId).toArray();
+      if (raised && row.allow_double_selection !== 1 && spoken.length > 0) return;
       // A lowered hand leaves the queue only if the hand put them there (not a chair's playlist).
       const changed = raised ? enqueue(ctx, participantId, true) : dequeue(ctx, participantId, true);
       if (changed) announceSoon(ctx);

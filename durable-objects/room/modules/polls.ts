@@ -149,6 +149,8 @@ function finish(ctx: Context, pollId: string, reason: EndReason, sender?: Sender
   ctx.sql.exec("DELETE FROM polls WHERE open = 0 AND id != ?", pollId);
   ctx.sql.exec("DELETE FROM poll_counts WHERE poll_id != ?", pollId);
   ctx.sql.exec("DELETE FROM poll_voters");
+  clearTimeout(ctx.state.live);
+  ctx.state.live = undefined;
   const event = { message: "done", poll_id: pollId, counts: countsOf(ctx, row), voters, reason } as const;
   ctx.emit({ to: "everyone" }, event, sender);
   return ctx.timers.cancel(END);

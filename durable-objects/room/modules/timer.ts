@@ -102,6 +102,8 @@ function stop(ctx: Context, reason: StopReason, sender?: Sender): CommandError |
   if (!row) return { error: "timer_not_active", text: "no timer runs" };
   ctx.sql.exec("DELETE FROM timer_running");
   ctx.sql.exec("DELETE FROM timer_ready");
+  clearTimeout(ctx.state.count);
+  ctx.state.count = undefined;
   ctx.emit({ to: "everyone" }, { message: "stopped", timer_id: row.id, reason }, sender);
   return ctx.timers.cancel(EXPIRY);
 }
@@ -130,7 +132,9 @@ export const timer = defineModule<"timer", Runtime>({
         return stop(ctx, "by_moderator", sender);
       case "update_ready_status": {
         const row = running(ctx);
-        if (!row) return { error: "timer_not_active", text: "no timer runs" };
+        // A countdown whose end passed (its alarm may not have come yet) takes nothing more: it ends first.
+        if (row && runOut(ctx, row)) void stop(ctx, "expired");
+        if (!row || runOut(ctx, row)) return { error: "timer_not_active", text: "no timer runs" };
         if (row.ready_check !== 1) return { error: "invalid_request", text: "this timer has no ready check" };
         const id = sender.participantId;
         const changed = command.ready

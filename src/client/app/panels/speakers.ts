@@ -156,15 +156,13 @@ export class SpeakersPanel {
     if (!speaker) return [];
     if (speaker.pool !== "everyone") return speaker.queue;
     const had = new Set(speaker.spoken);
-    // This page's own arrival time is not in its presence (join_success does not repeat it): it counts as the latest.
-    const arrival = (joinedAt: string) => joinedAt || "~";
+    // The room's order: by arrival, then by id (compared as the server does, not by locale).
+    const byArrival = (a: { joined_at: string; participant_id: string }, b: typeof a) =>
+      Date.parse(a.joined_at) - Date.parse(b.joined_at) || (a.participant_id < b.participant_id ? -1 : 1);
     const fresh = this.state
       .sorted()
       .filter((p) => !had.has(p.participant_id) && p.participant_id !== speaker.speaker)
-      .sort(
-        (a, b) =>
-          arrival(a.joined_at).localeCompare(arrival(b.joined_at)) || a.participant_id.localeCompare(b.participant_id),
-      )
+      .sort(byArrival)
       .map((p) => p.participant_id);
     const again = this.settings?.allow_double_selection
       ? speaker.spoken.filter((id) => id !== speaker.speaker && this.state.get(id))
@@ -218,37 +216,25 @@ export class SpeakersPanel {
       this.clock = h("span", { id: "speakers-clock", class: "timer-clock", role: "timer", "aria-live": "off" });
     }
     const queue = this.shownQueue();
+    const edit = (id: string, change: "up" | "remove", label: TextKey, symbol: string) =>
+      h(
+        "button",
+        {
+          type: "button",
+          id: `speakers-${change}-${id}`,
+          class: "small",
+          "aria-label": t(label, { name: name(id) }),
+          onclick: () => this.editQueue(id, change),
+        },
+        symbol,
+      );
     const queueItems = queue.map((id, index) =>
       h(
         "li",
         { "data-participant": id },
         h("span", {}, name(id)),
-        chair && index > 0
-          ? h(
-              "button",
-              {
-                type: "button",
-                id: `speakers-up-${id}`,
-                class: "small",
-                "aria-label": t("speakersMoveUp", { name: name(id) }),
-                onclick: () => this.editQueue(id, "up"),
-              },
-              "↑",
-            )
-          : null,
-        chair
-          ? h(
-              "button",
-              {
-                type: "button",
-                id: `speakers-remove-${id}`,
-                class: "small",
-                "aria-label": t("speakersRemove", { name: name(id) }),
-                onclick: () => this.editQueue(id, "remove"),
-              },
-              "✕",
-            )
-          : null,
+        chair && index > 0 ? edit(id, "up", "speakersMoveUp", "↑") : null,
+        chair ? edit(id, "remove", "speakersRemove", "✕") : null,
       ),
     );
     const speaking = this.speaking();
@@ -405,6 +391,8 @@ class SpeakersForm {
     private readonly start: (command: StartCommand) => boolean,
   ) {
     this.element.append(this.summary, this.form);
+    // The list of people is built only while the form is open (a mass join would otherwise rebuild it each time).
+    this.element.addEventListener("toggle", () => this.renderPick());
     state.onChange(() => this.renderPick());
   }
 
@@ -443,6 +431,7 @@ class SpeakersForm {
 
   /** One checkbox per participant; the ticked ones show their place in the queue. */
   private renderPick(): void {
+    if (!this.element.open) return;
     const present = new Set(this.state.sorted().map((p) => p.participant_id));
     this.picked = this.picked.filter((id) => present.has(id));
     const focused = focusedIn(this.pick) ? document.activeElement?.id : undefined;

@@ -47,7 +47,7 @@ export class RoomState {
       display_name: joined.display_name,
       role: this.role,
       kind,
-      joined_at: "",
+      joined_at: joined.joined_at,
       hand_raised_at: null,
     });
     this.put(joined.participants);
