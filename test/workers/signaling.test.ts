@@ -369,14 +369,14 @@ describe("scheduler", () => {
         ["crashed once", 1],
         ["crashed twice", 2],
       ];
-      timers.forEach(([key, attempts], i) =>
+      for (const [i, [key, attempts]] of timers.entries()) {
         sql.exec(
           "INSERT INTO timers (owner, key, due_at, data, attempts) VALUES ('probe', ?, ?, NULL, ?)",
           key,
           past + i,
           attempts,
-        ),
-      );
+        );
+      }
       const alarmBefore = await state.storage.getAlarm();
       await scheduler.runDue(Date.now());
       expect(ran).toEqual(["first", "failing", "crashed once"]);
