@@ -212,6 +212,9 @@ export const FeedbackJoinStateSchema = z.object({ counts: FeedbackCountsSchema, 
 
 // ── automod (the speaker queue, or talking stick) ─────────────────────────────
 
+/** A speaker whose connection dropped keeps the floor this long to come back (a reload, a network change). */
+export const SPEAKER_AWAY_MS = 10_000;
+
 export const AutomodStrategySchema = z.enum(["none", "playlist", "random", "nomination"]);
 export type AutomodStrategy = z.infer<typeof AutomodStrategySchema>;
 

@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../scripts/local-server";
-import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema } from "../../src/protocol";
+import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema, SPEAKER_AWAY_MS } from "../../src/protocol";
 import { keyId } from "../../src/shared/sealing";
 import { verifyVote } from "../../src/votes/verify";
 import { plenumCli } from "../e2e/coturn";
@@ -562,10 +562,11 @@ describe("meeting tools across a crash", () => {
       const poll = (await chair.client.message("polls", "started")).payload as any;
       chair.client.send("polls", { action: "vote", poll_id: poll.poll_id, choices: [0] });
       await chair.client.message("polls", "voted");
-      // The speaker's connection goes with the crash and does not come back: only the time limit ends the turn.
+      // The speaker's connection goes with the crash and does not come back: their turn passes once they have been
+      // away SPEAKER_AWAY_MS after the restart (long before its time limit).
       const speaker = await join(server.base, await devLogin(server.base, "Rednerin"), room.id);
       const speakerId = speaker.joined.participant_id;
-      const queue = { action: "start", strategy: "playlist", playlist: [speakerId], time_limit_seconds: 15 };
+      const queue = { action: "start", strategy: "playlist", playlist: [speakerId], time_limit_seconds: 300 };
       chair.client.send("automod", queue);
       const turn = (await chair.client.message("automod", "speaker_updated")).payload as any;
       expect(turn.speaker).toBe(speakerId);
@@ -573,6 +574,7 @@ describe("meeting tools across a crash", () => {
       expect(Date.now()).toBeLessThan(Date.parse(timer.ends_at));
       await server.crash();
       server = await startServer({ dataDir, port });
+      const restartedAt = Date.now();
       const again = await join(server.base, owner, room.id);
       // Each ends by itself: seen as it happens if it still ran when the chair came back, else already over.
       const tools = again.joined.modules;
@@ -588,13 +590,14 @@ describe("meeting tools across a crash", () => {
         const done = await again.client.next((f) => f.namespace === "polls" && f.payload.message === "done", 30_000);
         expect(done.payload).toMatchObject({ poll_id: poll.poll_id, counts: [1, 0], voters: 1, reason: "expired" });
       }
-      // The queue survives with its speaker; the turn ends by its time limit, not before.
-      expect(tools.automod.active).toMatchObject({ strategy: "playlist", speaker: speakerId, time_limit_seconds: 15 });
+      // The queue survives with its speaker; the floor passes SPEAKER_AWAY_MS after the room came back.
+      expect(tools.automod.active).toMatchObject({ strategy: "playlist", speaker: speakerId, time_limit_seconds: 300 });
       const over = await again.client.next(
         (f) => f.namespace === "automod" && (f.payload as any).speaker === null,
         30_000,
       );
-      expect(Date.parse(over.timestamp)).toBeGreaterThanOrEqual(Date.parse(turn.ends_at));
+      expect(Date.parse(over.timestamp)).toBeGreaterThanOrEqual(restartedAt + SPEAKER_AWAY_MS);
+      expect(Date.parse(over.timestamp)).toBeLessThan(Date.parse(turn.ends_at));
       const later = await join(server.base, owner, room.id);
       expect(later.joined.modules.automod.active).toMatchObject({ speaker: null, queue: [], spoken: [speakerId] });
       expect(later.joined.modules.timer.active).toBeNull();

@@ -3,6 +3,7 @@ import {
   type AutomodStrategy,
   type MicrophoneRestrictions,
   type ParsedCommandOf,
+  SPEAKER_AWAY_MS,
 } from "../../../src/protocol";
 import { randomToken } from "../../../src/shared/secrets";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
@@ -53,8 +54,6 @@ interface RunningRow extends Record<string, SqlStorageValue> {
 
 const TURN_END = "turn-end";
 const SPEAKER_AWAY = "speaker-away";
-/** A speaker whose connection dropped keeps the floor this long to come back (a reload, a network change). */
-export const SPEAKER_AWAY_MS = 10_000;
 const notRunning: CommandError = { error: "automod_not_active", text: "no speaker queue runs" };
 
 const running = (ctx: Context) => ctx.sql.exec<RunningRow>("SELECT * FROM automod_running").toArray()[0];
