@@ -1,3 +1,4 @@
+import { BREAKOUT_AUTHORITY } from "./breakout";
 import { CHAT_AUTHORITY } from "./chat";
 import type { Role } from "./common";
 import { LEGAL_VOTE_AUTHORITY } from "./legal-vote";
@@ -21,6 +22,7 @@ export const COMMAND_ISSUERS = {
   timer: TIMER_AUTHORITY,
   automod: AUTOMOD_AUTHORITY,
   feedback: FEEDBACK_AUTHORITY,
+  breakout: BREAKOUT_AUTHORITY,
 } as const;
 export type RoleTableNamespace = keyof typeof COMMAND_ISSUERS;
 

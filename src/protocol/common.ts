@@ -85,6 +85,8 @@ export const ErrorCodeSchema = z.enum([
   "timer_not_active",
   "automod_active",
   "automod_not_active",
+  "breakout_active",
+  "breakout_not_active",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
@@ -147,6 +149,8 @@ export const httpStatusOf: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 |
   timer_not_active: 409,
   automod_active: 409,
   automod_not_active: 409,
+  breakout_active: 409,
+  breakout_not_active: 409,
   internal_error: 500,
 };
 

@@ -1,4 +1,5 @@
 export * from "./authority";
+export * from "./breakout";
 export * from "./chat";
 export * from "./common";
 export * from "./control";

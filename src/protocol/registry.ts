@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BreakoutCommandSchema, BreakoutEventSchema, BreakoutJoinStateSchema } from "./breakout";
 import { ChatCommandSchema, ChatEventSchema, ChatJoinStateSchema } from "./chat";
 import { IdSchema, openEnum, RoleSchema } from "./common";
 import { ControlCommandSchema, ControlEventSchema, ParticipantSchema } from "./control";
@@ -52,6 +53,7 @@ const SPECIFIED = {
   timer: { commands: TimerCommandSchema, events: TimerEventSchema, joinState: TimerJoinStateSchema },
   automod: { commands: AutomodCommandSchema, events: AutomodEventSchema, joinState: AutomodJoinStateSchema },
   feedback: { commands: FeedbackCommandSchema, events: FeedbackEventSchema, joinState: FeedbackJoinStateSchema },
+  breakout: { commands: BreakoutCommandSchema, events: BreakoutEventSchema, joinState: BreakoutJoinStateSchema },
 } as const satisfies Record<string, NamespaceProtocol>;
 
 type Specified = typeof SPECIFIED;

@@ -25,6 +25,7 @@ describe("module tables", () => {
   it("each module's SQL touches only the tables its own migrations create", () => {
     expect(modules.map((m) => m.name).sort()).toEqual([
       "automod",
+      "breakout",
       "chat",
       "control",
       "feedback",

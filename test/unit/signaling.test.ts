@@ -60,7 +60,7 @@ describe("client signalling (pure dispatch logic, fake socket)", () => {
       errors.push(`${namespace}:${payload.error}:${transactionId}`),
     );
 
-    socket.frame("breakout", { message: "started", rooms: [] }); // a namespace of a newer server
+    socket.frame("whiteboard", { message: "opened", pages: [] }); // a namespace of a newer server
     socket.frame("chat", { message: "message_edited", id: "1" }); // an event of a newer server
     socket.frame("chat", message("hallo", "global"));
     socket.frame("chat", message("in the group", "group")); // an enum value of a newer server

@@ -267,6 +267,12 @@ describe("meeting tools", () => {
         stop: {},
       },
       feedback: { send: { kind: "question" } },
+      // The start names nobody in the room (not_found): no rooms open, so the rest answer breakout_not_active.
+      breakout: {
+        start: { rooms: [{ name: "A", assignments: ["Nobody000000000000000"] }, { name: "B" }] },
+        switch_room: { room: null },
+        stop: {},
+      },
     };
     // Moderation's row, with its target rules, is expanded by moderation-authority.test.ts.
     const { moderation: _, ...tables } = COMMAND_ISSUERS;
@@ -288,7 +294,7 @@ describe("meeting tools", () => {
       }
     }
     const actions = Object.values(tables).reduce((n, table) => n + Object.keys(table).length, 0);
-    expect(actions).toBe(4 + 5 + 3 + 3 + 5 + 1);
+    expect(actions).toBe(4 + 5 + 3 + 3 + 5 + 1 + 3);
     expect(checked).toBe(4 * actions);
   });
 });

@@ -1,6 +1,7 @@
 import type { Namespace } from "../../../src/protocol";
 import type { RoomModule } from "../module";
 import { automod } from "./automod";
+import { breakout } from "./breakout";
 import { chat } from "./chat";
 import { control } from "./control";
 import { feedback } from "./feedback";
@@ -23,6 +24,7 @@ const BY_NAMESPACE: { [N in Namespace]: RoomModule<N> } = {
   timer,
   automod,
   feedback,
+  breakout,
 };
 
 /** The room's protocol modules, in the order their hooks run. */

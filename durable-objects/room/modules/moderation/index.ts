@@ -214,6 +214,7 @@ async function endOfMeeting(ctx: Context): Promise<void> {
   await ctx.services.polls.meetingOver();
   await ctx.services.timer.meetingOver();
   await ctx.services.automod.meetingOver();
+  await ctx.services.breakout.meetingOver();
   await ctx.timers.cancel(MEETING_OVER);
 }
 
