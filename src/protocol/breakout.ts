@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { IdSchema, isVisibleText, openEnum, type Role } from "./common";
-import { CHAIRS, MAX_NAMED_PARTICIPANTS } from "./moderation";
+import { CHAIRS, DistinctParticipantsSchema } from "./moderation";
 
 /** Breakout rooms (docs/protocol.md, namespace breakout): working groups over the same connection. */
 
@@ -13,11 +13,6 @@ export const MAX_BREAKOUT_CLOSING_SECONDS = 600;
 
 /** A breakout room's id within its room: `b1` … `b50`, in the order the rooms were given. */
 export const BreakoutRoomIdSchema = z.string().regex(/^b([1-9]|[1-4][0-9]|50)$/, "a breakout room id (b1 … b50)");
-
-const participants = z
-  .array(IdSchema)
-  .max(MAX_NAMED_PARTICIPANTS)
-  .refine((ids) => new Set(ids).size === ids.length, "a participant is named twice");
 
 export const BreakoutCommandSchema = z.discriminatedUnion("action", [
   z
@@ -33,7 +28,7 @@ export const BreakoutCommandSchema = z.discriminatedUnion("action", [
                 .min(1)
                 .max(100)
                 .refine(isVisibleText, "control and format characters are not allowed"),
-              assignments: participants.optional(),
+              assignments: DistinctParticipantsSchema.optional(),
             })
             .strict(),
         )

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { IdSchema, isFreeText, isVisibleText, openEnum, type Role } from "./common";
-import { CHAIRS, MAX_NAMED_PARTICIPANTS } from "./moderation";
+import { CHAIRS, DistinctParticipantsSchema } from "./moderation";
 
 /**
  * Meeting tools (docs/protocol.md): polls, the timer (countdown, stopwatch, coffee break with ready check), the
@@ -219,10 +219,7 @@ export const AutomodStrategySchema = z.enum(["none", "playlist", "random", "nomi
 export type AutomodStrategy = z.infer<typeof AutomodStrategySchema>;
 
 /** Participants in queue order, each once. */
-const queueOf = z
-  .array(IdSchema)
-  .max(MAX_NAMED_PARTICIPANTS)
-  .refine((ids) => new Set(ids).size === ids.length, "a participant is named twice");
+const queueOf = DistinctParticipantsSchema;
 
 export const AutomodCommandSchema = z.discriminatedUnion("action", [
   z

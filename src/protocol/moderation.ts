@@ -48,6 +48,11 @@ export type MicrophoneRestrictions = z.infer<typeof MicrophoneRestrictionsSchema
 /** The most participants one command names (a room's hard upper bound). */
 export const MAX_NAMED_PARTICIPANTS = 1000;
 const participantList = z.array(IdSchema).max(MAX_NAMED_PARTICIPANTS);
+/** Participants named by a command, each once (e.g. a queue's order, a breakout room's list). */
+export const DistinctParticipantsSchema = participantList.refine(
+  (ids) => new Set(ids).size === ids.length,
+  "a participant is named twice",
+);
 
 /** One accepted moderation command (or a REST change of the waiting-room setting), as the room keeps it. */
 export const ModerationLogEntrySchema = z.object({
