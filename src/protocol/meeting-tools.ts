@@ -218,9 +218,6 @@ export const SPEAKER_AWAY_MS = 10_000;
 export const AutomodStrategySchema = z.enum(["none", "playlist", "random", "nomination"]);
 export type AutomodStrategy = z.infer<typeof AutomodStrategySchema>;
 
-/** Participants in queue order, each once. */
-const queueOf = DistinctParticipantsSchema;
-
 export const AutomodCommandSchema = z.discriminatedUnion("action", [
   z
     .object({
@@ -231,7 +228,7 @@ export const AutomodCommandSchema = z.discriminatedUnion("action", [
        */
       strategy: AutomodStrategySchema,
       /** The queue, in order; without it (and without `consider_hand_raise`) everyone in the room (pool `everyone`). */
-      playlist: queueOf.optional(),
+      playlist: DistinctParticipantsSchema.optional(),
       /** Each turn ends by itself after this long. */
       time_limit_seconds: z.number().int().min(5).max(MAX_TOOL_SECONDS).optional(),
       /** Raising a hand joins the queue's end; lowering it leaves the queue (if the hand put them there). */
@@ -253,7 +250,7 @@ export const AutomodCommandSchema = z.discriminatedUnion("action", [
   /** The speaker ends their turn; with the nomination strategy, `next` (one of the queue) speaks after them. */
   z.object({ action: z.literal("yield"), next: IdSchema.optional() }).strict(),
   /** A chair replaces the queue (the pool becomes `queue`). */
-  z.object({ action: z.literal("edit"), playlist: queueOf }).strict(),
+  z.object({ action: z.literal("edit"), playlist: DistinctParticipantsSchema }).strict(),
   z.object({ action: z.literal("stop") }).strict(),
 ]);
 export type AutomodAction = z.infer<typeof AutomodCommandSchema>["action"];

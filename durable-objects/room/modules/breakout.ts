@@ -39,6 +39,12 @@ function assignment(ctx: Context): Record<string, string> {
   return Object.fromEntries([...rows].map((r) => [r.participant_id, r.room]));
 }
 
+/** One participant's breakout room (null: the main room), read alone: this runs on every join. */
+const roomOf = (ctx: Context, participantId: string) =>
+  ctx.sql
+    .exec<{ room: string }>("SELECT room FROM breakout_assigned WHERE participant_id = ?", participantId)
+    .toArray()[0]?.room ?? null;
+
 function describe(ctx: Context, row: RunningRow) {
   return {
     rooms: roomsOf(row),
@@ -162,13 +168,13 @@ export const breakout = defineModule({
   joinState(ctx, connection) {
     const row = running(ctx);
     if (!row) return { active: null, room: null };
-    return { active: describe(ctx, row), room: assignment(ctx)[connection.participantId] ?? null };
+    return { active: describe(ctx, row), room: roomOf(ctx, connection.participantId) };
   },
   hooks: {
     connected(ctx, connection, held) {
       // Back within the rooms' time: into the room they were in (the roster keeps it; this also covers a restart).
-      const room = running(ctx) && !held ? assignment(ctx)[connection.participantId] : undefined;
-      if (room !== undefined && ctx.roster.groupOf(connection.participantId) !== room) {
+      const room = running(ctx) && !held ? roomOf(ctx, connection.participantId) : null;
+      if (room !== null && ctx.roster.groupOf(connection.participantId) !== room) {
         ctx.room.setGroup(connection.participantId, room);
       }
     },
