@@ -175,7 +175,12 @@ export class Entrance {
     if (!member.connected) this.roster.setHeld(id, verdict.decision === "hold");
     // Module states may need other objects (TURN credentials): gather them before the socket exists, so no frame
     // of this connection is handled before its join_success is sent.
-    const modules = this.roster.isHeld(id) ? undefined : await this.deps.host().joinStates(connection);
+    let modules: Record<string, unknown> | undefined;
+    // A move into another breakout group while the states are gathered makes them stale: gathered again.
+    for (let group = this.roster.groupOf(id); !this.roster.isHeld(id); group = this.roster.groupOf(id)) {
+      modules = await this.deps.host().joinStates(connection);
+      if (this.roster.groupOf(id) === group) break;
+    }
     if (modules) {
       // A chair may have acted meanwhile: a removal voided the ticket, a ban refuses, a hold keeps them waiting.
       const still = this.deps.sql.exec("SELECT 1 FROM tickets WHERE hash = ? AND used = 1", hash ?? "").toArray();
@@ -203,16 +208,8 @@ export class Entrance {
    */
   async release(participantId: string): Promise<Release> {
     const waiting = () => this.roster.isHeld(participantId) && this.roster.isConnected(participantId);
-    if (!waiting()) return "not_held";
-    // Gathering takes a moment, in which a device may connect or leave: until every live one has its state.
-    const states = new Map<WebSocket, Record<string, unknown>>();
-    for (;;) {
-      const missing = this.roster.socketsWithConnections(participantId).filter((c) => !states.has(c.socket));
-      if (missing.length === 0) break;
-      const gathered = await Promise.all(missing.map((c) => this.deps.host().joinStates(c.connection)));
-      for (const [i, c] of missing.entries()) states.set(c.socket, gathered[i]!);
-      if (!waiting()) return "not_held";
-    }
+    const states = waiting() ? await this.gather(participantId, waiting) : undefined;
+    if (!states) return "not_held";
     const role = this.roster.member(participantId)?.role;
     if (role !== "owner" && role !== "moderator" && !this.hasSeat()) return "room_full";
     this.roster.setHeld(participantId, false);
@@ -221,6 +218,55 @@ export class Entrance {
     this.deps.presence.schedule();
     for (const c of live) await this.connected(c.socket, c.connection, false);
     return "released";
+  }
+
+  /**
+   * Moves a participant into a breakout group (undefined: the main room); see `Capabilities.setGroup`. A later move
+   * that overtakes this one while the states are gathered sends its own join_success (this one's would be stale).
+   */
+  move(participantId: string, group: string | undefined): Promise<void> {
+    const from = this.roster.groupOf(participantId);
+    if (!this.roster.setGroup(participantId, group)) return Promise.resolve();
+    this.deps.presence.schedule();
+    const inRoom = () => this.roster.isConnected(participantId) && !this.roster.isHeld(participantId);
+    if (!inRoom()) return Promise.resolve();
+    return (async () => {
+      await this.deps.host().run("moved", [participantId, from, group]);
+      await this.refresh(participantId);
+    })();
+  }
+
+  /**
+   * Sends each connection of someone in the room a fresh join_success (their group's state, e.g. after the
+   * breakout rooms closed, which may make tools started in them everyone's), unless a move overtakes it.
+   */
+  async refresh(participantId: string): Promise<void> {
+    const group = this.roster.groupOf(participantId);
+    const still = () =>
+      this.roster.isConnected(participantId) &&
+      !this.roster.isHeld(participantId) &&
+      this.roster.groupOf(participantId) === group;
+    if (!still()) return;
+    const states = await this.gather(participantId, still);
+    for (const c of this.roster.socketsWithConnections(participantId)) {
+      const modules = states?.get(c.socket);
+      if (modules) this.welcome(c.socket, participantId, modules);
+    }
+  }
+
+  /**
+   * The join states of each of a participant's live connections, while `still` holds (undefined once it does not).
+   * Gathering takes a moment, in which a device may connect or leave: until every live one has its state.
+   */
+  private async gather(participantId: string, still: () => boolean) {
+    const states = new Map<WebSocket, Record<string, unknown>>();
+    for (;;) {
+      const missing = this.roster.socketsWithConnections(participantId).filter((c) => !states.has(c.socket));
+      if (missing.length === 0) return states;
+      const gathered = await Promise.all(missing.map((c) => this.deps.host().joinStates(c.connection)));
+      for (const [i, c] of missing.entries()) states.set(c.socket, gathered[i]!);
+      if (!still()) return undefined;
+    }
   }
 
   /** One socket closed; the participant's last one makes a leave. */
@@ -450,7 +496,10 @@ export class Entrance {
 
   private welcome(socket: WebSocket, participantId: string, modules: Record<string, unknown>): void {
     const member = this.roster.member(participantId)!;
-    const others = this.deps.presence.describe(this.roster.admitted().filter((m) => m.participantId !== participantId));
+    // Presence is seen per breakout group: the joiner's own.
+    const others = this.deps.presence.describe(
+      this.roster.admitted().filter((m) => m.participantId !== participantId && m.group === member.group),
+    );
     this.deps.transport.send(socket, "control", {
       message: "join_success",
       participant_id: participantId,

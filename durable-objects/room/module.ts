@@ -51,13 +51,18 @@ export interface Member {
   group: string | undefined;
 }
 
+/** A breakout group (undefined: the main room). */
+export type Group = string | undefined;
+
 /** Where an event goes. Held participants get only events addressed to their participant id or connection. */
 export type Target =
   | { to: "everyone" }
   | { to: "participant"; id: string }
   | { to: "connection"; connection: Connection }
-  | { to: "roles"; roles: readonly Role[] }
-  | { to: "group"; group: string };
+  /** Everyone admitted with one of the roles (with `group`: in that breakout group only; undefined: the main room). */
+  | { to: "roles"; roles: readonly Role[]; group?: Group }
+  /** Everyone admitted in a breakout group (undefined: the main room). */
+  | { to: "group"; group: string | undefined };
 
 /** A read-only view of who is in the room. */
 export interface RosterView {
@@ -104,8 +109,15 @@ export interface Capabilities {
    * (any more) or the room is full (`max_participants`; owners and moderators aside).
    */
   release(participantId: string): Promise<"released" | "not_held" | "room_full">;
-  /** Moves a participant into a group (undefined: the main room). */
-  setGroup(participantId: string, group: string | undefined): void;
+  /**
+   * Moves a participant into a breakout group (undefined: the main room); presence, chat and media are seen per
+   * group. The SQL is done on return: the old group sees them leave (reason `switched`), the new one sees them join,
+   * and the modules get their `moved` hook; the promise settles once each of their connections has the new
+   * group's join_success.
+   */
+  setGroup(participantId: string, group: string | undefined): Promise<void>;
+  /** Sends each connection of a participant in the room a fresh join_success of their group. */
+  refresh(participantId: string): Promise<void>;
   /** A participant's public fields that a module contributes changed: a control.update follows (batched). */
   presenceChanged(participantId: string): void;
   /** Renames a participant for good (their own later starts keep it); a control.update follows. */
@@ -204,6 +216,8 @@ export interface ModuleHooks<N extends Namespace, S> {
   /** The participant's resumption window passed without them coming back: the room forgets them. */
   gone?(ctx: ModuleContext<N, S>, participantId: string): Returns<void>;
   roleChanged?(ctx: ModuleContext<N, S>, participantId: string, from: Role, to: Role): Returns<void>;
+  /** A connected participant moved between breakout groups (undefined: the main room); before their join_success. */
+  moved?(ctx: ModuleContext<N, S>, participantId: string, from: Group, to: Group): Returns<void>;
   /** The object was (re)built, e.g. after hibernation or a restart, with its surviving connections. */
   loaded?(ctx: ModuleContext<N, S>): void;
   timer?(ctx: ModuleContext<N, S>, key: string, data: unknown): Returns<void>;

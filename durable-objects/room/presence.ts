@@ -1,24 +1,28 @@
 import type { ModuleHost } from "./host";
-import type { Member } from "./module";
+import type { Group, Member } from "./module";
 import type { Roster } from "./roster";
 import { type Transport, toParticipant } from "./transport";
 
-export type LeaveReason = "quit" | "disconnected" | "removed";
+export type LeaveReason = "quit" | "disconnected" | "removed" | "switched";
 
-/** Presence changes since the last batch; a join and a leave of one participant within a batch cancel out. */
+/**
+ * Presence changes since the last batch; a join and a leave of one participant within a batch cancel out where
+ * they concern one group (a move leaves one group and joins another: both are told).
+ */
 export class PresenceChanges {
   private joined = new Set<string>();
-  private left = new Map<string, LeaveReason>();
+  private left = new Map<string, { reason: LeaveReason; group: Group }>();
   private updated = new Set<string>();
 
-  join(participantId: string): void {
-    this.left.delete(participantId);
+  join(participantId: string, group: Group): void {
+    if (this.left.get(participantId)?.group === group) this.left.delete(participantId);
     this.joined.add(participantId);
   }
 
-  leave(participantId: string, reason: LeaveReason): void {
+  /** A leave of `group`, which never heard of a join not yet announced. */
+  leave(participantId: string, reason: LeaveReason, group: Group): void {
     this.updated.delete(participantId);
-    if (!this.joined.delete(participantId)) this.left.set(participantId, reason);
+    if (!this.joined.delete(participantId)) this.left.set(participantId, { reason, group });
   }
 
   /** A joiner's first announcement already carries its current state. */
@@ -26,13 +30,9 @@ export class PresenceChanges {
     if (!this.joined.has(participantId)) this.updated.add(participantId);
   }
 
-  take(): { joined: string[]; left: Map<LeaveReason, string[]>; updated: string[] } {
-    const left = new Map<LeaveReason, string[]>();
-    for (const [id, reason] of this.left) {
-      const ids = left.get(reason);
-      if (ids) ids.push(id);
-      else left.set(reason, [id]);
-    }
+  /** The batch; leaves by the group they left. */
+  take(): { joined: string[]; left: { id: string; reason: LeaveReason; group: Group }[]; updated: string[] } {
+    const left = [...this.left].map(([id, leave]) => ({ id, ...leave }));
     const batch = { joined: [...this.joined], left, updated: [...this.updated] };
     this.joined = new Set();
     this.left = new Map();
@@ -70,15 +70,36 @@ export class Presence {
     this.timer = undefined;
   }
 
+  /** Each group hears of its own changes: leaves from it, joins into it, updates of those in it. */
   private flush(): void {
-    const batch = this.roster().changes.take();
-    for (const [reason, participants] of batch.left) {
-      this.transport.emit({ to: "everyone" }, "control", { message: "left", participants, reason });
-    }
     const roster = this.roster();
-    if (batch.joined.length > 0) this.transport.broadcastPresence(this.describe(roster.members(batch.joined)));
-    for (const participant of this.describe(roster.members(batch.updated))) {
-      this.transport.emit({ to: "everyone" }, "control", { message: "update", participant });
+    const batch = roster.changes.take();
+    type Scope = { left: Map<LeaveReason, string[]>; joined: string[]; updated: string[] };
+    const scopes = new Map<Group, Scope>();
+    const scope = (group: Group) => {
+      const found: Scope = scopes.get(group) ?? { left: new Map(), joined: [], updated: [] };
+      scopes.set(group, found);
+      return found;
+    };
+    for (const { id, reason, group } of batch.left) {
+      const left = scope(group).left;
+      const ids = left.get(reason);
+      if (ids) ids.push(id);
+      else left.set(reason, [id]);
+    }
+    for (const id of batch.joined) scope(roster.groupOf(id)).joined.push(id);
+    for (const id of batch.updated) scope(roster.groupOf(id)).updated.push(id);
+    for (const [group, changes] of scopes) {
+      const target = { to: "group", group } as const;
+      for (const [reason, participants] of changes.left) {
+        this.transport.emit(target, "control", { message: "left", participants, reason });
+      }
+      if (changes.joined.length > 0) {
+        this.transport.broadcastPresence(this.describe(roster.members(changes.joined)), group);
+      }
+      for (const participant of this.describe(roster.members(changes.updated))) {
+        this.transport.emit(target, "control", { message: "update", participant });
+      }
     }
   }
 }

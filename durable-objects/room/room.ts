@@ -343,7 +343,8 @@ export class RoomObject extends DurableObject<Env> {
         voidTickets: () => this.roster.voidTickets(),
         hold: (id) => this.entrance.hold(id),
         release: (id) => this.entrance.release(id),
-        setGroup: (id, group) => this.roster.setGroup(id, group),
+        setGroup: (id, group) => this.entrance.move(id, group),
+        refresh: (id) => this.entrance.refresh(id),
         presenceChanged: (id) => {
           this.roster.changed(id);
           this.presence.schedule();

@@ -62,6 +62,8 @@ export class Roster {
   private readonly sockets: SocketIndex;
   /** Held participants (kept in memory too: every broadcast skips their sockets). */
   private readonly heldIds: Set<string>;
+  /** Participants in a breakout group, by group (kept in memory too: every fan-out to a group reads it). */
+  private readonly groups: Map<string, string>;
   /** Presence changes not yet sent. */
   readonly changes = new PresenceChanges();
 
@@ -99,6 +101,10 @@ export class Roster {
     this.resumptions = new Resumptions(sql);
     const held = sql.exec<{ id: string }>("SELECT id FROM participants WHERE waiting = 1").toArray();
     this.heldIds = new Set(held.map((r) => r.id));
+    const grouped = sql.exec<{ id: string; group_id: string }>(
+      "SELECT id, group_id FROM participants WHERE group_id IS NOT NULL",
+    );
+    this.groups = new Map([...grouped].map((r) => [r.id, r.group_id]));
   }
 
   member(participantId: string): Member | undefined {
@@ -278,12 +284,13 @@ export class Roster {
   setHeld(participantId: string, held: boolean): boolean {
     if (this.heldIds.has(participantId) === held) return false;
     this.sql.exec("UPDATE participants SET waiting = ? WHERE id = ?", held ? 1 : 0, participantId);
+    const group = this.groupOf(participantId);
     if (held) {
       this.heldIds.add(participantId);
-      if (this.isConnected(participantId)) this.changes.leave(participantId, "removed");
+      if (this.isConnected(participantId)) this.changes.leave(participantId, "removed", group);
     } else {
       this.heldIds.delete(participantId);
-      if (this.isConnected(participantId)) this.changes.join(participantId);
+      if (this.isConnected(participantId)) this.changes.join(participantId, group);
     }
     return true;
   }
@@ -341,11 +348,29 @@ export class Roster {
   }
 
   groupOf(participantId: string): string | undefined {
-    return this.row(participantId)?.group_id ?? undefined;
+    return this.groups.get(participantId);
   }
 
-  setGroup(participantId: string, group: string | undefined): void {
+  /** Whether anyone is in a breakout group (while nobody is, a fan-out to the main room goes to everyone). */
+  anyGrouped(): boolean {
+    return this.groups.size > 0;
+  }
+
+  /**
+   * Moves a participant into a group (undefined: the main room); false when they are there already. Someone in the
+   * room leaves the old group's presence (reason `switched`) and joins the new one's.
+   */
+  setGroup(participantId: string, group: string | undefined): boolean {
+    const from = this.groupOf(participantId);
+    if (from === group) return false;
     this.sql.exec("UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
+    if (group === undefined) this.groups.delete(participantId);
+    else this.groups.set(participantId, group);
+    if (this.isConnected(participantId) && !this.isHeld(participantId)) {
+      this.changes.leave(participantId, "switched", from);
+      this.changes.join(participantId, group);
+    }
+    return true;
   }
 
   /** Registers a socket; returns true when this is the participant's first live connection (a join). */
@@ -365,7 +390,8 @@ export class Roster {
         now,
         attachment.participantId,
       );
-      if (!this.isHeld(attachment.participantId)) this.changes.join(attachment.participantId);
+      const id = attachment.participantId;
+      if (!this.isHeld(id)) this.changes.join(id, this.groupOf(id));
     }
     return first;
   }
@@ -383,7 +409,7 @@ export class Roster {
     if (left === undefined) return undefined;
     this.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);
     // Nobody was told of someone who only waited.
-    if (!this.isHeld(left)) this.changes.leave(left, reason);
+    if (!this.isHeld(left)) this.changes.leave(left, reason, this.groupOf(left));
     return left;
   }
 
@@ -394,7 +420,10 @@ export class Roster {
     if (!row || row.disconnected_at === null || now - row.disconnected_at < windowMs) return false;
     this.resumptions.forget(participantId);
     // Registered users keep their row (their role survives); guests are gone for good.
-    if (row.kind === "guest") this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
+    if (row.kind === "guest") {
+      this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
+      this.groups.delete(participantId);
+    }
     return true;
   }
 

@@ -76,11 +76,11 @@ export class Transport {
     }
   }
 
-  /** Every admitted socket; `joiners` get the shared frame only when it names someone else too. */
-  broadcastPresence(joined: PublicParticipant[]): void {
+  /** Every admitted socket of a group; `joiners` get the shared frame only when it names someone else too. */
+  broadcastPresence(joined: PublicParticipant[], group: string | undefined): void {
     const joiners = new Set(joined.map((p) => p.participant_id));
     const shared = this.frame("control", { message: "joined", participants: joined });
-    for (const socket of this.admittedSockets()) {
+    for (const socket of this.groupSockets(group)) {
       const own = (socket.deserializeAttachment() as Connection | null)?.participantId;
       if (own === undefined || !joiners.has(own)) {
         this.sendRaw(socket, shared);
@@ -104,6 +104,16 @@ export class Transport {
     return this.roster.anyHeld() ? all.filter((socket) => !this.roster.heldSocket(socket)) : all;
   }
 
+  /** Admitted sockets in a breakout group (undefined: the main room, which is everyone while no group is open). */
+  private groupSockets(group: string | undefined): WebSocket[] {
+    const roster = this.roster;
+    if (!roster.anyGrouped()) return group === undefined ? this.admittedSockets() : [];
+    return this.admittedSockets().filter((socket) => {
+      const participantId = (socket.deserializeAttachment() as Connection | null)?.participantId;
+      return participantId !== undefined && roster.groupOf(participantId) === group;
+    });
+  }
+
   private targets(target: Target): Iterable<WebSocket> {
     switch (target.to) {
       case "everyone":
@@ -114,15 +124,13 @@ export class Transport {
         const socket = this.socketOf(target.connection);
         return socket ? [socket] : [];
       }
+      case "group":
+        return this.groupSockets(target.group);
       case "roles":
-      case "group": {
-        const wanted = (m: Member) =>
-          target.to === "roles" ? target.roles.includes(m.role) : m.group === target.group;
         return this.roster
           .admitted()
-          .filter(wanted)
+          .filter((m) => target.roles.includes(m.role) && (!("group" in target) || m.group === target.group))
           .flatMap((m) => this.roster.socketsWithConnections(m.participantId).map((s) => s.socket));
-      }
     }
   }
 }

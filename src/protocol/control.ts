@@ -16,7 +16,8 @@ export const ControlCommandSchema = z.discriminatedUnion("action", [
   z.object({ action: z.literal("lower_hand") }).strict(),
 ]);
 
-export const LeaveReasonSchema = openEnum(z.enum(["quit", "disconnected", "removed"]));
+/** `switched`: into another breakout room (the group they left sees them leave, the new one sees them join). */
+export const LeaveReasonSchema = openEnum(z.enum(["quit", "disconnected", "removed", "switched"]));
 
 /** Presence events; `join_success` is added by the registry, which knows every namespace's join state. */
 export const ControlEventSchema = z.discriminatedUnion("message", [

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { CommandOf } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
-import { fireTimers, RoomHarness, sees } from "./harness";
+import { fireTimers, type Peer, RoomHarness, sees } from "./harness";
 
 type Start = Extract<CommandOf<"breakout">, { action: "start" }>;
 const start = (fields: Omit<Start, "action">): CommandOf<"breakout"> => ({ action: "start", ...fields });
 const heard = (client: FrameCollector, message: string, from = 0) =>
   client.next((f) => f.namespace === "breakout" && f.payload.message === message, 10_000, from);
 
-describe("breakout rooms (groundwork: rooms, assignment, moving, closing)", () => {
+describe("breakout rooms: rooms, assignment, moving, closing", () => {
   it("assigns by list, spreads the rest evenly, leaves chairs in the main room, returns all at the stop", async () => {
     const { room, owner, moderator, member, guest } = await RoomHarness.seated();
     const extra = [await room.join("Anna"), await room.join("Bernd"), await room.join("Cem")];
@@ -88,5 +88,173 @@ describe("breakout rooms (groundwork: rooms, assignment, moving, closing)", () =
     expect((joined.joined as any).modules.breakout.active.assignment).toEqual({ [guest.id]: "b1" });
     expect(await fireTimers(room.room.id)).toBe(true);
     expect((await heard(member.client, "stopped")).payload).toMatchObject({ reason: "expired" });
+  });
+});
+
+/** Frames of `peer` from index `from` on that concern a participant or chat message outside `allowed`. */
+const chatFrom = (peer: { client: FrameCollector }, from: number) =>
+  peer.client.frames
+    .slice(from)
+    .filter((f) => f.namespace === "chat" && f.payload.message === "message_sent")
+    .map((f) => (f.payload as any).content as string);
+const presenceFrom = (peer: { client: FrameCollector }, from: number) =>
+  peer.client.frames
+    .slice(from)
+    .filter((f) => f.namespace === "control" && ["joined", "left", "update"].includes(String(f.payload.message)))
+    .flatMap((f) => {
+      const p = f.payload as any;
+      const ids =
+        p.message === "joined"
+          ? p.participants.map((x: any) => x.participant_id)
+          : p.message === "left"
+            ? p.participants
+            : [p.participant.participant_id];
+      return ids.map((id: string) => `${p.message}:${id}${p.reason ? `:${p.reason}` : ""}`);
+    });
+/** The join_success a move sent this connection (after index `from`). */
+const welcomed = (peer: { client: FrameCollector }, from: number) =>
+  peer.client.next((f) => f.namespace === "control" && f.payload.message === "join_success", 10_000, from);
+const listed = (frame: { payload: unknown }) =>
+  ((frame.payload as any).participants as { participant_id: string }[]).map((p) => p.participant_id).sort();
+
+describe("breakout rooms: chat, presence, hands and tools per group", () => {
+  it("keeps chat, presence and hands inside each group (every connection's frames after a barrier)", async () => {
+    const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    const [anna, bernd, cem] = [await room.join("Anna"), await room.join("Bernd"), await room.join("Cem")];
+    await sees(owner, cem.id);
+    const everyone = [owner, moderator, member, guest, anna, bernd, cem];
+    const mark = everyone.map((p) => p.client.frames.length);
+    await owner.command(
+      "breakout",
+      start({
+        rooms: [
+          { name: "Haushalt", assignments: [member.id, anna.id] },
+          { name: "Bau", assignments: [guest.id, bernd.id] },
+        ],
+      }),
+    );
+    // Each mover gets its room's join_success: people, chat and tools of that room only.
+    const b1 = await welcomed(member, mark[2]!);
+    expect(listed(b1)).toEqual([anna.id]);
+    expect((b1.payload as any).modules.breakout.room).toBe("b1");
+    expect(listed(await welcomed(guest, mark[3]!))).toEqual([bernd.id]);
+    // The main room sees the movers leave (switched); each room sees its own arrive (after the join_success too).
+    const groups = { main: [owner, moderator, cem], b1: [member, anna], b2: [guest, bernd] };
+    const fourLeft = (f: any) => f.payload.message === "left" && f.payload.participants.length === 4;
+    for (const peer of groups.main) await peer.client.next(fourLeft, 10_000, mark[everyone.indexOf(peer)]);
+    const joinedSince = (peer: Peer, id: string) =>
+      peer.client.next(
+        (f) =>
+          (f.payload as any).message === "joined" &&
+          (f.payload as any).participants.some((p: any) => p.participant_id === id),
+        10_000,
+        mark[everyone.indexOf(peer)],
+      );
+    for (const [a, b] of [groups.b1, groups.b2]) {
+      await joinedSince(a!, b!.id);
+      await joinedSince(b!, a!.id);
+    }
+    const at = everyone.map((p) => p.client.frames.length);
+    // Each group talks and raises a hand; every command is answered before the next (one object: ordered sends).
+    await member.command("chat", { action: "send_message", content: "b1 spricht" });
+    await bernd.command("chat", { action: "send_message", content: "b2 spricht" });
+    await cem.command("chat", { action: "send_message", content: "Hauptraum spricht" });
+    anna.client.send("control", { action: "raise_hand" });
+    const raised = (p: any) => p.hand_raised_at !== null && p.hand_raised_at !== undefined;
+    for (const peer of groups.b1) await sees(peer, anna.id, raised);
+    expect(
+      await member.refused("chat", { action: "send_message", content: "privat", scope: "private", target: guest.id }),
+    ).toBe("not_found");
+    // A late arrival lands in the main room.
+    const dora = await room.join("Dora");
+    await sees(owner, dora.id);
+    // Barrier: one last message per group, heard by every connection of the group.
+    for (const [name, peers] of Object.entries(groups)) {
+      await peers[0]!.command("chat", { action: "send_message", content: `ende ${name}` });
+      for (const peer of peers) await peer.client.next((f) => (f.payload as any).content === `ende ${name}`);
+    }
+    const expected = {
+      main: ["Hauptraum spricht", "ende main"],
+      b1: ["b1 spricht", "ende b1"],
+      b2: ["b2 spricht", "ende b2"],
+    };
+    for (const [name, peers] of Object.entries(groups)) {
+      for (const peer of peers) {
+        const i = everyone.indexOf(peer);
+        expect(chatFrom(peer, at[i]!), `${name}: ${peer.id}`).toEqual(expected[name as keyof typeof expected]);
+        const presence = presenceFrom(peer, at[i]!);
+        if (name === "main") expect(presence).toEqual([`joined:${dora.id}`]);
+        if (name === "b1") expect(presence, JSON.stringify(presence)).toEqual([`update:${anna.id}`]);
+        if (name === "b2") expect(presence).toEqual([]);
+      }
+    }
+    // History per group: a joiner in b1 (another device of the member) reads b1's messages only.
+    const device = await room.join("Mitglied");
+    const contents = ((device.joined as any).modules.chat.messages as { content: string }[]).map((m) => m.content);
+    expect(contents).toEqual(["b1 spricht", "ende b1"]);
+    expect(listed({ payload: device.joined })).toEqual([anna.id]);
+
+    // A chair switches into b2: the main room sees a switched leave, b2 a join, the chair gets b2's join_success.
+    const before = everyone.map((p) => p.client.frames.length);
+    await owner.command("breakout", { action: "switch_room", room: "b2" });
+    expect(listed(await welcomed(owner, before[0]!))).toEqual([bernd.id, guest.id].sort());
+    await moderator.client.next((f) => (f.payload as any).message === "left", 10_000, before[1]);
+    expect(presenceFrom(moderator, before[1]!)).toContain(`left:${owner.id}:switched`);
+    await sees(bernd, owner.id);
+
+    // The stop brings everyone back: each mover gets the main room's join_success with everyone in it.
+    const stopMark = everyone.map((p) => p.client.frames.length);
+    await moderator.command("breakout", { action: "stop" });
+    const back = await welcomed(anna, stopMark[4]!);
+    expect((back.payload as any).modules.breakout).toEqual({ active: null, room: null });
+    const all = [owner, moderator, member, guest, bernd, cem, dora].map((p) => p.id);
+    await sees(anna, guest.id);
+    const returned = await welcomed(cem, stopMark[6]!);
+    expect(listed(returned)).toEqual(expect.arrayContaining(all.filter((id) => id !== cem.id)));
+    // The main room's chat is as it was: the rooms' messages stay in the rooms.
+    const mainChat = ((back.payload as any).modules.chat.messages as { content: string }[]).map((m) => m.content);
+    expect(mainChat).toEqual(["Hauptraum spricht", "ende main"]);
+  });
+
+  it("returns a reconnecting participant into the same group, and tools follow the chair's group", async () => {
+    const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    await owner.command(
+      "breakout",
+      start({
+        rooms: [
+          { name: "A", assignments: [member.id, moderator.id] },
+          { name: "B", assignments: [guest.id] },
+        ],
+      }),
+    );
+    await welcomed(member, 0);
+    await welcomed(guest, 0);
+    member.client.close(1000);
+    await owner.client.next((f) => (f.payload as any).message === "left");
+    const again = await room.join("Mitglied");
+    expect((again.joined as any).modules.breakout.room).toBe("b1");
+    expect(listed({ payload: again.joined })).toEqual([moderator.id]);
+
+    // A timer the moderator starts in b1 is b1's: the guest in b2 and the owner in the main room do not see it.
+    const marks = [owner, guest].map((p) => p.client.frames.length);
+    await moderator.command("timer", { action: "start", kind: "stopwatch", ready_check: true });
+    await again.client.next((f) => f.namespace === "timer" && f.payload.message === "started");
+    expect(await guest.refused("timer", { action: "update_ready_status", ready: true })).toBe("timer_not_active");
+    const ready = await again.command("timer", { action: "update_ready_status", ready: true });
+    expect(ready.payload).toMatchObject({ message: "ready_status", ready: true });
+    // The guest's refusal and the owner's own command are barriers: no timer frame reached them before.
+    expect(await owner.refused("timer", { action: "start", kind: "stopwatch" })).toBe("timer_active");
+    for (const [i, peer] of [owner, guest].entries()) {
+      const timerFrames = peer.client.frames.slice(marks[i]).filter((f) => f.namespace === "timer");
+      expect(timerFrames.every((f) => f.payload.message === "error")).toBe(true);
+    }
+    expect((await room.join("Gast2")).joined).toMatchObject({ modules: { timer: { active: null } } });
+    // After the return the timer is everyone's: those who stayed in the main room get the state afresh.
+    const ownerMark = owner.client.frames.length;
+    await owner.command("breakout", { action: "stop" });
+    const refreshed = await welcomed(owner, ownerMark);
+    expect((refreshed.payload as any).modules.timer.active).toMatchObject({ started_by: moderator.id });
+    const guestBack = await welcomed(guest, marks[1]!);
+    expect((guestBack.payload as any).modules.timer.active).toMatchObject({ started_by: moderator.id });
   });
 });

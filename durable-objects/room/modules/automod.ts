@@ -6,6 +6,7 @@ import {
   SPEAKER_AWAY_MS,
 } from "../../../src/protocol";
 import { randomToken } from "../../../src/shared/secrets";
+import { audience, groupOfStarter, inAudience, tellAudience } from "../audience";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
 /** The next speaker_updated after departures and hands (coalesced like presence); in memory. */
@@ -50,6 +51,8 @@ interface RunningRow extends Record<string, SqlStorageValue> {
   prior_restrictions: string;
   /** Who the queue last let speak through the restrictions (JSON list). */
   applied_unrestricted: string | null;
+  /** The breakout group it was started in (null: the main room); see audience.ts. */
+  group_id: string | null;
 }
 
 const TURN_END = "turn-end";
@@ -65,10 +68,10 @@ const ids = (ctx: Context, sql: string) =>
 const queueOf = (ctx: Context) => ids(ctx, "SELECT participant_id FROM automod_queue ORDER BY position");
 const spokenOf = (ctx: Context) => ids(ctx, "SELECT participant_id FROM automod_spoken ORDER BY position");
 
-/** Connected and in the room (not held): who may have the floor now. */
-const here = (ctx: Context, id: string) => {
+/** Connected and in the room (not held), in the queue's breakout group: who may have the floor now. */
+const here = (ctx: Context, row: RunningRow, id: string) => {
   const member = ctx.roster.member(id);
-  return member?.connected === true && !member.held;
+  return member?.connected === true && !member.held && inAudience(ctx, row.group_id, id);
 };
 
 const enqueue = (ctx: Context, id: string, byHand = false) =>
@@ -83,9 +86,13 @@ function replaceQueue(ctx: Context, playlist: readonly string[]): void {
   for (const id of playlist) enqueue(ctx, id);
 }
 
-/** The first named participant who is not in the room (connected, or briefly away), as the command's error. */
-function unknownIn(ctx: Context, playlist: readonly string[]): CommandError | undefined {
-  const inRoom = new Set(ctx.roster.inRoom().map((m) => m.participantId));
+/**
+ * The first named participant who is not in the room (connected, or briefly away) or not in the breakout group the
+ * queue is for, as the command's error.
+ */
+function unknownIn(ctx: Context, group: string | null, playlist: readonly string[]): CommandError | undefined {
+  const inGroup = ctx.roster.inRoom().filter((m) => m.group === audience(ctx, group));
+  const inRoom = new Set(inGroup.map((m) => m.participantId));
   const unknown = playlist.find((id) => !inRoom.has(id));
   return unknown === undefined ? undefined : { error: "not_found", text: `nobody of id ${unknown} is in the room` };
 }
@@ -96,15 +103,16 @@ function unknownIn(ctx: Context, playlist: readonly string[]): CommandError | un
  * spoken after them, in the order they spoke.
  */
 function candidates(ctx: Context, row: RunningRow): string[] {
-  if (row.pool === "queue") return queueOf(ctx).filter((id) => here(ctx, id));
+  if (row.pool === "queue") return queueOf(ctx).filter((id) => here(ctx, row, id));
   const spoken = spokenOf(ctx);
   const had = new Set(spoken);
+  const group = audience(ctx, row.group_id);
   const fresh = ctx.roster
     .admitted()
-    .filter((m) => !had.has(m.participantId) && m.participantId !== row.speaker)
+    .filter((m) => m.group === group && !had.has(m.participantId) && m.participantId !== row.speaker)
     .sort((a, b) => a.joinedAt - b.joinedAt || (a.participantId < b.participantId ? -1 : 1))
     .map((m) => m.participantId);
-  const again = row.allow_double_selection === 1 ? spoken.filter((id) => id !== row.speaker && here(ctx, id)) : [];
+  const again = row.allow_double_selection === 1 ? spoken.filter((id) => id !== row.speaker && here(ctx, row, id)) : [];
   return [...fresh, ...again];
 }
 
@@ -140,7 +148,7 @@ function announce(ctx: Context, sender?: Sender): void {
   clearTimeout(ctx.state.announcement);
   ctx.state.announcement = undefined;
   const row = running(ctx);
-  if (row) ctx.emit({ to: "everyone" }, { message: "speaker_updated", ...speakerState(ctx, row) }, sender);
+  if (row) tellAudience(ctx, row.group_id, { message: "speaker_updated", ...speakerState(ctx, row) }, sender);
 }
 
 /**
@@ -176,7 +184,7 @@ function giveFloor(
        ON CONFLICT(participant_id) DO UPDATE SET position = (SELECT MAX(position) + 1 FROM automod_spoken)`,
       last,
     );
-    if (row.pool === "queue" && row.allow_double_selection === 1 && here(ctx, last)) enqueue(ctx, last);
+    if (row.pool === "queue" && row.allow_double_selection === 1 && here(ctx, row, last)) enqueue(ctx, last);
   }
   if (next !== null) {
     dequeue(ctx, next);
@@ -217,14 +225,17 @@ function turnEnded(ctx: Context, row: RunningRow, nominee: string | null, sender
 }
 
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<void> {
-  if (running(ctx)) return { error: "automod_active", text: "a speaker queue runs already; stop it first" };
-  const refused = command.playlist && unknownIn(ctx, command.playlist);
+  if (running(ctx)) {
+    return { error: "automod_active", text: "a speaker queue runs already (perhaps in another room); stop it first" };
+  }
+  const group = groupOfStarter(ctx, sender);
+  const refused = command.playlist && unknownIn(ctx, group, command.playlist);
   if (refused) return refused;
   const hands = command.consider_hand_raise === true;
   const pool: Pool = command.playlist === undefined && !hands ? "everyone" : "queue";
   ctx.sql.exec(
     `INSERT INTO automod_running (id, strategy, pool, time_limit_seconds, consider_hand_raise, allow_double_selection,
-       exclusive_microphone, started_by, prior_restrictions) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       exclusive_microphone, started_by, prior_restrictions, group_id) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     command.strategy,
     pool,
     command.time_limit_seconds ?? null,
@@ -233,11 +244,14 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     command.exclusive_microphone ? 1 : 0,
     sender.participantId,
     JSON.stringify(ctx.services.moderation.microphoneRestrictions()),
+    group,
   );
   replaceQueue(ctx, command.playlist ?? []);
-  if (hands) for (const id of ctx.services.control.raisedHands()) enqueue(ctx, id, true);
   const row = running(ctx)!;
-  ctx.emit({ to: "everyone" }, { message: "started", ...settingsOf(row) }, sender);
+  if (hands) {
+    for (const id of ctx.services.control.raisedHands()) if (inAudience(ctx, group, id)) enqueue(ctx, id, true);
+  }
+  tellAudience(ctx, group, { message: "started", ...settingsOf(row) }, sender);
   ctx.services.moderation.note(sender, "automod_start", {
     strategy: row.strategy,
     exclusive_microphone: row.exclusive_microphone === 1,
@@ -255,7 +269,7 @@ function stop(ctx: Context, reason: "by_moderator" | "meeting_ended", sender?: S
   ctx.sql.exec("DELETE FROM automod_spoken");
   clearTimeout(ctx.state.announcement);
   ctx.state.announcement = undefined;
-  ctx.emit({ to: "everyone" }, { message: "stopped", reason }, sender);
+  tellAudience(ctx, row.group_id, { message: "stopped", reason }, sender);
   if (sender) ctx.services.moderation.note(sender, "automod_stop", {});
   // The microphones are as before the start — unless a chair changed them meanwhile (then they stay as they set
   // them); at the meeting's end, moderation clears them itself.
@@ -294,6 +308,7 @@ export const automod = defineModule<"automod", Runtime>({
       exclusive_microphone INTEGER NOT NULL, started_by TEXT NOT NULL, speaker TEXT, turn_id TEXT,
       turn_ends_at INTEGER, speaker_away INTEGER NOT NULL DEFAULT 0, prior_restrictions TEXT NOT NULL,
       applied_unrestricted TEXT)`,
+    "ALTER TABLE automod_running ADD COLUMN group_id TEXT",
     `CREATE TABLE automod_queue (position INTEGER PRIMARY KEY AUTOINCREMENT, participant_id TEXT NOT NULL UNIQUE,
       by_hand INTEGER NOT NULL)`,
     "CREATE TABLE automod_spoken (position INTEGER PRIMARY KEY AUTOINCREMENT, participant_id TEXT NOT NULL UNIQUE)",
@@ -308,7 +323,7 @@ export const automod = defineModule<"automod", Runtime>({
     switch (command.action) {
       case "select": {
         if (command.how !== "specific") return giveFloor(ctx, row, pick(ctx, row, command.how), sender);
-        if (!here(ctx, command.target!)) return { error: "not_found", text: "nobody of that id is in the room" };
+        if (!here(ctx, row, command.target!)) return { error: "not_found", text: "nobody of that id is in the room" };
         return giveFloor(ctx, row, command.target!, sender);
       }
       case "yield": {
@@ -325,7 +340,7 @@ export const automod = defineModule<"automod", Runtime>({
         return turnEnded(ctx, row, nominee, sender);
       }
       case "edit": {
-        const refused = unknownIn(ctx, command.playlist);
+        const refused = unknownIn(ctx, row.group_id, command.playlist);
         if (refused) return refused;
         replaceQueue(ctx, command.playlist);
         ctx.sql.exec("UPDATE automod_running SET pool = 'queue'");
@@ -333,9 +348,10 @@ export const automod = defineModule<"automod", Runtime>({
       }
     }
   },
-  joinState(ctx) {
+  joinState(ctx, connection) {
     const row = running(ctx);
-    return { active: row ? { ...settingsOf(row), ...speakerState(ctx, row) } : null };
+    const mine = row && inAudience(ctx, row.group_id, connection.participantId);
+    return { active: mine ? { ...settingsOf(row), ...speakerState(ctx, row) } : null };
   },
   hooks: {
     async connected(ctx, connection, held) {
@@ -347,10 +363,20 @@ export const automod = defineModule<"automod", Runtime>({
     async left(ctx, participantId) {
       if (running(ctx)?.speaker === participantId) await speakerAway(ctx);
     },
+    async moved(ctx, participantId) {
+      // A speaker who went into another breakout room is away from this queue's (back in time: theirs again).
+      const row = running(ctx);
+      if (row?.speaker !== participantId) return;
+      if (!here(ctx, row, participantId)) await speakerAway(ctx);
+      else if (row.speaker_away === 1) {
+        ctx.sql.exec("UPDATE automod_running SET speaker_away = 0");
+        await ctx.timers.cancel(SPEAKER_AWAY);
+      }
+    },
     loaded(ctx) {
       // After a crash the speaker's connection went with the old process before any leave hook ran.
       const row = running(ctx);
-      if (row?.speaker && row.speaker_away === 0 && !here(ctx, row.speaker)) void speakerAway(ctx);
+      if (row?.speaker && row.speaker_away === 0 && !here(ctx, row, row.speaker)) void speakerAway(ctx);
     },
     gone(ctx, participantId) {
       if (running(ctx) && dequeue(ctx, participantId)) announceSoon(ctx);
@@ -359,7 +385,7 @@ export const automod = defineModule<"automod", Runtime>({
       const row = running(ctx);
       // Only the turn this timer was armed for; a speaker away only if still away.
       if (!row || row.turn_id !== (data as { turn?: string } | undefined)?.turn) return;
-      if (key === TURN_END || (key === SPEAKER_AWAY && row.speaker !== null && !here(ctx, row.speaker))) {
+      if (key === TURN_END || (key === SPEAKER_AWAY && row.speaker !== null && !here(ctx, row, row.speaker))) {
         await turnEnded(ctx, row, null);
       }
     },
@@ -374,6 +400,7 @@ export const automod = defineModule<"automod", Runtime>({
     handChanged(participantId, raised) {
       const row = running(ctx);
       if (row?.consider_hand_raise !== 1 || row.speaker === participantId) return;
+      if (!inAudience(ctx, row.group_id, participantId)) return;
       // Without double selection, whoever had the floor does not queue again by raising a hand.
       const spoken = ctx.sql.exec("SELECT 1 FROM automod_spoken WHERE participant_id = ?", participantId).toArray();
       if (raised && row.allow_double_selection !== 1 && spoken.length > 0) return;

@@ -5,9 +5,15 @@ type Context = ModuleContext<"breakout">;
 type StartCommand = Extract<ParsedCommandOf<"breakout">, { action: "start" }>;
 type EndReason = "by_moderator" | "expired" | "meeting_ended";
 
-/** What the meeting's end asks of breakout rooms: they close (everyone is back in the main room). */
+/** What other modules ask of breakout rooms. */
 export interface BreakoutService {
+  /** The meeting ended: the rooms close (everyone is back in the main room). */
   meetingOver(): Promise<void>;
+  /**
+   * Where a tool started in a group (`ctx.roster.groupOf` of the chair who started it) is seen now: that group while
+   * its breakout room is open, else the main room (undefined), which everyone is back in.
+   */
+  audience(group: string | undefined): string | undefined;
 }
 
 declare module "../module" {
@@ -22,6 +28,8 @@ interface RunningRow extends Record<string, SqlStorageValue> {
   allow_self_switch: number;
   closing_at: number | null;
   started_by: string;
+  /** Names this opening of the rooms: the roster's groups are `<room>@<run>`, new each time rooms open. */
+  run: string;
 }
 
 /** The end of the rooms: by their duration, or by a chair's delayed stop. */
@@ -56,8 +64,13 @@ function describe(ctx: Context, row: RunningRow) {
   };
 }
 
-/** Puts a participant into a breakout room (null: the main room): stored for their return, and in the roster. */
-function place(ctx: Context, participantId: string, room: string | null): void {
+const groupOf = (row: RunningRow, room: string | null) => (room === null ? undefined : `${room}@${row.run}`);
+
+/**
+ * Puts a participant into a breakout room (null: the main room): stored for their return, and in the roster,
+ * which moves them (the promise settles once their connections have the new group's join_success).
+ */
+function place(ctx: Context, row: RunningRow, participantId: string, room: string | null): Promise<void> {
   if (room === null) ctx.sql.exec("DELETE FROM breakout_assigned WHERE participant_id = ?", participantId);
   else {
     ctx.sql.exec(
@@ -67,7 +80,7 @@ function place(ctx: Context, participantId: string, room: string | null): void {
       room,
     );
   }
-  if (ctx.roster.member(participantId)) ctx.room.setGroup(participantId, room ?? undefined);
+  return ctx.roster.member(participantId) ? ctx.room.setGroup(participantId, groupOf(row, room)) : Promise.resolve();
 }
 
 /**
@@ -108,31 +121,42 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
   const ids = command.rooms.map((_, i) => `b${i + 1}`);
   const endsAt = command.duration_seconds === undefined ? null : ctx.now() + command.duration_seconds * 1000;
   ctx.sql.exec(
-    `INSERT INTO breakout_running (id, rooms, ends_at, allow_self_switch, started_by)
-     VALUES (1, ?, ?, ?, ?)`,
+    `INSERT INTO breakout_running (id, rooms, ends_at, allow_self_switch, started_by, run)
+     VALUES (1, ?, ?, ?, ?, ?)`,
     JSON.stringify(command.rooms.map((r, i) => ({ id: ids[i], name: r.name }))),
     endsAt,
     command.allow_self_switch ? 1 : 0,
     sender.participantId,
+    crypto.randomUUID(),
   );
-  for (const [id, room] of plan(ctx, command, ids)) place(ctx, id, room);
-  ctx.emit({ to: "everyone" }, { message: "started", ...describe(ctx, running(ctx)!) }, sender);
-  return endsAt === null ? Promise.resolve() : ctx.timers.schedule(END, endsAt);
-}
-
-/** Everyone back in the main room; the rooms close. */
-function finish(ctx: Context, reason: EndReason, sender?: Sender): Promise<void> {
-  for (const id of Object.keys(assignment(ctx))) place(ctx, id, null);
-  ctx.sql.exec("DELETE FROM breakout_running");
-  ctx.emit({ to: "everyone" }, { message: "stopped", reason }, sender);
-  return ctx.timers.cancel(END);
+  const row = running(ctx)!;
+  // Everyone hears who goes where before the movers get their rooms' join_success.
+  const moves = [...plan(ctx, command, ids)].map(([id, room]) => place(ctx, row, id, room));
+  ctx.emit({ to: "everyone" }, { message: "started", ...describe(ctx, row) }, sender);
+  const ending = endsAt === null ? Promise.resolve() : ctx.timers.schedule(END, endsAt);
+  return Promise.all([...moves, ending]).then(() => undefined);
 }
 
 /**
- * Breakout rooms (groundwork: the rooms, who is in which, moving, closing — through the roster's groups; scoping
- * chat, presence and media to the groups follows). A chair opens 2–50 rooms with their lists (or spreads everyone
- * evenly at random), optionally for a time; participants switch themselves where allowed; a chair stops them, at
- * once or with a delay everyone is told of. Durations go through the room's scheduler and survive a restart.
+ * Everyone back in the main room; the rooms close (the SQL is done on return, as in every handler). Those who
+ * stayed in the main room get its state afresh too: tools started in the breakout rooms are everyone's now.
+ */
+function finish(ctx: Context, row: RunningRow, reason: EndReason, sender?: Sender): Promise<void> {
+  const assigned = assignment(ctx);
+  const moves = Object.keys(assigned).map((id) => place(ctx, row, id, null));
+  ctx.sql.exec("DELETE FROM breakout_running");
+  ctx.emit({ to: "everyone" }, { message: "stopped", reason }, sender);
+  const stayed = ctx.roster.admitted().filter((m) => !Object.hasOwn(assigned, m.participantId));
+  const refreshed = stayed.map((m) => ctx.room.refresh(m.participantId));
+  return Promise.all([...moves, ...refreshed, ctx.timers.cancel(END)]).then(() => undefined);
+}
+
+/**
+ * Breakout rooms: working groups over the same connection, kept as the roster's groups (presence, chat and media
+ * are seen per group; the core moves a participant and sends them the new group's join_success). A chair opens
+ * 2–50 rooms with their lists (or spreads everyone evenly at random), optionally for a time; participants switch
+ * themselves where allowed; a chair stops them, at once or with a delay everyone is told of. Durations go through
+ * the room's scheduler and survive a restart.
  */
 export const breakout = defineModule({
   namespace: "breakout",
@@ -141,6 +165,7 @@ export const breakout = defineModule({
       allow_self_switch INTEGER NOT NULL, closing_at INTEGER, started_by TEXT NOT NULL)`,
     // Who is in which room: kept for their return while the rooms are open (the main room's participants have none).
     "CREATE TABLE breakout_assigned (participant_id TEXT PRIMARY KEY, room TEXT NOT NULL)",
+    "ALTER TABLE breakout_running ADD COLUMN run TEXT NOT NULL DEFAULT ''",
   ],
   permissions: BREAKOUT_AUTHORITY,
   handle(ctx, sender, command) {
@@ -154,12 +179,13 @@ export const breakout = defineModule({
       if (command.room !== null && !roomsOf(row).some((r) => r.id === command.room)) {
         return { error: "not_found", text: `no breakout room ${command.room}` };
       }
-      place(ctx, sender.participantId, command.room);
+      const moved = place(ctx, row, sender.participantId, command.room);
       const event = { message: "switched", participant_id: sender.participantId, room: command.room } as const;
-      return ctx.emit({ to: "everyone" }, event, sender);
+      ctx.emit({ to: "everyone" }, event, sender);
+      return moved;
     }
     const delay = command.delay_seconds ?? 0;
-    if (delay === 0) return finish(ctx, "by_moderator", sender);
+    if (delay === 0) return finish(ctx, row, "by_moderator", sender);
     const at = ctx.now() + delay * 1000;
     ctx.sql.exec("UPDATE breakout_running SET closing_at = ?", at);
     ctx.emit({ to: "everyone" }, { message: "closing", at: iso(at)! }, sender);
@@ -171,25 +197,25 @@ export const breakout = defineModule({
     return { active: describe(ctx, row), room: roomOf(ctx, connection.participantId) };
   },
   hooks: {
-    connected(ctx, connection, held) {
-      // Back within the rooms' time: into the room they were in (the roster keeps it; this also covers a restart).
-      const room = running(ctx) && !held ? roomOf(ctx, connection.participantId) : null;
-      if (room !== null && ctx.roster.groupOf(connection.participantId) !== room) {
-        ctx.room.setGroup(connection.participantId, room);
-      }
-    },
+    // A reconnect (also after a restart) comes back into the group the roster kept for them.
     gone(ctx, participantId) {
       // The room forgot them: if they come back, they start in the main room.
-      if (running(ctx)) place(ctx, participantId, null);
+      const row = running(ctx);
+      if (row) return place(ctx, row, participantId, null);
     },
     async timer(ctx, key) {
       const row = running(ctx);
-      if (key === END && row) await finish(ctx, row.closing_at === null ? "expired" : "by_moderator");
+      if (key === END && row) await finish(ctx, row, row.closing_at === null ? "expired" : "by_moderator");
     },
   },
   service: (ctx) => ({
     meetingOver: async () => {
-      if (running(ctx)) await finish(ctx, "meeting_ended");
+      const row = running(ctx);
+      if (row) await finish(ctx, row, "meeting_ended");
+    },
+    audience: (group) => {
+      const row = group === undefined ? undefined : running(ctx);
+      return row && group?.endsWith(`@${row.run}`) ? group : undefined;
     },
   }),
 });

@@ -19,6 +19,8 @@ interface Row extends Record<string, SqlStorageValue> {
   sent_at: number;
   scope: ChatScope;
   target: string | null;
+  /** The breakout group a message to everyone went to (null: the main room). */
+  group_id: string | null;
 }
 
 /**
@@ -44,11 +46,20 @@ const isChair = (ctx: Context, participantId: string) => {
   return role !== undefined && CHAIRS.includes(role);
 };
 
-/** The messages a participant may read: global ones, their own, private ones to them, and as a chair moderators'. */
+/**
+ * The messages a participant may read: global ones of their breakout group (or the main room), their own, private
+ * ones to them, and as a chair moderators'.
+ */
 function visible(ctx: Context, participantId: string): { where: string; args: SqlStorageValue[] } {
   return {
-    where: "(scope = 'global' OR source = ? OR (scope = 'private' AND target = ?) OR (scope = 'moderators' AND ? = 1))",
-    args: [participantId, participantId, isChair(ctx, participantId) ? 1 : 0],
+    where: `((scope = 'global' AND group_id IS ?) OR source = ? OR (scope = 'private' AND target = ?)
+      OR (scope = 'moderators' AND ? = 1))`,
+    args: [
+      ctx.roster.groupOf(participantId) ?? null,
+      participantId,
+      participantId,
+      isChair(ctx, participantId) ? 1 : 0,
+    ],
   };
 }
 
@@ -96,9 +107,10 @@ function send(ctx: Context, sender: Sender, content: string, scope: ChatScope, t
   const chair = isChair(ctx, sender.participantId);
   if (!chair && !isEnabled(ctx)) return { error: "chat_disabled", text: "a moderator switched the chat off" } as const;
   if (scope === "private") {
-    // Written to someone in the room now (a removed participant may still be within their resumption window).
+    // Written to someone in the room now (a removed participant may still be within their resumption window), in
+    // the sender's breakout group.
     const member = ctx.roster.member(target!);
-    if (!member || member.held || !member.connected) {
+    if (!member || member.held || !member.connected || member.group !== ctx.roster.groupOf(sender.participantId)) {
       return { error: "not_found", text: "nobody of that id is in the room" } as const;
     }
     if (target === sender.participantId) return { error: "invalid_request", text: "write to someone else" } as const;
@@ -106,21 +118,24 @@ function send(ctx: Context, sender: Sender, content: string, scope: ChatScope, t
   const now = ctx.now();
   const refused = slowDown(ctx, sender.participantId, now);
   if (refused) return refused;
+  const group = scope === "global" ? ctx.roster.groupOf(sender.participantId) : undefined;
   const row = ctx.sql
     .exec<Row>(
-      "INSERT INTO chat_messages (source, content, sent_at, scope, target) VALUES (?, ?, ?, ?, ?) RETURNING *",
+      `INSERT INTO chat_messages (source, content, sent_at, scope, target, group_id) VALUES (?, ?, ?, ?, ?, ?)
+       RETURNING *`,
       sender.participantId,
       content,
       now,
       scope,
       target ?? null,
+      group ?? null,
     )
     .one();
   ctx.sql.exec("DELETE FROM chat_messages WHERE id <= ?", row.id - ctx.config.CHAT_HISTORY_LIMIT);
   ctx.state.get(sender.participantId)!.push(now);
   const event = { message: "message_sent", ...toMessage(row) } as const;
   const self = { to: "participant", id: sender.participantId } as const;
-  if (scope === "global") return ctx.emit({ to: "everyone" }, event, sender);
+  if (scope === "global") return ctx.emit({ to: "group", group }, event, sender);
   if (scope === "private") ctx.emit({ to: "participant", id: target! }, event);
   else ctx.emit({ to: "roles", roles: CHAIRS }, event, sender);
   // The sender's own connections (a chair's already have it from the roles' copy).
@@ -128,7 +143,8 @@ function send(ctx: Context, sender: Sender, content: string, scope: ChatScope, t
 }
 
 /**
- * Chat: messages to everyone, to one participant or to the chairs; the room keeps the last CHAT_HISTORY_LIMIT
+ * Chat: messages to everyone (of the sender's breakout group), to one participant (of it) or to the chairs (of the
+ * whole room: they coordinate the groups); the room keeps the last CHAT_HISTORY_LIMIT
  * (all scopes), each participant reads back only what they may see. Chairs switch chat off for everyone else and
  * clear the history; a participant sending faster than CHAT_BURST per CHAT_WINDOW_SECONDS is told to slow down.
  */
@@ -140,6 +156,8 @@ export const chat = defineModule<"chat", SentTimes>({
     "ALTER TABLE chat_messages ADD COLUMN scope TEXT NOT NULL DEFAULT 'global'",
     "ALTER TABLE chat_messages ADD COLUMN target TEXT",
     "CREATE TABLE chat_settings (id INTEGER PRIMARY KEY CHECK (id = 1), enabled INTEGER NOT NULL)",
+    // Messages to everyone are seen per breakout group.
+    "ALTER TABLE chat_messages ADD COLUMN group_id TEXT",
   ],
   permissions: CHAT_AUTHORITY,
   state: () => new Map(),

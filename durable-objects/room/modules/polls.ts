@@ -1,5 +1,6 @@
 import { type ParsedCommandOf, POLLS_AUTHORITY, type Poll } from "../../../src/protocol";
 import { randomToken } from "../../../src/shared/secrets";
+import { groupOfStarter, inAudience, tellAudience } from "../audience";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
 /** The next live_update of a live poll (coalesced: each goes to everyone); in memory. */
@@ -32,6 +33,8 @@ interface PollRow extends Record<string, SqlStorageValue> {
   open: number;
   reason: "finished" | "expired" | "meeting_ended" | null;
   voters: number | null;
+  /** The breakout group it was started in (null: the main room); see audience.ts. */
+  group_id: string | null;
 }
 
 const END = "end";
@@ -68,12 +71,12 @@ const votersOf = (ctx: Context, pollId: string) =>
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<void> {
   const open = openPoll(ctx);
   if (open && expired(ctx, open)) void finish(ctx, open.id, "expired");
-  else if (open) return { error: "poll_active", text: "a poll is open already" };
+  else if (open) return { error: "poll_active", text: "a poll is open already (perhaps in another room)" };
   const id = randomToken(12);
   const endsAt = command.duration_seconds === undefined ? null : ctx.now() + command.duration_seconds * 1000;
   ctx.sql.exec(
-    `INSERT INTO polls (id, topic, choices, multiple_choice, live, ends_at, started_by, open)
-     VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
+    `INSERT INTO polls (id, topic, choices, multiple_choice, live, ends_at, started_by, open, group_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)`,
     id,
     command.topic,
     JSON.stringify(command.choices),
@@ -81,9 +84,10 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     command.live ? 1 : 0,
     endsAt,
     sender.participantId,
+    groupOfStarter(ctx, sender),
   );
-  const poll = toPoll(openPoll(ctx)!);
-  ctx.emit({ to: "everyone" }, { message: "started", ...poll }, sender);
+  const row = openPoll(ctx)!;
+  tellAudience(ctx, row.group_id, { message: "started", ...toPoll(row) }, sender);
   return endsAt === null ? Promise.resolve() : ctx.timers.schedule(END, endsAt, { poll_id: id });
 }
 
@@ -93,7 +97,7 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
  */
 function vote(ctx: Context, sender: Sender, command: VoteCommand): CommandError | undefined {
   const row = openPoll(ctx);
-  if (!row || row.id !== command.poll_id) return notOpen;
+  if (!row || row.id !== command.poll_id || !inAudience(ctx, row.group_id, sender.participantId)) return notOpen;
   if (expired(ctx, row)) {
     void finish(ctx, row.id, "expired");
     return notOpen;
@@ -131,7 +135,7 @@ function liveUpdateSoon(ctx: Context, row: PollRow): void {
   ctx.state.live ??= setTimeout(() => {
     ctx.state.live = undefined;
     if (openPoll(ctx)?.id !== row.id) return;
-    ctx.emit({ to: "everyone" }, { message: "live_update", poll_id: row.id, counts: countsOf(ctx, row) });
+    tellAudience(ctx, row.group_id, { message: "live_update", poll_id: row.id, counts: countsOf(ctx, row) });
   }, wait);
 }
 
@@ -152,7 +156,7 @@ function finish(ctx: Context, pollId: string, reason: EndReason, sender?: Sender
   clearTimeout(ctx.state.live);
   ctx.state.live = undefined;
   const event = { message: "done", poll_id: pollId, counts: countsOf(ctx, row), voters, reason } as const;
-  ctx.emit({ to: "everyone" }, event, sender);
+  tellAudience(ctx, row.group_id, event, sender);
   return ctx.timers.cancel(END);
 }
 
@@ -176,6 +180,7 @@ export const polls = defineModule<"polls", Runtime>({
       PRIMARY KEY (poll_id, choice)) WITHOUT ROWID`,
     `CREATE TABLE poll_voters (poll_id TEXT NOT NULL, participant_id TEXT NOT NULL,
       PRIMARY KEY (poll_id, participant_id)) WITHOUT ROWID`,
+    "ALTER TABLE polls ADD COLUMN group_id TEXT",
   ],
   permissions: POLLS_AUTHORITY,
   state: () => ({ live: undefined }),
@@ -190,8 +195,10 @@ export const polls = defineModule<"polls", Runtime>({
     }
   },
   joinState(ctx, connection) {
-    const open = openPoll(ctx);
-    const last = ctx.sql.exec<PollRow>("SELECT * FROM polls WHERE open = 0").toArray()[0];
+    const mine = (row: PollRow | undefined) =>
+      row && inAudience(ctx, row.group_id, connection.participantId) ? row : undefined;
+    const open = mine(openPoll(ctx));
+    const last = mine(ctx.sql.exec<PollRow>("SELECT * FROM polls WHERE open = 0").toArray()[0]);
     const voted = (pollId: string) =>
       ctx.sql
         .exec("SELECT 1 FROM poll_voters WHERE poll_id = ? AND participant_id = ?", pollId, connection.participantId)

@@ -1,5 +1,6 @@
 import { CHAIRS, type ParsedCommandOf, TIMER_AUTHORITY } from "../../../src/protocol";
 import { randomToken } from "../../../src/shared/secrets";
+import { audience, groupOfStarter, inAudience, tellAudience } from "../audience";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
 /** The next ready_count (coalesced: each goes to everyone); in memory. */
@@ -29,6 +30,8 @@ interface TimerRow extends Record<string, SqlStorageValue> {
   style: "normal" | "coffee_break";
   ready_check: number;
   started_by: string;
+  /** The breakout group it was started in (null: the main room); see audience.ts. */
+  group_id: string | null;
 }
 
 const EXPIRY = "expiry";
@@ -56,12 +59,13 @@ const readyIds = (ctx: Context) =>
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<void> {
   const current = running(ctx);
   if (current && runOut(ctx, current)) void stop(ctx, "expired");
-  else if (current) return { error: "timer_active", text: "a timer runs already; stop it first" };
+  else if (current)
+    return { error: "timer_active", text: "a timer runs already (perhaps in another room); stop it first" };
   const now = ctx.now();
   const endsAt = command.duration_seconds === undefined ? null : now + command.duration_seconds * 1000;
   ctx.sql.exec(
-    `INSERT INTO timer_running (id, kind, started_at, ends_at, title, style, ready_check, started_by)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO timer_running (id, kind, started_at, ends_at, title, style, ready_check, started_by, group_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     randomToken(12),
     command.kind,
     now,
@@ -70,19 +74,22 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     command.style ?? "normal",
     command.ready_check ? 1 : 0,
     sender.participantId,
+    groupOfStarter(ctx, sender),
   );
-  ctx.emit({ to: "everyone" }, { message: "started", ...describe(running(ctx)!) }, sender);
+  const row = running(ctx)!;
+  tellAudience(ctx, row.group_id, { message: "started", ...describe(row) }, sender);
   return endsAt === null ? Promise.resolve() : ctx.timers.schedule(EXPIRY, endsAt, { timer_id: running(ctx)!.id });
 }
 
 /**
- * Chairs, and every device of the participant, hear who is (no longer) ready (the sender's copy acknowledges their
- * command); everyone hears how many are, coalesced within max(PRESENCE_BATCH_MS, N/4 ms).
+ * Chairs (of the timer's breakout group), and every device of the participant, hear who is (no longer) ready (the
+ * sender's copy acknowledges their command); everyone hears how many are, coalesced within max(PRESENCE_BATCH_MS,
+ * N/4 ms).
  */
 function announceReady(ctx: Context, row: TimerRow, participantId: string, ready: boolean, sender?: Sender): void {
   const status = { message: "ready_status", timer_id: row.id, participant_id: participantId, ready } as const;
   const chair = CHAIRS.includes(ctx.roster.member(participantId)?.role ?? "guest");
-  ctx.emit({ to: "roles", roles: CHAIRS }, status, chair ? sender : undefined);
+  ctx.emit({ to: "roles", roles: CHAIRS, group: audience(ctx, row.group_id) }, status, chair ? sender : undefined);
   if (!chair) ctx.emit({ to: "participant", id: participantId }, status, sender);
   const wait = Math.max(ctx.config.PRESENCE_BATCH_MS, ctx.roster.admittedCount() / 4);
   ctx.state.count ??= setTimeout(() => {
@@ -90,7 +97,7 @@ function announceReady(ctx: Context, row: TimerRow, participantId: string, ready
     const current = running(ctx);
     if (current?.id !== row.id) return;
     const count = ctx.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM timer_ready").one().n;
-    ctx.emit({ to: "everyone" }, { message: "ready_count", timer_id: row.id, ready: count });
+    tellAudience(ctx, row.group_id, { message: "ready_count", timer_id: row.id, ready: count });
   }, wait);
 }
 
@@ -104,7 +111,7 @@ function stop(ctx: Context, reason: StopReason, sender?: Sender): CommandError |
   ctx.sql.exec("DELETE FROM timer_ready");
   clearTimeout(ctx.state.count);
   ctx.state.count = undefined;
-  ctx.emit({ to: "everyone" }, { message: "stopped", timer_id: row.id, reason }, sender);
+  tellAudience(ctx, row.group_id, { message: "stopped", timer_id: row.id, reason }, sender);
   return ctx.timers.cancel(EXPIRY);
 }
 
@@ -121,6 +128,7 @@ export const timer = defineModule<"timer", Runtime>({
     `CREATE TABLE timer_running (id TEXT PRIMARY KEY, kind TEXT NOT NULL, started_at INTEGER NOT NULL,
       ends_at INTEGER, title TEXT, style TEXT NOT NULL, ready_check INTEGER NOT NULL, started_by TEXT NOT NULL)`,
     "CREATE TABLE timer_ready (participant_id TEXT PRIMARY KEY)",
+    "ALTER TABLE timer_running ADD COLUMN group_id TEXT",
   ],
   permissions: TIMER_AUTHORITY,
   state: () => ({ count: undefined }),
@@ -134,7 +142,8 @@ export const timer = defineModule<"timer", Runtime>({
         const row = running(ctx);
         // A countdown whose end passed (its alarm may not have come yet) takes nothing more: it ends first.
         if (row && runOut(ctx, row)) void stop(ctx, "expired");
-        if (!row || runOut(ctx, row)) return { error: "timer_not_active", text: "no timer runs" };
+        const outside = row && !inAudience(ctx, row.group_id, sender.participantId);
+        if (!row || runOut(ctx, row) || outside) return { error: "timer_not_active", text: "no timer runs" };
         if (row.ready_check !== 1) return { error: "invalid_request", text: "this timer has no ready check" };
         const id = sender.participantId;
         const changed = command.ready
@@ -153,7 +162,7 @@ export const timer = defineModule<"timer", Runtime>({
   },
   joinState(ctx, connection) {
     const row = running(ctx);
-    if (!row) return { active: null };
+    if (!row || !inAudience(ctx, row.group_id, connection.participantId)) return { active: null };
     const ready = readyIds(ctx);
     const chair = CHAIRS.includes(ctx.roster.member(connection.participantId)?.role ?? "guest");
     return {

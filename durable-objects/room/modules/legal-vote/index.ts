@@ -13,6 +13,7 @@ import {
 import { logFailure } from "../../../../src/shared/log";
 import { randomToken, sha256 } from "../../../../src/shared/secrets";
 import { nextEntry, resultOf, signedPayload } from "../../../../src/votes/chain";
+import { groupOfStarter, inAudience, tellAudience } from "../../audience";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../../module";
 import { EvidenceSigner } from "./evidence";
 import { type StoredVote, VOTE_MIGRATIONS, VoteStore } from "./store";
@@ -124,22 +125,24 @@ const refused = (value: StoredVote | CommandError): value is CommandError => "er
 type StartCommand = Extract<ParsedCommandOf<"legal_vote">, { action: "start" }>;
 
 /**
- * Those named who may not vote: only registered users in the room (not waiting) are eligible — in pseudonymous
- * votes connected now, as only a connection can receive its token (it is never issued again).
+ * Those named who may not vote: only registered users in the room (not waiting) and in the initiator's breakout
+ * group are eligible — in pseudonymous votes connected now, as only a connection can receive its token (it is
+ * never issued again).
  */
-function ineligible(ctx: Context, ids: readonly string[], kind: StartCommand["kind"]): string[] {
+function ineligible(ctx: Context, sender: Sender, ids: readonly string[], kind: StartCommand["kind"]): string[] {
+  const group = ctx.roster.groupOf(sender.participantId);
   return ids.filter((id) => {
     const member = ctx.roster.member(id);
-    if (member?.kind !== "user" || member.held || !ctx.roster.present(id)) return true;
+    if (member?.kind !== "user" || member.held || !ctx.roster.present(id) || member.group !== group) return true;
     return kind === "pseudonymous" && !member.connected;
   });
 }
 
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<CommandError | undefined> {
   if (ctx.state.store.running()) return voteActive;
-  const outsiders = ineligible(ctx, command.allowed_participants, command.kind);
+  const outsiders = ineligible(ctx, sender, command.allowed_participants, command.kind);
   if (outsiders.length > 0) {
-    const text = "only registered users in the room may vote (in pseudonymous votes: connected now)";
+    const text = "only registered users in the room (and your breakout room) may vote (pseudonymous: connected now)";
     return { error: "ineligible", text, participant_ids: outsiders };
   }
   return serialized(ctx, async () => {
@@ -177,7 +180,8 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     // The link between a token and its voter exists only here, in memory, until each is sent.
     const tokens = vote.kind === "pseudonymous" ? vote.eligible.map(() => randomToken(24)) : [];
     const hashes = await Promise.all(tokens.map((token) => sha256(token)));
-    ctx.state.store.create(vote, first, now, hashes, connected);
+    const group = groupOfStarter(ctx, sender);
+    ctx.state.store.create(vote, first, now, hashes, connected, group);
     ctx.state.store.append(vote.id, absences);
     const timers: Promise<void>[] = [];
     if (vote.duration_seconds !== null) {
@@ -195,7 +199,7 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     if (head) ctx.state.store.saveHead(head);
     else scheduleHead(ctx);
     ctx.state.headSentAt = ctx.now();
-    ctx.emit({ to: "everyone" }, { message: "started", vote_id: vote.id, vote, head }, sender);
+    tellAudience(ctx, group, { message: "started", vote_id: vote.id, vote, head }, sender);
     tokens.forEach((token, i) => {
       const voter = { to: "participant", id: vote.eligible[i]!.participant_id } as const;
       ctx.emit(voter, { message: "token", vote_id: vote.id, token });
@@ -344,7 +348,7 @@ function flushUpdate(ctx: Context): void {
   const vote = ctx.state.store.get(pending.voteId);
   if (!vote) return;
   const live = vote.vote.kind === "live_roll_call" ? { tally: vote.tally, ballots: pending.ballots } : {};
-  ctx.emit({ to: "everyone" }, { message: "updated", vote_id: vote.id, cast: castOf(vote), ...live });
+  tellAudience(ctx, vote.group, { message: "updated", vote_id: vote.id, cast: castOf(vote), ...live });
 }
 
 function scheduleHead(ctx: Context): void {
@@ -364,8 +368,9 @@ async function sendHead(ctx: Context): Promise<void> {
   await ctx.durable();
   const head = await ctx.state.signer.head(vote.id, vote.last);
   ctx.state.store.saveHead(head);
-  if (ctx.state.store.running()?.id === vote.id)
-    ctx.emit({ to: "everyone" }, { message: "head", vote_id: vote.id, head });
+  if (ctx.state.store.running()?.id === vote.id) {
+    tellAudience(ctx, vote.group, { message: "head", vote_id: vote.id, head });
+  }
 }
 
 // ── the end ─────────────────────────────
@@ -420,7 +425,7 @@ async function finish(
       ending.type === "canceled"
         ? ({ message: "canceled", vote_id: vote.id, reason: ending.reason, head } as const)
         : ({ message: "stopped", vote_id: vote.id, result, head } as const);
-    ctx.emit({ to: "everyone" }, event, sender);
+    tellAudience(ctx, vote.group, event, sender);
     return undefined;
   });
 }
@@ -539,7 +544,7 @@ export const legalVote = defineModule<"legal_vote", Runtime>({
   },
   joinState(ctx, connection) {
     const vote = ctx.state.store.running();
-    if (!vote) return { active: null };
+    if (!vote || !inAudience(ctx, vote.group, connection.participantId)) return { active: null };
     const { kind } = vote.vote;
     const option = ctx.state.store.optionOf(vote.id, connection.participantId);
     const receipt = ctx.state.store.receiptOf(vote.id, connection.participantId);

@@ -26,6 +26,8 @@ export const VOTE_MIGRATIONS = [
   // Pseudonymous votes: the hashes of the tokens handed out, keyed by hash alone (no order, no owner).
   `CREATE TABLE legal_vote_tokens (vote_id TEXT NOT NULL, token_hash TEXT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (vote_id, token_hash)) WITHOUT ROWID`,
+  // The breakout group the vote was started in (null: the main room); see audience.ts.
+  "ALTER TABLE legal_votes ADD COLUMN group_id TEXT",
 ];
 
 export type VoteState = "running" | "stopped" | "canceled";
@@ -43,6 +45,7 @@ interface VoteRow extends Record<string, SqlStorageValue> {
   result: string | null;
   signature: string | null;
   head: string | null;
+  group_id: string | null;
 }
 
 /** A vote as the module works with it: its row with the description parsed. */
@@ -58,10 +61,13 @@ export interface StoredVote {
   signature: string | null;
   /** The latest head signed while it ran (join_success hands it out without signing again). */
   head: VoteHead | null;
+  /** The breakout group it was started in (null: the main room). */
+  group: string | null;
 }
 
 /** Every column but the description (read once per vote and kept: it never changes, and a large one is costly). */
-const COLUMNS = "id, started_at, ended_at, state, yes, no, abstain, last_seq, last_hash, result, signature, head";
+const COLUMNS =
+  "id, started_at, ended_at, state, yes, no, abstain, last_seq, last_hash, result, signature, head, group_id";
 /** Descriptions read so far, by vote id (bounded: a process holds many rooms). */
 const descriptions = new Map<string, VoteDescription>();
 const DESCRIPTIONS_KEPT = 64;
@@ -77,6 +83,7 @@ const toVote = (row: VoteRow, vote: VoteDescription): StoredVote => ({
   result: row.result === null ? null : (JSON.parse(row.result) as VoteResult),
   signature: row.signature,
   head: row.head === null ? null : (JSON.parse(row.head) as VoteHead),
+  group: row.group_id,
 });
 
 /** SQL of the module's tables; every write of one step runs without an await between, so it commits as one. */
@@ -145,15 +152,17 @@ export class VoteStore {
     startedAt: number,
     tokenHashes: readonly string[],
     connected: (participantId: string) => boolean,
+    group: string | null,
   ): void {
     this.sql.exec(
-      `INSERT INTO legal_votes (id, started_at, state, description, last_seq, last_hash)
-       VALUES (?, ?, 'running', ?, ?, ?)`,
+      `INSERT INTO legal_votes (id, started_at, state, description, last_seq, last_hash, group_id)
+       VALUES (?, ?, 'running', ?, ?, ?, ?)`,
       vote.id,
       startedAt,
       JSON.stringify(vote),
       first.seq,
       first.hash,
+      group,
     );
     this.insertEntry(vote.id, first);
     for (const person of vote.eligible) {

@@ -70,9 +70,13 @@ function publishes(ctx: MediaBase, participantId: string, stream: Stream): boole
   );
 }
 
+/** Media is seen per breakout group: a publisher's changes go to its own group. */
 function announce(ctx: MediaBase, participantId: string): void {
-  ctx.emit({ to: "everyone" }, { message: "publisher_update", publisher: publisherOf(ctx, participantId) });
+  const group = { to: "group", group: ctx.roster.groupOf(participantId) } as const;
+  ctx.emit(group, { message: "publisher_update", publisher: publisherOf(ctx, participantId) });
 }
+
+const sameGroup = (ctx: MediaBase, a: string, b: string) => ctx.roster.groupOf(a) === ctx.roster.groupOf(b);
 
 function sdpTooLarge(ctx: MediaBase, sdp: string | undefined): boolean {
   return sdp !== undefined && new TextEncoder().encode(sdp).byteLength > ctx.config.MAX_SDP_BYTES;
@@ -237,7 +241,9 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
           announce(ctx, sender.participantId);
         });
       case "subscribe": {
-        if (!publishes(ctx, command.target, command.stream) || ctx.roster.connectionsOf(command.target).length === 0) {
+        const { target, stream } = command;
+        const known = publishes(ctx, target, stream) && sameGroup(ctx, sender.participantId, target);
+        if (!known || ctx.roster.connectionsOf(command.target).length === 0) {
           return { error: "not_found", text: "no such publisher" };
         }
         if (!mesh) return ctx.state.bridge.request(sender, command.target, command.stream);
@@ -256,8 +262,10 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
       case "relay": {
         if (!mesh) return meshOnly;
         if (sdpTooLarge(ctx, command.sdp)) return sdpLimit(ctx);
-        // Someone in the waiting room is not in the room: nothing reaches them (nor could they answer).
-        const targets = ctx.roster.member(command.target)?.held ? [] : ctx.roster.connectionsOf(command.target);
+        // Someone in the waiting room is not in the room, nor someone in another breakout group: nothing reaches
+        // them (nor could they answer).
+        const apart = ctx.roster.member(command.target)?.held || !sameGroup(ctx, sender.participantId, command.target);
+        const targets = apart ? [] : ctx.roster.connectionsOf(command.target);
         if (targets.length === 0) return { error: "not_found", text: "no such participant" };
         // The stream's publisher is one end of the pair: it sends the offer and receives the answer.
         const publisherEnd =
@@ -301,10 +309,14 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     const pinned = sfuPin(ctx) !== undefined;
     // The new connection gets its subscriptions once it is connected.
     if (pinned) ctx.state.bridge.scheduleReconcile();
-    const ids = ctx.sql.exec<{ participant_id: string }>("SELECT DISTINCT participant_id FROM media_streams").toArray();
+    const ids = ctx.sql
+      .exec<{ participant_id: string }>("SELECT DISTINCT participant_id FROM media_streams")
+      .toArray()
+      .map((r) => r.participant_id)
+      .filter((id) => sameGroup(ctx, id, connection.participantId));
     return {
       mode: pinned ? "sfu" : "mesh",
-      publishers: ids.map((r) => publisherOf(ctx, r.participant_id)),
+      publishers: ids.map((id) => publisherOf(ctx, id)),
       muted: heldMuted(ctx, connection.participantId),
     };
   },
@@ -315,6 +327,15 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     },
     closed(ctx, connection) {
       return ctx.state.bridge.closed(connection);
+    },
+    async moved(ctx, participantId, from) {
+      // Their client sets media up afresh with the new group's join_success, as after a reconnect: the old group
+      // sees their streams end, and the SFU forgets their handles.
+      if (ctx.sql.exec("DELETE FROM media_streams WHERE participant_id = ?", participantId).rowsWritten > 0) {
+        const publisher = { participant_id: participantId, streams: {} };
+        ctx.emit({ to: "group", group: from }, { message: "publisher_update", publisher });
+      }
+      await Promise.all(ctx.roster.connectionsOf(participantId).map((c) => ctx.state.bridge.closed(c)));
     },
     async left(ctx, participantId) {
       if (publishes(ctx, participantId, "camera") || publishes(ctx, participantId, "screen")) {

@@ -105,7 +105,7 @@ export class SfuPublishers {
       this.speakers.talking.delete(feed);
     }
     this.ctx.emit(
-      { to: "everyone" },
+      { to: "group", group: this.ctx.roster.groupOf(publisher.participant_id) },
       { message: "speaking", participant_id: publisher.participant_id, speaking: talking },
     );
   }

@@ -1,5 +1,6 @@
 import type { Stream } from "../../../../src/protocol";
 import {
+  type Feed,
   type Subscription,
   subscriptionChanges,
   subscriptionKey,
@@ -118,9 +119,20 @@ export class SfuSubscriptions {
 
   private async reconcileOnce(): Promise<void> {
     if (!(await this.session.ready())) return;
-    const feeds = this.store.liveFeeds();
-    const video = videoFeeds(feeds, this.speakers.recent, this.ctx.config.SFU_LAST_N);
+    // Media is seen per breakout group: each connection chooses from its own group's feeds.
+    const all = this.store.liveFeeds();
+    const groups = new Map<string | undefined, { feeds: Feed[]; video: Set<number> }>();
+    const ofGroup = (group: string | undefined) => {
+      let found = groups.get(group);
+      if (!found) {
+        const feeds = all.filter((f) => this.ctx.roster.groupOf(f.participantId) === group);
+        found = { feeds, video: videoFeeds(feeds, this.speakers.recent, this.ctx.config.SFU_LAST_N) };
+        groups.set(group, found);
+      }
+      return found;
+    };
     for (const connection of this.ctx.roster.connections()) {
+      const { feeds, video } = ofGroup(this.ctx.roster.groupOf(connection.participantId));
       const requested = new Set(
         this.ctx.sql
           .exec<{ feed: number }>("SELECT feed FROM media_requested WHERE connection_id = ?", connection.connectionId)

@@ -32,6 +32,8 @@ export class StagePanel {
   private mode: "mesh" | "sfu" = "mesh";
   /** The connection the session is on, and its newest ICE servers (for a session set up later). */
   private signaling: Signaling | undefined;
+  /** The breakout room the session is in (null: the main room). */
+  private group: string | null = null;
   private iceServers: RTCIceServer[] = [];
   private localCamera: MediaStream | undefined;
   private screen: MediaStream | undefined;
@@ -68,13 +70,20 @@ export class StagePanel {
   }
 
   /**
-   * join_success: media for this connection, with the camera (and a running screen share) published. Without the
+   * join_success (of a new connection, or of this one moved into another breakout group): media for this connection,
+   * with the camera (and a running screen share) published. Without the
    * media module's state (the room could not tell its mode) this connection has no media; the camera shows locally.
    * While the room holds this participant's microphone off (`muted`: a chair muted them, also before a reconnect or
    * reload), it goes out off: announced with audio, the stream would count as unmuting.
    */
   async start(signaling: Signaling, joined: JoinSuccess): Promise<void> {
     const { media, turn } = joined.modules;
+    const group = joined.modules.breakout?.room ?? null;
+    // Another join_success on this connection: in another breakout group its media starts over there (as after a
+    // reconnect; the room dropped its old streams), in the same group (the rooms closed around it) it goes on.
+    if (this.media && this.signaling === signaling && this.group === group) return;
+    this.group = group;
+    if (this.media) this.disconnect();
     this.publishers.clear();
     for (const p of media?.publishers ?? []) this.publishers.set(p.participant_id, p);
     if (!media) console.warn("no media in this connection: join_success carried no media state");
