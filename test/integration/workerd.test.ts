@@ -612,3 +612,62 @@ describe("meeting tools across a crash", () => {
     }
   });
 });
+
+describe("breakout rooms across a crash", () => {
+  it("keeps each participant's group over kill -9; the announced return happens by itself after the restart", async () => {
+    let server = await startServer();
+    const { dataDir, port } = server;
+    try {
+      const owner = await devLogin(server.base, "Vorsitz");
+      const room = await createRoom(server.base, owner);
+      const chair = await join(server.base, owner, room.id);
+      const [annaToken, berndToken] = [await devLogin(server.base, "Anna"), await devLogin(server.base, "Bernd")];
+      const anna = await join(server.base, annaToken, room.id);
+      const bernd = await join(server.base, berndToken, room.id);
+      const [annaId, berndId] = [anna.joined.participant_id, bernd.joined.participant_id];
+      const rooms = [
+        { name: "Haushalt", assignments: [annaId] },
+        { name: "Bau", assignments: [berndId] },
+      ];
+      chair.client.send("breakout", { action: "start", rooms, duration_seconds: 600 });
+      const moved = await anna.client.next((f) => f.payload.message === "join_success" && f !== anna.client.frames[0]);
+      expect((moved.payload as any).modules.breakout.room).toBe("b1");
+      anna.client.send("chat", { action: "send_message", content: "im Haushalt" });
+      await anna.client.message("chat", "message_sent");
+      // The return is announced for a time after the restart: the room's scheduler has to bring everyone back.
+      chair.client.send("breakout", { action: "stop", delay_seconds: 10 });
+      const closing = (await chair.client.message("breakout", "closing")).payload as any;
+      await server.crash();
+      server = await startServer({ dataDir, port });
+      // Each comes back into their own room: its people and its chat only.
+      const annaAgain = await join(server.base, annaToken, room.id);
+      const berndAgain = await join(server.base, berndToken, room.id);
+      const chairAgain = await join(server.base, owner, room.id);
+      const state = (joined: any) => ({
+        room: joined.modules.breakout.room,
+        chat: joined.modules.chat.messages.map((m: any) => m.content),
+        people: joined.participants.map((p: any) => p.participant_id),
+      });
+      expect(state(annaAgain.joined)).toEqual({ room: "b1", chat: ["im Haushalt"], people: [] });
+      expect(state(berndAgain.joined)).toEqual({ room: "b2", chat: [], people: [] });
+      expect(chairAgain.joined.modules.breakout.active).toMatchObject({
+        closing_at: closing.at,
+        assignment: { [annaId]: "b1", [berndId]: "b2" },
+      });
+      expect(chairAgain.joined.participants).toEqual([]);
+      // At the announced time everyone is back in the main room, with everyone in it.
+      const stopped = await annaAgain.client.next((f) => f.payload.message === "stopped", 30_000);
+      expect(stopped.payload).toMatchObject({ reason: "by_moderator" });
+      expect(Date.parse(stopped.timestamp)).toBeGreaterThanOrEqual(Date.parse(closing.at));
+      const back = await annaAgain.client.next(
+        (f) => f.payload.message === "join_success" && f !== annaAgain.client.frames[0],
+      );
+      expect((back.payload as any).modules.breakout).toEqual({ active: null, room: null });
+      const people = (back.payload as any).participants.map((p: any) => p.participant_id).sort();
+      expect(people).toEqual([berndId, chairAgain.joined.participant_id].sort());
+      for (const peer of [annaAgain, berndAgain, chairAgain]) peer.client.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
