@@ -230,23 +230,22 @@ export class Entrance {
     this.deps.presence.schedule();
     const inRoom = () => this.roster.isConnected(participantId) && !this.roster.isHeld(participantId);
     if (!inRoom()) return Promise.resolve();
-    return (async () => {
-      await this.deps.host().run("moved", [participantId, from, group]);
-      await this.refresh(participantId);
-    })();
+    return this.refresh(participantId, from);
   }
 
   /**
-   * Sends each connection of someone in the room a fresh join_success (their group's state, e.g. after the
-   * breakout rooms closed, which may make tools started in them everyone's), unless a move overtakes it.
+   * Sends each connection of someone in the room a fresh join_success of their group (after a move from `from`,
+   * or after the breakout rooms closed, which may make tools started in them everyone's), unless a move overtakes
+   * it. The modules' `rejoined` hook runs first: the connections start over in that group (media too).
    */
-  async refresh(participantId: string): Promise<void> {
+  async refresh(participantId: string, from = this.roster.groupOf(participantId)): Promise<void> {
     const group = this.roster.groupOf(participantId);
     const still = () =>
       this.roster.isConnected(participantId) &&
       !this.roster.isHeld(participantId) &&
       this.roster.groupOf(participantId) === group;
     if (!still()) return;
+    await this.deps.host().run("rejoined", [participantId, from, group]);
     const states = await this.gather(participantId, still);
     for (const c of this.roster.socketsWithConnections(participantId)) {
       const modules = states?.get(c.socket);

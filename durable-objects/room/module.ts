@@ -112,11 +112,11 @@ export interface Capabilities {
   /**
    * Moves a participant into a breakout group (undefined: the main room); presence, chat and media are seen per
    * group. The SQL is done on return: the old group sees them leave (reason `switched`), the new one sees them join,
-   * and the modules get their `moved` hook; the promise settles once each of their connections has the new
+   * and the modules get their `rejoined` hook; the promise settles once each of their connections has the new
    * group's join_success.
    */
   setGroup(participantId: string, group: string | undefined): Promise<void>;
-  /** Sends each connection of a participant in the room a fresh join_success of their group. */
+  /** Sends each connection of a participant in the room a fresh join_success of their group (`rejoined` first). */
   refresh(participantId: string): Promise<void>;
   /** A participant's public fields that a module contributes changed: a control.update follows (batched). */
   presenceChanged(participantId: string): void;
@@ -216,8 +216,12 @@ export interface ModuleHooks<N extends Namespace, S> {
   /** The participant's resumption window passed without them coming back: the room forgets them. */
   gone?(ctx: ModuleContext<N, S>, participantId: string): Returns<void>;
   roleChanged?(ctx: ModuleContext<N, S>, participantId: string, from: Role, to: Role): Returns<void>;
-  /** A connected participant moved between breakout groups (undefined: the main room); before their join_success. */
-  moved?(ctx: ModuleContext<N, S>, participantId: string, from: Group, to: Group): Returns<void>;
+  /**
+   * A participant in the room is about to get a fresh join_success on their open connections: moved between
+   * breakout groups (`from` → `to`; undefined: the main room), or the same group's state afresh (the rooms closed
+   * around them). Their client starts over from it, media included.
+   */
+  rejoined?(ctx: ModuleContext<N, S>, participantId: string, from: Group, to: Group): Returns<void>;
   /** The object was (re)built, e.g. after hibernation or a restart, with its surviving connections. */
   loaded?(ctx: ModuleContext<N, S>): void;
   timer?(ctx: ModuleContext<N, S>, key: string, data: unknown): Returns<void>;

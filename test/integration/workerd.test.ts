@@ -614,7 +614,7 @@ describe("meeting tools across a crash", () => {
 });
 
 describe("breakout rooms across a crash", () => {
-  it("keeps each participant's group over kill -9; the announced return happens by itself after the restart", async () => {
+  it("keeps each group over kill -9; the announced return happens by itself after the restart", async () => {
     let server = await startServer();
     const { dataDir, port } = server;
     try {

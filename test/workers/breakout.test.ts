@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CommandOf } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
-import { fireTimers, type Peer, RoomHarness, sees } from "./harness";
+import { fireTimers, type Peer, RoomHarness, sees, timeTravel } from "./harness";
 
 type Start = Extract<CommandOf<"breakout">, { action: "start" }>;
 const start = (fields: Omit<Start, "action">): CommandOf<"breakout"> => ({ action: "start", ...fields });
@@ -211,9 +211,10 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
     await sees(anna, guest.id);
     const returned = await welcomed(cem, stopMark[6]!);
     expect(listed(returned)).toEqual(expect.arrayContaining(all.filter((id) => id !== cem.id)));
-    // The main room's chat is as it was: the rooms' messages stay in the rooms.
-    const mainChat = ((back.payload as any).modules.chat.messages as { content: string }[]).map((m) => m.content);
-    expect(mainChat).toEqual(["Hauptraum spricht", "ende main"]);
+    // The main room's chat is as it was: the rooms' messages stay in the rooms, also for those who wrote them.
+    const chatOf = (frame: any) => (frame.payload.modules.chat.messages as { content: string }[]).map((m) => m.content);
+    expect(chatOf(back)).toEqual(["Hauptraum spricht", "ende main"]);
+    expect(chatOf(await welcomed(member, stopMark[2]!))).toEqual(["Hauptraum spricht", "ende main"]);
   });
 
   it("returns a reconnecting participant into the same group, and tools follow the chair's group", async () => {
@@ -256,5 +257,29 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
     expect((refreshed.payload as any).modules.timer.active).toMatchObject({ started_by: moderator.id });
     const guestBack = await welcomed(guest, marks[1]!);
     expect((guestBack.payload as any).modules.timer.active).toMatchObject({ started_by: moderator.id });
+  });
+
+  it("forgets a room's member with them; an exclusive microphone and breakout rooms exclude each other", async () => {
+    const { room, owner, member, guest } = await RoomHarness.seated();
+    const queue = { action: "start", strategy: "none", exclusive_microphone: true } as const;
+    await owner.command("automod", queue);
+    const rooms = [
+      { name: "A", assignments: [member.id] },
+      { name: "B", assignments: [guest.id] },
+    ];
+    expect(await owner.refused("breakout", start({ rooms }))).toBe("automod_active");
+    await owner.command("automod", { action: "stop" });
+    await owner.command("breakout", start({ rooms }));
+    expect(await owner.refused("automod", queue)).toBe("breakout_active");
+    await welcomed(guest, 0);
+    // The guest leaves and the room forgets them: everyone hears they are back in the main room (for a return).
+    const watched = owner.client.frames.length;
+    guest.client.close();
+    await timeTravel.leftEarlier(room.room.id, 10 * 60_000, guest.id);
+    expect(await fireTimers(room.room.id)).toBe(true);
+    const back = await owner.client.next((f) => f.payload.message === "switched", 10_000, watched);
+    expect(back.payload).toEqual({ message: "switched", participant_id: guest.id, room: null });
+    const assigned = (await room.dump("breakout")).breakout_assigned;
+    expect(assigned?.map((r) => r.participant_id)).toEqual([member.id]);
   });
 });

@@ -24,6 +24,8 @@ export interface AutomodService {
   meetingOver(): Promise<void>;
   handChanged(participantId: string, raised: boolean): void;
   currentSpeaker(): string | undefined;
+  /** Whether a running queue holds everyone's microphone but the speaker's (breakout rooms do not open then). */
+  exclusiveMicrophone(): boolean;
 }
 
 declare module "../module" {
@@ -228,6 +230,10 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
   if (running(ctx)) {
     return { error: "automod_active", text: "a speaker queue runs already (perhaps in another room); stop it first" };
   }
+  // Microphone restrictions are the whole room's: the speaker's alone would silence every breakout room.
+  if (command.exclusive_microphone && ctx.services.breakout.open()) {
+    return { error: "breakout_active", text: "an exclusive microphone needs the breakout rooms closed" };
+  }
   const group = groupOfStarter(ctx, sender);
   const refused = command.playlist && unknownIn(ctx, group, command.playlist);
   if (refused) return refused;
@@ -355,15 +361,16 @@ export const automod = defineModule<"automod", Runtime>({
   },
   hooks: {
     async connected(ctx, connection, held) {
-      // The speaker is back in time (and in the room, not waiting): the floor stays theirs.
-      if (held || running(ctx)?.speaker !== connection.participantId) return;
+      // The speaker is back in time (in the room, not waiting, in the queue's group): the floor stays theirs.
+      const row = running(ctx);
+      if (held || !row || row.speaker !== connection.participantId || !here(ctx, row, row.speaker)) return;
       ctx.sql.exec("UPDATE automod_running SET speaker_away = 0");
       await ctx.timers.cancel(SPEAKER_AWAY);
     },
     async left(ctx, participantId) {
       if (running(ctx)?.speaker === participantId) await speakerAway(ctx);
     },
-    async moved(ctx, participantId) {
+    async rejoined(ctx, participantId) {
       // A speaker who went into another breakout room is away from this queue's (back in time: theirs again).
       const row = running(ctx);
       if (row?.speaker !== participantId) return;
@@ -409,5 +416,6 @@ export const automod = defineModule<"automod", Runtime>({
       if (changed) announceSoon(ctx);
     },
     currentSpeaker: () => running(ctx)?.speaker ?? undefined,
+    exclusiveMicrophone: () => running(ctx)?.exclusive_microphone === 1,
   }),
 });

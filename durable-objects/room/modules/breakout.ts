@@ -14,6 +14,8 @@ export interface BreakoutService {
    * its breakout room is open, else the main room (undefined), which everyone is back in.
    */
   audience(group: string | undefined): string | undefined;
+  /** Whether breakout rooms are open. */
+  open(): boolean;
 }
 
 declare module "../module" {
@@ -115,6 +117,11 @@ function plan(ctx: Context, command: StartCommand, ids: string[]): Map<string, s
 
 function start(ctx: Context, sender: Sender, command: StartCommand): CommandError | Promise<void> {
   if (running(ctx)) return { error: "breakout_active", text: "breakout rooms are open already; stop them first" };
+  // Microphone restrictions are the whole room's: a queue holding everyone's microphone but the speaker's would
+  // silence every breakout room.
+  if (ctx.services.automod.exclusiveMicrophone()) {
+    return { error: "automod_active", text: "a speaker queue holds the microphones; stop it first" };
+  }
   const inRoom = new Set(ctx.roster.inRoom().map((m) => m.participantId));
   const unknown = command.rooms.flatMap((r) => r.assignments ?? []).find((id) => !inRoom.has(id));
   if (unknown) return { error: "not_found", text: `nobody of id ${unknown} is in the room` };
@@ -199,9 +206,11 @@ export const breakout = defineModule({
   hooks: {
     // A reconnect (also after a restart) comes back into the group the roster kept for them.
     gone(ctx, participantId) {
-      // The room forgot them: if they come back, they start in the main room.
+      // The room forgot them: if they come back, they start in the main room (as everyone hears).
       const row = running(ctx);
-      if (row) return place(ctx, row, participantId, null);
+      if (!row || roomOf(ctx, participantId) === null) return;
+      ctx.emit({ to: "everyone" }, { message: "switched", participant_id: participantId, room: null });
+      return place(ctx, row, participantId, null);
     },
     async timer(ctx, key) {
       const row = running(ctx);
@@ -213,6 +222,7 @@ export const breakout = defineModule({
       const row = running(ctx);
       if (row) await finish(ctx, row, "meeting_ended");
     },
+    open: () => running(ctx) !== undefined,
     audience: (group) => {
       const row = group === undefined ? undefined : running(ctx);
       return row && group?.endsWith(`@${row.run}`) ? group : undefined;

@@ -47,13 +47,13 @@ const isChair = (ctx: Context, participantId: string) => {
 };
 
 /**
- * The messages a participant may read: global ones of their breakout group (or the main room), their own, private
- * ones to them, and as a chair moderators'.
+ * The messages a participant may read: global ones of their breakout group (or the main room; their own too only
+ * there), their own others, private ones to them, and as a chair moderators'.
  */
 function visible(ctx: Context, participantId: string): { where: string; args: SqlStorageValue[] } {
   return {
-    where: `((scope = 'global' AND group_id IS ?) OR source = ? OR (scope = 'private' AND target = ?)
-      OR (scope = 'moderators' AND ? = 1))`,
+    where: `((scope = 'global' AND group_id IS ?) OR (scope != 'global' AND source = ?)
+      OR (scope = 'private' AND target = ?) OR (scope = 'moderators' AND ? = 1))`,
     args: [
       ctx.roster.groupOf(participantId) ?? null,
       participantId,

@@ -115,6 +115,12 @@ function stop(ctx: Context, reason: StopReason, sender?: Sender): CommandError |
   return ctx.timers.cancel(EXPIRY);
 }
 
+function unready(ctx: Context, participantId: string): void {
+  const row = running(ctx);
+  const gone = ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", participantId).rowsWritten;
+  if (row && gone > 0) announceReady(ctx, row, participantId, false);
+}
+
 /** A countdown whose end passed (the alarm may not have come yet, e.g. right after a restart). */
 const runOut = (ctx: Context, row: TimerRow) => row.ends_at !== null && row.ends_at <= ctx.now();
 
@@ -183,9 +189,12 @@ export const timer = defineModule<"timer", Runtime>({
     },
     left(ctx, participantId) {
       // Whoever left is no longer counted as ready: chairs and everyone hear the new count.
+      unready(ctx, participantId);
+    },
+    rejoined(ctx, participantId) {
+      // So is whoever went into another breakout room than the timer's.
       const row = running(ctx);
-      const gone = ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", participantId).rowsWritten;
-      if (row && gone > 0) announceReady(ctx, row, participantId, false);
+      if (row && !inAudience(ctx, row.group_id, participantId)) unready(ctx, participantId);
     },
     deleted(ctx) {
       clearTimeout(ctx.state.count);

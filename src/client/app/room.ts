@@ -4,6 +4,7 @@ import { ApiError, api } from "./api";
 import { closeDialogs } from "./dialog";
 import { fill, h } from "./dom";
 import { refusalText, type TextKey, t } from "./i18n";
+import { BreakoutPanel } from "./panels/breakout";
 import { ChatPanel } from "./panels/chat";
 import { Commands } from "./panels/commands";
 import { FeedbackPanel } from "./panels/feedback";
@@ -80,6 +81,7 @@ class RoomView {
   private readonly votes: VotesPanel;
   private readonly polls = new PollsPanel(this.state);
   private readonly timer = new TimerPanel(this.state);
+  private readonly breakout = new BreakoutPanel(this.state);
   private readonly speakers = new SpeakersPanel(this.state, () => this.feedback.refresh());
   private readonly feedback = new FeedbackPanel(this.state, () => this.speakers.speaking());
   private readonly stage = new StagePanel(this.state, () => this.toolbar.update());
@@ -128,6 +130,7 @@ class RoomView {
         this.votes,
         this.polls,
         this.timer,
+        this.breakout,
         this.speakers,
         this.feedback,
         this.stage,
@@ -164,6 +167,7 @@ class RoomView {
     this.votes.show(joined.modules.legal_vote);
     this.polls.show(joined.modules.polls);
     this.timer.show(joined.modules.timer);
+    this.breakout.show(joined.modules.breakout);
     this.speakers.show(joined.modules.automod);
     this.feedback.show(joined.modules.feedback);
     this.setStatus("connected");
@@ -201,6 +205,7 @@ class RoomView {
           this.votes.view(),
           this.polls.view(),
           this.timer.view(),
+          this.breakout.view(),
           this.speakers.view(),
           this.feedback.view(),
           this.chat.view(),

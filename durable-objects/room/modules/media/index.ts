@@ -328,9 +328,9 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     closed(ctx, connection) {
       return ctx.state.bridge.closed(connection);
     },
-    async moved(ctx, participantId, from) {
-      // Their client sets media up afresh with the new group's join_success, as after a reconnect: the old group
-      // sees their streams end, and the SFU forgets their handles.
+    async rejoined(ctx, participantId, from) {
+      // Their client sets media up afresh with the join_success, as after a reconnect: the old group sees their
+      // streams end, and the SFU forgets their handles.
       if (ctx.sql.exec("DELETE FROM media_streams WHERE participant_id = ?", participantId).rowsWritten > 0) {
         const publisher = { participant_id: participantId, streams: {} };
         ctx.emit({ to: "group", group: from }, { message: "publisher_update", publisher });

@@ -32,8 +32,6 @@ export class StagePanel {
   private mode: "mesh" | "sfu" = "mesh";
   /** The connection the session is on, and its newest ICE servers (for a session set up later). */
   private signaling: Signaling | undefined;
-  /** The breakout room the session is in (null: the main room). */
-  private group: string | null = null;
   private iceServers: RTCIceServer[] = [];
   private localCamera: MediaStream | undefined;
   private screen: MediaStream | undefined;
@@ -78,11 +76,8 @@ export class StagePanel {
    */
   async start(signaling: Signaling, joined: JoinSuccess): Promise<void> {
     const { media, turn } = joined.modules;
-    const group = joined.modules.breakout?.room ?? null;
-    // Another join_success on this connection: in another breakout group its media starts over there (as after a
-    // reconnect; the room dropped its old streams), in the same group (the rooms closed around it) it goes on.
-    if (this.media && this.signaling === signaling && this.group === group) return;
-    this.group = group;
+    // Another join_success on this connection (moved into another breakout group, or the rooms closed around it):
+    // its media starts over, as after a reconnect (the room dropped its old streams).
     if (this.media) this.disconnect();
     this.publishers.clear();
     for (const p of media?.publishers ?? []) this.publishers.set(p.participant_id, p);
