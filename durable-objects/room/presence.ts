@@ -5,24 +5,31 @@ import { type Transport, toParticipant } from "./transport";
 
 export type LeaveReason = "quit" | "disconnected" | "removed" | "switched";
 
+const leaveKey = (participantId: string, group: Group) => `${participantId} ${group ?? ""}`;
+
 /**
- * Presence changes since the last batch; a join and a leave of one participant within a batch cancel out where
- * they concern one group (a move leaves one group and joins another: both are told).
+ * Presence changes since the last batch: who joined (their group is read when the batch goes out), and each group
+ * they left unless they joined it again after (a move leaves one group and joins another: both are told).
  */
 export class PresenceChanges {
   private joined = new Set<string>();
-  private left = new Map<string, { reason: LeaveReason; group: Group }>();
+  /** By participant and group: a participant may leave several groups within one batch (moves). */
+  private left = new Map<string, { id: string; reason: LeaveReason; group: Group }>();
   private updated = new Set<string>();
 
   join(participantId: string, group: Group): void {
-    if (this.left.get(participantId)?.group === group) this.left.delete(participantId);
+    this.left.delete(leaveKey(participantId, group));
     this.joined.add(participantId);
   }
 
-  /** A leave of `group`, which never heard of a join not yet announced. */
+  /**
+   * A leave of `group`. It is told even when the join is not announced yet: others who came or moved into the group
+   * meanwhile were listed with it in their join_success.
+   */
   leave(participantId: string, reason: LeaveReason, group: Group): void {
     this.updated.delete(participantId);
-    if (!this.joined.delete(participantId)) this.left.set(participantId, { reason, group });
+    this.joined.delete(participantId);
+    this.left.set(leaveKey(participantId, group), { id: participantId, reason, group });
   }
 
   /** A joiner's first announcement already carries its current state. */
@@ -32,7 +39,7 @@ export class PresenceChanges {
 
   /** The batch; leaves by the group they left. */
   take(): { joined: string[]; left: { id: string; reason: LeaveReason; group: Group }[]; updated: string[] } {
-    const left = [...this.left].map(([id, leave]) => ({ id, ...leave }));
+    const left = [...this.left.values()];
     const batch = { joined: [...this.joined], left, updated: [...this.updated] };
     this.joined = new Set();
     this.left = new Map();

@@ -64,6 +64,8 @@ export class Roster {
   private readonly heldIds: Set<string>;
   /** Participants in a breakout group, by group (kept in memory too: every fan-out to a group reads it). */
   private readonly groups: Map<string, string>;
+  /** The same, by group. */
+  private readonly groupMembers = new Map<string, Set<string>>();
   /** Presence changes not yet sent. */
   readonly changes = new PresenceChanges();
 
@@ -104,7 +106,37 @@ export class Roster {
     const grouped = sql.exec<{ id: string; group_id: string }>(
       "SELECT id, group_id FROM participants WHERE group_id IS NOT NULL",
     );
-    this.groups = new Map([...grouped].map((r) => [r.id, r.group_id]));
+    this.groups = new Map();
+    for (const row of grouped) this.placeInGroup(row.id, row.group_id);
+  }
+
+  private placeInGroup(participantId: string, group: string | undefined): void {
+    const from = this.groups.get(participantId);
+    if (from !== undefined) {
+      const members = this.groupMembers.get(from);
+      members?.delete(participantId);
+      if (members?.size === 0) this.groupMembers.delete(from);
+    }
+    if (group === undefined) {
+      this.groups.delete(participantId);
+      return;
+    }
+    this.groups.set(participantId, group);
+    const members = this.groupMembers.get(group) ?? new Set();
+    members.add(participantId);
+    this.groupMembers.set(group, members);
+  }
+
+  /**
+   * The sockets of everyone admitted in a breakout group (undefined: the main room), found through the groups'
+   * members rather than every socket's attachment.
+   */
+  groupSockets(group: string | undefined): WebSocket[] {
+    const admitted = (id: string) => !this.heldIds.has(id);
+    if (group === undefined) return this.sockets.socketsOf((id) => admitted(id) && !this.groups.has(id));
+    const members = this.groupMembers.get(group);
+    if (!members) return [];
+    return [...members].filter(admitted).flatMap((id) => this.sockets.of(id).map((s) => s.socket));
   }
 
   member(participantId: string): Member | undefined {
@@ -364,8 +396,7 @@ export class Roster {
     const from = this.groupOf(participantId);
     if (from === group) return false;
     this.sql.exec("UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
-    if (group === undefined) this.groups.delete(participantId);
-    else this.groups.set(participantId, group);
+    this.placeInGroup(participantId, group);
     if (this.isConnected(participantId) && !this.isHeld(participantId)) {
       this.changes.leave(participantId, "switched", from);
       this.changes.join(participantId, group);
@@ -422,7 +453,7 @@ export class Roster {
     // Registered users keep their row (their role survives); guests are gone for good.
     if (row.kind === "guest") {
       this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
-      this.groups.delete(participantId);
+      this.placeInGroup(participantId, undefined);
     }
     return true;
   }

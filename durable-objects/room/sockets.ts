@@ -63,6 +63,13 @@ export class SocketIndex {
     }));
   }
 
+  /** The sockets of every participant for whom `include` holds (no attachment is read). */
+  socketsOf(include: (participantId: string) => boolean): WebSocket[] {
+    const all: WebSocket[] = [];
+    for (const [participantId, sockets] of this.byParticipant) if (include(participantId)) all.push(...sockets);
+    return all;
+  }
+
   /** Connections of every participant for whom `include` holds. */
   connections(include: (participantId: string) => boolean): Connection[] {
     const all: Connection[] = [];

@@ -106,12 +106,8 @@ export class Transport {
 
   /** Admitted sockets in a breakout group (undefined: the main room, which is everyone while no group is open). */
   private groupSockets(group: string | undefined): WebSocket[] {
-    const roster = this.roster;
-    if (!roster.anyGrouped()) return group === undefined ? this.admittedSockets() : [];
-    return this.admittedSockets().filter((socket) => {
-      const participantId = (socket.deserializeAttachment() as Connection | null)?.participantId;
-      return participantId !== undefined && roster.groupOf(participantId) === group;
-    });
+    if (!this.roster.anyGrouped()) return group === undefined ? this.admittedSockets() : [];
+    return this.roster.groupSockets(group);
   }
 
   private targets(target: Target): Iterable<WebSocket> {

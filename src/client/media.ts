@@ -21,7 +21,8 @@ export interface MediaOptions {
  */
 export abstract class MediaSession {
   protected readonly local = new Map<Stream, MediaStream>();
-  private readonly unsubscribe: (() => void)[];
+  /** Listeners to remove at the close (subclasses add theirs). */
+  protected readonly unsubscribe: (() => void)[];
   private queue: Promise<void> = Promise.resolve();
 
   constructor(

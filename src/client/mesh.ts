@@ -18,6 +18,11 @@ export class MeshMedia extends MediaSession {
 
   constructor(signaling: Signaling, options: MediaOptions, publishers: Publisher[] = []) {
     super(signaling, options);
+    // Someone who left, or moved into another breakout room, gets none of our streams any more (theirs to us end
+    // with their publisher_update).
+    this.unsubscribe.push(
+      signaling.on("control", "left", ({ participants }) => this.enqueue(() => this.dropSubscribers(participants))),
+    );
     for (const publisher of publishers) this.subscribeTo(publisher);
   }
 
@@ -31,6 +36,17 @@ export class MeshMedia extends MediaSession {
   protected disconnectLocal(stream: Stream): void {
     for (const [id, pc] of this.connections) {
       if (id.startsWith(`${this.options.selfId}/`) && id.endsWith(`/${stream}`)) {
+        pc.close();
+        this.connections.delete(id);
+      }
+    }
+  }
+
+  private dropSubscribers(participants: readonly string[]): void {
+    const gone = new Set(participants);
+    for (const [id, pc] of this.connections) {
+      const [publisher, subscriber] = id.split("/");
+      if (publisher === this.options.selfId && gone.has(subscriber!)) {
         pc.close();
         this.connections.delete(id);
       }

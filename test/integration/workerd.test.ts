@@ -635,7 +635,8 @@ describe("breakout rooms across a crash", () => {
       anna.client.send("chat", { action: "send_message", content: "im Haushalt" });
       await anna.client.message("chat", "message_sent");
       // The return is announced for a time after the restart: the room's scheduler has to bring everyone back.
-      chair.client.send("breakout", { action: "stop", delay_seconds: 10 });
+      // 20 s: the restart below takes a few seconds; the reconnects must find the rooms still open.
+      chair.client.send("breakout", { action: "stop", delay_seconds: 20 });
       const closing = (await chair.client.message("breakout", "closing")).payload as any;
       await server.crash();
       server = await startServer({ dataDir, port });
@@ -643,6 +644,7 @@ describe("breakout rooms across a crash", () => {
       const annaAgain = await join(server.base, annaToken, room.id);
       const berndAgain = await join(server.base, berndToken, room.id);
       const chairAgain = await join(server.base, owner, room.id);
+      expect(Date.now(), "the restart took longer than the announced return").toBeLessThan(Date.parse(closing.at));
       const state = (joined: any) => ({
         room: joined.modules.breakout.room,
         chat: joined.modules.chat.messages.map((m: any) => m.content),

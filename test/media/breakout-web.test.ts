@@ -25,17 +25,35 @@ async function decodingFrom(page: Page): Promise<string[]> {
     .sort();
 }
 
-/** Waits until each page decodes the cameras of exactly the participants `expected` names for it (itself aside). */
+/**
+ * Waits until each page decodes the cameras of exactly the participants `expected` names for it (itself aside), in
+ * two windows in a row. Call it after a positive barrier (the streams that must arrive are decoding): a stream that
+ * must not arrive would have come with the same subscription change.
+ */
 async function untilDecoding(pages: Map<string, Page>, expected: (self: string) => string[], what: string) {
-  const pending = new Map(pages);
+  const matches = new Map([...pages.keys()].map((id) => [id, 0]));
   const deadline = Date.now() + 90_000;
-  while (pending.size > 0) {
-    for (const [self, page] of pending) {
+  while ([...matches.values()].some((n) => n < 2)) {
+    for (const [self, page] of pages) {
+      if (matches.get(self)! >= 2) continue;
       const others = (await decodingFrom(page)).filter((id) => id !== self);
-      if (JSON.stringify(others) === JSON.stringify(expected(self).sort())) pending.delete(self);
+      const match = JSON.stringify(others) === JSON.stringify(expected(self).sort());
+      matches.set(self, match ? matches.get(self)! + 1 : 0);
     }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what} (still waiting for ${[...pending.keys()]})`);
+    if (Date.now() > deadline) throw new Error(`timed out: ${what} (${JSON.stringify([...matches])})`);
   }
+}
+
+/** Waits until `page` decodes the cameras of at least `wanted` (the positive barrier). */
+async function untilDecodes(page: Page, wanted: string[], what: string): Promise<void> {
+  await until(
+    async () => {
+      const decoding = await decodingFrom(page);
+      return wanted.every((id) => decoding.includes(id));
+    },
+    what,
+    90_000,
+  );
 }
 
 describe("breakout rooms in the web client (real workerd, Janus, Chromium)", () => {
@@ -82,15 +100,21 @@ describe("breakout rooms in the web client (real workerd, Janus, Chromium)", () 
         await until(async () => (await page.locator("#participants li").count()) <= 2, "only the room's people");
       expect(await others[1]!.locator("#participants li").count()).toBe(2);
       expect(await others[2]!.locator("#participants li").count()).toBe(1);
+      // Barrier: both movers of room 1 publish again and see each other; then every page decodes its group only.
+      await untilDecodes(others[0]!, [jens], "Amira decodes Jens");
+      await untilDecodes(others[1]!, [amira], "Jens decodes Amira");
       const groups: Record<string, string[]> = { [chair]: [], [amira]: [jens], [jens]: [amira], [lena]: [] };
       await untilDecoding(byId, (self) => groups[self]!, "each decodes its own group only");
       // Both rooms' media runs on the one node the room is pinned to.
       const nodes = await sfuNodes(rig.server.base);
       expect(nodes.filter((n) => n.rooms > 0).map((n) => n.rooms)).toEqual([1]);
 
-      // The chair switches into room 2: chair and Lena see each other; room 1 is unchanged.
-      await owner.click("#breakout-switch-b2");
+      // The chair switches into room 2 from the keyboard: chair and Lena see each other; room 1 is unchanged.
+      await owner.focus("#breakout-switch-b2");
+      await owner.keyboard.press("Enter");
       await owner.waitForSelector(".breakout-current >> text=Raum 2");
+      await untilDecodes(owner, [lena], "the chair decodes Lena");
+      await untilDecodes(others[2]!, [chair], "Lena decodes the chair");
       const joinedB2: Record<string, string[]> = { [chair]: [lena], [amira]: [jens], [jens]: [amira], [lena]: [chair] };
       await untilDecoding(byId, (self) => joinedB2[self]!, "the chair in room 2");
       expect(await axeViolations(owner)).toEqual([]);

@@ -228,10 +228,16 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
         ],
       }),
     );
-    await welcomed(member, 0);
-    await welcomed(guest, 0);
+    await welcomed(member, 1);
+    await welcomed(guest, 1);
+    // The member leaves: the moderator, in the same room, sees it (so the join below is a reconnect).
+    const watched = moderator.client.frames.length;
     member.client.close(1000);
-    await owner.client.next((f) => (f.payload as any).message === "left");
+    await moderator.client.next(
+      (f) => (f.payload as any).message === "left" && (f.payload as any).participants.includes(member.id),
+      10_000,
+      watched,
+    );
     const again = await room.join("Mitglied");
     expect((again.joined as any).modules.breakout.room).toBe("b1");
     expect(listed({ payload: again.joined })).toEqual([moderator.id]);
@@ -271,7 +277,7 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
     await owner.command("automod", { action: "stop" });
     await owner.command("breakout", start({ rooms }));
     expect(await owner.refused("automod", queue)).toBe("breakout_active");
-    await welcomed(guest, 0);
+    await welcomed(guest, 1);
     // The guest leaves and the room forgets them: everyone hears they are back in the main room (for a return).
     const watched = owner.client.frames.length;
     guest.client.close();
@@ -281,5 +287,47 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
     expect(back.payload).toEqual({ message: "switched", participant_id: guest.id, room: null });
     const assigned = (await room.dump("breakout")).breakout_assigned;
     expect(assigned?.map((r) => r.participant_id)).toEqual([member.id]);
+  });
+
+  it("keeps media inside each group: publishers, join states, subscriptions and relays (mesh)", async () => {
+    const { room, owner, member, guest } = await RoomHarness.seated();
+    const anna = await room.join("Anna");
+    await sees(owner, anna.id);
+    const rooms = [
+      { name: "A", assignments: [member.id, anna.id] },
+      { name: "B", assignments: [guest.id] },
+    ];
+    await owner.command("breakout", start({ rooms }));
+    for (const peer of [member, anna, guest]) await welcomed(peer, 1);
+    const marks = [owner, guest].map((p) => p.client.frames.length);
+    member.client.send("media", { action: "publish", stream: "camera", audio: true, video: true });
+    const published = await anna.client.next((f) => f.payload.message === "publisher_update", 10_000, 1);
+    expect(published.payload).toMatchObject({ publisher: { participant_id: member.id } });
+    // Someone in another group cannot ask for the stream, nor reach the publisher through the relay.
+    expect(await guest.refused("media", { action: "subscribe", target: member.id, stream: "camera" })).toBe(
+      "not_found",
+    );
+    const offer = { action: "relay", target: guest.id, publisher: member.id, stream: "camera", kind: "offer" } as const;
+    expect(await member.refused("media", { ...offer, sdp: "v=0\r\n" })).toBe("not_found");
+    // Barrier: the owner's own command is answered after the publish; no media frame reached the other groups.
+    await owner.command("chat", { action: "send_message", content: "Hauptraum" });
+    for (const [i, peer] of [owner, guest].entries()) {
+      const media = peer.client.frames
+        .slice(marks[i])
+        .filter((f) => f.namespace === "media" && f.payload.message !== "error");
+      expect(media).toEqual([]);
+    }
+    // Join states list the group's publishers only.
+    const inB1 = await room.join("Anna");
+    expect((inB1.joined as any).modules.media.publishers.map((p: any) => p.participant_id)).toEqual([member.id]);
+    expect((await room.join()).joined).toMatchObject({ modules: { media: { publishers: [] } } });
+    // The publisher moves: its old group sees its streams end; it publishes afresh in the new one.
+    const annaMark = anna.client.frames.length;
+    await owner.command("breakout", { action: "stop" });
+    const ended = await anna.client.next((f) => f.payload.message === "publisher_update", 10_000, annaMark);
+    expect(ended.payload).toEqual({
+      message: "publisher_update",
+      publisher: { participant_id: member.id, streams: {} },
+    });
   });
 });

@@ -1,7 +1,14 @@
 import { BREAKOUT_AUTHORITY, CHAIRS, type ParsedCommandOf } from "../../../src/protocol";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../module";
 
-type Context = ModuleContext<"breakout">;
+/**
+ * The running rooms as join states describe them, built once per change (a start or stop moves everyone, and each
+ * mover's join_success carries them); in memory.
+ */
+interface Cache {
+  described?: ReturnType<typeof describe>;
+}
+type Context = ModuleContext<"breakout", Cache>;
 type StartCommand = Extract<ParsedCommandOf<"breakout">, { action: "start" }>;
 type EndReason = "by_moderator" | "expired" | "meeting_ended";
 
@@ -44,7 +51,7 @@ const running = (ctx: Context) => ctx.sql.exec<RunningRow>("SELECT * FROM breako
 const roomsOf = (row: RunningRow) => JSON.parse(row.rooms) as { id: string; name: string }[];
 
 /** Who is in which breakout room (the main room's participants are left out). */
-function assignment(ctx: Context): Record<string, string> {
+function assignment(ctx: Pick<Context, "sql">): Record<string, string> {
   const rows = ctx.sql.exec<{ participant_id: string; room: string }>("SELECT * FROM breakout_assigned");
   return Object.fromEntries([...rows].map((r) => [r.participant_id, r.room]));
 }
@@ -55,7 +62,7 @@ const roomOf = (ctx: Context, participantId: string) =>
     .exec<{ room: string }>("SELECT room FROM breakout_assigned WHERE participant_id = ?", participantId)
     .toArray()[0]?.room ?? null;
 
-function describe(ctx: Context, row: RunningRow) {
+function describe(ctx: Pick<Context, "sql">, row: RunningRow) {
   return {
     rooms: roomsOf(row),
     assignment: assignment(ctx),
@@ -73,6 +80,7 @@ const groupOf = (row: RunningRow, room: string | null) => (room === null ? undef
  * which moves them (the promise settles once their connections have the new group's join_success).
  */
 function place(ctx: Context, row: RunningRow, participantId: string, room: string | null): Promise<void> {
+  ctx.state.described = undefined;
   if (room === null) ctx.sql.exec("DELETE FROM breakout_assigned WHERE participant_id = ?", participantId);
   else {
     ctx.sql.exec(
@@ -136,6 +144,7 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     sender.participantId,
     crypto.randomUUID(),
   );
+  ctx.state.described = undefined;
   const row = running(ctx)!;
   // Everyone hears who goes where before the movers get their rooms' join_success.
   const moves = [...plan(ctx, command, ids)].map(([id, room]) => place(ctx, row, id, room));
@@ -152,6 +161,7 @@ function finish(ctx: Context, row: RunningRow, reason: EndReason, sender?: Sende
   const assigned = assignment(ctx);
   const moves = Object.keys(assigned).map((id) => place(ctx, row, id, null));
   ctx.sql.exec("DELETE FROM breakout_running");
+  ctx.state.described = undefined;
   ctx.emit({ to: "everyone" }, { message: "stopped", reason }, sender);
   const stayed = ctx.roster.admitted().filter((m) => !Object.hasOwn(assigned, m.participantId));
   const refreshed = stayed.map((m) => ctx.room.refresh(m.participantId));
@@ -165,8 +175,9 @@ function finish(ctx: Context, row: RunningRow, reason: EndReason, sender?: Sende
  * themselves where allowed; a chair stops them, at once or with a delay everyone is told of. Durations go through
  * the room's scheduler and survive a restart.
  */
-export const breakout = defineModule({
+export const breakout = defineModule<"breakout", Cache>({
   namespace: "breakout",
+  state: () => ({}),
   migrations: [
     `CREATE TABLE breakout_running (id INTEGER PRIMARY KEY CHECK (id = 1), rooms TEXT NOT NULL, ends_at INTEGER,
       allow_self_switch INTEGER NOT NULL, closing_at INTEGER, started_by TEXT NOT NULL)`,
@@ -193,15 +204,18 @@ export const breakout = defineModule({
     }
     const delay = command.delay_seconds ?? 0;
     if (delay === 0) return finish(ctx, row, "by_moderator", sender);
-    const at = ctx.now() + delay * 1000;
+    // A delayed stop brings the return forward, never past the rooms' end.
+    const at = Math.min(ctx.now() + delay * 1000, row.ends_at ?? Number.POSITIVE_INFINITY);
     ctx.sql.exec("UPDATE breakout_running SET closing_at = ?", at);
+    ctx.state.described = undefined;
     ctx.emit({ to: "everyone" }, { message: "closing", at: iso(at)! }, sender);
     return ctx.timers.schedule(END, at);
   },
   joinState(ctx, connection) {
     const row = running(ctx);
     if (!row) return { active: null, room: null };
-    return { active: describe(ctx, row), room: roomOf(ctx, connection.participantId) };
+    ctx.state.described ??= describe(ctx, row);
+    return { active: ctx.state.described, room: roomOf(ctx, connection.participantId) };
   },
   hooks: {
     // A reconnect (also after a restart) comes back into the group the roster kept for them.

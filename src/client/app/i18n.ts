@@ -531,10 +531,12 @@ const de = {
   breakoutName: "Name von Raum {n}",
   breakoutDefaultName: "Raum {n}",
   breakoutAssign: "Wer geht in welchen Raum?",
-  breakoutAssignHint: "Gastgeber/in und Moderation bleiben im Hauptraum und wechseln bei Bedarf selbst.",
-  breakoutAssignNobody: "Außer der Moderation ist niemand im Raum.",
+  breakoutAssignHint:
+    "Gastgeber/in und Moderation bleiben im Hauptraum, wenn Sie ihnen keinen Raum geben; sie wechseln auch selbst.",
+  breakoutAssignNobody: "Außer Ihnen ist niemand im Raum.",
   breakoutMainRoom: "Hauptraum",
-  breakoutRandom: "Alle, die oben noch auf „Hauptraum“ stehen, zufällig und gleichmäßig auf die Räume verteilen",
+  breakoutRandom:
+    "Alle außer Gastgeber/in und Moderation, die oben noch auf „Hauptraum“ stehen, zufällig und gleichmäßig verteilen",
   breakoutDuration: "Dauer in Minuten (optional)",
   breakoutDurationHint: "1 bis {max} Minuten; danach kehren alle von selbst zurück. Leer lassen für keine Begrenzung.",
   breakoutSelfSwitch: "Teilnehmende dürfen selbst den Raum wechseln",
@@ -1085,10 +1087,12 @@ const en: Texts = {
   breakoutName: "Name of room {n}",
   breakoutDefaultName: "Room {n}",
   breakoutAssign: "Who goes into which room?",
-  breakoutAssignHint: "The host and the moderators stay in the main room and switch themselves when they want to.",
-  breakoutAssignNobody: "Nobody but the moderators is in the room.",
+  breakoutAssignHint:
+    "The host and the moderators stay in the main room unless you pick a room for them; they switch themselves too.",
+  breakoutAssignNobody: "Nobody but you is in the room.",
   breakoutMainRoom: "Main room",
-  breakoutRandom: "Spread everyone still set to “Main room” above evenly over the rooms at random",
+  breakoutRandom:
+    "Spread everyone but the host and moderators still set to “Main room” evenly over the rooms at random",
   breakoutDuration: "Duration in minutes (optional)",
   breakoutDurationHint: "1 to {max} minutes; then everyone returns by themselves. Leave empty for no limit.",
   breakoutSelfSwitch: "Participants may switch rooms themselves",

@@ -1,4 +1,5 @@
 import {
+  type EventOf,
   fail,
   LEGAL_VOTE_AUTHORITY,
   type ParsedCommandOf,
@@ -83,6 +84,23 @@ function eligibleOf(vote: VoteDescription): ReadonlyMap<string, string> {
   return eligible;
 }
 const isEligible = (vote: VoteDescription, participantId: string) => eligibleOf(vote).has(participantId);
+
+/**
+ * A vote's event to the breakout group it was started in (see audience.ts) and to each eligible voter elsewhere:
+ * they may vote wherever they are, so they keep seeing it (and its heads).
+ */
+function tellVote(
+  ctx: Context,
+  vote: VoteDescription,
+  group: string | null,
+  event: EventOf<"legal_vote">,
+  sender?: Sender,
+): void {
+  tellAudience(ctx, group, event, sender);
+  for (const { participant_id: id } of vote.eligible) {
+    if (id !== sender?.participantId && !inAudience(ctx, group, id)) ctx.emit({ to: "participant", id }, event);
+  }
+}
 const castOf = (vote: StoredVote) => vote.tally.yes + vote.tally.no + vote.tally.abstain;
 
 /** Fisher–Yates with the platform's random source. */
@@ -199,7 +217,7 @@ function start(ctx: Context, sender: Sender, command: StartCommand): CommandErro
     if (head) ctx.state.store.saveHead(head);
     else scheduleHead(ctx);
     ctx.state.headSentAt = ctx.now();
-    tellAudience(ctx, group, { message: "started", vote_id: vote.id, vote, head }, sender);
+    tellVote(ctx, vote, group, { message: "started", vote_id: vote.id, vote, head }, sender);
     tokens.forEach((token, i) => {
       const voter = { to: "participant", id: vote.eligible[i]!.participant_id } as const;
       ctx.emit(voter, { message: "token", vote_id: vote.id, token });
@@ -348,7 +366,7 @@ function flushUpdate(ctx: Context): void {
   const vote = ctx.state.store.get(pending.voteId);
   if (!vote) return;
   const live = vote.vote.kind === "live_roll_call" ? { tally: vote.tally, ballots: pending.ballots } : {};
-  tellAudience(ctx, vote.group, { message: "updated", vote_id: vote.id, cast: castOf(vote), ...live });
+  tellVote(ctx, vote.vote, vote.group, { message: "updated", vote_id: vote.id, cast: castOf(vote), ...live });
 }
 
 function scheduleHead(ctx: Context): void {
@@ -369,7 +387,7 @@ async function sendHead(ctx: Context): Promise<void> {
   const head = await ctx.state.signer.head(vote.id, vote.last);
   ctx.state.store.saveHead(head);
   if (ctx.state.store.running()?.id === vote.id) {
-    tellAudience(ctx, vote.group, { message: "head", vote_id: vote.id, head });
+    tellVote(ctx, vote.vote, vote.group, { message: "head", vote_id: vote.id, head });
   }
 }
 
@@ -425,7 +443,7 @@ async function finish(
       ending.type === "canceled"
         ? ({ message: "canceled", vote_id: vote.id, reason: ending.reason, head } as const)
         : ({ message: "stopped", vote_id: vote.id, result, head } as const);
-    tellAudience(ctx, vote.group, event, sender);
+    tellVote(ctx, vote.vote, vote.group, event, sender);
     return undefined;
   });
 }
@@ -544,7 +562,8 @@ export const legalVote = defineModule<"legal_vote", Runtime>({
   },
   joinState(ctx, connection) {
     const vote = ctx.state.store.running();
-    if (!vote || !inAudience(ctx, vote.group, connection.participantId)) return { active: null };
+    const id = connection.participantId;
+    if (!vote || (!inAudience(ctx, vote.group, id) && !isEligible(vote.vote, id))) return { active: null };
     const { kind } = vote.vote;
     const option = ctx.state.store.optionOf(vote.id, connection.participantId);
     const receipt = ctx.state.store.receiptOf(vote.id, connection.participantId);

@@ -77,6 +77,10 @@ function announce(ctx: MediaBase, participantId: string): void {
 }
 
 const sameGroup = (ctx: MediaBase, a: string, b: string) => ctx.roster.groupOf(a) === ctx.roster.groupOf(b);
+const groupSize = (ctx: MediaBase, participantId: string) => {
+  const group = ctx.roster.groupOf(participantId);
+  return ctx.roster.admitted().filter((m) => m.group === group).length;
+};
 
 function sdpTooLarge(ctx: MediaBase, sdp: string | undefined): boolean {
   return sdp !== undefined && new TextEncoder().encode(sdp).byteLength > ctx.config.MAX_SDP_BYTES;
@@ -200,10 +204,13 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
     const mesh = pin === undefined;
     switch (command.action) {
       case "publish": {
-        if (mesh && ctx.roster.admittedCount() > ctx.config.MESH_MAX_PARTICIPANTS) {
+        // A mesh connects everyone with everyone of their group (breakout rooms make the groups smaller).
+        if (mesh && groupSize(ctx, sender.participantId) > ctx.config.MESH_MAX_PARTICIPANTS) {
           return {
             error: "media_unavailable",
-            text: `without an SFU a room carries media for at most ${ctx.config.MESH_MAX_PARTICIPANTS} participants`,
+            text: `without an SFU a room (or breakout room) carries media for at most ${
+              ctx.config.MESH_MAX_PARTICIPANTS
+            } participants`,
           };
         }
         const allowed = ctx.services.moderation.audioAllowed(sender.participantId);

@@ -10,7 +10,7 @@ import type { Signaling } from "../../signaling";
 import { announce, dropMissing, fill, h } from "../dom";
 import { refusalText, type TextKey, t } from "../i18n";
 import { refusalSentence, SentCommands } from "./commands";
-import { isChair, type RoomState } from "./state";
+import type { RoomState } from "./state";
 import { clockText, spokenDuration, timeOfDay, untilNextSecond } from "./timer";
 
 type JoinState = JoinSuccess["modules"]["breakout"];
@@ -41,8 +41,8 @@ interface Before {
 }
 
 /**
- * Breakout rooms (breakout). Chairs open 2–50 rooms with a form (their names, for each participant who does not
- * chair a select of main room or room N, the rest spread at random if asked, an optional duration in minutes, whether
+ * Breakout rooms (breakout). Chairs open 2–50 rooms with a form (their names, for each other participant a select
+ * of main room or room N, the rest spread at random if asked, an optional duration in minutes, whether
  * participants may switch themselves), move between the rooms and close them, at once or after a delay. Everyone
  * sees the room they are in, a countdown to the rooms' end or announced return, the rooms and who is in each (names
  * where this page knows them, else the id), and, where switching is allowed, a button into each room. Moves, the
@@ -425,7 +425,7 @@ interface PickEntry {
 }
 
 /**
- * The chairs' form that opens breakout rooms: how many, their names, per participant (who does not chair) a select
+ * The chairs' form that opens breakout rooms: how many, their names, per other participant a select
  * of main room or room N, random spread of the rest, duration in minutes, self switching. Its inputs stay in the
  * page (a language change relabels them); the list of people is built only while the form is open and shown.
  */
@@ -520,12 +520,12 @@ class BreakoutForm {
   }
 
   /**
-   * The list of people follows the room while the form is open: a select per participant who does not chair, by
+   * The list of people follows the room while the form is open: a select per other participant, by
    * name; those who left drop out (focus moves to the neighbouring select).
    */
   refresh(): void {
     if (!this.element.open || this.element.hidden) return;
-    const people = this.state.others().filter((p) => !isChair(p.role));
+    const people = this.state.others();
     dropMissing(this.picks, new Set(people.map((p) => p.participant_id)), "select", this.random);
     const items = people.map(({ participant_id: id }) => {
       let entry = this.picks.get(id);
