@@ -330,4 +330,44 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
       publisher: { participant_id: member.id, streams: {} },
     });
   });
+
+  it("a vote started in a room is that room's; its eligible voters see and cast it from anywhere", async () => {
+    const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    const rooms = [
+      { name: "A", assignments: [moderator.id, member.id] },
+      { name: "B", assignments: [guest.id] },
+    ];
+    await owner.command("breakout", start({ rooms, allow_self_switch: true }));
+    for (const peer of [moderator, member, guest]) await welcomed(peer, 1);
+    const vote = {
+      action: "start",
+      name: "Arbeitsgruppe",
+      kind: "roll_call",
+      enable_abstain: false,
+      rule: { quorum: { numerator: 1, denominator: 2 }, majority: "simple" },
+      auto_close: false,
+    } as const;
+    // Only those in the initiator's room may be named.
+    const outsider = await moderator.command("legal_vote", { ...vote, allowed_participants: [owner.id] });
+    expect(outsider.payload).toMatchObject({ error: "ineligible", participant_ids: [owner.id] });
+    const marks = [owner, guest].map((p) => p.client.frames.length);
+    const started = await moderator.command("legal_vote", { ...vote, allowed_participants: [member.id] });
+    const voteId = (started.payload as any).vote_id as string;
+    await member.client.next((f) => f.namespace === "legal_vote" && f.payload.message === "started", 10_000, 1);
+    // The voter moves to the main room: their join_success there still shows the vote, and their ballot counts.
+    const moveMark = member.client.frames.length;
+    await member.command("breakout", { action: "switch_room", room: null });
+    const there = await welcomed(member, moveMark);
+    expect((there.payload as any).modules.legal_vote.active).toMatchObject({ vote: { id: voteId } });
+    const voted = await member.command("legal_vote", { action: "vote", vote_id: voteId, option: "yes" });
+    expect(voted.payload).toMatchObject({ message: "voted" });
+    await member.client.next((f) => f.namespace === "legal_vote" && f.payload.message === "updated", 10_000, moveMark);
+    // Barrier: the guest's and the owner's own commands come after all of it; neither heard of the vote.
+    expect(await guest.refused("legal_vote", { action: "vote", vote_id: voteId, option: "no" })).toBe("ineligible");
+    await owner.command("chat", { action: "send_message", content: "Hauptraum" });
+    for (const [i, peer] of [owner, guest].entries()) {
+      const heard = peer.client.frames.slice(marks[i]).filter((f) => f.namespace === "legal_vote");
+      expect(heard.map((f) => f.payload.message)).toEqual(peer === guest ? ["error"] : []);
+    }
+  });
 });

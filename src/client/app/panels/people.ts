@@ -47,7 +47,9 @@ export class PeoplePanel {
       this.state.put(participants);
     });
     signaling.on("control", "left", ({ participants }) => {
-      announce(t("leftNotice", { names: participants.map((id) => this.state.get(id)?.display_name ?? id).join(", ") }));
+      // Someone this page never saw (they came and went within one batch) is not announced.
+      const names = participants.flatMap((id) => this.state.get(id)?.display_name ?? []);
+      if (names.length > 0) announce(t("leftNotice", { names: names.join(", ") }));
       this.state.remove(participants);
     });
     signaling.on("control", "update", ({ participant }) => {
