@@ -17,15 +17,26 @@ export function inAudience<N extends Namespace, S>(ctx: ModuleContext<N, S>, gro
   return ctx.roster.groupOf(participantId) === audience(ctx, group);
 }
 
-/** Sends a tool's event to its audience; a sender outside it (a chair in another room) still hears the answer. */
+/**
+ * Sends a tool's event to its audience, and to every device of those in `alsoTo` elsewhere (a vote's eligible
+ * voters, who take part wherever they are; nobody waiting); a sender outside both (a chair in another room) still
+ * hears the answer.
+ */
 export function tellAudience<N extends Namespace, S>(
   ctx: ModuleContext<N, S>,
   group: Stored,
   event: EventOf<N>,
   sender?: Sender,
+  alsoTo: readonly string[] = [],
 ): void {
-  ctx.emit({ to: "group", group: audience(ctx, group) }, event, sender);
-  if (sender && !inAudience(ctx, group, sender.participantId)) ctx.reply(sender, event);
+  const seen = audience(ctx, group);
+  const outside = (id: string) => ctx.roster.groupOf(id) !== seen;
+  ctx.emit({ to: "group", group: seen }, event, sender);
+  for (const id of alsoTo) {
+    if (!outside(id) || ctx.roster.member(id)?.held !== false) continue;
+    ctx.emit({ to: "participant", id }, event, id === sender?.participantId ? sender : undefined);
+  }
+  if (sender && outside(sender.participantId) && !alsoTo.includes(sender.participantId)) ctx.reply(sender, event);
 }
 
 /** The group to store with a tool a participant starts now. */

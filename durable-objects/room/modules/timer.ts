@@ -115,8 +115,7 @@ function stop(ctx: Context, reason: StopReason, sender?: Sender): CommandError |
   return ctx.timers.cancel(EXPIRY);
 }
 
-function unready(ctx: Context, participantId: string): void {
-  const row = running(ctx);
+function unready(ctx: Context, participantId: string, row = running(ctx)): void {
   const gone = ctx.sql.exec("DELETE FROM timer_ready WHERE participant_id = ?", participantId).rowsWritten;
   if (row && gone > 0) announceReady(ctx, row, participantId, false);
 }
@@ -194,7 +193,7 @@ export const timer = defineModule<"timer", Runtime>({
     rejoined(ctx, participantId) {
       // So is whoever went into another breakout room than the timer's.
       const row = running(ctx);
-      if (row && !inAudience(ctx, row.group_id, participantId)) unready(ctx, participantId);
+      if (row && !inAudience(ctx, row.group_id, participantId)) unready(ctx, participantId, row);
     },
     deleted(ctx) {
       clearTimeout(ctx.state.count);

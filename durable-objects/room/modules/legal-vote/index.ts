@@ -14,7 +14,7 @@ import {
 import { logFailure } from "../../../../src/shared/log";
 import { randomToken, sha256 } from "../../../../src/shared/secrets";
 import { nextEntry, resultOf, signedPayload } from "../../../../src/votes/chain";
-import { audience, groupOfStarter, inAudience } from "../../audience";
+import { groupOfStarter, inAudience, tellAudience } from "../../audience";
 import { type CommandError, defineModule, type ModuleContext, type Sender } from "../../module";
 import { EvidenceSigner } from "./evidence";
 import { type StoredVote, VOTE_MIGRATIONS, VoteStore } from "./store";
@@ -96,16 +96,7 @@ function tellVote(
   event: EventOf<"legal_vote">,
   sender?: Sender,
 ): void {
-  const seen = audience(ctx, group);
-  const outside = (id: string) => ctx.roster.groupOf(id) !== seen;
-  ctx.emit({ to: "group", group: seen }, event, sender);
-  for (const { participant_id: id } of vote.eligible) {
-    // Every device of a voter elsewhere (the sender's own copy answering their command); nobody waiting.
-    if (!outside(id) || ctx.roster.member(id)?.held !== false) continue;
-    ctx.emit({ to: "participant", id }, event, id === sender?.participantId ? sender : undefined);
-  }
-  // A chair neither in the group nor eligible still hears the answer to their command.
-  if (sender && outside(sender.participantId) && !isEligible(vote, sender.participantId)) ctx.reply(sender, event);
+  tellAudience(ctx, group, event, sender, [...eligibleOf(vote).keys()]);
 }
 const castOf = (vote: StoredVote) => vote.tally.yes + vote.tally.no + vote.tally.abstain;
 
