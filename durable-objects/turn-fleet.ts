@@ -1,20 +1,14 @@
 import { connect } from "cloudflare:sockets";
 import { fail, ok, type Result } from "../src/protocol";
-import type { IceGrant, NodeHealth, TurnSecret } from "../src/protocol/turn";
+import type { NodeHealth, TurnSecret, TurnSecretList } from "../src/protocol/turn";
 import { Resealing, resealAll, SEALED_PURPOSE } from "../src/shared/sealing";
 import { randomToken, sha256 } from "../src/shared/secrets";
 import { isoOrNull } from "../src/shared/time";
-import { mintTurnCredential } from "../turn/credentials";
-import { nodeUrls, probeAddress, selectNodes, type TurnNode } from "../turn/fleet";
+import { type TurnMaterial, turnMaterialChanged } from "../src/shared/turn-grants";
+import { nodeUrls, probeAddress, type TurnNode } from "../turn/fleet";
 import { type KeyringAction, type SecretState, transition } from "../turn/keyring";
 import { bindingRequest, isBindingSuccess, STUN_HEADER_BYTES } from "../turn/stun";
 import { SqlObject } from "./sql-object";
-
-export interface GrantRequest {
-  /** Opaque id in the TURN username (a connection id); never a name or e-mail. */
-  opaqueId: string;
-  region: string | undefined;
-}
 
 interface SecretRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -66,42 +60,30 @@ export class TurnFleetObject extends SqlObject {
 
   // ── Credentials ────────────────────────────────
 
-  /** TURN credentials and servers for each request; empty lists when no TURN is configured or usable. */
-  async grant(requests: GrantRequest[]): Promise<IceGrant[]> {
-    const ttl = this.config.TURN_TTL_SECONDS;
-    const expiresAt = Math.floor(Date.now() / 1000) + ttl;
+  /**
+   * What rooms and the worker mint credentials with (src/shared/turn-grants.ts): the active secret, opened, and the
+   * nodes that are down. A value that cannot be opened (its key is not configured) fails with the key id.
+   */
+  async material(): Promise<TurnMaterial> {
     const stored = this.sql
       .exec<{ value: string }>("SELECT value FROM secrets WHERE state = 'active'")
       .toArray()[0]?.value;
-    // A value that cannot be opened (its key is not configured) fails the request with the key id, never silently.
     const secret =
       stored === undefined ? undefined : await (await this.sealer()).open(stored, SEALED_PURPOSE.turnSecret);
-    const healthy = this.healthyPredicate();
-    return Promise.all(
-      requests.map(async ({ opaqueId, region }) => {
-        const nodes = secret
-          ? selectNodes(this.config.TURN_NODES, healthy, region, this.config.REGION_RULES.neighbours)
-          : [];
-        const credential = secret ? await mintTurnCredential(secret, opaqueId, expiresAt) : undefined;
-        return {
-          ice_servers: credential
-            ? nodes.map((node) => ({
-                urls: nodeUrls(node),
-                username: credential.username,
-                credential: credential.credential,
-              }))
-            : [],
-          expires_at: new Date(expiresAt * 1000).toISOString(),
-        };
-      }),
-    );
+    const down = this.sql.exec<{ node_id: string }>("SELECT node_id FROM node_health WHERE healthy = 0").toArray();
+    return { secret, down: down.map((r) => r.node_id) };
   }
 
   // ── Keyring (operator) ─────────────────────────────
 
-  secrets(): { credential_ttl_seconds: number; secrets: TurnSecret[] } {
+  secrets(): TurnSecretList {
     const rows = this.sql.exec<SecretRow>("SELECT * FROM secrets ORDER BY created_at").toArray();
-    return { credential_ttl_seconds: this.config.TURN_TTL_SECONDS, secrets: rows.map(describe) };
+    const ttl = this.config.TURN_TTL_SECONDS;
+    return {
+      credential_ttl_seconds: ttl,
+      removal_delay_seconds: ttl + this.config.TURN_MATERIAL_CACHE_SECONDS,
+      secrets: rows.map(describe),
+    };
   }
 
   /** Adds a secret as `staged` (or `active` with `activate`); a generated value is returned this once only. */
@@ -138,6 +120,7 @@ export class TurnFleetObject extends SqlObject {
       // A removed secret's value is erased; only its fingerprint stays for the record.
       if (change.state === "removed") this.sql.exec("UPDATE secrets SET value = NULL WHERE id = ?", change.id);
     }
+    if (outcome.changes.length > 0) turnMaterialChanged();
     return ok(describe(this.row(id)!));
   }
 
@@ -243,7 +226,10 @@ export class TurnFleetObject extends SqlObject {
     const successes = passed ? (previous?.successes ?? 0) + 1 : 0;
     const wasHealthy = previous ? previous.healthy === 1 : true;
     const healthy = wasHealthy ? failures < this.config.TURN_DOWN_AFTER : successes >= this.config.TURN_UP_AFTER;
-    if (wasHealthy !== healthy) console.log(`turn node ${node.id} is ${healthy ? "up" : "down"}`);
+    if (wasHealthy !== healthy) {
+      console.log(`turn node ${node.id} is ${healthy ? "up" : "down"}`);
+      turnMaterialChanged();
+    }
     this.sql.exec(
       `INSERT INTO node_health (node_id, healthy, failures, successes, checked_at, rtt_ms, error)
        VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -258,16 +244,6 @@ export class TurnFleetObject extends SqlObject {
       passed ? result.rttMs : null,
       passed ? null : result.error,
     );
-  }
-
-  private healthyPredicate(): (node: TurnNode) => boolean {
-    const down = new Set(
-      this.sql
-        .exec<{ node_id: string }>("SELECT node_id FROM node_health WHERE healthy = 0")
-        .toArray()
-        .map((r) => r.node_id),
-    );
-    return (node) => !down.has(node.id);
   }
 
   private row(id: string): SecretRow | undefined {

@@ -1,9 +1,13 @@
 /**
  * `npm run bench`: figures from a real workerd started like `npm start`. Prints; never fails on time.
  *
- * Signalling: for N = 50, 200, 500 participants in one room (Node `ws` clients spread over several processes so
- * the client side is not the bottleneck): join rate through REST start + ticket + WebSocket upgrade +
- * join_success, p50/p99 of chat delivery to the last recipient, and workerd's resident memory.
+ * Signalling (scripts/bench-signalling.ts): Plenum against floors measured in the same run, with Node clients spread
+ * over several processes so the client side is not the bottleneck. Join storm (BENCH_SIZES participants into one
+ * room, first start to last join: Plenum's REST start + ticket + upgrade + join_success against a raw `ws` server's
+ * connect + welcome and Socket.IO's connect + join ack); fan-out (p50/p99 of the time until the last recipient has
+ * a chat message, and server CPU per message; median of BENCH_RUNS runs); RSS per participant at BENCH_MEMORY_N in
+ * one room against a minimal Durable Object in workerd; BENCH_MEMORY_N joins into one Plenum room (errors counted);
+ * BENCH_ROOMS rooms × BENCH_ROOM_SIZE with one message a second in each. Prints a table of medians and ratios.
  *
  * TURN: GET /v1/turn per second from one workerd process (session-token check, room liveness, HMAC, selection).
  * Media: join → first remote video frame through Janus (and relay-only via TURN), and failover time after killing
@@ -12,136 +16,40 @@
  * password checks per process (scripts/bench-guessing.ts).
  * Votes: 1,000 eligible voters in one room cast in one burst: time until the last receipt; the end (chain end and
  * signatures) until `stopped`; fetching the protocol; its full offline verification with every receipt.
- * `BENCH_ONLY=signalling|turn|votes|guessing|media` runs one part.
+ * `BENCH_ONLY=signalling|turn|votes|guessing|media` runs one part. Every part's results (the signalling part's raw
+ * figures per run, medians and table; the others' printed lines) go to BENCH_JSON (default bench-results.json).
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
-import { availableParallelism } from "node:os";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { verifyVote } from "../src/votes/verify";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
 import { guessingBurst } from "./bench-guessing";
+import { forkClients, ms, now, once, PROCESSES, percentile, signalling, stopClients } from "./bench-signalling";
 import { type RunningServer, startServer } from "./local-server";
-
-const SIZES = (process.env.BENCH_SIZES ?? "50,200,500").split(",").map(Number);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40);
-const PROCESSES = Math.max(2, Math.min(4, availableParallelism()));
-const now = () => performance.timeOrigin + performance.now();
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
-const ms = (v: number) => `${v.toFixed(1)} ms`;
-
-function once<T>(child: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve) => {
-    const listener = (message: { type: string }) => {
-      if (message.type === type) {
-        child.off("message", listener);
-        resolve(message as T);
-      }
-    };
-    child.on("message", listener);
-  });
-}
-
-async function signalling(): Promise<string[]> {
-  // BENCH_SIZES may go past the default bound of a room; the owner sends a message every 150 ms, past the slow-down.
-  const server = await startServer({
-    env: { ATTEMPT_LIMIT: "1000", ROOM_MAX_PARTICIPANTS: "100000", CHAT_BURST: "1000000" },
-  });
-  const baselineRss = server.workerdRss();
-  console.log(`workerd started; idle RSS ${(baselineRss / 2 ** 20).toFixed(1)} MiB; ${PROCESSES} client processes`);
-  const rows: string[] = [];
-  try {
-    for (const size of SIZES) {
-      const ownerToken = await devLogin(server.base, `Chair ${size}`);
-      const room = await createRoom(server.base, ownerToken, { name: `bench ${size}` });
-      const owner = await openSignaling(
-        server.base,
-        room.id,
-        (await startRoom(server.base, ownerToken, room.id)).ticket,
-      );
-      await owner.message("control", "join_success");
-      const tokens = await Promise.all(
-        Array.from({ length: size - 1 }, (_, i) => devLogin(server.base, `P${size}-${i}`)),
-      );
-
-      const children = Array.from({ length: PROCESSES }, () =>
-        fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
-      );
-      await Promise.all(children.map((child) => once(child, "ready")));
-      const joinStart = now();
-      const joined = children.map((child) => once<{ joinTimes: number[] }>(child, "joined"));
-      for (const [i, child] of children.entries()) {
-        child.send({
-          type: "join",
-          base: server.base,
-          roomId: room.id,
-          tokens: tokens.filter((_, t) => t % PROCESSES === i),
-          concurrency: 8,
-        });
-      }
-      const joinTimes = (await Promise.all(joined)).flatMap((r) => r.joinTimes);
-      const joinSeconds = (now() - joinStart) / 1000;
-
-      // Let the last presence batch settle before measuring chat.
-      await new Promise((r) => setTimeout(r, 500));
-      const slowest = new Map<number, number[]>();
-      const delivered = new Promise<void>((resolve) => {
-        for (const child of children) {
-          child.on("message", (m: { type: string; seq: number; slowest: number }) => {
-            if (m.type !== "delivered") return;
-            const list = slowest.get(m.seq) ?? [];
-            list.push(m.slowest);
-            slowest.set(m.seq, list);
-            if ([...slowest.values()].filter((l) => l.length === PROCESSES).length === MESSAGES) resolve();
-          });
-        }
-      });
-      for (let seq = 0; seq < MESSAGES; seq++) {
-        owner.send("chat", { action: "send_message", content: `bench:${seq}:${now()}` });
-        await new Promise((r) => setTimeout(r, 150)); // below the 10 msg/s signalling limit
-      }
-      await delivered;
-      const lastRecipient = [...slowest.values()].map((l) => Math.max(...l));
-      const rss = server.workerdRss();
-      const row =
-        `N=${String(size).padStart(3)}  join ${(joinTimes.length / joinSeconds).toFixed(0).padStart(4)} joins/s ` +
-        `(per join p50 ${ms(percentile(joinTimes, 50))}, p99 ${ms(percentile(joinTimes, 99))})  ` +
-        `chat → last recipient p50 ${ms(percentile(lastRecipient, 50))}, p99 ${ms(percentile(lastRecipient, 99))}  ` +
-        `workerd RSS ${(rss / 2 ** 20).toFixed(1)} MiB (+${((rss - baselineRss) / 2 ** 20).toFixed(1)})`;
-      console.log(row);
-      rows.push(row);
-      for (const child of children) child.send({ type: "close" });
-      owner.close();
-      await Promise.all(children.map((child) => new Promise((r) => child.once("exit", r))));
-    }
-  } finally {
-    await server.stop();
-  }
-  return rows;
-}
 
 async function votes(): Promise<string[]> {
   const voters = Number(process.env.BENCH_VOTERS ?? 1000);
   const server = await startServer({ env: { ATTEMPT_LIMIT: "1000000", ROOM_MAX_PARTICIPANTS: "100000" } });
-  const children = Array.from({ length: PROCESSES }, () =>
-    fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
-  );
+  let children: Awaited<ReturnType<typeof forkClients>> = [];
   try {
+    children = await forkClients();
     const chairToken = await devLogin(server.base, "Vorsitz");
     const room = await createRoom(server.base, chairToken, { name: "Plenarsitzung" });
     const chair = await openSignaling(server.base, room.id, (await startRoom(server.base, chairToken, room.id)).ticket);
     await chair.message("control", "join_success");
     const tokens = await Promise.all(Array.from({ length: voters }, (_, i) => devLogin(server.base, `MdL ${i}`)));
-    await Promise.all(children.map((child) => once(child, "ready")));
-    const joined = children.map((child) => once<{ participantIds: string[] }>(child, "joined"));
+    const joined = children.map((child) => once<{ participantIds: string[]; errors: number }>(child, "joined"));
     for (const [i, child] of children.entries()) {
       const share = tokens.filter((_, t) => t % PROCESSES === i);
-      child.send({ type: "join", base: server.base, roomId: room.id, tokens: share, concurrency: 8 });
+      // The vote waits for answers per socket: these clients keep their frames.
+      const command = { type: "join", base: server.base, roomId: room.id, tokens: share, concurrency: 8 };
+      child.send({ ...command, collectFrames: true });
     }
-    const ids = (await Promise.all(joined)).flatMap((r) => r.participantIds);
+    const replies = await Promise.all(joined);
+    const failed = replies.reduce((sum, r) => sum + r.errors, 0);
+    if (failed > 0) throw new Error(`${failed} voters could not join`);
+    const ids = replies.flatMap((r) => r.participantIds);
     // Everyone is announced to the chair (presence goes out in batches) before the vote names them.
     const seen = new Set<string>();
     await chair.next((f) => {
@@ -196,8 +104,7 @@ async function votes(): Promise<string[]> {
     chair.close();
     return rows;
   } finally {
-    for (const child of children) child.send({ type: "close" });
-    await Promise.all(children.map((child) => new Promise((r) => child.once("exit", r))));
+    await stopClients(children);
     await server.stop();
   }
 }
@@ -282,17 +189,25 @@ function media(): string[] {
 }
 
 const only = process.env.BENCH_ONLY;
-const report = [
-  ...(only === undefined || only === "signalling"
-    ? [`Signalling (${MESSAGES} chat messages per size, one room per size):`, ...(await signalling())]
-    : []),
-  ...(only === undefined || only === "turn" ? ["TURN credentials:", ...(await turnCredentials())] : []),
-  ...(only === undefined || only === "votes" ? ["Legal votes:", ...(await votes())] : []),
-  ...(only === undefined || only === "guessing"
-    ? ["Password guessing burst (32 parallel wrong passwords, a new address each):", ...(await guessingBurst())]
-    : []),
-  ...(only === undefined || only === "media"
-    ? ["Media (Janus 1.1, coturn, Chromium with 320x240 fake camera, in a network namespace):", ...media()]
-    : []),
-];
-console.log(`\n${report.join("\n")}`);
+const jsonPath = process.env.BENCH_JSON ?? join(import.meta.dirname, "..", "bench-results.json");
+const results: Record<string, unknown> = { startedAt: new Date().toISOString(), only: only ?? "all" };
+const report: string[] = [];
+
+/** Runs one part unless BENCH_ONLY names another; its lines go to the report and, as they stand, to BENCH_JSON. */
+async function part(name: string, title: string, run: () => Promise<string[] | { lines: string[]; results: unknown }>) {
+  if (only !== undefined && only !== name) return;
+  const outcome = await run();
+  const lines = Array.isArray(outcome) ? outcome : outcome.lines;
+  results[name] = Array.isArray(outcome) ? { lines } : outcome.results;
+  report.push(title, ...lines);
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`); // after each part: a later failure keeps it
+}
+
+await part("signalling", "Signalling (medians; Plenum / floor: Plenum over raw ws):", signalling);
+await part("turn", "TURN credentials:", turnCredentials);
+await part("votes", "Legal votes:", votes);
+await part("guessing", "Password guessing burst (32 parallel wrong passwords, a new address each):", guessingBurst);
+await part("media", "Media (Janus 1.1, coturn, Chromium with 320x240 fake camera, in a network namespace):", async () =>
+  media(),
+);
+console.log(`\n${report.join("\n")}\nresults: ${jsonPath}`);

@@ -77,7 +77,8 @@ const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}
 
 /**
  * Zero-downtime rotation: stage the new secret in every coturn database, sign with it, wait one credential
- * lifetime so every credential signed with the old secret has expired, then remove the old one everywhere.
+ * lifetime and the time rooms keep the old secret (`removal_delay_seconds`) so every credential signed with it has
+ * expired, then remove the old one everywhere.
  */
 async function rotate(
   api: ReturnType<typeof operatorApi>,
@@ -95,9 +96,10 @@ async function rotate(
   }
   await api("POST", `/v1/operator/turn/secrets/${added.id}/activate`, TurnSecretSchema);
   log(`activated ${added.id}; new credentials are signed with it`);
-  const wait = waitSeconds ?? before.credential_ttl_seconds;
+  const wait = waitSeconds ?? before.removal_delay_seconds;
   if (old.length > 0) {
-    log(`waiting ${wait} s (one credential lifetime) before removing ${old.map((s) => s.id).join(", ")}`);
+    const ids = old.map((s) => s.id).join(", ");
+    log(`waiting ${wait} s (a credential lifetime and the rooms' cache of the secret) before removing ${ids}`);
     await sleep(wait * 1000);
   }
   for (const retired of old) {

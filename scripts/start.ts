@@ -84,7 +84,9 @@ await chmod(configPath, 0o600);
 /** workerd drains open connections on SIGTERM and waits for WebSockets to end; after this grace it is killed. */
 const graceSeconds = Number(process.env.PLENUM_SHUTDOWN_GRACE_SECONDS ?? 10);
 
-const child = spawn(workerd.default, ["serve", configPath], { stdio: "inherit" });
+/** PLENUM_INSPECTOR_ADDR (e.g. 127.0.0.1:9229): workerd's inspector, for CPU profiles and heap snapshots. */
+const inspector = process.env.PLENUM_INSPECTOR_ADDR ? [`--inspector-addr=${process.env.PLENUM_INSPECTOR_ADDR}`] : [];
+const child = spawn(workerd.default, ["serve", configPath, ...inspector], { stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     child.kill(signal);

@@ -35,10 +35,12 @@ export class Dispatcher {
 
   async message(socket: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const { config, transport } = this.deps;
-    const connection = socket.deserializeAttachment() as Connection | null;
-    if (!connection) return transport.close(socket, 1011, "unknown connection");
-    // A socket the room removed (kicked, banned, …) is closing: what it still sends is not for the room.
-    if (!this.deps.roster().isLive(socket)) return;
+    const connection = this.deps.roster().connectionOf(socket);
+    if (!connection) {
+      // A socket the room removed (kicked, banned, …) is closing: what it still sends is not for the room.
+      if (socket.deserializeAttachment() === null) transport.close(socket, 1011, "unknown connection");
+      return;
+    }
     const refuse = (namespace: string, id: number | undefined, failure: CommandError) =>
       transport.sendError(socket, namespace, id, failure);
     const now = Date.now();

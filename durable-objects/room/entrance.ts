@@ -291,9 +291,9 @@ export class Entrance {
 
   /** Takes a socket out of the roster (the synchronous half of a disconnect); undefined if it was out already. */
   private detach(socket: WebSocket, reason: LeaveReason, now: number) {
-    const connection = socket.deserializeAttachment() as Connection | null;
     // Close and error may both arrive for one socket: only the first counts.
-    if (!connection || !this.roster.isLive(socket)) return undefined;
+    const connection = this.roster.connectionOf(socket);
+    if (!connection) return undefined;
     const wasHeld = this.roster.isHeld(connection.participantId);
     return { connection, wasHeld, left: this.roster.disconnect(socket, reason, now), now };
   }
@@ -496,8 +496,8 @@ export class Entrance {
   private welcome(socket: WebSocket, participantId: string, modules: Record<string, unknown>): void {
     const member = this.roster.member(participantId)!;
     // Presence is seen per breakout group: the joiner's own.
-    const others = this.deps.presence.describe(
-      this.roster.admitted().filter((m) => m.participantId !== participantId && m.group === member.group),
+    const others = this.deps.presence.describeIds(
+      this.roster.admittedIds(member.group).filter((id) => id !== participantId),
     );
     this.deps.transport.send(socket, "control", {
       message: "join_success",

@@ -1,8 +1,11 @@
 import type { Namespace } from "../../src/protocol";
+import { coalesced } from "../../src/shared/coalesce";
 import type { Config } from "../../src/shared/config";
 import { signingKey } from "../../src/shared/keys";
 import { logFailure } from "../../src/shared/log";
-import { sfuPoolOf, turnFleetOf } from "../../src/shared/objects";
+import { sfuPoolOf } from "../../src/shared/objects";
+import { grantTurn } from "../../src/shared/turn-grants";
+import type { SignRequest } from "../signing-key";
 import type {
   Admission,
   BoundModule,
@@ -49,9 +52,10 @@ export class ModuleHost {
 
   constructor(list: readonly RoomModule[], deps: HostDeps) {
     const objects: Objects = {
-      turnFleet: () => turnFleetOf(deps.env),
+      grantTurn: (requests) => grantTurn(deps.env, deps.config, requests),
       sfuPool: () => sfuPoolOf(deps.env),
       signingKey: (purpose) => signingKey(deps.env, purpose),
+      signSession: coalesced((requests: SignRequest[]) => signingKey(deps.env, "session").signAll(requests)),
     };
     const services = this.services();
     const bound = list.map((module) => {

@@ -11,8 +11,11 @@ import type {
   Role,
   WaitingRoom,
 } from "../../src/protocol";
+import type { IceGrant } from "../../src/protocol/turn";
 import type { Config } from "../../src/shared/config";
 import type { signingKey } from "../../src/shared/keys";
+import type { GrantRequest } from "../../src/shared/turn-grants";
+import type { SignRequest } from "../signing-key";
 
 /** One signalling connection (a participant may have several devices); the socket's attachment. */
 export interface Connection {
@@ -130,9 +133,12 @@ export interface Capabilities {
 
 /** The objects a room calls, as typed stubs. */
 export interface Objects {
-  turnFleet(): DurableObjectStub<import("../turn-fleet").TurnFleetObject>;
+  /** TURN credentials, minted in this isolate from the fleet's material (src/shared/turn-grants.ts). */
+  grantTurn(requests: readonly GrantRequest[]): Promise<IceGrant[]>;
   sfuPool(): DurableObjectStub<import("../sfu-pool").SfuPoolObject>;
   signingKey(purpose: Parameters<typeof signingKey>[1]): ReturnType<typeof signingKey>;
+  /** A room session token; tokens asked for while one is being signed go to the key's object together. */
+  signSession(request: SignRequest): Promise<string>;
 }
 
 /** The room as modules see it. */

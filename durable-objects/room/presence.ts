@@ -1,7 +1,7 @@
 import type { ModuleHost } from "./host";
 import type { Group, Member } from "./module";
 import type { Roster } from "./roster";
-import { type Transport, toParticipant } from "./transport";
+import { type PublicParticipant, type Transport, toParticipant } from "./transport";
 
 export type LeaveReason = "quit" | "disconnected" | "removed" | "switched";
 
@@ -64,6 +64,14 @@ export class Presence {
     return this.host().describe(members.map(toParticipant));
   }
 
+  /** Descriptions by id (unknown ids left out); those made before and unchanged since are not made again. */
+  describeIds(ids: readonly string[]): PublicParticipant[] {
+    const roster = this.roster();
+    const missing = ids.filter((id) => roster.description(id) === undefined);
+    for (const participant of this.describe(roster.members(missing))) roster.rememberDescription(participant);
+    return ids.flatMap((id) => roster.description(id) ?? []);
+  }
+
   schedule(): void {
     if (this.timer !== undefined) return;
     this.timer = setTimeout(() => {
@@ -101,10 +109,8 @@ export class Presence {
       for (const [reason, participants] of changes.left) {
         this.transport.emit(target, "control", { message: "left", participants, reason });
       }
-      if (changes.joined.length > 0) {
-        this.transport.broadcastPresence(this.describe(roster.members(changes.joined)), group);
-      }
-      for (const participant of this.describe(roster.members(changes.updated))) {
+      if (changes.joined.length > 0) this.transport.broadcastPresence(this.describeIds(changes.joined), group);
+      for (const participant of this.describeIds(changes.updated)) {
         this.transport.emit(target, "control", { message: "update", participant });
       }
     }

@@ -71,7 +71,7 @@ export class RoomObject extends DurableObject<Env> {
     // Late-bound: `remove` rebuilds the roster and the modules over the wiped storage.
     const roster = () => this.roster;
     const host = () => this.host;
-    this.transport = new Transport(ctx, roster);
+    this.transport = new Transport(roster);
     this.presence = new Presence(roster, this.transport, host, this.config.PRESENCE_BATCH_MS);
     this.entrance = new Entrance({
       config: this.config,

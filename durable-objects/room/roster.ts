@@ -3,6 +3,7 @@ import type { Connection, Member } from "./module";
 import { type LeaveReason, PresenceChanges } from "./presence";
 import { Resumptions } from "./resumptions";
 import { type LiveSocket, SocketIndex } from "./sockets";
+import type { PublicParticipant } from "./transport";
 
 interface ParticipantRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -68,6 +69,16 @@ export class Roster {
   private readonly groupMembers = new Map<string, Set<string>>();
   /** Presence changes not yet sent. */
   readonly changes = new PresenceChanges();
+  /**
+   * Participants' rows, read once: joins, fan-outs and hooks ask for members far more often than rows change, and
+   * every change goes through this class (`forget`).
+   */
+  private readonly rows = new Map<string, ParticipantRow>();
+  /**
+   * Public descriptions (with the modules' fields) as last announced, so a join_success lists everyone without
+   * describing everyone again; dropped with the row, and by `changed` when a module's field changes.
+   */
+  private readonly descriptions = new Map<string, PublicParticipant>();
 
   readonly resumptions: Resumptions;
   /**
@@ -139,21 +150,49 @@ export class Roster {
     return [...members].filter(admitted).flatMap((id) => this.sockets.of(id).map((s) => s.socket));
   }
 
+  /** Every socket of someone not held (the common case, nobody held, is one array kept between changes). */
+  admittedSockets(): readonly WebSocket[] {
+    const all = this.sockets.all();
+    return this.heldIds.size === 0 ? all : all.filter((socket) => !this.heldSocket(socket));
+  }
+
+  /** Ids of everyone admitted in a group (undefined: the main room), from memory. */
+  admittedIds(group: string | undefined): string[] {
+    const ids: string[] = [];
+    for (const id of this.sockets.participants()) {
+      if (!this.heldIds.has(id) && this.groups.get(id) === group) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** A participant's description as last made (see `descriptions`). */
+  description(participantId: string): PublicParticipant | undefined {
+    return this.descriptions.get(participantId);
+  }
+
+  rememberDescription(participant: PublicParticipant): void {
+    this.descriptions.set(participant.participant_id, participant);
+  }
+
   member(participantId: string): Member | undefined {
     const row = this.row(participantId);
     return row && toMember(row, this.isConnected(participantId));
   }
 
-  /** Members by id, in one query (join_success and presence batches load many at once). */
+  /** Members by id (unknown ones left out); rows not read yet come in one query. */
   members(ids: readonly string[]): Member[] {
-    if (ids.length === 0) return [];
-    return this.sql
-      .exec<ParticipantRow>(
+    const missing = ids.filter((id) => !this.rows.has(id));
+    if (missing.length > 0) {
+      const rows = this.sql.exec<ParticipantRow>(
         "SELECT * FROM participants WHERE id IN (SELECT value FROM json_each(?))",
-        JSON.stringify(ids),
-      )
-      .toArray()
-      .map((row) => toMember(row, this.isConnected(row.id)));
+        JSON.stringify(missing),
+      );
+      for (const row of rows) this.rows.set(row.id, row);
+    }
+    return ids.flatMap((id) => {
+      const row = this.rows.get(id);
+      return row ? [toMember(row, this.isConnected(id))] : [];
+    });
   }
 
   /** The invite a guest came with (null for registered users and guests from before invites had ids). */
@@ -161,13 +200,11 @@ export class Roster {
     return this.row(participantId)?.invite_id ?? null;
   }
 
-  /** Admitted, connected members (one query). */
+  /** Admitted, connected members, in the order they connected. */
   admitted(): Member[] {
-    return this.sql
-      .exec<ParticipantRow>("SELECT * FROM participants WHERE disconnected_at IS NULL AND waiting = 0")
-      .toArray()
-      .filter((row) => this.isConnected(row.id))
-      .map((row) => toMember(row, true));
+    const ids: string[] = [];
+    for (const id of this.sockets.participants()) if (!this.heldIds.has(id)) ids.push(id);
+    return this.members(ids);
   }
 
   /** In the room (not held): connected, or disconnected less than `windowMs` ago. */
@@ -249,9 +286,8 @@ export class Roster {
   /** Clears the mark of someone whose connections vanished in a crash; true when it was set (once). */
   settleVanished(participantId: string): boolean {
     return (
-      this.sql
-        .exec("UPDATE participants SET vanished = 0 WHERE id = ? AND vanished = 1 RETURNING id", participantId)
-        .toArray().length > 0
+      this.write("UPDATE participants SET vanished = 0 WHERE id = ? AND vanished = 1 RETURNING id", participantId)
+        .length > 0
     );
   }
 
@@ -293,6 +329,7 @@ export class Roster {
     const row = this.row(input.id);
     const renamed = row !== undefined && row.name_fixed === 0 && row.display_name !== input.displayName;
     const now = Date.now();
+    this.forget(input.id);
     this.sql.exec(
       `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at, invite_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -315,7 +352,7 @@ export class Roster {
   /** Holds a participant in the waiting room or lets them in; a connected one let in is announced. */
   setHeld(participantId: string, held: boolean): boolean {
     if (this.heldIds.has(participantId) === held) return false;
-    this.sql.exec("UPDATE participants SET waiting = ? WHERE id = ?", held ? 1 : 0, participantId);
+    this.write("UPDATE participants SET waiting = ? WHERE id = ?", held ? 1 : 0, participantId);
     const group = this.groupOf(participantId);
     if (held) {
       this.heldIds.add(participantId);
@@ -346,20 +383,18 @@ export class Roster {
   setRole(participantId: string, role: Role): Role | undefined {
     const from = this.row(participantId)?.role;
     if (from === undefined || from === role) return undefined;
-    this.sql.exec("UPDATE participants SET role = ? WHERE id = ?", role, participantId);
+    this.write("UPDATE participants SET role = ? WHERE id = ?", role, participantId);
     this.changed(participantId);
     return from;
   }
 
   /** A moderator renames a participant; the name stays when they start again. */
   rename(participantId: string, displayName: string): boolean {
-    const done = this.sql
-      .exec(
-        "UPDATE participants SET display_name = ?, name_fixed = 1 WHERE id = ? RETURNING id",
-        displayName,
-        participantId,
-      )
-      .toArray();
+    const done = this.write(
+      "UPDATE participants SET display_name = ?, name_fixed = 1 WHERE id = ? RETURNING id",
+      displayName,
+      participantId,
+    );
     if (done.length > 0) this.changed(participantId);
     return done.length > 0;
   }
@@ -395,7 +430,7 @@ export class Roster {
   setGroup(participantId: string, group: string | undefined): boolean {
     const from = this.groupOf(participantId);
     if (from === group) return false;
-    this.sql.exec("UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
+    this.write("UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
     this.placeInGroup(participantId, group);
     if (this.isConnected(participantId) && !this.isHeld(participantId)) {
       this.changes.leave(participantId, "switched", from);
@@ -416,7 +451,7 @@ export class Roster {
       now,
     );
     if (first) {
-      this.sql.exec(
+      this.write(
         "UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?",
         now,
         attachment.participantId,
@@ -427,18 +462,13 @@ export class Roster {
     return first;
   }
 
-  /** Whether the socket is still registered (close and error may both arrive for one socket). */
-  isLive(socket: WebSocket): boolean {
-    return this.sockets.has(socket);
-  }
-
   /** Unregisters a socket; returns the participant id when that was its last connection (a leave). */
   disconnect(socket: WebSocket, reason: LeaveReason, now: number): string | undefined {
-    const connection = socket.deserializeAttachment() as Connection | null;
+    const connection = this.sockets.connection(socket);
     if (connection) this.sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, connection.connectionId);
     const left = this.sockets.remove(socket);
     if (left === undefined) return undefined;
-    this.sql.exec("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);
+    this.write("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);
     // Nobody was told of someone who only waited.
     if (!this.isHeld(left)) this.changes.leave(left, reason, this.groupOf(left));
     return left;
@@ -452,7 +482,7 @@ export class Roster {
     this.resumptions.forget(participantId);
     // Registered users keep their row (their role survives); guests are gone for good.
     if (row.kind === "guest") {
-      this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
+      this.write("DELETE FROM participants WHERE id = ?", participantId);
       this.placeInGroup(participantId, undefined);
     }
     return true;
@@ -467,6 +497,7 @@ export class Roster {
 
   /** Queues a control.update for a connected participant whose public state changed. */
   changed(participantId: string): void {
+    this.descriptions.delete(participantId);
     if (this.isConnected(participantId) && !this.isHeld(participantId)) this.changes.update(participantId);
   }
 
@@ -484,19 +515,39 @@ export class Roster {
     return this.sockets.connections((participantId) => !this.heldIds.has(participantId));
   }
 
-  /** Whether anyone is held (while nobody is, fan-outs skip the per-socket check). */
-  anyHeld(): boolean {
-    return this.heldIds.size > 0;
+  /** The participant a registered socket belongs to. */
+  participantOf(socket: WebSocket): string | undefined {
+    return this.sockets.connection(socket)?.participantId;
+  }
+
+  /** A registered socket's connection (undefined once it left the roster). */
+  connectionOf(socket: WebSocket): Connection | undefined {
+    return this.sockets.connection(socket);
   }
 
   /** Whether a socket belongs to someone held in the waiting room (who gets no room traffic). */
-  heldSocket(socket: WebSocket): boolean {
+  private heldSocket(socket: WebSocket): boolean {
     if (this.heldIds.size === 0) return false;
-    const participantId = (socket.deserializeAttachment() as Connection | null)?.participantId;
+    const participantId = this.sockets.connection(socket)?.participantId;
     return participantId !== undefined && this.heldIds.has(participantId);
   }
 
   private row(participantId: string): ParticipantRow | undefined {
-    return this.sql.exec<ParticipantRow>("SELECT * FROM participants WHERE id = ?", participantId).toArray()[0];
+    const cached = this.rows.get(participantId);
+    if (cached) return cached;
+    const row = this.sql.exec<ParticipantRow>("SELECT * FROM participants WHERE id = ?", participantId).toArray()[0];
+    if (row) this.rows.set(participantId, row);
+    return row;
+  }
+
+  /** Changes one participant's row (the last binding is its id); its cached row and description go. */
+  private write(query: string, ...bindings: [...SqlStorageValue[], string]) {
+    this.forget(bindings[bindings.length - 1] as string);
+    return this.sql.exec(query, ...bindings).toArray();
+  }
+
+  private forget(participantId: string): void {
+    this.rows.delete(participantId);
+    this.descriptions.delete(participantId);
   }
 }

@@ -12,6 +12,10 @@ export interface LiveSocket {
  */
 export class SocketIndex {
   private readonly byParticipant = new Map<string, Set<WebSocket>>();
+  /** Each registered socket's connection: read from its attachment once, not per frame. */
+  private readonly connectionOf = new Map<WebSocket, Connection>();
+  /** Every registered socket, built once per change rather than per fan-out. */
+  private everySocket: WebSocket[] | undefined;
 
   constructor(live: WebSocket[]) {
     for (const socket of live) {
@@ -28,23 +32,37 @@ export class SocketIndex {
       this.byParticipant.set(connection.participantId, set);
     }
     set.add(socket);
+    this.connectionOf.set(socket, connection);
+    this.everySocket = undefined;
     return set.size === 1;
   }
 
   /** Unregisters a socket; the participant whose last socket it was, if so. */
   remove(socket: WebSocket): string | undefined {
-    const attachment = socket.deserializeAttachment() as Connection | null;
-    if (!attachment) return undefined;
-    const set = this.byParticipant.get(attachment.participantId);
+    const connection = this.connectionOf.get(socket);
+    if (!connection) return undefined;
+    this.connectionOf.delete(socket);
+    this.everySocket = undefined;
+    const set = this.byParticipant.get(connection.participantId);
     if (!set?.delete(socket) || set.size > 0) return undefined;
-    this.byParticipant.delete(attachment.participantId);
-    return attachment.participantId;
+    this.byParticipant.delete(connection.participantId);
+    return connection.participantId;
   }
 
-  /** Whether the socket is still registered (close and error may both arrive for one socket). */
-  has(socket: WebSocket): boolean {
-    const attachment = socket.deserializeAttachment() as Connection | null;
-    return attachment !== null && (this.byParticipant.get(attachment.participantId)?.has(socket) ?? false);
+  /** The connection of a registered socket. */
+  connection(socket: WebSocket): Connection | undefined {
+    return this.connectionOf.get(socket);
+  }
+
+  /** Every registered socket (the same array until one comes or goes: callers must not change it). */
+  all(): readonly WebSocket[] {
+    this.everySocket ??= [...this.connectionOf.keys()];
+    return this.everySocket;
+  }
+
+  /** Participants with at least one socket, in the order they connected. */
+  participants(): IterableIterator<string> {
+    return this.byParticipant.keys();
   }
 
   isConnected(participantId: string): boolean {
@@ -59,7 +77,7 @@ export class SocketIndex {
   of(participantId: string): LiveSocket[] {
     return [...(this.byParticipant.get(participantId) ?? [])].map((socket) => ({
       socket,
-      connection: socket.deserializeAttachment() as Connection,
+      connection: this.connectionOf.get(socket)!,
     }));
   }
 
@@ -75,7 +93,7 @@ export class SocketIndex {
     const all: Connection[] = [];
     for (const [participantId, sockets] of this.byParticipant) {
       if (!include(participantId)) continue;
-      for (const socket of sockets) all.push(socket.deserializeAttachment() as Connection);
+      for (const socket of sockets) all.push(this.connectionOf.get(socket)!);
     }
     return all;
   }

@@ -27,10 +27,7 @@ export const toParticipant = (member: Member): CoreParticipant => ({
  * participants out of room traffic. Presence changes go out in batches (see `Presence`).
  */
 export class Transport {
-  constructor(
-    private readonly state: DurableObjectState,
-    private readonly rosterOf: () => Roster,
-  ) {}
+  constructor(private readonly rosterOf: () => Roster) {}
 
   private get roster(): Roster {
     return this.rosterOf();
@@ -76,19 +73,23 @@ export class Transport {
     }
   }
 
-  /** Every admitted socket of a group; `joiners` get the shared frame only when it names someone else too. */
+  /**
+   * Every admitted socket of a group hears who joined; each joiner gets the list without itself (when it names
+   * anyone else). Each participant is serialized once: a joiner's frame is the shared one's text without its entry.
+   */
   broadcastPresence(joined: PublicParticipant[], group: string | undefined): void {
-    const joiners = new Set(joined.map((p) => p.participant_id));
-    const shared = this.frame("control", { message: "joined", participants: joined });
+    const entries = joined.map((p) => JSON.stringify(p));
+    const slot = "\u0000participants";
+    const [head, tail] = this.frame("control", { message: "joined", participants: slot }).split(JSON.stringify(slot));
+    const shared = `${head}[${entries.join(",")}]${tail}`;
+    const joinerAt = new Map(joined.map((p, i) => [p.participant_id, i]));
     for (const socket of this.groupSockets(group)) {
-      const own = (socket.deserializeAttachment() as Connection | null)?.participantId;
-      if (own === undefined || !joiners.has(own)) {
-        this.sendRaw(socket, shared);
-        continue;
+      const at = joinerAt.get(this.roster.participantOf(socket) ?? "");
+      if (at === undefined) this.sendRaw(socket, shared);
+      else if (entries.length > 1) {
+        const others = [...entries.slice(0, at), ...entries.slice(at + 1)];
+        this.sendRaw(socket, `${head}[${others.join(",")}]${tail}`);
       }
-      // Each joiner gets the list without itself.
-      const others = joined.filter((p) => p.participant_id !== own);
-      if (others.length > 0) this.send(socket, "control", { message: "joined", participants: others });
     }
   }
 
@@ -98,22 +99,16 @@ export class Transport {
       .find((s) => s.connection.connectionId === connection.connectionId)?.socket;
   }
 
-  /** Every socket but those of held participants (the common case, nobody held, costs no per-socket check). */
-  private admittedSockets(): WebSocket[] {
-    const all = this.state.getWebSockets();
-    return this.roster.anyHeld() ? all.filter((socket) => !this.roster.heldSocket(socket)) : all;
-  }
-
   /** Admitted sockets in a breakout group (undefined: the main room, which is everyone while no group is open). */
-  private groupSockets(group: string | undefined): WebSocket[] {
-    if (!this.roster.anyGrouped()) return group === undefined ? this.admittedSockets() : [];
+  private groupSockets(group: string | undefined): readonly WebSocket[] {
+    if (!this.roster.anyGrouped()) return group === undefined ? this.roster.admittedSockets() : [];
     return this.roster.groupSockets(group);
   }
 
   private targets(target: Target): Iterable<WebSocket> {
     switch (target.to) {
       case "everyone":
-        return this.admittedSockets();
+        return this.roster.admittedSockets();
       case "participant":
         return this.roster.socketsWithConnections(target.id).map((s) => s.socket);
       case "connection": {

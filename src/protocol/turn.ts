@@ -46,8 +46,17 @@ export const TurnSecretSchema = z
 export type TurnSecret = z.infer<typeof TurnSecretSchema>;
 
 export const TurnSecretListSchema = z
-  .object({ credential_ttl_seconds: z.number().int(), secrets: z.array(TurnSecretSchema) })
+  .object({
+    credential_ttl_seconds: z.number().int(),
+    /**
+     * How long after activating a secret the previous one may be removed: the credential lifetime plus how long
+     * rooms keep what they mint with (TURN_MATERIAL_CACHE_SECONDS).
+     */
+    removal_delay_seconds: z.number().int(),
+    secrets: z.array(TurnSecretSchema),
+  })
   .meta({ id: "TurnSecretList" });
+export type TurnSecretList = z.infer<typeof TurnSecretListSchema>;
 
 export const AddTurnSecretRequestSchema = z
   .object({

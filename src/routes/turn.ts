@@ -2,7 +2,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { verifySessionToken } from "../auth/session";
 import { IceGrantSchema } from "../protocol";
 import { clientRegion } from "../shared/region";
-import { type AppEnv, bearer, defaultHook, fleet, json, room, route } from "./common";
+import { grantTurn } from "../shared/turn-grants";
+import { type AppEnv, bearer, defaultHook, json, room, route } from "./common";
 
 /** TURN credentials for participants of a live session. */
 export function turnRoutes() {
@@ -27,7 +28,7 @@ export function turnRoutes() {
         const retry = admitted.retryAfter === undefined ? undefined : { "retry-after": String(admitted.retryAfter) };
         return c.json({ error: admitted.error }, admitted.error.code === "rate_limited" ? 429 : 401, retry);
       }
-      const [grant] = await fleet(c.env).grant([
+      const [grant] = await grantTurn(c.env, c.var.config, [
         { opaqueId: sessionId, region: clientRegion(c.req.raw, c.var.config) },
       ]);
       return c.json(grant!, 200);

@@ -159,6 +159,11 @@ export const ConfigSchema = z.object({
   /** Lifetime of TURN credentials; hard cap one hour (a leaked credential is useful that long at most). */
   TURN_TTL_SECONDS: seconds(600).pipe(z.number().max(3600)),
   TURN_PROBE_INTERVAL_SECONDS: seconds(10),
+  /**
+   * How long rooms and the worker keep the active TURN secret and node health they mint with (no round trip to the
+   * fleet object per credential); a rotation waits this long on top of the credential lifetime.
+   */
+  TURN_MATERIAL_CACHE_SECONDS: seconds(10).pipe(z.number().max(300)),
   TURN_PROBE_TIMEOUT_MS: seconds(2000),
   /** Consecutive failed probes before a node is taken out, and successful ones before it comes back. */
   TURN_DOWN_AFTER: seconds(3),

@@ -18,6 +18,20 @@ export function clientAddress(request: Request, config: Config): string {
  * whole /64 and could otherwise switch addresses between guesses).
  */
 export function attemptKey(address: string): string {
+  let key = attemptKeys.get(address);
+  if (key === undefined) {
+    // Parsing costs more than the rest of a request's routing (ipaddr.js throws on each format that does not
+    // match): the keys of the addresses seen last are kept.
+    if (attemptKeys.size >= 4096) attemptKeys.clear();
+    key = keyOf(address);
+    attemptKeys.set(address, key);
+  }
+  return key;
+}
+
+const attemptKeys = new Map<string, string>();
+
+function keyOf(address: string): string {
   if (!ipaddr.isValid(address)) return address.slice(0, 100);
   const parsed = ipaddr.process(address);
   if (parsed.kind() === "ipv4") return parsed.toString();

@@ -332,7 +332,7 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
   });
 
   it("a vote started in a room is that room's; its eligible voters see and cast it from anywhere", async () => {
-    const { room, owner, moderator, member, guest } = await RoomHarness.seated();
+    const { owner, moderator, member, guest } = await RoomHarness.seated();
     const rooms = [
       { name: "A", assignments: [moderator.id, member.id] },
       { name: "B", assignments: [guest.id] },

@@ -316,7 +316,7 @@ describe("sending frames", () => {
         closes.push([code, reason]);
       },
     } as unknown as WebSocket;
-    const transport = new Transport(undefined as never, () => undefined as never);
+    const transport = new Transport(() => undefined as never);
     transport.sendRaw(socket, "{}");
     expect(closes).toEqual([[1011, "a frame could not be sent"]]);
   });

@@ -15,15 +15,17 @@ async function credentialsFor(ctx: Context, connections: Connection[]): Promise<
   const { id: room, tenant } = ctx.room.info();
   const ttlSeconds = ctx.config.SESSION_TOKEN_TTL_SECONDS;
   const [grants, tokens] = await Promise.all([
-    ctx.objects.turnFleet().grant(connections.map((c) => ({ opaqueId: c.connectionId, region: c.region }))),
-    ctx.objects.signingKey("session").signAll(
-      connections.map((c) => ({
-        issuer: SESSION_ISSUER,
-        audience: SESSION_AUDIENCE,
-        subject: c.participantId,
-        ttlSeconds,
-        claims: { tenant, room, sid: c.connectionId },
-      })),
+    ctx.objects.grantTurn(connections.map((c) => ({ opaqueId: c.connectionId, region: c.region }))),
+    Promise.all(
+      connections.map((c) =>
+        ctx.objects.signSession({
+          issuer: SESSION_ISSUER,
+          audience: SESSION_AUDIENCE,
+          subject: c.participantId,
+          ttlSeconds,
+          claims: { tenant, room, sid: c.connectionId },
+        }),
+      ),
     ),
   ]);
   const tokenExpiry = new Date(ctx.now() + ttlSeconds * 1000).toISOString();

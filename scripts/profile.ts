@@ -1,0 +1,168 @@
+/**
+ * `npm run profile`: CPU profiles of workerd (its inspector) while N participants join one room and while the
+ * owner's chat fans out to them. Prints the functions with the most self time per phase and writes each profile
+ * (`.cpuprofile`, for Chrome DevTools) to PROFILE_DIR. `PROFILE_SIZE` (default 500), `PROFILE_MESSAGES` (200).
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import { freePort, startServer } from "./local-server";
+
+const SIZE = Number(process.env.PROFILE_SIZE ?? 500);
+const MESSAGES = Number(process.env.PROFILE_MESSAGES ?? 200);
+const PROCESSES = 2;
+const OUT = process.env.PROFILE_DIR ?? "/tmp/plenum-profiles";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */
+async function inspect(address: string) {
+  const targets = (await (await fetch(`http://${address}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
+  let nextId = 1;
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.on("message", (data) => {
+    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) pending.get(message.id)?.(message.result);
+  });
+  const send = <T>(method: string, params: object = {}) =>
+    new Promise<T>((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve as (result: unknown) => void);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await send("Profiler.enable");
+  return {
+    start: () => send("Profiler.start"),
+    stop: async () => (await send<{ profile: Profile }>("Profiler.stop")).profile,
+    close: () => socket.close(),
+  };
+}
+
+/** Milliseconds per function (summed over the call tree): its own (self) time and with what it calls (total). */
+function hotFunctions(profile: Profile, count: number): { self: string[]; total: string[] } {
+  const selfOf = new Map<number, number>();
+  for (const [i, node] of profile.samples.entries()) {
+    selfOf.set(node, (selfOf.get(node) ?? 0) + profile.timeDeltas[i]! / 1000);
+  }
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const nameOf = (node: ProfileNode) => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    return `${functionName || "(anonymous)"} ${url.split("/").pop() || "(native)"}:${lineNumber + 1}`;
+  };
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  // Total time counts a function once per stack, however often it recurses.
+  const walk = (id: number, onStack: ReadonlySet<string>): number => {
+    const node = byId.get(id)!;
+    const name = nameOf(node);
+    const own = selfOf.get(id) ?? 0;
+    self.set(name, (self.get(name) ?? 0) + own);
+    const stack = new Set(onStack).add(name);
+    const sum = (node.children ?? []).reduce((acc, child) => acc + walk(child, stack), own);
+    if (!onStack.has(name)) total.set(name, (total.get(name) ?? 0) + sum);
+    return sum;
+  };
+  const all = walk(profile.nodes[0]!.id, new Set());
+  const top = (times: Map<string, number>) =>
+    [...times.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, count)
+      .map(([name, ms]) => `${((100 * ms) / all).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(6)} ms  ${name}`);
+  return { self: top(self), total: top(total) };
+}
+
+function once<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve) => {
+    const listener = (message: { type: string }) => {
+      if (message.type !== type) return;
+      child.off("message", listener);
+      resolve(message as T);
+    };
+    child.on("message", listener);
+  });
+}
+
+const inspectorAddress = `127.0.0.1:${await freePort()}`;
+const server = await startServer({
+  env: {
+    PLENUM_INSPECTOR_ADDR: inspectorAddress,
+    ATTEMPT_LIMIT: "1000000",
+    ROOM_MAX_PARTICIPANTS: "100000",
+    CHAT_BURST: "1000000",
+    RATE_LIMIT_PER_SECOND: "100000",
+    RATE_LIMIT_BURST: "100000",
+  },
+});
+await mkdir(OUT, { recursive: true });
+const profiler = await inspect(inspectorAddress);
+const children = Array.from({ length: PROCESSES }, () =>
+  fork(join(import.meta.dirname, "bench-clients.ts"), { execArgv: ["--import", "tsx"], stdio: "inherit" }),
+);
+try {
+  const ownerToken = await devLogin(server.base, "Chair");
+  const room = await createRoom(server.base, ownerToken, { name: "profile" });
+  const owner = await openSignaling(server.base, room.id, (await startRoom(server.base, ownerToken, room.id)).ticket);
+  await owner.message("control", "join_success");
+  const tokens = await Promise.all(Array.from({ length: SIZE - 1 }, (_, i) => devLogin(server.base, `P${i}`)));
+  await Promise.all(children.map((child) => once(child, "ready")));
+
+  console.log(`profiling ${SIZE} joins`);
+  await profiler.start();
+  const joined = children.map((child) => once(child, "joined"));
+  children.forEach((child, i) => {
+    const share = tokens.filter((_, t) => t % PROCESSES === i);
+    child.send({ type: "join", base: server.base, roomId: room.id, tokens: share, concurrency: 8 });
+  });
+  await Promise.race([
+    Promise.all(joined),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`joins stuck:\n${server.output()}`)), 60_000)),
+  ]);
+  const joinProfile = await profiler.stop();
+  await new Promise((r) => setTimeout(r, 500));
+
+  await profiler.start();
+  let delivered = 0;
+  const all = new Promise<void>((resolve) => {
+    for (const child of children) {
+      child.on("message", (m: { type: string }) => {
+        if (m.type === "delivered" && ++delivered === MESSAGES * PROCESSES) resolve();
+      });
+    }
+  });
+  for (let seq = 0; seq < MESSAGES; seq++) {
+    owner.send("chat", { action: "send_message", content: `bench:${seq}:${Date.now()}` });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await all;
+  const chatProfile = await profiler.stop();
+  for (const [phase, profile] of [
+    ["join", joinProfile],
+    ["chat", chatProfile],
+  ] as const) {
+    await writeFile(join(OUT, `${phase}.cpuprofile`), JSON.stringify(profile));
+    const what = `${phase} (N = ${SIZE}${phase === "chat" ? `, ${MESSAGES} messages` : ""})`;
+    const hot = hotFunctions(profile, 30);
+    console.log(
+      `\n${what}: most self time\n${hot.self.join("\n")}\n\n${what}: most total time\n${hot.total.join("\n")}`,
+    );
+  }
+  owner.close();
+} finally {
+  for (const child of children) child.send({ type: "close" });
+  profiler.close();
+  // workerd does not exit on SIGTERM while its inspector has had a session.
+  await server.crash();
+}
