@@ -27,7 +27,8 @@ const MIGRATIONS = [
  */
 export class AttemptLimiterObject extends DurableObject<Env> {
   private readonly config: Config;
-  private migrated = false;
+  /** Whether this address's table exists (only this object creates and erases it): asked of SQLite once. */
+  private table: "unknown" | "absent" | "present" = "unknown";
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -85,7 +86,7 @@ export class AttemptLimiterObject extends DurableObject<Env> {
       return;
     }
     await this.ctx.storage.deleteAll();
-    this.migrated = false;
+    this.table = "absent";
   }
 
   /**
@@ -110,22 +111,23 @@ export class AttemptLimiterObject extends DurableObject<Env> {
   /** The stored window, if any, without creating tables for an address that has none (brought up to date). */
   private stored(): WindowRow | undefined {
     const sql = this.ctx.storage.sql;
-    if (!this.migrated) {
+    if (this.table === "unknown") {
       const exists = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempt_window'");
-      if (exists.toArray().length === 0) return undefined;
-      this.migrate();
+      if (exists.toArray().length === 0) this.table = "absent";
+      else this.migrate();
     }
+    if (this.table === "absent") return undefined;
     return sql.exec<WindowRow>("SELECT * FROM attempt_window").toArray()[0];
   }
 
   private migrate(): void {
     migrate(this.ctx.storage.sql, "attempt_limiter", MIGRATIONS);
-    this.migrated = true;
+    this.table = "present";
   }
 
   /** The current window, a fresh one once the last has passed. */
   private window(now: number): WindowRow {
-    if (!this.migrated) this.migrate();
+    if (this.table !== "present") this.migrate();
     const current = this.stored();
     if (current && now < this.windowEnd(current)) return current;
     const sql = this.ctx.storage.sql;

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import workerd from "workerd";
 import type { WebSocket } from "ws";
+import { collectGarbage } from "./inspector";
 import { freePort } from "./local-server";
 
 export interface PeerServer {
@@ -22,6 +23,8 @@ export interface PeerServer {
   rss(): number;
   /** CPU time (user + system) the server process used so far, in ms, from /proc/<pid>/stat. */
   cpuMs(): number;
+  /** A full garbage collection (workerd's, through its inspector): memory then counts what is alive. */
+  collectGarbage?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -132,7 +135,14 @@ export class MinimalRoom extends DurableObject {
     server.send('{"type":"welcome"}');
     return new Response(null, { status: 101, webSocket: client });
   }
-  webSocketMessage() {}
+  // The floor of a fan-out in workerd: one frame serialized once, sent to every socket of the room.
+  webSocketMessage(ws, message) {
+    const parsed = JSON.parse(message);
+    if (parsed.type !== "chat") return;
+    const from = ws.deserializeAttachment().participantId;
+    const frame = JSON.stringify({ type: "chat", from, content: parsed.content });
+    for (const socket of this.ctx.getWebSockets()) socket.send(frame);
+  }
   webSocketClose(ws, code) {
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code);
@@ -185,8 +195,11 @@ export async function startMinimalDoServer(): Promise<PeerServer> {
   await writeFile(join(dir, "worker.js"), MINIMAL_WORKER);
   const configPath = join(dir, "workerd.capnp");
   const port = await freePort();
+  const inspector = `127.0.0.1:${await freePort()}`;
   await writeFile(configPath, minimalConfig(`127.0.0.1:${port}`, stateDir));
-  const launched = launch(workerd.default, ["serve", configPath], () => rm(dir, { recursive: true, force: true }));
+  const launched = launch(workerd.default, ["serve", configPath, `--inspector-addr=${inspector}`], () =>
+    rm(dir, { recursive: true, force: true }),
+  );
   await waitUntilReady("minimal Durable Object (workerd)", launched, async () => {
     try {
       return (await fetch(`http://127.0.0.1:${port}/healthz`)).ok;
@@ -194,7 +207,7 @@ export async function startMinimalDoServer(): Promise<PeerServer> {
       return false; // not listening yet
     }
   });
-  return peerServer(`ws://127.0.0.1:${port}`, launched);
+  return { ...peerServer(`ws://127.0.0.1:${port}`, launched), collectGarbage: () => collectGarbage(inspector) };
 }
 
 async function serveRawWs(): Promise<void> {

@@ -6,8 +6,8 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import WebSocket from "ws";
 import { createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import { type CpuProfile, inspect } from "./inspector";
 import { freePort, startServer } from "./local-server";
 
 const SIZE = Number(process.env.PROFILE_SIZE ?? 500);
@@ -15,50 +15,14 @@ const MESSAGES = Number(process.env.PROFILE_MESSAGES ?? 200);
 const PROCESSES = 2;
 const OUT = process.env.PROFILE_DIR ?? "/tmp/plenum-profiles";
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** A minimal Chrome DevTools Protocol session over the inspector's WebSocket. */
-async function inspect(address: string) {
-  const targets = (await (await fetch(`http://${address}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
-  const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => socket.once("open", resolve).once("error", reject));
-  let nextId = 1;
-  const pending = new Map<number, (result: unknown) => void>();
-  socket.on("message", (data) => {
-    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
-    if (message.id !== undefined) pending.get(message.id)?.(message.result);
-  });
-  const send = <T>(method: string, params: object = {}) =>
-    new Promise<T>((resolve) => {
-      const id = nextId++;
-      pending.set(id, resolve as (result: unknown) => void);
-      socket.send(JSON.stringify({ id, method, params }));
-    });
-  await send("Profiler.enable");
-  return {
-    start: () => send("Profiler.start"),
-    stop: async () => (await send<{ profile: Profile }>("Profiler.stop")).profile,
-    close: () => socket.close(),
-  };
-}
-
 /** Milliseconds per function (summed over the call tree): its own (self) time and with what it calls (total). */
-function hotFunctions(profile: Profile, count: number): { self: string[]; total: string[] } {
+function hotFunctions(profile: CpuProfile, count: number): { self: string[]; total: string[] } {
   const selfOf = new Map<number, number>();
   for (const [i, node] of profile.samples.entries()) {
     selfOf.set(node, (selfOf.get(node) ?? 0) + profile.timeDeltas[i]! / 1000);
   }
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const nameOf = (node: ProfileNode) => {
+  const nameOf = (node: CpuProfile["nodes"][number]) => {
     const { functionName, url, lineNumber } = node.callFrame;
     return `${functionName || "(anonymous)"} ${url.split("/").pop() || "(native)"}:${lineNumber + 1}`;
   };
@@ -120,7 +84,7 @@ try {
   await Promise.all(children.map((child) => once(child, "ready")));
 
   console.log(`profiling ${SIZE} joins`);
-  await profiler.start();
+  await profiler.startProfile();
   const joined = children.map((child) => once(child, "joined"));
   children.forEach((child, i) => {
     const share = tokens.filter((_, t) => t % PROCESSES === i);
@@ -130,10 +94,18 @@ try {
     Promise.all(joined),
     new Promise((_, reject) => setTimeout(() => reject(new Error(`joins stuck:\n${server.output()}`)), 60_000)),
   ]);
-  const joinProfile = await profiler.stop();
+  const joinProfile = await profiler.stopProfile();
   await new Promise((r) => setTimeout(r, 500));
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  for (const collect of [false, true]) {
+    const heap = await profiler.heap(collect);
+    console.log(
+      `${collect ? "after a full GC" : `after ${SIZE} joins`}: workerd RSS ${mib(server.workerdRss())}, ` +
+        `JS heap ${mib(heap.usedSize)} used of ${mib(heap.totalSize)}`,
+    );
+  }
 
-  await profiler.start();
+  await profiler.startProfile();
   let delivered = 0;
   const all = new Promise<void>((resolve) => {
     for (const child of children) {
@@ -147,7 +119,7 @@ try {
     await new Promise((r) => setTimeout(r, 20));
   }
   await all;
-  const chatProfile = await profiler.stop();
+  const chatProfile = await profiler.stopProfile();
   for (const [phase, profile] of [
     ["join", joinProfile],
     ["chat", chatProfile],

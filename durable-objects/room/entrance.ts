@@ -21,7 +21,7 @@ import type { LeaveReason, Presence } from "./presence";
 import type { Roster } from "./roster";
 import type { Scheduler } from "./scheduler";
 import type { Settings } from "./settings";
-import type { Transport } from "./transport";
+import { LIST, type Transport } from "./transport";
 
 /** Timer owner of the roster: forgets participants whose resumption window has passed. */
 export const ROSTER_TIMERS = "roster";
@@ -499,14 +499,15 @@ export class Entrance {
     const others = this.deps.presence.describeIds(
       this.roster.admittedIds(member.group).filter((id) => id !== participantId),
     );
-    this.deps.transport.send(socket, "control", {
+    const frame = this.deps.transport.listFrame("control", {
       message: "join_success",
       participant_id: participantId,
       role: member.role,
       display_name: member.displayName,
       joined_at: new Date(member.joinedAt).toISOString(),
-      participants: others,
+      participants: LIST,
       modules,
     });
+    this.deps.transport.sendRaw(socket, frame(others.map((d) => d.json)));
   }
 }

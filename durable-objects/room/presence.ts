@@ -1,7 +1,7 @@
 import type { ModuleHost } from "./host";
 import type { Group, Member } from "./module";
-import type { Roster } from "./roster";
-import { type PublicParticipant, type Transport, toParticipant } from "./transport";
+import type { Described, Roster } from "./roster";
+import { type Transport, toParticipant } from "./transport";
 
 export type LeaveReason = "quit" | "disconnected" | "removed" | "switched";
 
@@ -65,7 +65,7 @@ export class Presence {
   }
 
   /** Descriptions by id (unknown ids left out); those made before and unchanged since are not made again. */
-  describeIds(ids: readonly string[]): PublicParticipant[] {
+  describeIds(ids: readonly string[]): Described[] {
     const roster = this.roster();
     const missing = ids.filter((id) => roster.description(id) === undefined);
     for (const participant of this.describe(roster.members(missing))) roster.rememberDescription(participant);
@@ -110,7 +110,7 @@ export class Presence {
         this.transport.emit(target, "control", { message: "left", participants, reason });
       }
       if (changes.joined.length > 0) this.transport.broadcastPresence(this.describeIds(changes.joined), group);
-      for (const participant of this.describeIds(changes.updated)) {
+      for (const { participant } of this.describeIds(changes.updated)) {
         this.transport.emit(target, "control", { message: "update", participant });
       }
     }

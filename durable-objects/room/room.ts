@@ -190,6 +190,7 @@ export class RoomObject extends DurableObject<Env> {
     this.presence.cancel();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.settings.forget();
     this.scheduler.reset();
     this.migrateAll();
     this.roster = new Roster(this.sql, [], Date.now());

@@ -5,6 +5,12 @@ import { Resumptions } from "./resumptions";
 import { type LiveSocket, SocketIndex } from "./sockets";
 import type { PublicParticipant } from "./transport";
 
+/** A participant's public description and its JSON (serialized once, then part of every list that names them). */
+export interface Described {
+  participant: PublicParticipant;
+  json: string;
+}
+
 interface ParticipantRow extends Record<string, SqlStorageValue> {
   id: string;
   kind: ParticipantKind;
@@ -78,7 +84,7 @@ export class Roster {
    * Public descriptions (with the modules' fields) as last announced, so a join_success lists everyone without
    * describing everyone again; dropped with the row, and by `changed` when a module's field changes.
    */
-  private readonly descriptions = new Map<string, PublicParticipant>();
+  private readonly descriptions = new Map<string, Described>();
 
   readonly resumptions: Resumptions;
   /**
@@ -166,12 +172,12 @@ export class Roster {
   }
 
   /** A participant's description as last made (see `descriptions`). */
-  description(participantId: string): PublicParticipant | undefined {
+  description(participantId: string): Described | undefined {
     return this.descriptions.get(participantId);
   }
 
   rememberDescription(participant: PublicParticipant): void {
-    this.descriptions.set(participant.participant_id, participant);
+    this.descriptions.set(participant.participant_id, { participant, json: JSON.stringify(participant) });
   }
 
   member(participantId: string): Member | undefined {

@@ -74,13 +74,22 @@ export class Settings {
     "ALTER TABLE room ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0",
   ] as const;
 
+  /** The room's row, read once (every request reads it; only this class writes it): null until read. */
+  private cached: RoomRow | undefined | null = null;
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly config: Config,
   ) {}
 
   row(): RoomRow | undefined {
-    return this.sql.exec<RoomRow>("SELECT * FROM room").toArray()[0];
+    if (this.cached === null) this.cached = this.sql.exec<RoomRow>("SELECT * FROM room").toArray()[0];
+    return this.cached;
+  }
+
+  /** The stored row changed (or the storage was wiped): read it again next time. */
+  forget(): void {
+    this.cached = null;
   }
 
   /** Whether a new room may be created by this principal (checked before the room index counts it). */
@@ -104,6 +113,7 @@ export class Settings {
       Date.now(),
       input.maxParticipants,
     );
+    this.forget();
     return this.describe(this.row()!, principal);
   }
 
@@ -120,11 +130,13 @@ export class Settings {
       input.waitingRoom ?? r.waiting_room,
       input.maxParticipants === undefined ? r.max_participants : input.maxParticipants,
     );
+    this.forget();
     return ok(this.describe(this.row()!, principal));
   }
 
   markIndexed(): void {
     this.sql.exec("UPDATE room SET indexed = 1");
+    this.forget();
   }
 
   /** How many participants the room admits: its own setting, never more than the server's cap. */
@@ -221,6 +233,7 @@ export class Settings {
 
   setWaitingRoom(mode: WaitingRoom): void {
     this.sql.exec("UPDATE room SET waiting_room = ?", mode);
+    this.forget();
   }
 
   /** The invite a code names, unless it was revoked (expired and used-up ones too: see `usable`). */

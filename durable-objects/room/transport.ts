@@ -1,6 +1,12 @@
 import type { Participant } from "../../src/protocol";
 import type { CommandError, Connection, Member, Target } from "./module";
-import type { Roster } from "./roster";
+import type { Described, Roster } from "./roster";
+
+/**
+ * Stands for a list of entries serialized before, in a payload given to `listFrame`: unguessable, so no text a
+ * participant sent can look like it.
+ */
+export const LIST = `\u0000${crypto.randomUUID()}`;
 
 /** Whose own copy of an event carries a transaction id (the sender of the command that caused it). */
 export interface Echo {
@@ -74,22 +80,30 @@ export class Transport {
   }
 
   /**
-   * Every admitted socket of a group hears who joined; each joiner gets the list without itself (when it names
-   * anyone else). Each participant is serialized once: a joiner's frame is the shared one's text without its entry.
+   * A frame of `payload` whose one LIST value is a JSON array of entries serialized before: participant lists are
+   * made from each participant's JSON, kept between frames, instead of serializing everyone again.
    */
-  broadcastPresence(joined: PublicParticipant[], group: string | undefined): void {
-    const entries = joined.map((p) => JSON.stringify(p));
-    const slot = "\u0000participants";
-    const [head, tail] = this.frame("control", { message: "joined", participants: slot }).split(JSON.stringify(slot));
-    const shared = `${head}[${entries.join(",")}]${tail}`;
-    const joinerAt = new Map(joined.map((p, i) => [p.participant_id, i]));
+  listFrame(namespace: string, payload: object): (entries: readonly string[]) => string {
+    const text = this.frame(namespace, payload);
+    const slot = JSON.stringify(LIST);
+    const at = text.indexOf(slot);
+    const [head, tail] = [text.slice(0, at), text.slice(at + slot.length)];
+    return (entries) => `${head}[${entries.join(",")}]${tail}`;
+  }
+
+  /**
+   * Every admitted socket of a group hears who joined; each joiner gets the list without itself (when it names
+   * anyone else).
+   */
+  broadcastPresence(joined: readonly Described[], group: string | undefined): void {
+    const entries = joined.map((d) => d.json);
+    const frame = this.listFrame("control", { message: "joined", participants: LIST });
+    const shared = frame(entries);
+    const joinerAt = new Map(joined.map((d, i) => [d.participant.participant_id, i]));
     for (const socket of this.groupSockets(group)) {
       const at = joinerAt.get(this.roster.participantOf(socket) ?? "");
       if (at === undefined) this.sendRaw(socket, shared);
-      else if (entries.length > 1) {
-        const others = [...entries.slice(0, at), ...entries.slice(at + 1)];
-        this.sendRaw(socket, `${head}[${others.join(",")}]${tail}`);
-      }
+      else if (entries.length > 1) this.sendRaw(socket, frame([...entries.slice(0, at), ...entries.slice(at + 1)]));
     }
   }
 

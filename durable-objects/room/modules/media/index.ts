@@ -53,7 +53,9 @@ interface PinRow extends Record<string, SqlStorageValue> {
 
 const everyone = ["owner", "moderator", "user", "guest"] as const;
 
-type Context = ModuleContext<"media", { bridge: SfuBridge }>;
+/** The SFU bridge, and until when the pool is not asked again for a node after it had none (in memory). */
+type MediaState = { bridge: SfuBridge; placement: { refusedUntil: number } };
+type Context = ModuleContext<"media", MediaState>;
 
 function publisherOf(ctx: MediaBase, participantId: string): Publisher {
   const rows = ctx.sql.exec<StreamRow>("SELECT * FROM media_streams WHERE participant_id = ?", participantId).toArray();
@@ -108,8 +110,12 @@ async function ensurePlacement(ctx: Context, connection: Connection | undefined,
   if (sfuPin(ctx)) return;
   const restricted = ctx.services.moderation.microphonesRestricted();
   if (hasMedia(ctx) && !required && !restricted) return;
+  // The pool had no node a moment ago: a join storm in a room without an SFU asks it once, not once per join.
+  const placement = ctx.state.placement;
+  if (!required && !restricted && ctx.now() < placement.refusedUntil) return;
   try {
     const placed = await ctx.objects.sfuPool().place(ctx.room.info().id, connection?.region);
+    placement.refusedUntil = placed.ok ? 0 : ctx.now() + PLACEMENT_RETRY_MS;
     if (!placed.ok || sfuPin(ctx)) {
       // Only an SFU holds a microphone off: while restrictions last, the room keeps asking.
       if (!placed.ok && (required || restricted)) await ctx.timers.schedule(PLACEMENT, ctx.now() + PLACEMENT_RETRY_MS);
@@ -173,7 +179,7 @@ function keepPin(ctx: Context, pin: SfuPin | null): void {
  * relays offer, answer and candidates between the two. When the pool moves the room, everyone is told to set up
  * media again.
  */
-export const media = defineModule<"media", { bridge: SfuBridge }>({
+export const media = defineModule<"media", MediaState>({
   namespace: "media",
   migrations: [
     // Shipped as one line: the pieces join to exactly that text.
@@ -327,7 +333,7 @@ export const media = defineModule<"media", { bridge: SfuBridge }>({
       muted: heldMuted(ctx, connection.participantId),
     };
   },
-  state: (ctx) => ({ bridge: new SfuBridge(ctx) }),
+  state: (ctx) => ({ bridge: new SfuBridge(ctx), placement: { refusedUntil: 0 } }),
   hooks: {
     loaded(ctx) {
       ctx.state.bridge.resume();
