@@ -505,7 +505,7 @@ export class Entrance {
       role: member.role,
       display_name: member.displayName,
       joined_at: new Date(member.joinedAt).toISOString(),
-      participants: LIST,
+      participants: LIST(),
       modules,
     });
     this.deps.transport.sendRaw(socket, frame(others.map((d) => d.json)));

@@ -6,7 +6,9 @@ import type { Described, Roster } from "./roster";
  * Stands for a list of entries serialized before, in a payload given to `listFrame`: unguessable, so no text a
  * participant sent can look like it.
  */
-export const LIST = `\u0000${crypto.randomUUID()}`;
+let slot: string | undefined;
+/** (Made at first use: workerd allows no random values at global scope.) */
+export const LIST = () => (slot ??= `\u0000${crypto.randomUUID()}`);
 
 /** Whose own copy of an event carries a transaction id (the sender of the command that caused it). */
 export interface Echo {
@@ -85,9 +87,9 @@ export class Transport {
    */
   listFrame(namespace: string, payload: object): (entries: readonly string[]) => string {
     const text = this.frame(namespace, payload);
-    const slot = JSON.stringify(LIST);
-    const at = text.indexOf(slot);
-    const [head, tail] = [text.slice(0, at), text.slice(at + slot.length)];
+    const marker = JSON.stringify(LIST());
+    const at = text.indexOf(marker);
+    const [head, tail] = [text.slice(0, at), text.slice(at + marker.length)];
     return (entries) => `${head}[${entries.join(",")}]${tail}`;
   }
 
@@ -97,7 +99,7 @@ export class Transport {
    */
   broadcastPresence(joined: readonly Described[], group: string | undefined): void {
     const entries = joined.map((d) => d.json);
-    const frame = this.listFrame("control", { message: "joined", participants: LIST });
+    const frame = this.listFrame("control", { message: "joined", participants: LIST() });
     const shared = frame(entries);
     const joinerAt = new Map(joined.map((d, i) => [d.participant.participant_id, i]));
     for (const socket of this.groupSockets(group)) {
