@@ -96,7 +96,8 @@ async function rotate(
   }
   await api("POST", `/v1/operator/turn/secrets/${added.id}/activate`, TurnSecretSchema);
   log(`activated ${added.id}; new credentials are signed with it`);
-  const wait = waitSeconds ?? before.removal_delay_seconds;
+  // A server from before room-side minting reports only the credential lifetime.
+  const wait = waitSeconds ?? before.removal_delay_seconds ?? before.credential_ttl_seconds;
   if (old.length > 0) {
     const ids = old.map((s) => s.id).join(", ");
     log(`waiting ${wait} s (a credential lifetime and the rooms' cache of the secret) before removing ${ids}`);

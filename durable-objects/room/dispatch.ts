@@ -13,6 +13,8 @@ export interface DispatchDeps {
   roster: () => Roster;
   host: () => ModuleHost;
   transport: Transport;
+  /** A command's writes were rolled back: what the core keeps in memory of its tables is read again. */
+  rolledBack: () => void;
 }
 
 function exceedsBytes(text: string, limit: number): boolean {
@@ -100,6 +102,7 @@ export class Dispatcher {
       const failure = await this.deps.storage.transactionSync(() => module.execute(sender, raw));
       if (failure) refuse(namespace, transactionId, failure);
     } catch (error) {
+      this.deps.rolledBack();
       logFailure(`room module ${namespace}.${payload.action}`, error);
       refuse(namespace, transactionId, { error: "internal_error", text: "the command failed on the server" });
     }

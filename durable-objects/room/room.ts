@@ -85,7 +85,18 @@ export class RoomObject extends DurableObject<Env> {
       scheduler: this.scheduler,
     });
     const transport = this.transport;
-    this.dispatcher = new Dispatcher({ config: this.config, storage: ctx.storage, roster, host, transport });
+    const rolledBack = () => {
+      this.roster.forgetRows();
+      this.settings.forget();
+    };
+    this.dispatcher = new Dispatcher({
+      config: this.config,
+      storage: ctx.storage,
+      roster,
+      host,
+      transport,
+      rolledBack,
+    });
     this.host = this.buildHost();
     void this.host.run("loaded", []);
     const vanished = this.roster.vanished;

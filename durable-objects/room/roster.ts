@@ -533,7 +533,6 @@ export class Roster {
 
   /** Whether a socket belongs to someone held in the waiting room (who gets no room traffic). */
   private heldSocket(socket: WebSocket): boolean {
-    if (this.heldIds.size === 0) return false;
     const participantId = this.sockets.connection(socket)?.participantId;
     return participantId !== undefined && this.heldIds.has(participantId);
   }
@@ -550,6 +549,12 @@ export class Roster {
   private write(query: string, ...bindings: [...SqlStorageValue[], string]) {
     this.forget(bindings[bindings.length - 1] as string);
     return this.sql.exec(query, ...bindings).toArray();
+  }
+
+  /** Every cached row and description goes (the table changed behind this class: a rollback). */
+  forgetRows(): void {
+    this.rows.clear();
+    this.descriptions.clear();
   }
 
   private forget(participantId: string): void {

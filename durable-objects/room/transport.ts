@@ -89,6 +89,7 @@ export class Transport {
     const text = this.frame(namespace, payload);
     const marker = JSON.stringify(LIST());
     const at = text.indexOf(marker);
+    if (at < 0) throw new Error("listFrame: the payload holds no LIST");
     const [head, tail] = [text.slice(0, at), text.slice(at + marker.length)];
     return (entries) => `${head}[${entries.join(",")}]${tail}`;
   }

@@ -52,7 +52,7 @@ export const TurnSecretListSchema = z
      * How long after activating a secret the previous one may be removed: the credential lifetime plus how long
      * rooms keep what they mint with (TURN_MATERIAL_CACHE_SECONDS).
      */
-    removal_delay_seconds: z.number().int(),
+    removal_delay_seconds: z.number().int().optional(),
     secrets: z.array(TurnSecretSchema),
   })
   .meta({ id: "TurnSecretList" });

@@ -1,12 +1,12 @@
 /**
  * One call for many: items asked for while a call is in flight wait and go together in the next one, so under load
- * (a join storm) a round trip to another object serves many requests, and alone a request waits for nothing.
+ * (a join storm) a round trip to another object serves many requests, and alone a request waits only for the end
+ * of the current turn.
  */
 export function coalesced<I, O>(many: (items: I[]) => Promise<O[]>): (item: I) => Promise<O> {
   let queued: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
   let inFlight = false;
   const flush = async () => {
-    inFlight = true;
     while (queued.length > 0) {
       const batch = queued;
       queued = [];
@@ -22,6 +22,10 @@ export function coalesced<I, O>(many: (items: I[]) => Promise<O[]>): (item: I) =
   return (item) =>
     new Promise<O>((resolve, reject) => {
       queued.push({ item, resolve, reject });
-      if (!inFlight) void flush();
+      // The first call waits for the rest of this turn: a participant's several connections go together.
+      if (!inFlight) {
+        inFlight = true;
+        queueMicrotask(() => void flush());
+      }
     });
 }

@@ -43,8 +43,11 @@ export async function grantFrom(
   );
 }
 
-/** This isolate's copy of the fleet's material, shared by its rooms and its REST handlers. */
-let cached: { material: Promise<TurnMaterial>; until: number } | undefined;
+/**
+ * This isolate's copy of the fleet's material, shared by its rooms and its REST handlers. Only a fetched value is
+ * shared: workerd ties a pending call to the request that made it, and another request awaiting it could hang.
+ */
+let cached: { material: TurnMaterial; until: number } | undefined;
 
 /**
  * TURN credentials minted here (a room at join, the worker for GET /v1/turn) rather than by the fleet object:
@@ -54,15 +57,14 @@ let cached: { material: Promise<TurnMaterial>; until: number } | undefined;
  */
 export async function grantTurn(env: Env, config: Config, requests: readonly GrantRequest[]): Promise<IceGrant[]> {
   const now = Date.now();
-  if (!cached || cached.until <= now) {
-    const material = turnFleetOf(env).material();
+  let material = cached && cached.until > now ? cached.material : undefined;
+  if (!material) {
+    // A failed fetch is not kept: the next request asks again. `until` counts from before the fetch, so a secret
+    // is minted with at most TURN_MATERIAL_CACHE_SECONDS after the fleet object handed it out.
+    material = await turnFleetOf(env).material();
     cached = { material, until: now + config.TURN_MATERIAL_CACHE_SECONDS * 1000 };
-    // A failed fetch is not kept: the next request asks again.
-    material.catch(() => {
-      if (cached?.material === material) cached = undefined;
-    });
   }
-  return grantFrom(await cached.material, config, requests, now);
+  return grantFrom(material, config, requests, now);
 }
 
 /** The fleet object changed its material (a secret, a node's health): the copy of this isolate is dropped at once. */

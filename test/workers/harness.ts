@@ -108,6 +108,8 @@ export const timeTravel = {
         state.storage.sql.exec(`${sql} AND id = ?`, ms, participantId);
         state.storage.sql.exec(`${closed} AND participant_id = ?`, ms, participantId);
       }
+      // The roster keeps rows in memory; this edit bypasses it.
+      (_instance as unknown as { roster: { forgetRows(): void } }).roster.forgetRows();
     }),
   expireTickets: (roomId: string) =>
     runInDurableObject(stubOf(roomId), (_instance, state) => {

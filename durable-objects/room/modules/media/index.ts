@@ -127,6 +127,7 @@ async function ensurePlacement(ctx: Context, connection: Connection | undefined,
       ctx.emit({ to: "everyone" }, { message: "sfu_changed", reason: "placed", available: true });
     }
   } catch (error) {
+    placement.refusedUntil = ctx.now() + PLACEMENT_RETRY_MS;
     logFailure("sfu placement failed; the room runs as a mesh", error, "warn");
     if (required || restricted) await ctx.timers.schedule(PLACEMENT, ctx.now() + PLACEMENT_RETRY_MS);
   }
