@@ -9,7 +9,8 @@
  *   each message's latency is the time until its last recipient has it; server CPU per measured message.
  * - memory: RSS above the idle server per participant with BENCH_MEMORY_N participants in one room, a fresh server
  *   per run.
- * - many rooms: BENCH_ROOMS rooms of BENCH_ROOM_SIZE on one Plenum; each room's owner sends one message a second.
+ * - many rooms: BENCH_ROOMS rooms of BENCH_ROOM_SIZE on one Plenum; each room's owner sends one message a second;
+ *   then RSS once the rooms were silent long enough to hibernate.
  * Fan-out and Plenum's and the minimal DO's memory are the median of BENCH_RUNS runs.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
@@ -47,6 +48,8 @@ export const SETTINGS = {
 };
 const WARM_UP_MESSAGES = 10;
 const MEMORY_SETTLE_MS = 2000;
+/** How long the many rooms stay silent before their RSS counts as hibernated (workerd evicts after 10 s idle). */
+const HIBERNATION_WAIT_MS = 20_000;
 /** How long the last message of a phase may take before the ones still missing count as lost. */
 const DELIVERY_TIMEOUT_MS = 30_000;
 const TOKEN_CONCURRENCY = 32;
@@ -185,7 +188,7 @@ interface System {
 const shareOf = <T>(items: T[], process: number) => items.filter((_, i) => i % PROCESSES === process);
 
 /** workerd's pid: its command line names `<dataDir>/workerd.capnp`, the supervisor's (scripts/start.ts) does not. */
-function workerdPid(dataDir: string): number {
+export function workerdPid(dataDir: string): number {
   const candidates = execFileSync("pgrep", ["-f", `serve ${dataDir}/workerd.capnp`], { encoding: "utf8" })
     .trim()
     .split("\n")
@@ -600,6 +603,11 @@ function manyRooms(clients: ChildProcess[]) {
         await server.collectGarbage?.();
         await sleep(500);
         const rssAfterGc = server.rss();
+        // workerd evicts an object 10 s after its last event; its sockets stay open (hibernated).
+        await sleep(HIBERNATION_WAIT_MS);
+        await server.collectGarbage?.();
+        await sleep(500);
+        const rssHibernated = server.rss();
         const errors = rooms.reduce((sum, room) => sum + room.errors, 0);
         return {
           rooms: SETTINGS.rooms,
@@ -616,6 +624,7 @@ function manyRooms(clients: ChildProcess[]) {
           joinedRss,
           rss,
           rssAfterGc,
+          rssHibernated,
         };
       } finally {
         deliveries.stop();
@@ -785,7 +794,9 @@ export async function signalling(): Promise<{ lines: string[]; results: Record<s
       "",
       `join ${short(many.joinSeconds)} s, p50 / p99 ${short(many.p50Ms)} / ${short(many.p99Ms)} ms, ` +
         `RSS +${((many.rss - many.idleRss) / 2 ** 20).toFixed(1)} MiB ` +
-        `(+${((many.rssAfterGc - many.idleRss) / 2 ** 20).toFixed(1)} after a full GC), ` +
+        `(+${((many.rssAfterGc - many.idleRss) / 2 ** 20).toFixed(1)} after a full GC, ` +
+        `+${((many.rssHibernated - many.idleRss) / 2 ** 20).toFixed(1)} after ${HIBERNATION_WAIT_MS / 1000} s ` +
+        "silent, hibernated), " +
         `${many.errors} errors, ${many.lost} lost`,
       "",
       "no errors",

@@ -25,7 +25,19 @@ import { join } from "node:path";
 import { verifyVote } from "../src/votes/verify";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
 import { guessingBurst } from "./bench-guessing";
-import { forkClients, ms, now, once, PROCESSES, percentile, signalling, stopClients } from "./bench-signalling";
+import { httpRequest } from "./bench-http";
+import { processCpuMs } from "./bench-peers";
+import {
+  forkClients,
+  ms,
+  now,
+  once,
+  PROCESSES,
+  percentile,
+  signalling,
+  stopClients,
+  workerdPid,
+} from "./bench-signalling";
 import { type RunningServer, startServer } from "./local-server";
 
 async function votes(): Promise<string[]> {
@@ -136,28 +148,42 @@ async function turnCredentials(): Promise<string[]> {
       modules: { turn: { session_token: string } };
     };
     const headers = { authorization: `Bearer ${joined.modules.turn.session_token}`, "x-region": "de-east" };
-    const latencies: number[] = [];
-    const runFor = async (ms: number, record: boolean) => {
-      const until = now() + ms;
-      await Promise.all(
-        Array.from({ length: 32 }, async () => {
-          while (now() < until) {
-            const started = now();
-            const response = await fetch(`${server.base}/v1/turn`, { headers });
-            if (response.status !== 200) throw new Error(`GET /v1/turn ${response.status}`);
-            await response.arrayBuffer();
-            if (record) latencies.push(now() - started);
-          }
-        }),
-      );
-    };
-    await runFor(1000, false); // warm-up
+    const workerd = workerdPid(server.dataDir);
     const seconds = 5;
-    await runFor(seconds * 1000, true);
+    /** 32 clients asking `path` as fast as they can: requests per second, latencies, workerd CPU per request. */
+    const load = async (path: string, requestHeaders: Record<string, string>) => {
+      const latencies: number[] = [];
+      const runFor = async (ms: number, record: boolean) => {
+        const until = now() + ms;
+        await Promise.all(
+          Array.from({ length: 32 }, async () => {
+            while (now() < until) {
+              const started = now();
+              const response = await httpRequest(`${server.base}${path}`, { headers: requestHeaders });
+              if (response.status !== 200) throw new Error(`GET ${path} ${response.status}`);
+              if (record) latencies.push(now() - started);
+            }
+          }),
+        );
+      };
+      await runFor(1000, false); // warm-up
+      const cpuBefore = processCpuMs(workerd);
+      await runFor(seconds * 1000, true);
+      const cpuMs = (processCpuMs(workerd) - cpuBefore) / latencies.length;
+      const line =
+        `${(latencies.length / seconds).toFixed(0)}/s (p50 ${ms(percentile(latencies, 50))}, ` +
+        `p99 ${ms(percentile(latencies, 99))}); workerd CPU ${(cpuMs * 1000).toFixed(0)} µs per request, ` +
+        `${(1000 / cpuMs).toFixed(0)}/s on a core of its own`;
+      return { perSecond: latencies.length / seconds, cpuMs, line };
+    };
+    const turn = await load("/v1/turn", headers);
+    // workerd's own floor for a request through the same worker: the health check answers from memory.
+    const floor = await load("/healthz", {});
     socket.close();
     return [
-      `GET /v1/turn: ${(latencies.length / seconds).toFixed(0)} credentials/s from one workerd process ` +
-        `(32 concurrent clients; p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))})`,
+      `GET /v1/turn: ${turn.line} — 32 concurrent clients in one process on the same 2 cores`,
+      `GET /healthz (workerd's floor per request): ${floor.line}`,
+      `GET /v1/turn / floor: ${(turn.cpuMs / floor.cpuMs).toFixed(1)}× the CPU per request`,
     ];
   } finally {
     await server.stop();

@@ -3,7 +3,7 @@ import type { Config } from "../../src/shared/config";
 import { logFailure } from "../../src/shared/log";
 import { TokenBucket } from "../../src/shared/token-bucket";
 import type { ModuleHost } from "./host";
-import type { CommandError, Connection, Sender } from "./module";
+import type { CommandError, Sender } from "./module";
 import type { Roster } from "./roster";
 import type { Transport } from "./transport";
 

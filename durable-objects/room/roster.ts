@@ -24,6 +24,8 @@ interface ParticipantRow extends Record<string, SqlStorageValue> {
   group_id: string | null;
   invite_id: string | null;
   name_fixed: number;
+  /** Connections vanished in a crash and the modules have not heard them leave yet. */
+  vanished: number;
 }
 
 const toMember = (row: ParticipantRow, connected: boolean): Member => ({
@@ -77,7 +79,7 @@ export class Roster {
   readonly changes = new PresenceChanges();
   /**
    * Participants' rows, read once: joins, fan-outs and hooks ask for members far more often than rows change, and
-   * every change goes through this class (`forget`).
+   * every change goes through this class (`write`). Unknown ids are not remembered (commands may name any id).
    */
   private readonly rows = new Map<string, ParticipantRow>();
   /**
@@ -291,8 +293,9 @@ export class Roster {
 
   /** Clears the mark of someone whose connections vanished in a crash; true when it was set (once). */
   settleVanished(participantId: string): boolean {
+    if (this.row(participantId)?.vanished === 0) return false;
     return (
-      this.write("UPDATE participants SET vanished = 0 WHERE id = ? AND vanished = 1 RETURNING id", participantId)
+      this.write(participantId, "UPDATE participants SET vanished = 0 WHERE id = ? AND vanished = 1", participantId)
         .length > 0
     );
   }
@@ -302,6 +305,8 @@ export class Roster {
    * be resuming), and the participant still belongs to the room.
    */
   connectionValid(participantId: string, connectionId: string, now: number, windowMs: number): boolean {
+    // An open connection is in the socket index (a removal takes it out in the same step as its row).
+    if (this.sockets.of(participantId).some((s) => s.connection.connectionId === connectionId)) return true;
     const row = this.sql
       .exec<{ closed_at: number | null }>(
         "SELECT closed_at FROM connections WHERE id = ? AND participant_id = ?",
@@ -335,8 +340,8 @@ export class Roster {
     const row = this.row(input.id);
     const renamed = row !== undefined && row.name_fixed === 0 && row.display_name !== input.displayName;
     const now = Date.now();
-    this.forget(input.id);
-    this.sql.exec(
+    this.write(
+      input.id,
       `INSERT INTO participants (id, kind, user_key, display_name, role, joined_at, disconnected_at, invite_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET
@@ -358,7 +363,7 @@ export class Roster {
   /** Holds a participant in the waiting room or lets them in; a connected one let in is announced. */
   setHeld(participantId: string, held: boolean): boolean {
     if (this.heldIds.has(participantId) === held) return false;
-    this.write("UPDATE participants SET waiting = ? WHERE id = ?", held ? 1 : 0, participantId);
+    this.write(participantId, "UPDATE participants SET waiting = ? WHERE id = ?", held ? 1 : 0, participantId);
     const group = this.groupOf(participantId);
     if (held) {
       this.heldIds.add(participantId);
@@ -389,7 +394,7 @@ export class Roster {
   setRole(participantId: string, role: Role): Role | undefined {
     const from = this.row(participantId)?.role;
     if (from === undefined || from === role) return undefined;
-    this.write("UPDATE participants SET role = ? WHERE id = ?", role, participantId);
+    this.write(participantId, "UPDATE participants SET role = ? WHERE id = ?", role, participantId);
     this.changed(participantId);
     return from;
   }
@@ -397,7 +402,8 @@ export class Roster {
   /** A moderator renames a participant; the name stays when they start again. */
   rename(participantId: string, displayName: string): boolean {
     const done = this.write(
-      "UPDATE participants SET display_name = ?, name_fixed = 1 WHERE id = ? RETURNING id",
+      participantId,
+      "UPDATE participants SET display_name = ?, name_fixed = 1 WHERE id = ?",
       displayName,
       participantId,
     );
@@ -436,7 +442,7 @@ export class Roster {
   setGroup(participantId: string, group: string | undefined): boolean {
     const from = this.groupOf(participantId);
     if (from === group) return false;
-    this.write("UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
+    this.write(participantId, "UPDATE participants SET group_id = ? WHERE id = ?", group ?? null, participantId);
     this.placeInGroup(participantId, group);
     if (this.isConnected(participantId) && !this.isHeld(participantId)) {
       this.changes.leave(participantId, "switched", from);
@@ -457,12 +463,8 @@ export class Roster {
       now,
     );
     if (first) {
-      this.write(
-        "UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?",
-        now,
-        attachment.participantId,
-      );
       const id = attachment.participantId;
+      this.write(id, "UPDATE participants SET disconnected_at = NULL, joined_at = ? WHERE id = ?", now, id);
       if (!this.isHeld(id)) this.changes.join(id, this.groupOf(id));
     }
     return first;
@@ -474,7 +476,7 @@ export class Roster {
     if (connection) this.sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, connection.connectionId);
     const left = this.sockets.remove(socket);
     if (left === undefined) return undefined;
-    this.write("UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);
+    this.write(left, "UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);
     // Nobody was told of someone who only waited.
     if (!this.isHeld(left)) this.changes.leave(left, reason, this.groupOf(left));
     return left;
@@ -488,7 +490,7 @@ export class Roster {
     this.resumptions.forget(participantId);
     // Registered users keep their row (their role survives); guests are gone for good.
     if (row.kind === "guest") {
-      this.write("DELETE FROM participants WHERE id = ?", participantId);
+      this.write(participantId, "DELETE FROM participants WHERE id = ?", participantId);
       this.placeInGroup(participantId, undefined);
     }
     return true;
@@ -545,20 +547,22 @@ export class Roster {
     return row;
   }
 
-  /** Changes one participant's row (the last binding is its id); its cached row and description go. */
-  private write(query: string, ...bindings: [...SqlStorageValue[], string]) {
-    this.forget(bindings[bindings.length - 1] as string);
-    return this.sql.exec(query, ...bindings).toArray();
+  /**
+   * Changes one participant's row and keeps what the change made of it (a statement that matched nothing changed
+   * nothing); the cached description goes. The statement gets `RETURNING *` here.
+   */
+  private write(participantId: string, query: string, ...bindings: SqlStorageValue[]): ParticipantRow[] {
+    const rows = this.sql.exec<ParticipantRow>(`${query} RETURNING *`, ...bindings).toArray();
+    if (rows.length === 0) return rows;
+    this.descriptions.delete(participantId);
+    if (query.startsWith("DELETE")) this.rows.delete(participantId);
+    else this.rows.set(participantId, rows[0]!);
+    return rows;
   }
 
   /** Every cached row and description goes (the table changed behind this class: a rollback). */
   forgetRows(): void {
     this.rows.clear();
     this.descriptions.clear();
-  }
-
-  private forget(participantId: string): void {
-    this.rows.delete(participantId);
-    this.descriptions.delete(participantId);
   }
 }

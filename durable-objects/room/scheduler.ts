@@ -39,6 +39,9 @@ export class Scheduler {
       dueAt,
       data === undefined ? null : JSON.stringify(data),
     );
+    // The alarm already fires by then (if it was set for a timer moved later, it wakes the room early, which
+    // runs nothing and arms again): a join storm's timers cost no MIN query each.
+    if (typeof this.armedAt === "number" && dueAt >= this.armedAt) return;
     await this.arm();
   }
 

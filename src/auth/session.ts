@@ -10,10 +10,33 @@ export interface SessionClaims {
   sessionId: string;
 }
 
+/**
+ * Session tokens this isolate verified, with their claims and expiry (ms): a client that asks for TURN credentials
+ * again with the same token costs no second ECDSA verification. Keyed by the whole token, so only the exact
+ * string that was verified matches; expiry is checked at every use; whether the session still counts is the room's
+ * answer, asked every time. Bounded: when full, the oldest half goes.
+ */
+const verified = new Map<string, { claims: SessionClaims; expiresAt: number }>();
+const VERIFIED_MAX = 4096;
+
+function remember(token: string, claims: SessionClaims, exp: number): void {
+  if (verified.size >= VERIFIED_MAX) {
+    let drop = VERIFIED_MAX / 2;
+    for (const key of verified.keys()) {
+      if (drop-- === 0) break;
+      verified.delete(key);
+    }
+  }
+  verified.set(token, { claims, expiresAt: exp * 1000 });
+}
+
 /** Verifies a room session token (issued by a room at join): signature, issuer, audience, expiry and claims. */
 export async function verifySessionToken(header: string | undefined, env: Env): Promise<Result<SessionClaims>> {
   const token = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(header ?? "")?.[1];
   if (!token) return fail("unauthorized", "missing session token");
+  const known = verified.get(token);
+  if (known && known.expiresAt > Date.now()) return ok(known.claims);
+  if (known) verified.delete(token);
   try {
     const { payload } = await jwtVerify(token, await publicKeys(env, "session"), {
       issuer: SESSION_ISSUER,
@@ -25,7 +48,9 @@ export async function verifySessionToken(header: string | undefined, env: Env): 
     if (typeof tenant !== "string" || typeof room !== "string" || typeof sid !== "string" || !sub) {
       return fail("unauthorized", "session token lacks its claims");
     }
-    return ok({ tenant, room, participantId: sub, sessionId: sid });
+    const claims = { tenant, room, participantId: sub, sessionId: sid };
+    remember(token, claims, payload.exp!);
+    return ok(claims);
   } catch (error) {
     return fail("unauthorized", `session token rejected (${(error as { code?: string }).code ?? "ERR_JWT_INVALID"})`);
   }

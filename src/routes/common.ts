@@ -2,7 +2,7 @@ import { createRoute, type OpenAPIHonoOptions, type RouteConfig } from "@hono/zo
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { ZodType } from "zod";
-import type { AttemptSlot } from "../../durable-objects/attempt-limiter";
+import type { AttemptLimiterObject, AttemptSlot } from "../../durable-objects/attempt-limiter";
 import { authenticate } from "../auth/authenticate";
 import { ErrorBodySchema, type ErrorCode, httpStatusOf, type Result, RoomParamsSchema } from "../protocol";
 import type { Config } from "../shared/config";
@@ -63,6 +63,26 @@ const GUESSING_ERRORS = new Set<ErrorCode>(["invalid_password", "invalid_invite"
 export const guessedWrong = <T>(result: Result<T>) => !result.ok && GUESSING_ERRORS.has(result.error.code);
 
 /**
+ * Addresses the limiter found not blocked, until when that answer is trusted (this isolate's memory): a join storm
+ * asks the limiter once per address and second instead of at every upgrade and ticket start. Any failure or refusal
+ * seen here drops the entry; another isolate's failures reach it within UNBLOCKED_TRUST_MS, a delay that matters
+ * nothing against 256-bit tickets (a guessable password or invite always takes a slot from the limiter itself).
+ */
+const unblocked = new Map<string, number>();
+const UNBLOCKED_TRUST_MS = 1000;
+const UNBLOCKED_MAX = 4096;
+
+async function blockedFor(key: string, limiter: DurableObjectStub<AttemptLimiterObject>): Promise<number> {
+  const now = Date.now();
+  if ((unblocked.get(key) ?? 0) > now) return 0;
+  const wait = await limiter.retryAfter();
+  if (wait > 0) return wait;
+  if (unblocked.size >= UNBLOCKED_MAX) unblocked.clear();
+  unblocked.set(key, now + UNBLOCKED_TRUST_MS);
+  return 0;
+}
+
+/**
  * Runs an attempt that can be guessed. With `hold` (a human-chosen password or an invite code is checked) it takes
  * one of the client address's slots first (429 while none is left) and gives it back unless it failed as a guess,
  * so parallel guesses cannot outrun the count. Without (a random 256-bit ticket, or nothing to guess) it only asks
@@ -76,8 +96,9 @@ export async function throttled<R>(
 ) {
   const key = attemptKey(clientAddress(c.req.raw, c.var.config));
   const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(key));
-  const slot: AttemptSlot = hold ? await limiter.reserve() : { retryAfter: await limiter.retryAfter() };
+  const slot: AttemptSlot = hold ? await limiter.reserve() : { retryAfter: await blockedFor(key, limiter) };
   if (slot.retryAfter) {
+    unblocked.delete(key);
     const error = { code: "too_many_attempts" as const, message: "too many attempts; try again later" };
     return c.json({ error }, 429, { "retry-after": String(slot.retryAfter) });
   }
@@ -87,6 +108,7 @@ export async function throttled<R>(
     guessedWrongly = failed(outcome);
     return outcome;
   } finally {
+    if (guessedWrongly) unblocked.delete(key);
     // The attempt's outcome stands even if the limiter cannot be told (its slot then lapses with the window).
     try {
       if (slot.window !== undefined) await limiter.release(slot.window, guessedWrongly);
