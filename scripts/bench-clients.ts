@@ -74,7 +74,13 @@ function openWebSocket(url: string, protocols: string[], isReady: (frame: string
     socket.once("error", fail);
     socket.once("close", (code, reason) => fail(new Error(`closed before the welcome: ${code} ${reason}`)));
     const onFrame = (data: WebSocket.RawData) => {
-      if (!isReady(String(data))) return;
+      let ready: boolean;
+      try {
+        ready = isReady(String(data));
+      } catch (error) {
+        return fail(error as Error);
+      }
+      if (!ready) return;
       clearTimeout(timer);
       socket.removeAllListeners();
       socket.on("error", () => {}); // the coordinator counts what arrives, not why a socket died

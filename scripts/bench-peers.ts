@@ -24,7 +24,8 @@ export interface PeerServer {
   /** CPU time (user + system) the server process used so far, in ms, from /proc/<pid>/stat. */
   cpuMs(): number;
   /** A full garbage collection (workerd's, through its inspector): memory then counts what is alive. */
-  collectGarbage?(): Promise<void>;
+  /** A full GC (workerd, through its inspector); the JS heap in use after it. */
+  collectGarbage?(): Promise<number>;
   stop(): Promise<void>;
 }
 

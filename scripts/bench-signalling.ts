@@ -19,7 +19,8 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import type { RoomDiagnostics } from "../src/protocol";
+import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
 import {
   type PeerServer,
   processCpuMs,
@@ -65,6 +66,7 @@ const PLENUM_ENV = {
   RATE_LIMIT_BURST: "100000",
   MAX_ROOMS_PER_USER: "100000",
   PLENUM_SHUTDOWN_GRACE_SECONDS: "2",
+  OPERATOR_TOKEN: "bench-operator-token-for-room-diagnostics",
 };
 
 export const now = () => performance.timeOrigin + performance.now();
@@ -173,10 +175,13 @@ interface PreparedRoom {
 interface MeasuredServer {
   rss(): number;
   cpuMs(): number;
-  collectGarbage?(): Promise<void>;
+  /** A full GC (workerd, through its inspector); the JS heap in use after it. */
+  collectGarbage?(): Promise<number>;
   stop(): Promise<void>;
   /** Untimed set-up of a room for its sender and `recipients` client sockets (Plenum: tokens, the room). */
   prepareRoom(name: string, recipients: number): Promise<PreparedRoom>;
+  /** Plenum: each room object's instance id (a new one: the object was rebuilt, e.g. after hibernation). */
+  instances?(roomIds: readonly string[]): Promise<string[]>;
 }
 
 interface System {
@@ -220,9 +225,16 @@ const plenum: System = {
     return {
       rss: () => processRss(pid),
       cpuMs: () => processCpuMs(pid),
-      collectGarbage: () => collectGarbage(inspector),
+      collectGarbage: () => collectGarbage(inspector, () => fetch(`${server.base}/healthz`)),
       // workerd does not exit on SIGTERM once its inspector had a session; the bench keeps no state.
       stop: () => server.crash(),
+      instances: (roomIds) =>
+        mapLimit([...roomIds], 8, async (id) => {
+          const path = `/v1/rooms/${id}/diagnostics`;
+          const answer = await call<RoomDiagnostics>(server.base, "GET", path, { token: PLENUM_ENV.OPERATOR_TOKEN });
+          if (answer.status !== 200) throw new Error(`diagnostics of ${id}: ${answer.status}`);
+          return answer.body.instance_id;
+        }),
       async prepareRoom(name, recipients) {
         const ownerToken = await devLogin(server.base, `${name} chair`);
         const room = await createRoom(server.base, ownerToken, { name });
@@ -588,6 +600,7 @@ function manyRooms(clients: ChildProcess[]) {
       try {
         await waitUntilIdle(server);
         const joinedRss = server.rss();
+        const awake = await server.instances?.(rooms.map((room) => room.key));
         const keys: string[] = [];
         const chatStart = now();
         for (const second of range(SETTINGS.roomSeconds)) {
@@ -600,14 +613,15 @@ function manyRooms(clients: ChildProcess[]) {
         }
         const { latencies, lost } = await deliveries.wait(keys);
         const rss = server.rss();
-        await server.collectGarbage?.();
+        const heapAfterGc = await server.collectGarbage?.();
         await sleep(500);
         const rssAfterGc = server.rss();
         // workerd evicts an object 10 s after its last event; its sockets stay open (hibernated).
         await sleep(HIBERNATION_WAIT_MS);
-        await server.collectGarbage?.();
+        const heapHibernated = await server.collectGarbage?.();
         await sleep(500);
         const rssHibernated = server.rss();
+        const rebuilt = (await server.instances?.(rooms.map((room) => room.key)))?.filter((id, i) => id !== awake![i]);
         const errors = rooms.reduce((sum, room) => sum + room.errors, 0);
         return {
           rooms: SETTINGS.rooms,
@@ -625,6 +639,11 @@ function manyRooms(clients: ChildProcess[]) {
           rss,
           rssAfterGc,
           rssHibernated,
+          /** workerd's JS heap in use after a full GC, while the rooms were active and once hibernated. */
+          heapAfterGc,
+          heapHibernated,
+          /** Rooms whose object was built anew after the silence (evicted while hibernated). */
+          roomsRebuilt: rebuilt?.length,
         };
       } finally {
         deliveries.stop();
@@ -637,6 +656,7 @@ function manyRooms(clients: ChildProcess[]) {
 }
 
 const FAN_OUT_SYSTEMS = [rawWs, socketIo, minimalDo, plenum];
+const mib = (bytes: number | undefined) => (bytes === undefined ? "?" : (bytes / 2 ** 20).toFixed(1));
 type Medians = { joinSeconds: number; joinsPerSecond: number; p50Ms: number; p99Ms: number; cpuMsPerMessage: number };
 
 /** Every fan-out run of one system (sizes × BENCH_RUNS, a fresh room each) on one server, and their medians. */
@@ -796,7 +816,8 @@ export async function signalling(): Promise<{ lines: string[]; results: Record<s
         `RSS +${((many.rss - many.idleRss) / 2 ** 20).toFixed(1)} MiB ` +
         `(+${((many.rssAfterGc - many.idleRss) / 2 ** 20).toFixed(1)} after a full GC, ` +
         `+${((many.rssHibernated - many.idleRss) / 2 ** 20).toFixed(1)} after ${HIBERNATION_WAIT_MS / 1000} s ` +
-        "silent, hibernated), " +
+        `silent with ${many.roomsRebuilt} of ${many.rooms} rooms evicted meanwhile; JS heap after GC ` +
+        `${mib(many.heapAfterGc)} → ${mib(many.heapHibernated)} MiB), ` +
         `${many.errors} errors, ${many.lost} lost`,
       "",
       "no errors",

@@ -24,6 +24,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { verifyVote } from "../src/votes/verify";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import type { FrameCollector } from "../test/helpers/collector";
 import { guessingBurst } from "./bench-guessing";
 import { httpRequest } from "./bench-http";
 import { processCpuMs } from "./bench-peers";
@@ -122,6 +123,8 @@ async function votes(): Promise<string[]> {
 }
 
 const OPERATOR_TOKEN = "bench-operator-token-0123456789abcdef012";
+/** Connections whose session tokens the TURN part asks with (a verification each the first time). */
+const COLD_TOKENS = 1024;
 
 async function turnCredentials(): Promise<string[]> {
   // Two regions of made-up nodes: selection and HMAC run as in production; probing is pushed out of the way.
@@ -141,49 +144,73 @@ async function turnCredentials(): Promise<string[]> {
   });
   try {
     await call(server.base, "POST", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN, body: { activate: true } });
-    const token = await devLogin(server.base, "Bench");
-    const room = await createRoom(server.base, token);
-    const socket = await openSignaling(server.base, room.id, (await startRoom(server.base, token, room.id)).ticket);
-    const joined = (await socket.message("control", "join_success")).payload as unknown as {
-      modules: { turn: { session_token: string } };
-    };
-    const headers = { authorization: `Bearer ${joined.modules.turn.session_token}`, "x-region": "de-east" };
+    // Session tokens of COLD_TOKENS connections (8 rooms), each asked with once: every request verifies afresh.
+    const sockets: FrameCollector[] = [];
+    const sessionTokens = (
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, r) => {
+          const owner = await devLogin(server.base, `Bench ${r}`);
+          const room = await createRoom(server.base, owner);
+          const tokens: string[] = [];
+          for (let i = 0; i < COLD_TOKENS / 8; i++) {
+            const person = i === 0 ? owner : await devLogin(server.base, `Bench ${r}.${i}`);
+            const { ticket } = await startRoom(server.base, person, room.id);
+            const socket = await openSignaling(server.base, room.id, ticket);
+            sockets.push(socket);
+            const joined = (await socket.message("control", "join_success")).payload as unknown as {
+              modules: { turn: { session_token: string } };
+            };
+            tokens.push(joined.modules.turn.session_token);
+          }
+          return tokens;
+        }),
+      )
+    ).flat();
     const workerd = workerdPid(server.dataDir);
-    const seconds = 5;
-    /** 32 clients asking `path` as fast as they can: requests per second, latencies, workerd CPU per request. */
-    const load = async (path: string, requestHeaders: Record<string, string>) => {
+    /**
+     * 32 clients asking `path` as fast as they can, for `seconds` or until `headers` has none left: requests per
+     * second, latencies, workerd CPU per request.
+     */
+    const load = async (path: string, headers: () => Record<string, string> | undefined, seconds: number) => {
       const latencies: number[] = [];
-      const runFor = async (ms: number, record: boolean) => {
-        const until = now() + ms;
-        await Promise.all(
-          Array.from({ length: 32 }, async () => {
-            while (now() < until) {
-              const started = now();
-              const response = await httpRequest(`${server.base}${path}`, { headers: requestHeaders });
-              if (response.status !== 200) throw new Error(`GET ${path} ${response.status}`);
-              if (record) latencies.push(now() - started);
-            }
-          }),
-        );
-      };
-      await runFor(1000, false); // warm-up
       const cpuBefore = processCpuMs(workerd);
-      await runFor(seconds * 1000, true);
+      const started = now();
+      const until = started + seconds * 1000;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          for (let next = headers(); next && now() < until; next = headers()) {
+            const sent = now();
+            const response = await httpRequest(`${server.base}${path}`, { headers: next });
+            if (response.status !== 200) throw new Error(`GET ${path} ${response.status}`);
+            latencies.push(now() - sent);
+          }
+        }),
+      );
+      const elapsed = (now() - started) / 1000;
       const cpuMs = (processCpuMs(workerd) - cpuBefore) / latencies.length;
       const line =
-        `${(latencies.length / seconds).toFixed(0)}/s (p50 ${ms(percentile(latencies, 50))}, ` +
+        `${(latencies.length / elapsed).toFixed(0)}/s (p50 ${ms(percentile(latencies, 50))}, ` +
         `p99 ${ms(percentile(latencies, 99))}); workerd CPU ${(cpuMs * 1000).toFixed(0)} µs per request, ` +
         `${(1000 / cpuMs).toFixed(0)}/s on a core of its own`;
-      return { perSecond: latencies.length / seconds, cpuMs, line };
+      return { cpuMs, line };
     };
-    const turn = await load("/v1/turn", headers);
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}`, "x-region": "de-east" });
+    const unused = [...sessionTokens];
+    const cold = await load("/v1/turn", () => (unused.length > 0 ? bearer(unused.pop()!) : undefined), 60);
+    const again = () => bearer(sessionTokens[Math.floor(Math.random() * sessionTokens.length)]!);
+    await load("/v1/turn", again, 1); // warm-up
+    const warm = await load("/v1/turn", again, 5);
     // workerd's own floor for a request through the same worker: the health check answers from memory.
-    const floor = await load("/healthz", {});
-    socket.close();
+    await load("/healthz", () => ({}), 1);
+    const floor = await load("/healthz", () => ({}), 5);
+    for (const socket of sockets) socket.close();
     return [
-      `GET /v1/turn: ${turn.line} — 32 concurrent clients in one process on the same 2 cores`,
+      `GET /v1/turn, ${COLD_TOKENS} sessions asking again: ${warm.line}`,
+      `GET /v1/turn, each of ${COLD_TOKENS} session tokens the first time (signature verified): ${cold.line}`,
       `GET /healthz (workerd's floor per request): ${floor.line}`,
-      `GET /v1/turn / floor: ${(turn.cpuMs / floor.cpuMs).toFixed(1)}× the CPU per request`,
+      `GET /v1/turn / floor: ${(warm.cpuMs / floor.cpuMs).toFixed(1)}× (asking again), ` +
+        `${(cold.cpuMs / floor.cpuMs).toFixed(1)}× (first time) the CPU per request; ` +
+        "32 concurrent clients in one Node process on the same 2 cores",
     ];
   } finally {
     await server.stop();

@@ -40,11 +40,21 @@ export async function inspect(address: string) {
   };
 }
 
-/** One full garbage collection in the workerd behind `address` (memory figures count what is alive, not garbage). */
-export async function collectGarbage(address: string): Promise<void> {
+/**
+ * One full garbage collection in the workerd behind `address` (memory figures count what is alive, not garbage);
+ * the JS heap in use after it, in bytes. workerd's inspector answers only while the isolate serves a request: with
+ * every object evicted, `nudge` (a request to the worker) runs until the answer is there.
+ */
+export async function collectGarbage(address: string, nudge?: () => Promise<unknown>): Promise<number> {
   const session = await inspect(address);
+  let answered = false;
   try {
-    await session.heap(true);
+    const heap = session.heap(true).finally(() => (answered = true));
+    while (nudge && !answered) {
+      await nudge();
+      await Promise.race([heap, new Promise((resolve) => setTimeout(resolve, 250))]);
+    }
+    return (await heap).usedSize;
   } finally {
     session.close();
   }

@@ -305,8 +305,6 @@ export class Roster {
    * be resuming), and the participant still belongs to the room.
    */
   connectionValid(participantId: string, connectionId: string, now: number, windowMs: number): boolean {
-    // An open connection is in the socket index (a removal takes it out in the same step as its row).
-    if (this.sockets.of(participantId).some((s) => s.connection.connectionId === connectionId)) return true;
     const row = this.sql
       .exec<{ closed_at: number | null }>(
         "SELECT closed_at FROM connections WHERE id = ? AND participant_id = ?",

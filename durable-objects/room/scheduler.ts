@@ -14,6 +14,8 @@ export class Scheduler {
   private armedAt: number | null | undefined;
   /** Runs of due timers under way: the alarm is set when they are done (not to one of theirs, still stored). */
   private running = 0;
+  /** Calls of `arm` awaiting storage: until they are done, `armedAt` may not be what the alarm will be. */
+  private arming = 0;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -41,7 +43,7 @@ export class Scheduler {
     );
     // The alarm already fires by then (if it was set for a timer moved later, it wakes the room early, which
     // runs nothing and arms again): a join storm's timers cost no MIN query each.
-    if (typeof this.armedAt === "number" && dueAt >= this.armedAt) return;
+    if (this.arming === 0 && typeof this.armedAt === "number" && dueAt >= this.armedAt) return;
     await this.arm();
   }
 
@@ -102,12 +104,17 @@ export class Scheduler {
 
   private async arm(): Promise<void> {
     if (this.running > 0) return;
-    const next =
-      this.storage.sql.exec<{ due: number | null }>("SELECT MIN(due_at) AS due FROM timers").one().due ?? null;
-    if (this.armedAt === undefined) this.armedAt = await this.storage.getAlarm();
-    if (next === this.armedAt) return;
-    if (next === null) await this.storage.deleteAlarm();
-    else await this.storage.setAlarm(next);
-    this.armedAt = next;
+    this.arming++;
+    try {
+      const next =
+        this.storage.sql.exec<{ due: number | null }>("SELECT MIN(due_at) AS due FROM timers").one().due ?? null;
+      if (this.armedAt === undefined) this.armedAt = await this.storage.getAlarm();
+      if (next === this.armedAt) return;
+      if (next === null) await this.storage.deleteAlarm();
+      else await this.storage.setAlarm(next);
+      this.armedAt = next;
+    } finally {
+      this.arming--;
+    }
   }
 }

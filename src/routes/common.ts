@@ -64,9 +64,10 @@ export const guessedWrong = <T>(result: Result<T>) => !result.ok && GUESSING_ERR
 
 /**
  * Addresses the limiter found not blocked, until when that answer is trusted (this isolate's memory): a join storm
- * asks the limiter once per address and second instead of at every upgrade and ticket start. Any failure or refusal
- * seen here drops the entry; another isolate's failures reach it within UNBLOCKED_TRUST_MS, a delay that matters
- * nothing against 256-bit tickets (a guessable password or invite always takes a slot from the limiter itself).
+ * from one address asks the limiter about once a second (the requests of a first burst all ask) instead of at every
+ * start and upgrade. A failure or refusal seen here drops the entry (an answer already on its way may put it back,
+ * trusted at most a second as well); another isolate's failures reach this one within UNBLOCKED_TRUST_MS, a delay
+ * that matters nothing against 256-bit tickets: a guessable password or invite always takes a slot itself.
  */
 const unblocked = new Map<string, number>();
 const UNBLOCKED_TRUST_MS = 1000;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CommandOf } from "../../src/protocol";
 import type { FrameCollector } from "../helpers/collector";
-import { fireTimers, type Peer, RoomHarness, sees, timeTravel } from "./harness";
+import { coreState, fireTimers, type Peer, RoomHarness, sees, timeTravel } from "./harness";
 
 type Start = Extract<CommandOf<"breakout">, { action: "start" }>;
 const start = (fields: Omit<Start, "action">): CommandOf<"breakout"> => ({ action: "start", ...fields });
@@ -281,6 +281,9 @@ describe("breakout rooms: chat, presence, hands and tools per group", () => {
     // The guest leaves and the room forgets them: everyone hears they are back in the main room (for a return).
     const watched = owner.client.frames.length;
     guest.client.close();
+    // Only once the room has seen them go can their leave be moved into the past.
+    const leftAt = async () => (await coreState(room.room.id)).participants.find((p) => p.id === guest.id)?.left_at;
+    await expect.poll(leftAt).toBeTypeOf("number");
     await timeTravel.leftEarlier(room.room.id, 10 * 60_000, guest.id);
     expect(await fireTimers(room.room.id)).toBe(true);
     const back = await owner.client.next((f) => f.payload.message === "switched", 10_000, watched);

@@ -76,7 +76,9 @@ export function coreState(roomId: string) {
       .toArray(),
     alarm: await state.storage.getAlarm(),
     participants: state.storage.sql
-      .exec<{ id: string; kind: string; role: string }>("SELECT id, kind, role FROM participants ORDER BY id")
+      .exec<{ id: string; kind: string; role: string; left_at: number | null }>(
+        "SELECT id, kind, role, disconnected_at AS left_at FROM participants ORDER BY id",
+      )
       .toArray(),
   }));
 }
