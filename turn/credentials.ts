@@ -14,8 +14,8 @@ const encoder = new TextEncoder();
 
 /**
  * The imported key of the secret minted with last (one is active at a time): importing it per credential cost
- * about a sixth of a GET /v1/turn. Not extractable. Only an imported key is shared (a pending import belongs to the
- * request that started it, in workerd).
+ * about a sixth of a GET /v1/turn. Only an imported key is shared (a pending import belongs to the request that
+ * started it, in workerd).
  */
 let lastKey: { secret: string; key: CryptoKey } | undefined;
 

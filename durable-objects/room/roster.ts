@@ -488,7 +488,9 @@ export class Roster {
     this.resumptions.forget(participantId);
     // Registered users keep their row (their role survives); guests are gone for good.
     if (row.kind === "guest") {
-      this.write(participantId, "DELETE FROM participants WHERE id = ?", participantId);
+      this.sql.exec("DELETE FROM participants WHERE id = ?", participantId);
+      this.rows.delete(participantId);
+      this.descriptions.delete(participantId);
       this.placeInGroup(participantId, undefined);
     }
     return true;
@@ -546,15 +548,14 @@ export class Roster {
   }
 
   /**
-   * Changes one participant's row and keeps what the change made of it (a statement that matched nothing changed
-   * nothing); the cached description goes. The statement gets `RETURNING *` here.
+   * Inserts or updates one participant's row and keeps what the change made of it (a statement that matched nothing
+   * changed nothing); the cached description goes. The statement gets `RETURNING *` here.
    */
   private write(participantId: string, query: string, ...bindings: SqlStorageValue[]): ParticipantRow[] {
     const rows = this.sql.exec<ParticipantRow>(`${query} RETURNING *`, ...bindings).toArray();
     if (rows.length === 0) return rows;
     this.descriptions.delete(participantId);
-    if (query.startsWith("DELETE")) this.rows.delete(participantId);
-    else this.rows.set(participantId, rows[0]!);
+    this.rows.set(participantId, rows[0]!);
     return rows;
   }
 

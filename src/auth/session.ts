@@ -1,5 +1,6 @@
 import { jwtVerify } from "jose";
 import { fail, ok, type Result } from "../protocol";
+import { setBounded } from "../shared/bounded";
 import { publicKeys, SESSION_AUDIENCE, SESSION_ISSUER } from "../shared/keys";
 
 export interface SessionClaims {
@@ -17,18 +18,6 @@ export interface SessionClaims {
  * answer, asked every time. Bounded: when full, the oldest half goes.
  */
 const verified = new Map<string, { claims: SessionClaims; expiresAt: number }>();
-const VERIFIED_MAX = 4096;
-
-function remember(token: string, claims: SessionClaims, exp: number): void {
-  if (verified.size >= VERIFIED_MAX) {
-    let drop = VERIFIED_MAX / 2;
-    for (const key of verified.keys()) {
-      if (drop-- === 0) break;
-      verified.delete(key);
-    }
-  }
-  verified.set(token, { claims, expiresAt: exp * 1000 });
-}
 
 /** Verifies a room session token (issued by a room at join): signature, issuer, audience, expiry and claims. */
 export async function verifySessionToken(header: string | undefined, env: Env): Promise<Result<SessionClaims>> {
@@ -49,7 +38,7 @@ export async function verifySessionToken(header: string | undefined, env: Env): 
       return fail("unauthorized", "session token lacks its claims");
     }
     const claims = { tenant, room, participantId: sub, sessionId: sid };
-    remember(token, claims, payload.exp!);
+    setBounded(verified, token, { claims, expiresAt: payload.exp! * 1000 }, 4096);
     return ok(claims);
   } catch (error) {
     return fail("unauthorized", `session token rejected (${(error as { code?: string }).code ?? "ERR_JWT_INVALID"})`);

@@ -5,6 +5,7 @@ import type { ZodType } from "zod";
 import type { AttemptLimiterObject, AttemptSlot } from "../../durable-objects/attempt-limiter";
 import { authenticate } from "../auth/authenticate";
 import { ErrorBodySchema, type ErrorCode, httpStatusOf, type Result, RoomParamsSchema } from "../protocol";
+import { setBounded } from "../shared/bounded";
 import type { Config } from "../shared/config";
 import { errorResponse } from "../shared/http";
 import { logFailure } from "../shared/log";
@@ -71,15 +72,13 @@ export const guessedWrong = <T>(result: Result<T>) => !result.ok && GUESSING_ERR
  */
 const unblocked = new Map<string, number>();
 const UNBLOCKED_TRUST_MS = 1000;
-const UNBLOCKED_MAX = 4096;
 
 async function blockedFor(key: string, limiter: DurableObjectStub<AttemptLimiterObject>): Promise<number> {
   const now = Date.now();
   if ((unblocked.get(key) ?? 0) > now) return 0;
   const wait = await limiter.retryAfter();
   if (wait > 0) return wait;
-  if (unblocked.size >= UNBLOCKED_MAX) unblocked.clear();
-  unblocked.set(key, now + UNBLOCKED_TRUST_MS);
+  setBounded(unblocked, key, now + UNBLOCKED_TRUST_MS, 4096);
   return 0;
 }
 

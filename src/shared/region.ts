@@ -1,5 +1,6 @@
 import ipaddr from "ipaddr.js";
 import { resolveRegion } from "../../turn/region";
+import { setBounded } from "./bounded";
 import type { Config } from "./config";
 
 /** Header on which the worker tells a room object the client's region (set by the worker, never by clients). */
@@ -22,9 +23,8 @@ export function attemptKey(address: string): string {
   if (key === undefined) {
     // Parsing costs more than the rest of a request's routing (ipaddr.js throws on each format that does not
     // match): the keys of the addresses seen last are kept.
-    if (attemptKeys.size >= 4096) attemptKeys.clear();
     key = keyOf(address);
-    attemptKeys.set(address, key);
+    setBounded(attemptKeys, address, key, 4096);
   }
   return key;
 }
