@@ -1,18 +1,22 @@
 /**
- * `npm run profile`: CPU profiles of workerd (its inspector) while N participants join one room and while the
- * owner's chat fans out to them. Prints the functions with the most self time per phase and writes each profile
- * (`.cpuprofile`, for Chrome DevTools) to PROFILE_DIR. `PROFILE_SIZE` (default 500), `PROFILE_MESSAGES` (200).
+ * `npm run profile`: CPU profiles of workerd (its inspector) while N participants join one room, while the owner's
+ * chat fans out to them and while 32 clients ask GET /v1/turn with the owner's session token. Prints the functions
+ * with the most self time per phase and writes each profile (`.cpuprofile`, for Chrome DevTools) to PROFILE_DIR.
+ * `PROFILE_SIZE` (default 500), `PROFILE_MESSAGES` (200), `PROFILE_TURN_SECONDS` (5).
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/helpers/client";
+import { httpRequest } from "./bench-http";
 import { type CpuProfile, inspect } from "./inspector";
 import { freePort, startServer } from "./local-server";
 
 const SIZE = Number(process.env.PROFILE_SIZE ?? 500);
 const MESSAGES = Number(process.env.PROFILE_MESSAGES ?? 200);
+const TURN_SECONDS = Number(process.env.PROFILE_TURN_SECONDS ?? 5);
 const PROCESSES = 2;
+const OPERATOR_TOKEN = "profile-operator-token-0123456789abcdef0";
 const OUT = process.env.PROFILE_DIR ?? "/tmp/plenum-profiles";
 
 /** Milliseconds per function (summed over the call tree): its own (self) time and with what it calls (total). */
@@ -63,6 +67,10 @@ const inspectorAddress = `127.0.0.1:${await freePort()}`;
 const server = await startServer({
   env: {
     PLENUM_INSPECTOR_ADDR: inspectorAddress,
+    OPERATOR_TOKEN,
+    TURN_NODES: JSON.stringify([{ id: "e1", region: "de-east", host: "turn-e1.example" }]),
+    TURN_PROBE_INTERVAL_SECONDS: "3600",
+    TURN_REQUESTS_PER_MINUTE: "100000000",
     ATTEMPT_LIMIT: "1000000",
     ROOM_MAX_PARTICIPANTS: "100000",
     CHAT_BURST: "1000000",
@@ -79,19 +87,22 @@ try {
   const ownerToken = await devLogin(server.base, "Chair");
   const room = await createRoom(server.base, ownerToken, { name: "profile" });
   const owner = await openSignaling(server.base, room.id, (await startRoom(server.base, ownerToken, room.id)).ticket);
-  await owner.message("control", "join_success");
+  const joined = (await owner.message("control", "join_success")).payload as unknown as {
+    modules: { turn: { session_token: string } };
+  };
+  await call(server.base, "POST", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN, body: { activate: true } });
   const tokens = await Promise.all(Array.from({ length: SIZE - 1 }, (_, i) => devLogin(server.base, `P${i}`)));
   await Promise.all(children.map((child) => once(child, "ready")));
 
   console.log(`profiling ${SIZE} joins`);
   await profiler.startProfile();
-  const joined = children.map((child) => once(child, "joined"));
+  const allJoined = children.map((child) => once(child, "joined"));
   children.forEach((child, i) => {
     const share = tokens.filter((_, t) => t % PROCESSES === i);
     child.send({ type: "join", base: server.base, roomId: room.id, tokens: share, concurrency: 8 });
   });
   await Promise.race([
-    Promise.all(joined),
+    Promise.all(allJoined),
     new Promise((_, reject) => setTimeout(() => reject(new Error(`joins stuck:\n${server.output()}`)), 60_000)),
   ]);
   const joinProfile = await profiler.stopProfile();
@@ -120,12 +131,31 @@ try {
   }
   await all;
   const chatProfile = await profiler.stopProfile();
+
+  const headers = { authorization: `Bearer ${joined.modules.turn.session_token}` };
+  await profiler.startProfile();
+  const until = Date.now() + TURN_SECONDS * 1000;
+  let requests = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (Date.now() < until) {
+        const response = await httpRequest(`${server.base}/v1/turn`, { headers });
+        if (response.status !== 200) throw new Error(`GET /v1/turn ${response.status}: ${response.body}`);
+        requests++;
+      }
+    }),
+  );
+  const turnProfile = await profiler.stopProfile();
   for (const [phase, profile] of [
     ["join", joinProfile],
     ["chat", chatProfile],
+    ["turn", turnProfile],
   ] as const) {
     await writeFile(join(OUT, `${phase}.cpuprofile`), JSON.stringify(profile));
-    const what = `${phase} (N = ${SIZE}${phase === "chat" ? `, ${MESSAGES} messages` : ""})`;
+    const what =
+      phase === "turn"
+        ? `GET /v1/turn (${requests} requests)`
+        : `${phase} (N = ${SIZE}${phase === "chat" ? `, ${MESSAGES} messages` : ""})`;
     const hot = hotFunctions(profile, 30);
     console.log(
       `\n${what}: most self time\n${hot.self.join("\n")}\n\n${what}: most total time\n${hot.total.join("\n")}`,

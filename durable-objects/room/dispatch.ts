@@ -39,8 +39,8 @@ export class Dispatcher {
     const { config, transport } = this.deps;
     const connection = this.deps.roster().connectionOf(socket);
     if (!connection) {
-      // A socket the room removed (kicked, banned, …) is closing: what it still sends is not for the room.
-      if (socket.deserializeAttachment() === null) transport.close(socket, 1011, "unknown connection");
+      // Not the room's: a socket it removed (kicked, banned, …) is closing already, and its first code stands.
+      transport.close(socket, 1011, "unknown connection");
       return;
     }
     const refuse = (namespace: string, id: number | undefined, failure: CommandError) =>

@@ -471,7 +471,11 @@ export class Roster {
   /** Unregisters a socket; returns the participant id when that was its last connection (a leave). */
   disconnect(socket: WebSocket, reason: LeaveReason, now: number): string | undefined {
     const connection = this.sockets.connection(socket);
-    if (connection) this.sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, connection.connectionId);
+    if (!connection) return undefined;
+    this.sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, connection.connectionId);
+    // A socket the room closed stays in getWebSockets() until its client answers the close: without its
+    // attachment, an object rebuilt meanwhile (hibernation) does not register it again.
+    socket.serializeAttachment(null);
     const left = this.sockets.remove(socket);
     if (left === undefined) return undefined;
     this.write(left, "UPDATE participants SET disconnected_at = ? WHERE id = ?", now, left);
