@@ -371,6 +371,8 @@ function scheduleHead(ctx: Context): void {
   const wait = Math.max(0, ctx.state.headSentAt + ctx.config.VOTE_HEAD_INTERVAL_MS - ctx.now());
   ctx.state.headTimer = setTimeout(() => {
     ctx.state.headTimer = undefined;
+    // A head may have gone out while this waited (its signing outlasted the wait this timer was set from).
+    if (ctx.now() < ctx.state.headSentAt + ctx.config.VOTE_HEAD_INTERVAL_MS) return scheduleHead(ctx);
     sendHead(ctx).catch((error) => logFailure("legal_vote: a signed head could not be sent", error));
   }, wait);
 }
@@ -379,11 +381,14 @@ function scheduleHead(ctx: Context): void {
 async function sendHead(ctx: Context): Promise<void> {
   const vote = ctx.state.store.running();
   if (!vote || vote.head?.seq === vote.last.seq) return;
+  // Set when signing starts (no second head meanwhile) and again when this one goes out: the cadence counts
+  // between the frames, however long each signing took.
   ctx.state.headSentAt = ctx.now();
   await ctx.durable();
   const head = await ctx.state.signer.head(vote.id, vote.last);
   ctx.state.store.saveHead(head);
   if (ctx.state.store.running()?.id === vote.id) {
+    ctx.state.headSentAt = ctx.now();
     tellVote(ctx, vote.vote, vote.group, { message: "head", vote_id: vote.id, head });
   }
 }
