@@ -1,4 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ErrorCode } from "./protocol";
@@ -9,7 +10,7 @@ import { roomRoutes } from "./routes/rooms";
 import { signalingRoutes } from "./routes/signaling";
 import { turnRoutes } from "./routes/turn";
 import { webRoutes } from "./routes/web";
-import { readConfig } from "./shared/config";
+import { type Config, readConfig } from "./shared/config";
 import { errorResponse } from "./shared/http";
 
 export function createApp() {
@@ -20,12 +21,21 @@ export function createApp() {
     c.set("config", readConfig(c.env));
     await next();
   });
-  app.use("/v1/*", (c, next) =>
-    bodyLimit({
-      maxSize: c.var.config.MAX_BODY_BYTES,
-      onError: () => errorResponse("payload_too_large", `bodies are at most ${c.var.config.MAX_BODY_BYTES} bytes`),
-    })(c, next),
-  );
+  // One limiter per configuration (an isolate has one), not one per request; a GET or HEAD carries no body.
+  const limits = new WeakMap<Config, MiddlewareHandler>();
+  app.use("/v1/*", (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    const { config } = c.var;
+    let limit = limits.get(config);
+    if (!limit) {
+      limit = bodyLimit({
+        maxSize: config.MAX_BODY_BYTES,
+        onError: () => errorResponse("payload_too_large", `bodies are at most ${config.MAX_BODY_BYTES} bytes`),
+      });
+      limits.set(config, limit);
+    }
+    return limit(c, next);
+  });
 
   // Mounting copies a group's routes and OpenAPI definitions into this app, so each group is complete here.
   app.route("/", webRoutes());

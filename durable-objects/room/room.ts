@@ -195,7 +195,11 @@ export class RoomObject extends DurableObject<Env> {
       return fail("votes_retained", "the room holds vote protocols; delete with erase_votes=true to erase them too");
     }
     await votes.roomDeleted();
-    for (const socket of this.ctx.getWebSockets()) this.transport.close(socket, CloseCode.roomDeleted, "room deleted");
+    for (const socket of this.ctx.getWebSockets()) {
+      this.transport.close(socket, CloseCode.roomDeleted, "room deleted");
+      // As in the roster's disconnect: an object rebuilt before the client answers must not take the socket back.
+      socket.serializeAttachment(null);
+    }
     await roomIndexOf(this.env).remove(room.value.id);
     await this.host.run("deleted", []);
     this.presence.cancel();

@@ -305,6 +305,9 @@ export class Roster {
    * be resuming), and the participant still belongs to the room.
    */
   connectionValid(participantId: string, connectionId: string, now: number, windowMs: number): boolean {
+    if (!this.row(participantId)) return false;
+    // An open connection's row is closed or deleted only as its socket leaves the index: no query needed.
+    if (this.sockets.hasConnection(participantId, connectionId)) return true;
     const row = this.sql
       .exec<{ closed_at: number | null }>(
         "SELECT closed_at FROM connections WHERE id = ? AND participant_id = ?",
@@ -312,8 +315,7 @@ export class Roster {
         participantId,
       )
       .toArray()[0];
-    if (!row || !this.row(participantId)) return false;
-    return row.closed_at === null || now - row.closed_at <= windowMs;
+    return row !== undefined && (row.closed_at === null || now - row.closed_at <= windowMs);
   }
 
   private connectedHeld(): number {

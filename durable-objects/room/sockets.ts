@@ -65,6 +65,14 @@ export class SocketIndex {
     return this.byParticipant.keys();
   }
 
+  /** Whether one of the participant's registered sockets is the connection `connectionId`. */
+  hasConnection(participantId: string, connectionId: string): boolean {
+    for (const socket of this.byParticipant.get(participantId) ?? []) {
+      if (this.connectionOf.get(socket)?.connectionId === connectionId) return true;
+    }
+    return false;
+  }
+
   isConnected(participantId: string): boolean {
     return (this.byParticipant.get(participantId)?.size ?? 0) > 0;
   }

@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
+import { SocketIndex } from "../../durable-objects/room/sockets";
 import type { TurnCredentials } from "../../src/protocol";
 import { readConfig } from "../../src/shared/config";
 import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../src/shared/keys";
@@ -90,6 +91,29 @@ describe("TURN credentials", () => {
     await timeTravel.leftEarlier(room.id, readConfig(env as never).RESUMPTION_WINDOW_SECONDS * 1000 + 1000);
     await refused(issued);
     expect((await turn(again.joined.modules.turn.session_token)).status).toBe(200);
+  });
+
+  it("are refused at once for a removed connection, even from an object rebuilt before the client closes", async () => {
+    await activeSecret();
+    const owner = await devToken("Olga");
+    const room = await newRoom(owner);
+    await join(owner, room.id);
+    const guest = await join(await devToken("Gerd"), room.id);
+    const token = guest.joined.modules.turn.session_token as string;
+    expect((await turn(token)).status).toBe(200);
+    const guestId = guest.joined.participant_id as string;
+    const stub = env.ROOMS.get(env.ROOMS.idFromName(room.id));
+    const seen = await runInDurableObject(stub, async (instance, state) => {
+      const ours = () => state.getWebSockets().length;
+      const before = ours();
+      await (instance as any).entrance.remove(guestId, 4000, "kicked", false);
+      // Same turn: the client has not answered the close, so its socket is still the runtime's.
+      return { before, after: ours(), rebuilt: new SocketIndex(state.getWebSockets()).isConnected(guestId) };
+    });
+    expect(seen).toEqual({ before: 2, after: 2, rebuilt: false });
+    const refused = await turn(token);
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe("unauthorized");
   });
 
   it("are limited per session and minute (429 with retry-after), other sessions unaffected", async () => {
