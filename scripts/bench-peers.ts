@@ -144,6 +144,10 @@ export class MinimalRoom extends DurableObject {
     const frame = JSON.stringify({ type: "chat", from, content: parsed.content });
     for (const socket of this.ctx.getWebSockets()) socket.send(frame);
   }
+  // The floor of a request that asks an object something (as GET /v1/turn asks its room).
+  ping() {
+    return { ok: true };
+  }
   webSocketClose(ws, code) {
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code);
@@ -154,9 +158,10 @@ export class MinimalRoom extends DurableObject {
 }
 
 export default {
-  fetch(request, env) {
+  async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (pathname === "/healthz") return new Response("ok");
+    if (pathname === "/rpc") return Response.json(await env.ROOMS.get(env.ROOMS.idFromName("rpc")).ping());
     const room = /^\\/rooms\\/([^/]+)\\/ws$/.exec(pathname)?.[1];
     if (request.method !== "GET" || !room || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return new Response("not found", { status: 404 });

@@ -27,7 +27,7 @@ import { call, createRoom, devLogin, openSignaling, startRoom } from "../test/he
 import type { FrameCollector } from "../test/helpers/collector";
 import { guessingBurst } from "./bench-guessing";
 import { httpRequest } from "./bench-http";
-import { processCpuMs } from "./bench-peers";
+import { processCpuMs, startMinimalDoServer } from "./bench-peers";
 import {
   forkClients,
   ms,
@@ -142,6 +142,10 @@ async function turnCredentials(): Promise<string[]> {
       REGION_RULES: JSON.stringify({ header: "x-region", neighbours: { "de-east": ["de-west"] } }),
     },
   });
+  const minimalDo = await startMinimalDoServer().catch(async (error) => {
+    await server.stop();
+    throw error;
+  });
   try {
     await call(server.base, "POST", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN, body: { activate: true } });
     // Session tokens of COLD_TOKENS connections (8 rooms), each asked with once: every request verifies afresh.
@@ -166,28 +170,33 @@ async function turnCredentials(): Promise<string[]> {
         }),
       )
     ).flat();
-    const workerd = workerdPid(server.dataDir);
+    const plenum = { base: server.base, cpuMs: () => processCpuMs(workerdPid(server.dataDir)) };
     /**
-     * 32 clients asking `path` as fast as they can, for `seconds` or until `headers` has none left: requests per
-     * second, latencies, workerd CPU per request.
+     * 32 clients asking `path` of `target` as fast as they can, for `seconds` or until `headers` has none left:
+     * requests per second, latencies, the server's CPU per request.
      */
-    const load = async (path: string, headers: () => Record<string, string> | undefined, seconds: number) => {
+    const load = async (
+      target: { base: string; cpuMs(): number },
+      path: string,
+      headers: () => Record<string, string> | undefined,
+      seconds: number,
+    ) => {
       const latencies: number[] = [];
-      const cpuBefore = processCpuMs(workerd);
+      const cpuBefore = target.cpuMs();
       const started = now();
       const until = started + seconds * 1000;
       await Promise.all(
         Array.from({ length: 32 }, async () => {
           for (let next = headers(); next && now() < until; next = headers()) {
             const sent = now();
-            const response = await httpRequest(`${server.base}${path}`, { headers: next });
+            const response = await httpRequest(`${target.base}${path}`, { headers: next });
             if (response.status !== 200) throw new Error(`GET ${path} ${response.status}`);
             latencies.push(now() - sent);
           }
         }),
       );
       const elapsed = (now() - started) / 1000;
-      const cpuMs = (processCpuMs(workerd) - cpuBefore) / latencies.length;
+      const cpuMs = (target.cpuMs() - cpuBefore) / latencies.length;
       const line =
         `${(latencies.length / elapsed).toFixed(0)}/s (p50 ${ms(percentile(latencies, 50))}, ` +
         `p99 ${ms(percentile(latencies, 99))}); workerd CPU ${(cpuMs * 1000).toFixed(0)} µs per request, ` +
@@ -196,24 +205,31 @@ async function turnCredentials(): Promise<string[]> {
     };
     const bearer = (token: string) => ({ authorization: `Bearer ${token}`, "x-region": "de-east" });
     const unused = [...sessionTokens];
-    const cold = await load("/v1/turn", () => (unused.length > 0 ? bearer(unused.pop()!) : undefined), 60);
+    const cold = await load(plenum, "/v1/turn", () => (unused.length > 0 ? bearer(unused.pop()!) : undefined), 60);
     const again = () => bearer(sessionTokens[Math.floor(Math.random() * sessionTokens.length)]!);
-    await load("/v1/turn", again, 1); // warm-up
-    const warm = await load("/v1/turn", again, 5);
+    await load(plenum, "/v1/turn", again, 1); // warm-up
+    const warm = await load(plenum, "/v1/turn", again, 5);
     // workerd's own floor for a request through the same worker: the health check answers from memory.
-    await load("/healthz", () => ({}), 1);
-    const floor = await load("/healthz", () => ({}), 5);
+    await load(plenum, "/healthz", () => ({}), 1);
+    const floor = await load(plenum, "/healthz", () => ({}), 5);
+    // And for a request that asks a Durable Object once, as GET /v1/turn asks its room: a minimal DO's own workerd.
+    const minimal = { base: minimalDo.url.replace(/^ws:/, "http:"), cpuMs: () => minimalDo.cpuMs() };
+    await load(minimal, "/rpc", () => ({}), 1);
+    const rpcFloor = await load(minimal, "/rpc", () => ({}), 5);
     for (const socket of sockets) socket.close();
     return [
       `GET /v1/turn, ${COLD_TOKENS} sessions asking again: ${warm.line}`,
       `GET /v1/turn, each of ${COLD_TOKENS} session tokens the first time (signature verified): ${cold.line}`,
       `GET /healthz (workerd's floor per request): ${floor.line}`,
+      `minimal DO, GET /rpc (a request with one RPC to its object): ${rpcFloor.line}`,
       `GET /v1/turn / floor: ${(warm.cpuMs / floor.cpuMs).toFixed(1)}× (asking again), ` +
         `${(cold.cpuMs / floor.cpuMs).toFixed(1)}× (first time) the CPU per request; ` +
+        `/ the RPC floor: ${(warm.cpuMs / rpcFloor.cpuMs).toFixed(1)}× (asking again), ` +
+        `${(cold.cpuMs / rpcFloor.cpuMs).toFixed(1)}× (first time); ` +
         "32 concurrent clients in one Node process on the same 2 cores",
     ];
   } finally {
-    await server.stop();
+    await Promise.all([server.stop(), minimalDo.stop()]);
   }
 }
 

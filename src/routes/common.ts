@@ -9,6 +9,7 @@ import { setBounded } from "../shared/bounded";
 import type { Config } from "../shared/config";
 import { errorResponse } from "../shared/http";
 import { logFailure } from "../shared/log";
+import { attemptLimiterOf } from "../shared/objects";
 import type { Principal } from "../shared/principal";
 import { attemptKey, clientAddress } from "../shared/region";
 
@@ -95,7 +96,7 @@ export async function throttled<R>(
   hold: boolean,
 ) {
   const key = attemptKey(clientAddress(c.req.raw, c.var.config));
-  const limiter = c.env.ATTEMPT_LIMITER.get(c.env.ATTEMPT_LIMITER.idFromName(key));
+  const limiter = attemptLimiterOf(c.env, key);
   const slot: AttemptSlot = hold ? await limiter.reserve() : { retryAfter: await blockedFor(key, limiter) };
   if (slot.retryAfter) {
     unblocked.delete(key);

@@ -25,3 +25,5 @@ export const roomOf = (env: Env, id: string) => env.ROOMS.get(idOf(env.ROOMS, id
 export const sfuPoolOf = (env: Env) => env.SFU_POOL.get(idOf(env.SFU_POOL, "pool"));
 export const roomIndexOf = (env: Env) => env.ROOM_INDEX.get(idOf(env.ROOM_INDEX, "index"));
 export const turnFleetOf = (env: Env) => env.TURN_FLEET.get(idOf(env.TURN_FLEET, "fleet"));
+/** The attempt limiter of one client address (or /64). */
+export const attemptLimiterOf = (env: Env, key: string) => env.ATTEMPT_LIMITER.get(idOf(env.ATTEMPT_LIMITER, key));
