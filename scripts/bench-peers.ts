@@ -157,11 +157,17 @@ export class MinimalRoom extends DurableObject {
   }
 }
 
+// Derived once, as Plenum keeps its objects' ids.
+let rpcRoom;
+
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (pathname === "/healthz") return new Response("ok");
-    if (pathname === "/rpc") return Response.json(await env.ROOMS.get(env.ROOMS.idFromName("rpc")).ping());
+    if (pathname === "/rpc") {
+      rpcRoom ??= env.ROOMS.idFromName("rpc");
+      return Response.json(await env.ROOMS.get(rpcRoom).ping());
+    }
     const room = /^\\/rooms\\/([^/]+)\\/ws$/.exec(pathname)?.[1];
     if (request.method !== "GET" || !room || request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return new Response("not found", { status: 404 });

@@ -57,6 +57,8 @@ export class RoomObject extends DurableObject<Env> {
   private host: ModuleHost;
   /** Identifies this construction of the object (hibernation and restarts build a new one). */
   private readonly instance = { id: randomToken(12), startedAt: Date.now() };
+  /** A deletion is under way (see `remove`). */
+  private deleting = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -194,23 +196,29 @@ export class RoomObject extends DurableObject<Env> {
     if (votes.hasRecords() && !eraseVotes) {
       return fail("votes_retained", "the room holds vote protocols; delete with erase_votes=true to erase them too");
     }
-    await votes.roomDeleted();
-    for (const socket of this.ctx.getWebSockets()) {
-      this.transport.close(socket, CloseCode.roomDeleted, "room deleted");
-      // As in the roster's disconnect: an object rebuilt before the client answers must not take the socket back.
-      socket.serializeAttachment(null);
+    // Until the storage is gone, the closed sockets' sessions get no TURN and no upgrade gets in.
+    this.deleting = true;
+    try {
+      await votes.roomDeleted();
+      for (const socket of this.ctx.getWebSockets()) {
+        this.transport.close(socket, CloseCode.roomDeleted, "room deleted");
+        // As in the roster's disconnect: an object rebuilt before the client answers must not take it back.
+        socket.serializeAttachment(null);
+      }
+      await roomIndexOf(this.env).remove(room.value.id);
+      await this.host.run("deleted", []);
+      this.presence.cancel();
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.settings.forget();
+      this.scheduler.reset();
+      this.migrateAll();
+      this.roster = new Roster(this.sql, [], Date.now());
+      this.host = this.buildHost();
+      return ok(null);
+    } finally {
+      this.deleting = false;
     }
-    await roomIndexOf(this.env).remove(room.value.id);
-    await this.host.run("deleted", []);
-    this.presence.cancel();
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    this.settings.forget();
-    this.scheduler.reset();
-    this.migrateAll();
-    this.roster = new Roster(this.sql, [], Date.now());
-    this.host = this.buildHost();
-    return ok(null);
   }
 
   createInvite(principal: Principal, request: CreateInviteRequest): Promise<Result<Invite>> {
@@ -234,6 +242,7 @@ export class RoomObject extends DurableObject<Env> {
   }
 
   turnRequest(tenant: string, participantId: string, connectionId: string): TurnAdmission {
+    if (this.deleting) return fail("unauthorized", "the room is being deleted");
     return this.entrance.turnRequest(tenant, participantId, connectionId);
   }
 
@@ -253,6 +262,7 @@ export class RoomObject extends DurableObject<Env> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return errorResponse("invalid_request", "expected a WebSocket upgrade");
     }
+    if (this.deleting) return errorResponse("not_found", "the room is being deleted");
     return this.entrance.upgrade(request);
   }
 

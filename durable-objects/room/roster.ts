@@ -109,14 +109,14 @@ export class Roster {
     for (const id of this.vanished) {
       sql.exec("UPDATE participants SET disconnected_at = ?, vanished = 1 WHERE id = ?", now, id);
     }
-    if (this.vanished.length > 0) {
-      const open = new Set(live.map((s) => (s.deserializeAttachment() as Connection | null)?.connectionId));
-      const lost = sql
-        .exec<{ id: string }>("SELECT id FROM connections WHERE closed_at IS NULL")
-        .toArray()
-        .filter((row) => !open.has(row.id));
-      for (const { id } of lost) sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, id);
-    }
+    // Connections whose sockets did not survive close now (also one of someone whose other device did): an open
+    // row is always a registered socket's, which `connectionValid` relies on.
+    const open = new Set(live.map((s) => (s.deserializeAttachment() as Connection | null)?.connectionId));
+    const lost = sql
+      .exec<{ id: string }>("SELECT id FROM connections WHERE closed_at IS NULL")
+      .toArray()
+      .filter((row) => !open.has(row.id));
+    for (const { id } of lost) sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, id);
     // A ticket claimed by an upgrade that a crash or eviction interrupted holds no seat any more.
     sql.exec("DELETE FROM tickets WHERE used = 1");
     this.resumptions = new Resumptions(sql);
@@ -306,16 +306,17 @@ export class Roster {
    */
   connectionValid(participantId: string, connectionId: string, now: number, windowMs: number): boolean {
     if (!this.row(participantId)) return false;
-    // An open connection's row is closed or deleted only as its socket leaves the index: no query needed.
+    // An open connection is a registered socket: its row is closed or deleted only as the socket leaves the index.
     if (this.sockets.hasConnection(participantId, connectionId)) return true;
-    const row = this.sql
+    const closedAt = this.sql
       .exec<{ closed_at: number | null }>(
         "SELECT closed_at FROM connections WHERE id = ? AND participant_id = ?",
         connectionId,
         participantId,
       )
-      .toArray()[0];
-    return row !== undefined && (row.closed_at === null || now - row.closed_at <= windowMs);
+      .toArray()[0]?.closed_at;
+    // Fails closed: a row still open without its socket (a rollback restored it) does not count.
+    return closedAt !== undefined && closedAt !== null && now - closedAt <= windowMs;
   }
 
   private connectedHeld(): number {

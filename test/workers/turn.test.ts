@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
-import { SocketIndex } from "../../durable-objects/room/sockets";
+import { Roster } from "../../durable-objects/room/roster";
 import type { TurnCredentials } from "../../src/protocol";
 import { readConfig } from "../../src/shared/config";
 import { SESSION_AUDIENCE, SESSION_ISSUER, signingKey } from "../../src/shared/keys";
@@ -103,14 +103,21 @@ describe("TURN credentials", () => {
     expect((await turn(token)).status).toBe(200);
     const guestId = guest.joined.participant_id as string;
     const stub = env.ROOMS.get(env.ROOMS.idFromName(room.id));
+    const sid = decodeJwt(token).sid as string;
+    const windowMs = readConfig(env as never).RESUMPTION_WINDOW_SECONDS * 1000;
     const seen = await runInDurableObject(stub, async (instance, state) => {
       const ours = () => state.getWebSockets().length;
       const before = ours();
-      await (instance as any).entrance.remove(guestId, 4000, "kicked", false);
-      // Same turn: the client has not answered the close, so its socket is still the runtime's.
-      return { before, after: ours(), rebuilt: new SocketIndex(state.getWebSockets()).isConnected(guestId) };
+      // The removal's synchronous step; the client cannot answer the close before this callback awaits.
+      const removal = (instance as any).entrance.remove(guestId, 4000, "kicked", false) as Promise<void>;
+      const after = ours();
+      // An object rebuilt now, from the runtime's sockets and the storage, as after hibernation.
+      const rebuilt = new Roster(state.storage.sql, state.getWebSockets(), Date.now());
+      const valid = rebuilt.connectionValid(guestId, sid, Date.now(), windowMs);
+      await removal;
+      return { before, after, rebuiltConnected: rebuilt.isConnected(guestId), valid };
     });
-    expect(seen).toEqual({ before: 2, after: 2, rebuilt: false });
+    expect(seen).toEqual({ before: 2, after: 2, rebuiltConnected: false, valid: false });
     const refused = await turn(token);
     expect(refused.status).toBe(401);
     expect(refused.body.error.code).toBe("unauthorized");
