@@ -111,11 +111,12 @@ export class Roster {
     }
     // Connections whose sockets did not survive close now (also one of someone whose other device did): an open
     // row is always a registered socket's, which `connectionValid` relies on.
-    const open = new Set(live.map((s) => (s.deserializeAttachment() as Connection | null)?.connectionId));
     const lost = sql
-      .exec<{ id: string }>("SELECT id FROM connections WHERE closed_at IS NULL")
+      .exec<{ id: string; participant_id: string }>(
+        "SELECT id, participant_id FROM connections WHERE closed_at IS NULL",
+      )
       .toArray()
-      .filter((row) => !open.has(row.id));
+      .filter((row) => !this.sockets.hasConnection(row.participant_id, row.id));
     for (const { id } of lost) sql.exec("UPDATE connections SET closed_at = ? WHERE id = ?", now, id);
     // A ticket claimed by an upgrade that a crash or eviction interrupted holds no seat any more.
     sql.exec("DELETE FROM tickets WHERE used = 1");
