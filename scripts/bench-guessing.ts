@@ -70,7 +70,8 @@ async function chatFor(owner: FrameCollector, listeners: FrameCollector[], ms: n
 
 async function run(checksPerSecond: string): Promise<string> {
   const server = await startServer({
-    env: { CLIENT_IP_HEADER: "x-real-ip", PASSWORD_CHECKS_PER_SECOND: checksPerSecond },
+    // The chair's message every 150 ms is beyond the production chat slow-down.
+    env: { CLIENT_IP_HEADER: "x-real-ip", PASSWORD_CHECKS_PER_SECOND: checksPerSecond, CHAT_BURST: "1000000" },
   });
   try {
     const chairToken = await devLogin(server.base, "Chair");
