@@ -134,21 +134,27 @@ export class MinimalRoom extends DurableObject {
     // Shaped like Plenum's attachment, so the floor holds the same per-socket state.
     server.serializeAttachment({ participantId: randomId(22), connectionId: randomId(16) });
     server.send('{"type":"welcome"}');
+    this.sockets = undefined;
     return new Response(null, { status: 101, webSocket: client });
   }
-  // The floor of a fan-out in workerd: one frame serialized once, sent to every socket of the room.
+  // The floor of a fan-out in workerd: one frame serialized once, sent to every socket of the room, from a socket
+  // list and sender ids kept in memory (no attachment read or socket array made per message).
   webSocketMessage(ws, message) {
     const parsed = JSON.parse(message);
     if (parsed.type !== "chat") return;
-    const from = ws.deserializeAttachment().participantId;
+    this.senders ??= new WeakMap();
+    let from = this.senders.get(ws);
+    if (from === undefined) this.senders.set(ws, (from = ws.deserializeAttachment().participantId));
     const frame = JSON.stringify({ type: "chat", from, content: parsed.content });
-    for (const socket of this.ctx.getWebSockets()) socket.send(frame);
+    this.sockets ??= this.ctx.getWebSockets();
+    for (const socket of this.sockets) socket.send(frame);
   }
   // The floor of a request that asks an object something (as GET /v1/turn asks its room).
   ping() {
     return { ok: true };
   }
   webSocketClose(ws, code) {
+    this.sockets = undefined;
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code);
     } catch {

@@ -714,7 +714,7 @@ async function memory(clients: ChildProcess[], system: System, runs: number) {
 }
 
 /** Markdown-ish rows with every column padded to its widest cell. */
-function alignedTable(rows: string[][]): string[] {
+export function alignedTable(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
   return rows.map((row) => `| ${widths.map((width, column) => (row[column] ?? "").padEnd(width)).join(" | ")} |`);
 }
@@ -833,7 +833,7 @@ export async function signalling(): Promise<{ lines: string[]; results: Record<s
     ];
     return {
       lines: [...table, ...notes],
-      results: { settings: SETTINGS, fanOut: fanOuts, memory: memories, manyRooms: many, table, notes },
+      results: { settings: SETTINGS, fanOut: fanOuts, memory: memories, manyRooms: many, rows, table, notes },
     };
   } finally {
     await stopClients(clients);

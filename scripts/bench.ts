@@ -29,6 +29,7 @@ import { guessingBurst } from "./bench-guessing";
 import { httpRequest } from "./bench-http";
 import { processCpuMs, startMinimalDoServer } from "./bench-peers";
 import {
+  alignedTable,
   forkClients,
   ms,
   now,
@@ -126,7 +127,7 @@ const OPERATOR_TOKEN = "bench-operator-token-0123456789abcdef012";
 /** Connections whose session tokens the TURN part asks with (a verification each the first time). */
 const COLD_TOKENS = 1024;
 
-async function turnCredentials(): Promise<string[]> {
+async function turnCredentials(): Promise<{ lines: string[]; results: { lines: string[]; row: string[] } }> {
   // Two regions of made-up nodes: selection and HMAC run as in production; probing is pushed out of the way.
   const server: RunningServer = await startServer({
     env: {
@@ -201,7 +202,7 @@ async function turnCredentials(): Promise<string[]> {
         `${(latencies.length / elapsed).toFixed(0)}/s (p50 ${ms(percentile(latencies, 50))}, ` +
         `p99 ${ms(percentile(latencies, 99))}); workerd CPU ${(cpuMs * 1000).toFixed(0)} µs per request, ` +
         `${(1000 / cpuMs).toFixed(0)}/s on a core of its own`;
-      return { cpuMs, line };
+      return { cpuMs, rate: latencies.length / elapsed, line };
     };
     const bearer = (token: string) => ({ authorization: `Bearer ${token}`, "x-region": "de-east" });
     const unused = [...sessionTokens];
@@ -221,7 +222,18 @@ async function turnCredentials(): Promise<string[]> {
     const minimal = { base: minimalDo.url.replace(/^ws:/, "http:"), cpuMs: () => minimalDo.cpuMs() };
     const rpcFloor = await median(minimal, "/rpc", () => ({}), 5);
     for (const socket of sockets) socket.close();
-    return [
+    const perSecond = (run: { rate: number }) => `${run.rate.toFixed(0)}/s`;
+    // The signalling table's columns: what, raw ws, Socket.IO, minimal DO, Plenum, Plenum / floor, goal.
+    const row = [
+      "TURN credentials per second",
+      `(/healthz ${perSecond(floor)})`,
+      "",
+      `${perSecond(rpcFloor)} (GET /rpc)`,
+      `${perSecond(warm)} asking again, ${perSecond(cold)} first use`,
+      `${(warm.cpuMs / floor.cpuMs).toFixed(1)}× /healthz, ${(warm.cpuMs / rpcFloor.cpuMs).toFixed(1)}× /rpc (CPU)`,
+      "≥ 5,000/s",
+    ];
+    const lines = [
       `GET /v1/turn, ${COLD_TOKENS} sessions asking again (median of 3 runs, as the floors): ${warm.line}`,
       `GET /v1/turn, each of ${COLD_TOKENS} session tokens the first time (signature verified): ${cold.line}`,
       `GET /healthz (workerd's floor per request): ${floor.line}`,
@@ -233,6 +245,7 @@ async function turnCredentials(): Promise<string[]> {
         "the floors check no token and mint nothing, so these ratios stay above 1; " +
         "32 concurrent clients in one Node process on the same 2 cores",
     ];
+    return { lines, results: { lines, row } };
   } finally {
     await Promise.all([server.stop(), minimalDo.stop()]);
   }
@@ -267,10 +280,23 @@ const jsonPath = process.env.BENCH_JSON ?? join(import.meta.dirname, "..", "benc
 const results: Record<string, unknown> = { startedAt: new Date().toISOString(), only: only ?? "all" };
 const report: string[] = [];
 
-/** Runs one part unless BENCH_ONLY names another; its lines go to the report and, as they stand, to BENCH_JSON. */
+const failed: string[] = [];
+
+/**
+ * Runs one part unless BENCH_ONLY names another; its lines go to the report and, as they stand, to BENCH_JSON. A
+ * part that fails is reported and the next runs, so one failure loses no other part's figures (the exit code is 1).
+ */
 async function part(name: string, title: string, run: () => Promise<string[] | { lines: string[]; results: unknown }>) {
   if (only !== undefined && only !== name) return;
-  const outcome = await run();
+  let outcome: Awaited<ReturnType<typeof run>>;
+  try {
+    outcome = await run();
+  } catch (error) {
+    console.error(`bench part ${name} failed:`, error);
+    failed.push(name);
+    report.push(title, `failed: ${error instanceof Error ? error.message : String(error)}`);
+    return;
+  }
   const lines = Array.isArray(outcome) ? outcome : outcome.lines;
   results[name] = Array.isArray(outcome) ? { lines } : outcome.results;
   report.push(title, ...lines);
@@ -284,4 +310,12 @@ await part("guessing", "Password guessing burst (32 parallel wrong passwords, a 
 await part("media", "Media (Janus 1.1, coturn, Chromium with 320x240 fake camera, in a network namespace):", async () =>
   media(),
 );
+const tables = results as { signalling?: { rows: string[][] }; turn?: { row: string[] } };
+if (tables.signalling && tables.turn) {
+  report.push(
+    "Summary (the signalling table with TURN):",
+    ...alignedTable([...tables.signalling.rows, tables.turn.row]),
+  );
+}
 console.log(`\n${report.join("\n")}\nresults: ${jsonPath}`);
+if (failed.length > 0) process.exitCode = 1;
