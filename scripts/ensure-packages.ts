@@ -8,10 +8,16 @@ export const E2E_PACKAGES: Record<string, string> = {
   "redis-server": "redis-server",
   chromium: "chromium",
   janus: "janus",
+  nginx: "nginx",
 };
 
 /** Packages whose daemons Debian starts on install where it can, with their process names. */
-const DAEMONS: Record<string, string> = { coturn: "turnserver", "redis-server": "redis-server", janus: "janus" };
+const DAEMONS: Record<string, string> = {
+  coturn: "turnserver",
+  "redis-server": "redis-server",
+  janus: "janus",
+  nginx: "nginx",
+};
 
 /** A check is an absolute path (a file the package installs) or a command the package provides. */
 const has = (check: string) => {

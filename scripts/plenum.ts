@@ -4,21 +4,25 @@
  *   turn config  --node <id> --listening-ip <ip> (--sqlite <file> | --redis <coturn redis-userdb string>) [options]
  *               [--allow-peer <ip|a-b>]… (private addresses relays may reach, e.g. the SFU nodes' media address)
  *               [--allow-tcp-relay] (TCP relays to peers; off by default: media needs UDP only)
- *   turn rotate  --api <url> (--sqlite <file> … | --redis <redis url> …) [--wait <seconds>]
- *   turn secrets --api <url>
- *   turn nodes   --api <url>
- *   sfu list     --api <url>
+ *   turn rotate  [--api <url>] (--sqlite <file> … | --redis <redis url> …) [--wait <seconds>]
+ *   turn secrets [--api <url>]
+ *   turn nodes   [--api <url>]
+ *   sfu list     [--api <url>]
  *   sfu janus-config --out-dir <dir> --api-ip <ip> [--api-port 8088] [--admin-port 7088] [--ice-interface <if>]
  *                [--force] (writes a node's Janus config with fresh api and admin secrets, and prints both for
  *                `sfu add`; existing files are replaced only with --force)
- *   sfu add      --api <url> --id <id> --region <r> --janus <api url> --admin <admin url> --capacity <n>
+ *   sfu add      [--api <url>] --id <id> --region <r> --janus <api url> --admin <admin url> --capacity <n>
  *                (the secrets come from JANUS_API_SECRET and JANUS_ADMIN_SECRET)
- *   sfu drain|undrain|remove <id> --api <url>
- *   state reseal --api <url>  (seals every stored secret again under the first STATE_ENCRYPTION_KEY key)
- *   votes rotate-key --api <url>  (vote evidence is signed with a new key; the old one stays published)
+ *   sfu drain|undrain|remove <id> [--api <url>]
+ *   state reseal [--api <url>]  (seals every stored secret again under the first STATE_ENCRYPTION_KEY key)
+ *   votes rotate-key [--api <url>]  (vote evidence is signed with a new key; the old one stays published)
+ *   status       [--api <url>]  (each shard's TURN secrets and SFU nodes; exit 1 when the shards differ)
+ *   nginx config [--shards id=url,…] [--listen 443] [--server-name <name>] [--cert <pem> --pkey <pem>]
+ *                [--client-ip-header x-real-ip] [--out <file>] (the proxy in front of a fleet)
  *
- * The operator token comes from PLENUM_OPERATOR_TOKEN; TURN nodes and realm for `turn config` from TURN_NODES and
- * TURN_REALM, as the server reads them.
+ * Without --api, a command runs on every shard of PLENUM_SHARDS (`id=url,…`, the servers' setting) and reports per
+ * shard. The operator token comes from PLENUM_OPERATOR_TOKEN (the same OPERATOR_TOKEN on every shard); TURN nodes
+ * and realm for `turn config` from TURN_NODES and TURN_REALM, as the server reads them.
  */
 
 import { randomBytes } from "node:crypto";
@@ -40,27 +44,9 @@ import {
 import { ConfigSchema } from "../src/shared/config";
 import { coturnConfig } from "../turn/coturn-config";
 import { RedisSecretDatabase, type SecretDatabase, SqliteSecretDatabase } from "../turn/secret-db";
+import { fleetShards, fleetStatus, label, onEach, type Target, targets, UsageError } from "./fleet";
 import { janusConfigFiles, janusSecrets } from "./janus-config";
-
-class UsageError extends Error {}
-
-function operatorApi(base: string) {
-  const token = process.env.PLENUM_OPERATOR_TOKEN;
-  if (!token) throw new UsageError("set PLENUM_OPERATOR_TOKEN to the server's OPERATOR_TOKEN");
-  return async <T extends z.ZodType>(method: string, path: string, schema: T, body?: unknown): Promise<z.infer<T>> => {
-    const response = await fetch(new URL(path, base), {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return schema.parse(text ? JSON.parse(text) : null);
-  };
-}
+import { nginxConfig } from "./nginx-config";
 
 function secretDatabases(values: { sqlite?: string[]; redis?: string[] }, realm: string): SecretDatabase[] {
   const databases = [
@@ -76,40 +62,52 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}`);
 
 /**
- * Zero-downtime rotation: stage the new secret in every coturn database, sign with it, wait one credential
- * lifetime and the time rooms keep the old secret (`removal_delay_seconds`) so every credential signed with it has
- * expired, then remove the old one everywhere.
+ * Zero-downtime rotation across every shard: stage the new secret on each shard and in every coturn database, sign
+ * with it everywhere, wait one credential lifetime and the time rooms keep the old secret (`removal_delay_seconds`)
+ * so every credential signed with it has expired, then remove the old ones everywhere. A shard that fails stops
+ * the rotation before anything is removed (`plenum status` then shows where the shards differ).
  */
-async function rotate(
-  api: ReturnType<typeof operatorApi>,
-  databases: SecretDatabase[],
-  waitSeconds: number | undefined,
-) {
-  const before = await api("GET", "/v1/operator/turn/secrets", TurnSecretListSchema);
-  const old = before.secrets.filter((s) => s.state === "active" || s.state === "retiring");
+async function rotate(shards: readonly Target[], databases: SecretDatabase[], waitSeconds: number | undefined) {
+  const before = await Promise.all(shards.map((t) => t.call("GET", "/v1/operator/turn/secrets", TurnSecretListSchema)));
+  const retiring = new Set(
+    before.flatMap((list) => list.secrets.filter((s) => s.state === "active" || s.state === "retiring")),
+  );
+  const oldFingerprints = [...new Set([...retiring].map((s) => s.fingerprint))];
   const secret = randomBytes(32).toString("base64url");
-  const added = await api("POST", "/v1/operator/turn/secrets", AddedTurnSecretSchema, { secret });
-  log(`staged secret ${added.id} (fingerprint ${added.fingerprint})`);
+  const staged: string[] = [];
+  for (const shard of shards) {
+    const added = await shard.call("POST", "/v1/operator/turn/secrets", AddedTurnSecretSchema, { secret });
+    staged.push(added.id);
+    log(`${label(shard)}: staged secret ${added.id} (fingerprint ${added.fingerprint})`);
+  }
   for (const db of databases) {
     await db.add(secret);
-    log(`added ${added.id} to ${db.name}`);
+    log(`added the new secret to ${db.name}`);
   }
-  await api("POST", `/v1/operator/turn/secrets/${added.id}/activate`, TurnSecretSchema);
-  log(`activated ${added.id}; new credentials are signed with it`);
+  for (const [i, shard] of shards.entries()) {
+    await shard.call("POST", `/v1/operator/turn/secrets/${staged[i]}/activate`, TurnSecretSchema);
+    log(`${label(shard)}: activated ${staged[i]}; new credentials are signed with it`);
+  }
   // A server from before room-side minting reports only the credential lifetime.
-  const wait = waitSeconds ?? before.removal_delay_seconds ?? before.credential_ttl_seconds;
-  if (old.length > 0) {
-    const ids = old.map((s) => s.id).join(", ");
-    log(`waiting ${wait} s (a credential lifetime and the rooms' cache of the secret) before removing ${ids}`);
+  const wait =
+    waitSeconds ?? Math.max(...before.map((list) => list.removal_delay_seconds ?? list.credential_ttl_seconds));
+  if (oldFingerprints.length > 0) {
+    log(`waiting ${wait} s (a credential lifetime and the rooms' cache of the secret) before removing the old ones`);
     await sleep(wait * 1000);
   }
-  for (const retired of old) {
+  for (const fingerprint of oldFingerprints) {
     for (const db of databases) {
-      await db.remove(retired.fingerprint);
-      log(`removed ${retired.id} from ${db.name}`);
+      await db.remove(fingerprint);
+      log(`removed ${fingerprint} from ${db.name}`);
     }
-    await api("DELETE", `/v1/operator/turn/secrets/${retired.id}`, TurnSecretSchema);
-    log(`removed ${retired.id} from the keyring`);
+    for (const [i, shard] of shards.entries()) {
+      const old = before[i]!.secrets.find(
+        (s) => s.fingerprint === fingerprint && (s.state === "active" || s.state === "retiring"),
+      );
+      if (!old) continue;
+      await shard.call("DELETE", `/v1/operator/turn/secrets/${old.id}`, TurnSecretSchema);
+      log(`${label(shard)}: removed ${old.id} (${fingerprint}) from the keyring`);
+    }
   }
   log("rotation complete");
 }
@@ -149,17 +147,23 @@ async function main(argv: string[]): Promise<void> {
       janus: { type: "string" },
       admin: { type: "string" },
       capacity: { type: "string" },
+      shards: { type: "string" },
+      listen: { type: "string" },
+      "server-name": { type: "string" },
+      "client-ip-header": { type: "string" },
     },
   });
   const [area, command, target] = positionals;
   if (area === "sfu" && command) return sfu(command, target, values);
   if (area === "state" && command) return state(command, values);
   if (area === "votes" && command) return votes(command, values);
+  if (area === "status") return status(values);
+  if (area === "nginx" && command) return nginx(command, values);
   if (area !== "turn" || !command)
     throw new UsageError(
       "usage: plenum turn <config|rotate|secrets|nodes> | " +
         "plenum sfu <janus-config|list|add|drain|undrain|remove> | plenum state reseal | " +
-        "plenum votes rotate-key [options]",
+        "plenum votes rotate-key | plenum status | plenum nginx config [options]",
     );
   const settings = ConfigSchema.parse(
     Object.fromEntries(Object.entries(process.env).filter(([k]) => k in ConfigSchema.shape)),
@@ -203,26 +207,21 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "rotate": {
-      if (!values.api) throw new UsageError("--api <Plenum base URL> is required");
+      const shards = targets(values.api);
       const databases = secretDatabases(values, settings.TURN_REALM);
       try {
-        await rotate(operatorApi(values.api), databases, number(values.wait));
+        await rotate(shards, databases, number(values.wait));
       } finally {
         await Promise.all(databases.map((db) => db.close()));
       }
       return;
     }
     case "secrets":
-    case "nodes": {
-      if (!values.api) throw new UsageError("--api <Plenum base URL> is required");
-      const api = operatorApi(values.api);
-      const result =
-        command === "secrets"
-          ? await api("GET", "/v1/operator/turn/secrets", TurnSecretListSchema)
-          : await api("GET", "/v1/operator/turn/nodes", z.object({ nodes: z.array(NodeHealthSchema) }));
-      console.log(JSON.stringify(result, null, 2));
-      return;
-    }
+      return onEach(targets(values.api), (t) => t.call("GET", "/v1/operator/turn/secrets", TurnSecretListSchema));
+    case "nodes":
+      return onEach(targets(values.api), (t) =>
+        t.call("GET", "/v1/operator/turn/nodes", z.object({ nodes: z.array(NodeHealthSchema) })),
+      );
     default:
       throw new UsageError(`unknown command turn ${command}`);
   }
@@ -231,37 +230,38 @@ async function main(argv: string[]): Promise<void> {
 /** SFU pool management: register, drain and remove Janus nodes. */
 async function sfu(command: string, id: string | undefined, values: Record<string, unknown>): Promise<void> {
   if (command === "janus-config") return janusConfig(values);
-  if (typeof values.api !== "string") throw new UsageError("--api <Plenum base URL> is required");
-  const api = operatorApi(values.api);
-  const print = (result: unknown) => console.log(JSON.stringify(result, null, 2));
+  const shards = targets(values.api);
+  const each = <T>(action: (call: Target["call"]) => Promise<T>, describe?: (result: T) => string) =>
+    onEach(shards, (t) => action(t.call), describe);
   switch (command) {
     case "list":
-      return print(await api("GET", "/v1/operator/sfu/nodes", z.object({ nodes: z.array(SfuNodeSchema) })));
+      return each((call) => call("GET", "/v1/operator/sfu/nodes", z.object({ nodes: z.array(SfuNodeSchema) })));
     case "add": {
       const secret = process.env.JANUS_ADMIN_SECRET;
       if (!secret) throw new UsageError("set JANUS_ADMIN_SECRET to the node's Janus admin_secret");
       const apiSecret = process.env.JANUS_API_SECRET;
       if (!apiSecret) throw new UsageError("set JANUS_API_SECRET to the node's Janus api_secret");
-      return print(
-        await api("POST", "/v1/operator/sfu/nodes", SfuNodeSchema, {
-          id: values.id,
-          region: values.region,
-          api_url: values.janus,
-          admin_url: values.admin,
-          admin_secret: secret,
-          api_secret: apiSecret,
-          capacity: Number(values.capacity),
-        }),
-      );
+      const node = {
+        id: values.id,
+        region: values.region,
+        api_url: values.janus,
+        admin_url: values.admin,
+        admin_secret: secret,
+        api_secret: apiSecret,
+        capacity: Number(values.capacity),
+      };
+      return each((call) => call("POST", "/v1/operator/sfu/nodes", SfuNodeSchema, node));
     }
     case "drain":
     case "undrain":
-      if (!id) throw new UsageError(`usage: plenum sfu ${command} <node id> --api <url>`);
-      return print(await api("POST", `/v1/operator/sfu/nodes/${encodeURIComponent(id)}/${command}`, SfuNodeSchema));
+      if (!id) throw new UsageError(`usage: plenum sfu ${command} <node id> [--api <url>]`);
+      return each((call) => call("POST", `/v1/operator/sfu/nodes/${encodeURIComponent(id)}/${command}`, SfuNodeSchema));
     case "remove":
-      if (!id) throw new UsageError("usage: plenum sfu remove <node id> --api <url>");
-      await api("DELETE", `/v1/operator/sfu/nodes/${encodeURIComponent(id)}`, z.null());
-      return console.log(`removed ${id}; its rooms moved to other nodes`);
+      if (!id) throw new UsageError("usage: plenum sfu remove <node id> [--api <url>]");
+      return each(
+        (call) => call("DELETE", `/v1/operator/sfu/nodes/${encodeURIComponent(id)}`, z.null()),
+        () => `removed ${id}; its rooms moved to other nodes`,
+      );
     default:
       throw new UsageError(`unknown command sfu ${command}`);
   }
@@ -273,23 +273,49 @@ async function sfu(command: string, id: string | undefined, values: Record<strin
  */
 async function state(command: string, values: Record<string, unknown>): Promise<void> {
   if (command !== "reseal") throw new UsageError(`unknown command state ${command}`);
-  if (typeof values.api !== "string") throw new UsageError("--api <Plenum base URL> is required");
-  const result = await operatorApi(values.api)("POST", "/v1/operator/state/reseal", ResealStateResponseSchema);
-  console.log(JSON.stringify(result, null, 2));
-  if (result.failed > 0) {
+  await onEach(targets(values.api), async (t) => {
+    const result = await t.call("POST", "/v1/operator/state/reseal", ResealStateResponseSchema);
+    if (result.failed === 0) return result;
     throw new Error(
-      `${result.failed} object(s) could not re-seal their secrets (the server log names them and the key ids); ` +
-        "keep the old key configured until a run succeeds",
+      `${JSON.stringify(result)}: ${result.failed} object(s) could not re-seal their secrets (the server log names ` +
+        "them and the key ids); keep the old key configured until a run succeeds",
     );
-  }
+  });
 }
 
 /** `votes rotate-key`: the deployment signs vote evidence with a new key; the old one stays in the key set. */
 async function votes(command: string, values: Record<string, unknown>): Promise<void> {
   if (command !== "rotate-key") throw new UsageError(`unknown command votes ${command}`);
-  if (typeof values.api !== "string") throw new UsageError("--api <Plenum base URL> is required");
-  const result = await operatorApi(values.api)("POST", "/v1/operator/votes/rotate-key", RotatedVoteKeySchema);
-  console.log(JSON.stringify(result, null, 2));
+  await onEach(targets(values.api), (t) => t.call("POST", "/v1/operator/votes/rotate-key", RotatedVoteKeySchema));
+}
+
+/** `status`: every shard's TURN keyring and SFU nodes; exits 1 when the shards differ (drift). */
+async function status(values: Record<string, unknown>): Promise<void> {
+  const drift = await fleetStatus(targets(values.api));
+  if (drift.length === 0) return console.log("no drift");
+  for (const line of drift) console.log(`drift: ${line}`);
+  throw new Error(`${drift.length} difference(s) between the shards`);
+}
+
+/** `nginx config`: the proxy in front of the fleet (see scripts/nginx-config.ts). */
+async function nginx(command: string, values: Record<string, unknown>): Promise<void> {
+  if (command !== "config") throw new UsageError(`unknown command nginx ${command}`);
+  const text = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
+  if (values.shards !== undefined) process.env.PLENUM_SHARDS = text("shards");
+  const shards = fleetShards();
+  if (shards.length === 0) throw new UsageError("--shards id=url,… (or PLENUM_SHARDS) is required");
+  const cert = text("cert");
+  const key = text("pkey");
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError("--cert and --pkey go together");
+  const conf = nginxConfig({
+    shards,
+    listen: text("listen") ?? (cert ? "443" : "80"),
+    serverName: text("server-name") ?? "_",
+    tls: cert && key ? { cert, key } : undefined,
+    clientIpHeader: text("client-ip-header") ?? process.env.CLIENT_IP_HEADER ?? "x-real-ip",
+  });
+  if (values.out) await writeFile(values.out as string, conf);
+  else process.stdout.write(conf);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

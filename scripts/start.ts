@@ -5,6 +5,7 @@ import { join, relative, resolve } from "node:path";
 import workerd from "workerd";
 import { z } from "zod";
 import { ConfigSchema } from "../src/shared/config";
+import { shardProblem } from "../src/shared/shards";
 import { buildWorker, root } from "./build";
 import { SETTING_NAMES, workerdConfig } from "./workerd-config";
 
@@ -37,6 +38,11 @@ for (const name of SETTING_NAMES) {
 const checked = ConfigSchema.safeParse(settings);
 if (!checked.success) {
   console.error(`plenum: invalid configuration\n${z.prettifyError(checked.error)}`);
+  process.exit(2);
+}
+const fleetProblem = shardProblem(checked.data.PLENUM_SHARD, checked.data.PLENUM_SHARDS);
+if (fleetProblem) {
+  console.error(`plenum: invalid configuration\n${fleetProblem}`);
   process.exit(2);
 }
 

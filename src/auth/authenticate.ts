@@ -12,6 +12,7 @@ import type { Config, IssuerConfig } from "../shared/config";
 import { DEV_AUDIENCE, publicKeys } from "../shared/keys";
 import type { Principal } from "../shared/principal";
 import { secretsEqual, sha256 } from "../shared/secrets";
+import { devLoginShard } from "../shared/shards";
 
 /** An identity provider's name claim, if it is one a participant could have typed (else the client asks). */
 function displayNameOf(claim: unknown): string | undefined {
@@ -36,9 +37,21 @@ function keySetFor(issuer: IssuerConfig): JWTVerifyGetKey {
   return keys;
 }
 
-/** The development issuer, when enabled, is one more trusted issuer; its key lives in a SigningKeyObject. */
+/**
+ * The development issuer, when enabled, is one more trusted issuer; its key lives in a SigningKeyObject (in a fleet,
+ * the first shard's: the others fetch its public keys).
+ */
 async function devIssuer(env: Env, config: Config): Promise<IssuerConfig> {
-  if (!keySets.has(config.DEV_ISSUER_URL)) keySets.set(config.DEV_ISSUER_URL, await publicKeys(env, "dev-issuer"));
+  if (!keySets.has(config.DEV_ISSUER_URL)) {
+    const signer = devLoginShard(config);
+    const keys = signer
+      ? createRemoteJWKSet(new URL(`${signer.url}/v1/auth/dev-issuer/jwks`), {
+          timeoutDuration: 5000,
+          cooldownDuration: 30_000,
+        })
+      : await publicKeys(env, "dev-issuer");
+    keySets.set(config.DEV_ISSUER_URL, keys);
+  }
   return { issuer: config.DEV_ISSUER_URL, audience: DEV_AUDIENCE, algorithms: ["ES256"], tenant_claim: "tenant" };
 }
 

@@ -19,6 +19,23 @@ export type WaitingRoom = z.infer<typeof WaitingRoomSchema>;
 /** Opaque identifiers we hand out: URL-safe, bounded. */
 export const IdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "malformed id");
 
+/** A shard of an on-prem fleet: its id names it in its rooms' ids and in the fleet's configuration. */
+export const ShardIdSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9]{0,15}$/, "a shard id (a lowercase letter, then up to 15 lowercase letters or digits)");
+
+/**
+ * A room's id: the shard that holds it, a dot, and a random part (a dot cannot occur in the random part, so a proxy
+ * routes by the prefix). Rooms made without a shard id (on Cloudflare, or before shards) have no prefix.
+ */
+export const RoomIdSchema = z.string().regex(/^(?:[a-z][a-z0-9]{0,15}\.)?[A-Za-z0-9_-]{8,64}$/, "malformed room id");
+
+/** The shard a room id names (undefined: none, so the fleet's first shard's). */
+export const shardOfRoom = (roomId: string): string | undefined => {
+  const dot = roomId.indexOf(".");
+  return dot < 0 ? undefined : roomId.slice(0, dot);
+};
+
 /**
  * Names are shown to everyone: control and format characters (Cf) can reorder what others read (bidi overrides)
  * or hide text, so they are refused with lone surrogates and line separators; the zero-width (non-)joiners are

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IdSchema, isFreeText, isVisibleText, openEnum, type Role } from "./common";
+import { IdSchema, isFreeText, isVisibleText, openEnum, type Role, RoomIdSchema } from "./common";
 import { CHAIRS } from "./moderation";
 
 /**
@@ -48,7 +48,7 @@ const PersonSchema = z.object({ participant_id: IdSchema, display_name: z.string
 export const VoteDescriptionSchema = z
   .object({
     id: IdSchema,
-    room_id: IdSchema,
+    room_id: RoomIdSchema,
     name: z.string(),
     subtitle: z.string().nullable(),
     topic: z.string().nullable(),
@@ -328,7 +328,7 @@ export type VoteSummary = z.infer<typeof VoteSummarySchema>;
 export const VoteListSchema = z.object({ votes: z.array(VoteSummarySchema) }).meta({ id: "VoteList" });
 export type VoteList = z.infer<typeof VoteListSchema>;
 
-export const VoteParamsSchema = z.object({ id: IdSchema, vote_id: IdSchema });
+export const VoteParamsSchema = z.object({ id: RoomIdSchema, vote_id: IdSchema });
 
 /** DELETE /v1/rooms/{id}?erase_votes=true also erases the room's vote protocols (otherwise 409 votes_retained). */
 export const DeleteRoomQuerySchema = z.object({ erase_votes: z.enum(["true", "false"]).optional() }).strict();

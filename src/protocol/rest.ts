@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DisplayNameSchema, IdSchema, RoomNameSchema, WaitingRoomSchema } from "./common";
+import { DisplayNameSchema, IdSchema, RoomIdSchema, RoomNameSchema, WaitingRoomSchema } from "./common";
 
 const PasswordSchema = z.string().min(1).max(128);
 const SecretTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, "malformed token");
@@ -11,9 +11,22 @@ export const DevLoginRequestSchema = z
   .object({ name: DisplayNameSchema, tenant: TenantSchema.optional() })
   .strict()
   .meta({ id: "DevLoginRequest" });
+export type DevLoginRequest = z.infer<typeof DevLoginRequestSchema>;
 export const DevLoginResponseSchema = z
   .object({ access_token: z.string(), token_type: z.literal("Bearer"), expires_in: z.number().int() })
   .meta({ id: "DevLoginResponse" });
+export type DevLoginResponse = z.infer<typeof DevLoginResponseSchema>;
+/** GET /v1/auth/dev-issuer/jwks: the development issuer's public keys (ES256). */
+export const DevIssuerKeySetSchema = z
+  .object({
+    keys: z.array(
+      z
+        .object({ kty: z.literal("EC"), crv: z.literal("P-256"), x: z.string(), y: z.string(), kid: z.string() })
+        .loose(),
+    ),
+  })
+  .meta({ id: "DevIssuerKeySet" });
+export type DevIssuerKeySet = z.infer<typeof DevIssuerKeySetSchema>;
 
 export const CreateRoomRequestSchema = z
   .object({
@@ -43,7 +56,7 @@ export type UpdateRoomRequest = z.infer<typeof UpdateRoomRequestSchema>;
 
 export const RoomSchema = z
   .object({
-    id: IdSchema,
+    id: RoomIdSchema,
     name: z.string(),
     has_password: z.boolean(),
     waiting_room: WaitingRoomSchema,
@@ -58,10 +71,18 @@ export const RoomSchema = z
 export type Room = z.infer<typeof RoomSchema>;
 
 /** GET /v1/rooms: the rooms the caller owns, newest first. */
-export const RoomListSchema = z.object({ rooms: z.array(RoomSchema) }).meta({ id: "RoomList" });
+export const RoomListSchema = z
+  .object({
+    rooms: z.array(RoomSchema),
+    /** In a fleet: shards that did not answer in time, whose rooms are missing from the list. */
+    unavailable_shards: z.array(z.string()).optional(),
+  })
+  .meta({ id: "RoomList" });
+/** `scope=shard`: only the rooms of the shard that answers (how shards ask each other). */
+export const RoomListQuerySchema = z.object({ scope: z.enum(["fleet", "shard"]).default("fleet") });
 export type RoomList = z.infer<typeof RoomListSchema>;
 
-export const RoomParamsSchema = z.object({ id: IdSchema });
+export const RoomParamsSchema = z.object({ id: RoomIdSchema });
 
 export const CreateInviteRequestSchema = z
   .object({
@@ -101,7 +122,7 @@ export const InviteInfoSchema = z
   .meta({ id: "InviteInfo" });
 export const InviteListSchema = z.object({ invites: z.array(InviteInfoSchema) }).meta({ id: "InviteList" });
 export type InviteList = z.infer<typeof InviteListSchema>;
-export const InviteParamsSchema = z.object({ id: IdSchema, invite_id: IdSchema });
+export const InviteParamsSchema = z.object({ id: RoomIdSchema, invite_id: IdSchema });
 
 export const StartRequestSchema = z
   .object({
@@ -135,7 +156,8 @@ export const StartResponseSchema = z
   .meta({ id: "StartResponse" });
 export type StartResponse = z.infer<typeof StartResponseSchema>;
 
-export const HealthSchema = z.object({ status: z.literal("ok") });
+/** `shard`: the shard's id in an on-prem fleet (PLENUM_SHARD), null outside one. */
+export const HealthSchema = z.object({ status: z.literal("ok"), shard: z.string().nullable() });
 
 /** How people can sign in (GET /v1/auth/options): development login, and issuers with browser sign-in. */
 export const AuthOptionsSchema = z
@@ -158,7 +180,7 @@ export type AuthOptions = z.infer<typeof AuthOptionsSchema>;
 /** Operators only: what the room object holding a room is doing now (`instance_id` changes when it is rebuilt). */
 export const RoomDiagnosticsSchema = z
   .object({
-    room_id: IdSchema,
+    room_id: RoomIdSchema,
     /** Random per construction of the room object: a new value means it was rebuilt (hibernation, restart). */
     instance_id: z.string(),
     instance_started_at: z.iso.datetime(),

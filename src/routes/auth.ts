@@ -1,6 +1,15 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { AuthOptionsSchema, DevLoginRequestSchema, DevLoginResponseSchema } from "../protocol";
+import {
+  AuthOptionsSchema,
+  type DevIssuerKeySet,
+  DevIssuerKeySetSchema,
+  type DevLoginRequest,
+  DevLoginRequestSchema,
+  type DevLoginResponse,
+  DevLoginResponseSchema,
+} from "../protocol";
 import { DEV_AUDIENCE, signingKey } from "../shared/keys";
+import { devLoginShard, type Shard } from "../shared/shards";
 import { type AppEnv, defaultHook, json, jsonBody, route } from "./common";
 
 /** How people sign in: the issuers offered to the web client and the development login. */
@@ -38,6 +47,8 @@ export function authRoutes() {
         );
       }
       const { name, tenant } = c.req.valid("json");
+      const signer = devLoginShard(config);
+      if (signer) return c.json(await devLoginAt(signer, { name, tenant }), 200);
       const token = await signingKey(c.env, "dev-issuer").sign({
         issuer: config.DEV_ISSUER_URL,
         audience: DEV_AUDIENCE,
@@ -53,5 +64,35 @@ export function authRoutes() {
     },
   );
 
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/auth/dev-issuer/jwks",
+      summary: "The development issuer's public keys (only when DEV_LOGIN=enabled), for the other shards of a fleet",
+      responses: { 200: { ...json(DevIssuerKeySetSchema), description: "JWKS" } },
+    }),
+    async (c) => {
+      if (c.var.config.DEV_LOGIN !== "enabled") {
+        return c.json(
+          { error: { code: "dev_login_disabled" as const, message: "development login is disabled" } },
+          404,
+        );
+      }
+      return c.json((await signingKey(c.env, "dev-issuer").jwks()) as DevIssuerKeySet, 200);
+    },
+  );
+
   return app;
+}
+
+/** A development login at the fleet's signing shard (see `devLoginShard`); its failure is this request's. */
+async function devLoginAt(shard: Shard, body: DevLoginRequest): Promise<DevLoginResponse> {
+  const response = await fetch(`${shard.url}/v1/auth/dev-login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  if (!response.ok) throw new Error(`development login at shard ${shard.id}: status ${response.status}`);
+  return DevLoginResponseSchema.parse(await response.json());
 }

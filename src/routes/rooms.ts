@@ -14,6 +14,7 @@ import {
   type Result,
   type Room,
   type RoomList,
+  RoomListQuerySchema,
   RoomListSchema,
   RoomSchema,
   StartInvitedRequestSchema,
@@ -29,8 +30,10 @@ import {
   VoteProtocolSchema,
 } from "../protocol";
 import { signingKey } from "../shared/keys";
+import { logFailure } from "../shared/log";
 import { hashPassword, passwordCheckAllowed } from "../shared/password";
 import { randomToken } from "../shared/secrets";
+import type { Shard } from "../shared/shards";
 import type { ReportEvidence } from "../votes/report";
 import {
   type AppEnv,
@@ -78,6 +81,27 @@ function reportOf(protocol: VoteProtocol, evidence: ReportEvidence): Promise<Uin
   return report;
 }
 
+/** How long a shard waits for another's rooms before it lists that shard as unavailable. */
+const SHARD_TIMEOUT_MS = 3000;
+
+/** The caller's rooms on another shard (the caller's own token is the credential); undefined if it fails. */
+async function roomsOnShard(shard: Shard, authorization: string): Promise<Room[] | undefined> {
+  try {
+    const response = await fetch(`${shard.url}/v1/rooms?scope=shard`, {
+      headers: { authorization },
+      signal: AbortSignal.timeout(SHARD_TIMEOUT_MS),
+    });
+    if (!response.ok) {
+      logFailure(`GET /v1/rooms on shard ${shard.id}`, new Error(`status ${response.status}`), "warn");
+      return undefined;
+    }
+    return RoomListSchema.parse(await response.json()).rooms;
+  } catch (error) {
+    logFailure(`GET /v1/rooms on shard ${shard.id}`, error, "warn");
+    return undefined;
+  }
+}
+
 /** Rooms: their settings, guest invites, and the signalling tickets to join them. */
 export function roomRoutes() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook });
@@ -93,7 +117,9 @@ export function roomRoutes() {
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const id = randomToken(16);
+      // The id names this shard, so a fleet's proxy sends everything about the room here.
+      const shard = c.var.config.PLENUM_SHARD;
+      const id = shard === undefined ? randomToken(16) : `${shard}.${randomToken(16)}`;
       const hashed = await cappedHash(c, body.password);
       const result: Result<Room> = !hashed.ok
         ? hashed
@@ -112,16 +138,28 @@ export function roomRoutes() {
     route({
       method: "get",
       path: "/v1/rooms",
-      summary: "The rooms the caller owns, newest first",
+      summary:
+        "The rooms the caller owns, newest first: in a fleet (PLENUM_SHARDS) from every shard, unless " +
+        "`scope=shard` asks for this shard's only",
       ...authenticated,
+      request: { query: RoomListQuerySchema },
       responses: { 200: { ...json(RoomListSchema), description: "The caller's rooms" } },
     }),
     async (c) => {
       const principal = c.var.principal;
+      const { PLENUM_SHARD, PLENUM_SHARDS } = c.var.config;
       const list = async (userKey: string): Promise<Result<RoomList>> => {
         const ids = await roomIndex(c.env).owned(principal.tenant, userKey);
-        const rooms = await Promise.all(ids.map((id) => room(c.env, id).info(principal)));
-        return ok({ rooms: rooms.flatMap((r) => (r.ok ? [r.value] : [])) });
+        const own = await Promise.all(ids.map((id) => room(c.env, id).info(principal)));
+        const rooms = own.flatMap((r) => (r.ok ? [r.value] : []));
+        const others = c.req.valid("query").scope === "shard" ? [] : PLENUM_SHARDS.filter((s) => s.id !== PLENUM_SHARD);
+        if (others.length === 0) return ok({ rooms });
+        const authorization = c.req.header("authorization")!;
+        const gathered = await Promise.all(others.map((shard) => roomsOnShard(shard, authorization)));
+        const unavailable = others.filter((_, i) => gathered[i] === undefined).map((s) => s.id);
+        const all = [...rooms, ...gathered.flatMap((shardRooms) => shardRooms ?? [])];
+        all.sort((a, b) => b.created_at.localeCompare(a.created_at));
+        return ok({ rooms: all, ...(unavailable.length > 0 ? { unavailable_shards: unavailable } : {}) });
       };
       const result = principal.userKey
         ? await list(principal.userKey)

@@ -31,7 +31,7 @@ export function webRoutes() {
 
   app.openapi(
     route({ method: "get", path: "/healthz", responses: { 200: { ...json(HealthSchema), description: "Alive" } } }),
-    (c) => c.json({ status: "ok" as const }, 200),
+    (c) => c.json({ status: "ok" as const, shard: c.var.config.PLENUM_SHARD ?? null }, 200),
   );
 
   return app;

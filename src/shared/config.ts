@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { TurnNodeSchema } from "../../turn/fleet";
 import { RegionRulesSchema } from "../../turn/region";
+import { ShardIdSchema } from "../protocol/common";
 import { stateKeyProblem } from "./sealing";
+import { ShardListSchema, shardProblem } from "./shards";
 
 /** One trusted OIDC issuer. Tokens are verified against its JWKS (remote URL or inline keys). */
 export const IssuerConfigSchema = z
@@ -183,6 +185,13 @@ export const ConfigSchema = z.object({
   SFU_PUBLISHER_BITRATE: seconds(800_000),
   /** How a client's region is found and which regions are near each other. */
   REGION_RULES: json(RegionRulesSchema, "{}"),
+  /** On-prem fleets: this shard's id, the prefix of the ids of the rooms it creates (`s2.…`). Absent: no prefix. */
+  PLENUM_SHARD: ShardIdSchema.optional(),
+  /**
+   * On-prem fleets: every shard as `id=url`, comma-separated, the first first (the same list on every shard and for
+   * the CLI); a shard asks the others for the caller's rooms of GET /v1/rooms. Empty: a single process.
+   */
+  PLENUM_SHARDS: ShardListSchema,
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -196,6 +205,8 @@ export function readConfig(env: Record<string, unknown>): Config {
   if (!parsed.success) {
     throw new Error(`invalid configuration: ${z.prettifyError(parsed.error)}`);
   }
+  const fleet = shardProblem(parsed.data.PLENUM_SHARD, parsed.data.PLENUM_SHARDS);
+  if (fleet) throw new Error(`invalid configuration: ${fleet}`);
   cached = { source: env, config: parsed.data };
   return parsed.data;
 }

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../../scripts/local-server";
+import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
 import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema, SPEAKER_AWAY_MS } from "../../src/protocol";
 import { keyId } from "../../src/shared/sealing";
 import { verifyVote } from "../../src/votes/verify";
@@ -671,5 +671,36 @@ describe("breakout rooms across a crash", () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe("two shards on loopback with development login", () => {
+  it("signs every development login with the first shard's key, so each shard accepts the other's tokens", async () => {
+    const ports = [await freePort(), await freePort()];
+    const fleet = `s1=http://127.0.0.1:${ports[0]},s2=http://127.0.0.1:${ports[1]}`;
+    const [s1, s2] = await Promise.all(
+      ["s1", "s2"].map((id, i) => startServer({ port: ports[i], env: { PLENUM_SHARD: id, PLENUM_SHARDS: fleet } })),
+    );
+    try {
+      expect((await call(s2!.base, "GET", "/healthz")).body).toEqual({ status: "ok", shard: "s2" });
+      // Signed at s1 for a login made at s2; the same name is the same user on both shards.
+      const token = await devLogin(s2!.base, "Kommune");
+      const onS1 = await createRoom(s1!.base, token);
+      const onS2 = await createRoom(s2!.base, await devLogin(s1!.base, "Kommune"));
+      expect([onS1.id.slice(0, 3), onS2.id.slice(0, 3)]).toEqual(["s1.", "s2."]);
+      const listed = await call(s2!.base, "GET", "/v1/rooms", { token });
+      expect(listed.body.rooms.map((r: { id: string }) => r.id).sort()).toEqual([onS1.id, onS2.id].sort());
+      // A shard's own key signs nothing: its keys are not the fleet's development issuer.
+      const own = await call(s2!.base, "GET", "/v1/auth/dev-issuer/jwks");
+      const first = await call(s1!.base, "GET", "/v1/auth/dev-issuer/jwks");
+      expect(first.body.keys[0].kid).not.toEqual(own.body.keys[0].kid);
+    } finally {
+      await Promise.all([s1?.stop(), s2?.stop()]);
+    }
+  });
+
+  it("refuses a shard id that is not one of the fleet's", async () => {
+    const started = startServer({ env: { PLENUM_SHARD: "s9", PLENUM_SHARDS: "s1=http://127.0.0.1:1" } });
+    await expect(started).rejects.toThrow(/PLENUM_SHARD s9 is not one of PLENUM_SHARDS \(s1\)/);
   });
 });

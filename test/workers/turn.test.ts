@@ -41,6 +41,25 @@ describe("TURN credentials", () => {
     expect(expiresIn).toBeLessThanOrEqual(300_000);
   });
 
+  it("come from /v1/rooms/{id}/turn for a session of that room only", async () => {
+    await activeSecret();
+    const owner = await devToken("Olga");
+    const [room, other] = [await newRoom(owner), await newRoom(owner)];
+    const { joined } = await join(owner, room.id);
+    const { session_token } = joined.modules.turn as TurnCredentials;
+    const at = (roomId: string) =>
+      api("GET", `/v1/rooms/${roomId}/turn`, { headers: { authorization: `Bearer ${session_token}` } });
+    const granted = await at(room.id);
+    expect(granted.status).toBe(200);
+    expect(granted.body.ice_servers.length).toBeGreaterThan(0);
+    const elsewhere = await at(other.id);
+    expect(elsewhere.status).toBe(401);
+    expect(elsewhere.body.error.code).toBe("unauthorized");
+    expect((await at("not a room")).status).toBe(400);
+    const unsigned = await api("GET", `/v1/rooms/${room.id}/turn`, { headers: { authorization: "Bearer x.y.z" } });
+    expect(unsigned.status).toBe(401);
+  });
+
   it("are refreshed on request over the signalling channel", async () => {
     await activeSecret();
     const owner = await devToken("Olga");

@@ -22,6 +22,10 @@ const de = {
   myRooms: "Ihre Räume",
   loadingRooms: "Räume werden geladen …",
   noRooms: "Sie haben noch keine Räume angelegt.",
+  noRoomsFound: "Keine Räume gefunden.",
+  roomsIncomplete:
+    "Ein Teil des Servers antwortet gerade nicht: Einige Ihrer Räume fehlen in dieser Liste. " +
+    "Versuchen Sie es gleich noch einmal.",
   unnamedRoom: "(ohne Namen)",
   roomCreated: "angelegt am {date}",
   roomLimit: "bis zu {count} Teilnehmende",
@@ -597,6 +601,10 @@ const en: Texts = {
   myRooms: "Your rooms",
   loadingRooms: "Loading rooms …",
   noRooms: "You have not created any rooms yet.",
+  noRoomsFound: "No rooms found.",
+  roomsIncomplete:
+    "Part of the server is not answering right now: some of your rooms are missing from this list. " +
+    "Try again shortly.",
   unnamedRoom: "(no name)",
   roomCreated: "created {date}",
   roomLimit: "up to {count} participants",

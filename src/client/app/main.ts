@@ -228,12 +228,17 @@ function myRooms(): { element: HTMLElement; refresh(): Promise<void> } {
     const request = ++latest;
     element.setAttribute("aria-busy", "true");
     try {
-      const { rooms } = await api.rooms();
+      const { rooms, unavailable_shards } = await api.rooms();
       if (request !== latest) return;
+      // A shard of the fleet that did not answer: its rooms are missing, which the list must not hide.
+      const incomplete = unavailable_shards?.length
+        ? h("p", { id: "my-rooms-incomplete", class: "notice", role: "status" }, t("roomsIncomplete"))
+        : undefined;
       fill(
         content,
+        incomplete,
         rooms.length === 0
-          ? h("p", { id: "my-rooms-empty" }, t("noRooms"))
+          ? h("p", { id: "my-rooms-empty" }, t(incomplete ? "noRoomsFound" : "noRooms"))
           : h("ul", { id: "my-rooms" }, ...rooms.map(roomItem)),
       );
     } catch (error) {

@@ -1,0 +1,292 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
+import type { IceGrant, Room, TurnSecretList } from "../../src/protocol";
+import { call, createRoom, openSignaling, startRoom } from "../helpers/client";
+import type { FrameCollector } from "../helpers/collector";
+import { allocates, type Coturn, plenumCli, startCoturn, waitForPort } from "./coturn";
+
+const OPERATOR_TOKEN = "e2e-fleet-operator-token-0123456789abcdef";
+const SHARD_IDS = ["s1", "s2", "s3"] as const;
+const ISSUER = "http://idp.test/realms/land";
+
+interface Member {
+  client: FrameCollector;
+  id: string;
+  sessionToken: string;
+}
+
+/**
+ * Three share-nothing shards (each its own workerd and data directory) behind a real nginx configured by
+ * `plenum nginx config`, with a real OIDC-style JWKS, a real coturn and the operator CLI for the whole fleet.
+ */
+describe("a fleet of three shards behind nginx", () => {
+  let dir: string;
+  let jwks: Server;
+  let sign: (sub: string, name: string) => Promise<string>;
+  let coturn: Coturn;
+  let nginx: ChildProcess;
+  let base: string;
+  const shards = new Map<string, RunningServer>();
+  const shardEnv = new Map<string, Record<string, string>>();
+  let cliEnv: Record<string, string>;
+  const rooms = new Map<string, Room>();
+  let ownerToken: string;
+
+  const startShard = async (id: string, dataDir?: string, port?: number) => {
+    const server = await startServer({ dataDir, port, env: shardEnv.get(id)! });
+    shards.set(id, server);
+    return server;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "plenum-fleet-"));
+    const { publicKey, privateKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+    jwks = createServer((request, response) => {
+      response.writeHead(request.url === "/jwks" ? 200 : 404, { "content-type": "application/json" });
+      response.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
+    const jwksPort = (jwks.address() as { port: number }).port;
+    sign = (sub, name) =>
+      new SignJWT({ iss: ISSUER, aud: "plenum", sub, tenant: "land", name })
+        .setProtectedHeader({ alg: "ES256", kid: "k1" })
+        .setIssuedAt()
+        .setExpirationTime("1h")
+        .sign(privateKey);
+
+    const [turnPort, nginxPort, ...shardPorts] = await Promise.all([
+      freePort(),
+      freePort(),
+      ...SHARD_IDS.map(freePort),
+    ]);
+    const fleet = SHARD_IDS.map((id, i) => `${id}=http://127.0.0.1:${shardPorts[i]}`).join(",");
+    base = `http://127.0.0.1:${nginxPort}`;
+    const turnNodes = JSON.stringify([{ id: "t1", region: "de", host: "127.0.0.1", port: turnPort, tls_port: null }]);
+    cliEnv = {
+      PLENUM_SHARDS: fleet,
+      PLENUM_OPERATOR_TOKEN: OPERATOR_TOKEN,
+      TURN_NODES: turnNodes,
+      TURN_REALM: "fleet.test",
+    };
+    coturn = await startCoturn({
+      nodeId: "t1",
+      port: turnPort,
+      cliPort: turnPort + 1,
+      relayPorts: [41000, 41199],
+      userdb: { sqlite: join(dir, "turn.db") },
+      configPath: join(dir, "turnserver.conf"),
+      env: cliEnv,
+    });
+    for (const [i, id] of SHARD_IDS.entries()) {
+      shardEnv.set(id, {
+        PLENUM_SHARD: id,
+        PLENUM_SHARDS: fleet,
+        OPERATOR_TOKEN,
+        CLIENT_IP_HEADER: "x-real-ip",
+        OIDC_ISSUERS: JSON.stringify([
+          { issuer: ISSUER, audience: "plenum", jwks_uri: `http://127.0.0.1:${jwksPort}/jwks`, algorithms: ["ES256"] },
+        ]),
+        TURN_NODES: turnNodes,
+        TURN_REALM: "fleet.test",
+        PLENUM_SHUTDOWN_GRACE_SECONDS: "2",
+      });
+      await startShard(id, undefined, shardPorts[i]);
+    }
+
+    // The proxy exactly as generated, included from a main file that keeps nginx's own files in the test's directory.
+    const conf = join(dir, "nginx");
+    await mkdir(conf);
+    await plenumCli(["nginx", "config", "--listen", `127.0.0.1:${nginxPort}`, "--out", join(conf, "plenum.conf")], {
+      ...cliEnv,
+      CLIENT_IP_HEADER: "x-real-ip",
+    });
+    await writeFile(
+      join(conf, "nginx.conf"),
+      `daemon off;\npid ${conf}/nginx.pid;\nerror_log ${conf}/error.log;\nevents {}\nhttp {\n` +
+        `  access_log ${conf}/access.log;\n  client_body_temp_path ${conf}/body;\n  proxy_temp_path ${conf}/proxy;\n` +
+        `  include ${conf}/plenum.conf;\n}\n`,
+    );
+    nginx = spawn("nginx", ["-c", join(conf, "nginx.conf"), "-p", conf], { stdio: "inherit" });
+    await waitForPort(nginxPort);
+
+    // The fleet's first TURN secret: staged on every shard and in coturn's database, then active everywhere.
+    await plenumCli(["turn", "rotate", "--sqlite", join(dir, "turn.db")], cliEnv);
+    ownerToken = await sign("chair-1", "Vorsitz");
+  });
+
+  afterAll(async () => {
+    nginx?.kill();
+    await Promise.all([...shards.values()].map((s) => s.stop()));
+    await coturn?.stop();
+    jwks?.close();
+  });
+
+  async function enter(token: string, roomId: string): Promise<Member> {
+    const { ticket } = await startRoom(base, token, roomId);
+    const client = await openSignaling(base, roomId, ticket);
+    const joined = (await client.message("control", "join_success")).payload as any;
+    return { client, id: joined.participant_id, sessionToken: joined.modules.turn?.session_token };
+  }
+
+  const shardOf = (room: Room) => room.id.slice(0, room.id.indexOf("."));
+  const chatArrives = async (from: Member, to: Member, content: string) => {
+    from.client.send("chat", { action: "send_message", content });
+    await to.client.next((f) => f.payload.message === "message_sent" && (f.payload as any).content === content);
+  };
+
+  it("creates rooms on every shard through nginx and lists the owner's rooms from all of them", async () => {
+    for (let attempt = 0; attempt < 30 && rooms.size < SHARD_IDS.length; attempt++) {
+      const room = await createRoom(base, ownerToken, { name: `Raum ${attempt}` });
+      expect(room.id).toMatch(/^s[123]\.[A-Za-z0-9_-]{22}$/);
+      if (!rooms.has(shardOf(room))) rooms.set(shardOf(room), room);
+    }
+    expect([...rooms.keys()].sort()).toEqual([...SHARD_IDS]);
+    // The room lives on its shard only: asked directly, another shard does not know it.
+    const onS1 = rooms.get("s1")!;
+    expect((await call(shards.get("s1")!.base, "GET", `/v1/rooms/${onS1.id}`, { token: ownerToken })).status).toBe(200);
+    expect((await call(shards.get("s2")!.base, "GET", `/v1/rooms/${onS1.id}`, { token: ownerToken })).status).toBe(404);
+    const listed = await call<{ rooms: Room[]; unavailable_shards?: string[] }>(base, "GET", "/v1/rooms", {
+      token: ownerToken,
+    });
+    expect(listed.status).toBe(200);
+    expect(listed.body.unavailable_shards).toBeUndefined();
+    const ids = listed.body.rooms.map((r) => r.id);
+    for (const room of rooms.values()) expect(ids).toContain(room.id);
+    const created = listed.body.rooms.map((r) => r.created_at);
+    expect(created).toEqual([...created].sort().reverse());
+    // Each shard asked alone answers its own rooms only.
+    const own = await call<{ rooms: Room[] }>(shards.get("s2")!.base, "GET", "/v1/rooms?scope=shard", {
+      token: ownerToken,
+    });
+    expect(own.body.rooms.length).toBeGreaterThan(0);
+    expect(own.body.rooms.every((r) => r.id.startsWith("s2."))).toBe(true);
+  });
+
+  it("runs chat, moderation, a vote and TURN through nginx in rooms on every shard", async () => {
+    const memberToken = await sign("member-1", "Mitglied");
+    const guestToken = await sign("visitor-1", "Besuch");
+    for (const room of rooms.values()) {
+      const chair = await enter(ownerToken, room.id);
+      const member = await enter(memberToken, room.id);
+      const visitor = await enter(guestToken, room.id);
+      await chatArrives(member, chair, `hallo ${room.id}`);
+      await chatArrives(chair, member, `willkommen ${room.id}`);
+
+      chair.client.send("moderation", { action: "kick", target: visitor.id });
+      expect((await visitor.client.waitClosed()).code).toBe(4000);
+
+      chair.client.send("legal_vote", {
+        action: "start",
+        name: `Beschluss ${room.id}`,
+        kind: "roll_call",
+        allowed_participants: [chair.id, member.id],
+        enable_abstain: false,
+        rule: { quorum: { numerator: 1, denominator: 2 }, majority: "simple" },
+        auto_close: false,
+      });
+      const voteId = ((await chair.client.message("legal_vote", "started")).payload as any).vote_id;
+      await member.client.message("legal_vote", "started");
+      for (const voter of [chair, member]) {
+        voter.client.send("legal_vote", { action: "vote", vote_id: voteId, option: "yes" });
+        await voter.client.message("legal_vote", "voted");
+      }
+      chair.client.send("legal_vote", { action: "stop", vote_id: voteId });
+      const stopped = await chair.client.message("legal_vote", "stopped");
+      expect(stopped.payload).toMatchObject({ result: { yes: 2, no: 0, outcome: "accepted" } });
+      const protocol = await call(base, "GET", `/v1/rooms/${room.id}/votes/${voteId}/protocol`, { token: ownerToken });
+      expect(protocol.status).toBe(200);
+
+      // TURN credentials for this room's session, from its shard through nginx, open a relay on coturn.
+      expect(member.sessionToken).toEqual(expect.any(String));
+      const grant = await call<IceGrant>(base, "GET", `/v1/rooms/${room.id}/turn`, {
+        headers: { authorization: `Bearer ${member.sessionToken}` },
+      });
+      expect(grant.status).toBe(200);
+      const server = grant.body.ice_servers[0]!;
+      expect(await allocates(coturn.port, server.username, server.credential)).toBe(true);
+      for (const m of [chair, member]) m.client.close();
+    }
+  });
+
+  it("rotates the TURN secret on every shard with the CLI; status reports drift until the shards agree", async () => {
+    const keyrings = async () =>
+      Promise.all(
+        SHARD_IDS.map(async (id) => {
+          const list = await call<TurnSecretList>(shards.get(id)!.base, "GET", "/v1/operator/turn/secrets", {
+            token: OPERATOR_TOKEN,
+          });
+          return list.body.secrets.filter((s) => s.state === "active").map((s) => s.fingerprint);
+        }),
+      );
+    const [before] = await keyrings();
+    await plenumCli(["turn", "rotate", "--sqlite", join(dir, "turn.db"), "--wait", "1"], cliEnv);
+    const after = await keyrings();
+    expect(after[0]).toHaveLength(1);
+    expect(after[0]).not.toEqual(before);
+    expect(after[1]).toEqual(after[0]);
+    expect(after[2]).toEqual(after[0]);
+    const clean = await plenumCli(["status"], cliEnv);
+    expect(clean.stdout).toContain("no drift");
+
+    const extra = await call(shards.get("s2")!.base, "POST", "/v1/operator/turn/secrets", {
+      token: OPERATOR_TOKEN,
+      body: {},
+    });
+    expect(extra.status).toBe(201);
+    const drifted = await plenumCli(["status"], cliEnv).then(
+      () => undefined,
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(drifted?.code).toBe(1);
+    expect(drifted?.stdout).toContain(`drift: TURN secret ${extra.body.fingerprint}: missing on s1, s3; staged on s2`);
+    await call(shards.get("s2")!.base, "DELETE", `/v1/operator/turn/secrets/${extra.body.id}`, {
+      token: OPERATOR_TOKEN,
+    });
+    expect((await plenumCli(["status"], cliEnv)).stdout).toContain("no drift");
+  });
+
+  it("keeps other shards' meetings going through a kill -9 of one; its rooms come back with their state", async () => {
+    const memberToken = await sign("member-2", "Zweites Mitglied");
+    const meetings = new Map<string, [Member, Member]>();
+    for (const [id, room] of rooms)
+      meetings.set(id, [await enter(ownerToken, room.id), await enter(memberToken, room.id)]);
+    const killed = shards.get("s2")!;
+    const { dataDir, port } = killed;
+    await killed.crash();
+    const [chairOnS2] = meetings.get("s2")!;
+    await chairOnS2.client.waitClosed();
+    for (const id of ["s1", "s3"]) {
+      const [chair, member] = meetings.get(id)!;
+      await chatArrives(chair, member, `noch da auf ${id}`);
+      await chatArrives(member, chair, `ja, ${id}`);
+    }
+    // Routes any shard answers skip the dead one.
+    expect((await call(base, "GET", "/healthz")).status).toBe(200);
+    const listed = await call<{ rooms: Room[]; unavailable_shards?: string[] }>(base, "GET", "/v1/rooms", {
+      token: ownerToken,
+    });
+    expect(listed.status).toBe(200);
+    expect(listed.body.unavailable_shards).toEqual(["s2"]);
+    expect(listed.body.rooms.map((r) => r.id)).toEqual(
+      expect.arrayContaining([rooms.get("s1")!.id, rooms.get("s3")!.id]),
+    );
+
+    await startShard("s2", dataDir, port);
+    const room = rooms.get("s2")!;
+    expect((await call<Room>(base, "GET", `/v1/rooms/${room.id}`, { token: ownerToken })).body.name).toBe(room.name);
+    const { ticket } = await startRoom(base, ownerToken, room.id);
+    const back = await openSignaling(base, room.id, ticket);
+    const joined = (await back.message("control", "join_success")).payload as any;
+    const history = joined.modules.chat.messages.map((m: { content: string }) => m.content);
+    expect(history).toContain(`hallo ${room.id}`);
+    back.close();
+    for (const [chair, member] of meetings.values()) for (const m of [chair, member]) m.client.close();
+  });
+});
