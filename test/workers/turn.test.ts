@@ -191,6 +191,9 @@ describe("operator keyring API", () => {
     await api("POST", `/v1/operator/turn/secrets/${generated.body.id}/activate`, { headers: operator });
     const list = await api("GET", "/v1/operator/turn/secrets", { headers: operator });
     expect(list.body.credential_ttl_seconds).toBe(300);
+    // A rotation waits until every credential signed with the old secret has expired, also in the rooms' caches.
+    const { TURN_TTL_SECONDS, TURN_MATERIAL_CACHE_SECONDS } = readConfig(env);
+    expect(list.body.removal_delay_seconds).toBe(TURN_TTL_SECONDS + TURN_MATERIAL_CACHE_SECONDS);
     expect(list.body.secrets.find((s: { id: string }) => s.id === id).state).toBe("retiring");
     const removed = await api("DELETE", `/v1/operator/turn/secrets/${id}`, { headers: operator });
     expect(removed.body).toMatchObject({ state: "removed", removed_at: expect.any(String) });
