@@ -20,12 +20,16 @@ export interface Target {
   call: OperatorCall;
 }
 
+/** A shard that does not answer within this is reported as such instead of holding the command. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
 export function operatorApi(base: string): OperatorCall {
   const token = process.env.PLENUM_OPERATOR_TOKEN;
   if (!token) throw new UsageError("set PLENUM_OPERATOR_TOKEN to the server's OPERATOR_TOKEN");
   return async (method, path, schema, body) => {
     const response = await fetch(new URL(path, base), {
       method,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       headers: {
         authorization: `Bearer ${token}`,
         ...(body === undefined ? {} : { "content-type": "application/json" }),
@@ -33,7 +37,7 @@ export function operatorApi(base: string): OperatorCall {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    if (!response.ok) throw new Error(`${base}: ${method} ${path}: ${response.status} ${text}`);
     return schema.parse(text ? JSON.parse(text) : null);
   };
 }
@@ -122,7 +126,8 @@ export async function fleetStatus(all: readonly Target[]): Promise<string[]> {
   for (const target of all) {
     const name = target.id ?? target.url;
     try {
-      const health = HealthSchema.parse(await (await fetch(new URL("/healthz", target.url))).json());
+      const reply = await fetch(new URL("/healthz", target.url), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const health = HealthSchema.parse(await reply.json());
       if (target.id !== undefined && health.shard !== target.id) {
         drift.push(`${label(target)} (${target.url}) answers as shard ${health.shard ?? "(none)"}`);
       }
