@@ -19,6 +19,13 @@ export type WaitingRoom = z.infer<typeof WaitingRoomSchema>;
 /** Opaque identifiers we hand out: URL-safe, bounded. */
 export const IdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, "malformed id");
 
+/** A JWKS of ES256 public keys (P-256), as the deployment's signing objects publish them. */
+export const PublicKeySetSchema = z.object({
+  keys: z.array(
+    z.object({ kty: z.literal("EC"), crv: z.literal("P-256"), x: z.string(), y: z.string(), kid: z.string() }).loose(),
+  ),
+});
+
 /** A shard of an on-prem fleet: its id names it in its rooms' ids and in the fleet's configuration. */
 export const ShardIdSchema = z
   .string()

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { IdSchema, isFreeText, isVisibleText, openEnum, type Role, RoomIdSchema } from "./common";
+import { IdSchema, isFreeText, isVisibleText, openEnum, PublicKeySetSchema, type Role, RoomIdSchema } from "./common";
 import { CHAIRS } from "./moderation";
 
 /**
@@ -165,15 +165,7 @@ export const VoteHeadSchema = z.object(signedLink(VOTE_HEAD_FORMAT)).strict();
 export type VoteHead = z.infer<typeof VoteHeadSchema>;
 
 /** The deployment's vote keys (`GET /v1/rooms/{id}/votes/keys`): the key in use first, then retired ones. */
-export const VoteKeySetSchema = z
-  .object({
-    keys: z.array(
-      z
-        .object({ kty: z.literal("EC"), crv: z.literal("P-256"), x: z.string(), y: z.string(), kid: z.string() })
-        .loose(),
-    ),
-  })
-  .meta({ id: "VoteKeySet" });
+export const VoteKeySetSchema = PublicKeySetSchema.meta({ id: "VoteKeySet" });
 export type VoteKeySet = z.infer<typeof VoteKeySetSchema>;
 
 /** `POST /v1/operator/votes/rotate-key`: the new key's id (the old one stays in the key set). */

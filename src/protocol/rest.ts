@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { DisplayNameSchema, IdSchema, RoomIdSchema, RoomNameSchema, WaitingRoomSchema } from "./common";
+import {
+  DisplayNameSchema,
+  IdSchema,
+  PublicKeySetSchema,
+  RoomIdSchema,
+  RoomNameSchema,
+  WaitingRoomSchema,
+} from "./common";
 
 const PasswordSchema = z.string().min(1).max(128);
 const SecretTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, "malformed token");
@@ -17,15 +24,7 @@ export const DevLoginResponseSchema = z
   .meta({ id: "DevLoginResponse" });
 export type DevLoginResponse = z.infer<typeof DevLoginResponseSchema>;
 /** GET /v1/auth/dev-issuer/jwks: the development issuer's public keys (ES256). */
-export const DevIssuerKeySetSchema = z
-  .object({
-    keys: z.array(
-      z
-        .object({ kty: z.literal("EC"), crv: z.literal("P-256"), x: z.string(), y: z.string(), kid: z.string() })
-        .loose(),
-    ),
-  })
-  .meta({ id: "DevIssuerKeySet" });
+export const DevIssuerKeySetSchema = PublicKeySetSchema.meta({ id: "DevIssuerKeySet" });
 export type DevIssuerKeySet = z.infer<typeof DevIssuerKeySetSchema>;
 
 export const CreateRoomRequestSchema = z
