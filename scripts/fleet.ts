@@ -42,10 +42,10 @@ export function operatorApi(base: string): OperatorCall {
   };
 }
 
-/** The fleet's shards from PLENUM_SHARDS (`id=url,…`), as the servers read it. */
-export function fleetShards(): Shard[] {
-  const parsed = ShardListSchema.safeParse(process.env.PLENUM_SHARDS ?? "");
-  if (!parsed.success) throw new UsageError(`PLENUM_SHARDS: ${z.prettifyError(parsed.error)}`);
+/** A fleet's shards as `id=url,…` (default PLENUM_SHARDS, as the servers read it). */
+export function fleetShards(list = process.env.PLENUM_SHARDS ?? "", name = "PLENUM_SHARDS"): Shard[] {
+  const parsed = ShardListSchema.safeParse(list);
+  if (!parsed.success) throw new UsageError(`${name}: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 

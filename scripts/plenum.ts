@@ -301,8 +301,8 @@ async function status(values: Record<string, unknown>): Promise<void> {
 async function nginx(command: string, values: Record<string, unknown>): Promise<void> {
   if (command !== "config") throw new UsageError(`unknown command nginx ${command}`);
   const text = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
-  if (values.shards !== undefined) process.env.PLENUM_SHARDS = text("shards");
-  const shards = fleetShards();
+  const given = text("shards");
+  const shards = given === undefined ? fleetShards() : fleetShards(given, "--shards");
   if (shards.length === 0) throw new UsageError("--shards id=url,… (or PLENUM_SHARDS) is required");
   const cert = text("cert");
   const key = text("pkey");

@@ -1,14 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
 import type { IceGrant, Room, TurnSecretList } from "../../src/protocol";
 import { call, createRoom, openSignaling, startRoom } from "../helpers/client";
 import type { FrameCollector } from "../helpers/collector";
+import { startTestIssuer } from "../helpers/issuer";
 import { allocates, type Coturn, plenumCli, startCoturn, waitForPort } from "./coturn";
 
 const OPERATOR_TOKEN = "e2e-fleet-operator-token-0123456789abcdef";
@@ -27,7 +26,7 @@ interface Member {
  */
 describe("a fleet of three shards behind nginx", () => {
   let dir: string;
-  let jwks: Server;
+  let idp: Awaited<ReturnType<typeof startTestIssuer>>;
   let sign: (sub: string, name: string) => Promise<string>;
   let coturn: Coturn;
   let nginx: ChildProcess;
@@ -46,20 +45,9 @@ describe("a fleet of three shards behind nginx", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "plenum-fleet-"));
-    const { publicKey, privateKey } = await generateKeyPair("ES256");
-    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" };
-    jwks = createServer((request, response) => {
-      response.writeHead(request.url === "/jwks" ? 200 : 404, { "content-type": "application/json" });
-      response.end(JSON.stringify({ keys: [jwk] }));
-    });
-    await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
-    const jwksPort = (jwks.address() as { port: number }).port;
+    idp = await startTestIssuer(ISSUER);
     sign = (sub, name) =>
-      new SignJWT({ iss: ISSUER, aud: "plenum", sub, tenant: "land", name })
-        .setProtectedHeader({ alg: "ES256", kid: "k1" })
-        .setIssuedAt()
-        .setExpirationTime("1h")
-        .sign(privateKey);
+      idp.sign({ aud: "plenum", sub, tenant: "land", name, exp: Math.floor(Date.now() / 1000) + 3600 });
 
     const [turnPort, nginxPort, ...shardPorts] = await Promise.all([
       freePort(),
@@ -90,9 +78,7 @@ describe("a fleet of three shards behind nginx", () => {
         PLENUM_SHARDS: fleet,
         OPERATOR_TOKEN,
         CLIENT_IP_HEADER: "x-real-ip",
-        OIDC_ISSUERS: JSON.stringify([
-          { issuer: ISSUER, audience: "plenum", jwks_uri: `http://127.0.0.1:${jwksPort}/jwks`, algorithms: ["ES256"] },
-        ]),
+        OIDC_ISSUERS: JSON.stringify([idp.config()]),
         TURN_NODES: turnNodes,
         TURN_REALM: "fleet.test",
         PLENUM_SHUTDOWN_GRACE_SECONDS: "2",
@@ -125,7 +111,7 @@ describe("a fleet of three shards behind nginx", () => {
     nginx?.kill();
     await Promise.all([...shards.values()].map((s) => s.stop()));
     await coturn?.stop();
-    jwks?.close();
+    idp?.close();
   });
 
   async function enter(token: string, roomId: string): Promise<Member> {

@@ -1,6 +1,4 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
 import { CloseCode, type RoomDiagnostics, RoomDiagnosticsSchema, SPEAKER_AWAY_MS } from "../../src/protocol";
@@ -8,6 +6,7 @@ import { keyId } from "../../src/shared/sealing";
 import { verifyVote } from "../../src/votes/verify";
 import { plenumCli } from "../e2e/coturn";
 import { call, createRoom, devLogin, openSignaling, startRoom } from "../helpers/client";
+import { startTestIssuer } from "../helpers/issuer";
 
 /** Starts and connects; resolves once join_success arrived. */
 async function join(base: string, token: string, roomId: string, body: Record<string, unknown> = {}) {
@@ -216,37 +215,21 @@ describe("moderation across a crash", () => {
 });
 
 describe("OIDC issuer with a remote JWKS", () => {
-  let jwksServer: Server;
-  let jwksUrl: string;
+  let idp: Awaited<ReturnType<typeof startTestIssuer>>;
   let sign: (claims: Record<string, unknown>) => Promise<string>;
   let server: RunningServer;
-  const issuer = "http://idp.test/realms/thueringen";
 
   beforeAll(async () => {
-    const { publicKey, privateKey } = await generateKeyPair("ES256");
-    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" };
-    jwksServer = createServer((request, response) => {
-      response.writeHead(request.url === "/jwks" ? 200 : 404, { "content-type": "application/json" });
-      response.end(JSON.stringify({ keys: [jwk] }));
-    });
-    await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
-    const address = jwksServer.address();
-    jwksUrl = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/jwks`;
-    sign = (claims) =>
-      new SignJWT({ iss: issuer, aud: "plenum", sub: "beamtin-7", tenant: "tlv", name: "Beamtin", ...claims })
-        .setProtectedHeader({ alg: "ES256", kid: "k1" })
-        .setIssuedAt()
-        .sign(privateKey);
+    idp = await startTestIssuer("http://idp.test/realms/thueringen");
+    sign = (claims) => idp.sign({ aud: "plenum", sub: "beamtin-7", tenant: "tlv", name: "Beamtin", ...claims });
     server = await startServer({
       // No DEV_LOGIN: with an identity provider configured, npm start leaves development login off.
-      env: {
-        OIDC_ISSUERS: JSON.stringify([{ issuer, audience: "plenum", jwks_uri: jwksUrl, algorithms: ["ES256"] }]),
-      },
+      env: { OIDC_ISSUERS: JSON.stringify([idp.config()]) },
     });
   });
   afterAll(async () => {
     await server?.stop();
-    jwksServer?.close();
+    idp?.close();
   });
 
   it("verifies tokens against the issuer's JWKS and keeps a session alive after the token expires", async () => {
@@ -678,24 +661,28 @@ describe("two shards on loopback with development login", () => {
   it("signs every development login with the first shard's key, so each shard accepts the other's tokens", async () => {
     const ports = [await freePort(), await freePort()];
     const fleet = `s1=http://127.0.0.1:${ports[0]},s2=http://127.0.0.1:${ports[1]}`;
-    const [s1, s2] = await Promise.all(
-      ["s1", "s2"].map((id, i) => startServer({ port: ports[i], env: { PLENUM_SHARD: id, PLENUM_SHARDS: fleet } })),
-    );
+    // One after another: each start builds the worker into the same dist/ first.
+    const shard = (id: string, port: number) => startServer({ port, env: { PLENUM_SHARD: id, PLENUM_SHARDS: fleet } });
+    const s1 = await shard("s1", ports[0]!);
+    const s2 = await shard("s2", ports[1]!).catch(async (error) => {
+      await s1.stop();
+      throw error;
+    });
     try {
-      expect((await call(s2!.base, "GET", "/healthz")).body).toEqual({ status: "ok", shard: "s2" });
+      expect((await call(s2.base, "GET", "/healthz")).body).toEqual({ status: "ok", shard: "s2" });
       // Signed at s1 for a login made at s2; the same name is the same user on both shards.
-      const token = await devLogin(s2!.base, "Kommune");
-      const onS1 = await createRoom(s1!.base, token);
-      const onS2 = await createRoom(s2!.base, await devLogin(s1!.base, "Kommune"));
+      const token = await devLogin(s2.base, "Kommune");
+      const onS1 = await createRoom(s1.base, token);
+      const onS2 = await createRoom(s2.base, await devLogin(s1.base, "Kommune"));
       expect([onS1.id.slice(0, 3), onS2.id.slice(0, 3)]).toEqual(["s1.", "s2."]);
-      const listed = await call(s2!.base, "GET", "/v1/rooms", { token });
+      const listed = await call(s2.base, "GET", "/v1/rooms", { token });
       expect(listed.body.rooms.map((r: { id: string }) => r.id).sort()).toEqual([onS1.id, onS2.id].sort());
       // A shard's own key signs nothing: its keys are not the fleet's development issuer.
-      const own = await call(s2!.base, "GET", "/v1/auth/dev-issuer/jwks");
-      const first = await call(s1!.base, "GET", "/v1/auth/dev-issuer/jwks");
+      const own = await call(s2.base, "GET", "/v1/auth/dev-issuer/jwks");
+      const first = await call(s1.base, "GET", "/v1/auth/dev-issuer/jwks");
       expect(first.body.keys[0].kid).not.toEqual(own.body.keys[0].kid);
     } finally {
-      await Promise.all([s1?.stop(), s2?.stop()]);
+      await Promise.all([s1.stop(), s2.stop()]);
     }
   });
 
