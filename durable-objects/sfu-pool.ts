@@ -5,6 +5,7 @@ import { placeRoom } from "../src/sfu/placement";
 import { logFailure } from "../src/shared/log";
 import { roomOf } from "../src/shared/objects";
 import { Resealing, resealAll, SEALED_PURPOSE, type Sealer, type StoredSecret } from "../src/shared/sealing";
+import { sha256 } from "../src/shared/secrets";
 import { isoOrNull } from "../src/shared/time";
 import { SqlObject } from "./sql-object";
 
@@ -16,6 +17,8 @@ interface NodeRow extends Record<string, SqlStorageValue> {
   /** Both secrets are sealed with STATE_ENCRYPTION_KEY when one is configured (src/shared/sealing.ts). */
   admin_secret: string;
   api_secret: string | null;
+  /** Of both secrets' plaintext (see SfuNode); null for nodes from before it was recorded. */
+  secrets_fingerprint: string | null;
   capacity: number;
   draining: number;
   created_at: number;
@@ -58,6 +61,7 @@ export class SfuPoolObject extends SqlObject {
       `CREATE TABLE placements (room_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, placed_at INTEGER NOT NULL)`,
       "CREATE INDEX placements_node ON placements (node_id)",
       "ALTER TABLE nodes ADD COLUMN api_secret TEXT",
+      "ALTER TABLE nodes ADD COLUMN secrets_fingerprint TEXT",
     ]);
     // Legacy plaintext and values sealed under an older key are sealed again before the first request (and before
     // any pin carries them to a room).
@@ -75,15 +79,18 @@ export class SfuPoolObject extends SqlObject {
     const adminSecret = await sealer.seal(node.admin_secret, SEALED_PURPOSE.janusAdminSecret);
     const apiSecret = await sealer.seal(node.api_secret, SEALED_PURPOSE.janusApiSecret);
     if (this.row(node.id)) return fail("conflict", "a node with this id exists");
+    const secretsFingerprint = (await sha256(`${node.admin_secret}\n${node.api_secret}`)).slice(0, 16);
     this.sql.exec(
-      `INSERT INTO nodes (id, region, api_url, admin_url, admin_secret, api_secret, capacity, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO nodes (id, region, api_url, admin_url, admin_secret, api_secret, secrets_fingerprint, capacity,
+         created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       node.id,
       node.region,
       node.api_url.replace(/\/$/, ""),
       node.admin_url.replace(/\/$/, ""),
       adminSecret,
       apiSecret,
+      secretsFingerprint,
       node.capacity,
       Date.now(),
     );
@@ -264,7 +271,9 @@ export class SfuPoolObject extends SqlObject {
       id: row.id,
       region: row.region,
       api_url: row.api_url,
+      admin_url: row.admin_url,
       capacity: row.capacity,
+      secrets_fingerprint: row.secrets_fingerprint,
       api_secret_set: row.api_secret !== null,
       draining: row.draining === 1,
       alive: this.alive(row, now),

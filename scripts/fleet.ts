@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { HealthSchema, SfuNodeSchema, type TurnSecretList, TurnSecretListSchema } from "../src/protocol";
+import {
+  HealthSchema,
+  NodeHealthSchema,
+  SfuNodeSchema,
+  SharedSettingsSchema,
+  type TurnSecretList,
+  TurnSecretListSchema,
+} from "../src/protocol";
 import { type Shard, ShardListSchema } from "../src/shared/shards";
 
 /** Thrown for a wrong command line (exit code 2). */
@@ -35,6 +42,10 @@ export function operatorApi(base: string): OperatorCall {
         ...(body === undefined ? {} : { "content-type": "application/json" }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch((error: unknown) => {
+      // fetch names neither the URL nor why ("fetch failed"): the cause (ECONNREFUSED, a timeout) is in `cause`.
+      const cause = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : "";
+      throw new Error(`${base}: ${method} ${path}: ${cause || String(error)}`);
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`${base}: ${method} ${path}: ${response.status} ${text}`);
@@ -88,15 +99,20 @@ const secretsOf = (list: TurnSecretList) =>
   new Map(list.secrets.filter((s) => s.state !== "removed").map((s) => [s.fingerprint, s.state]));
 
 const SfuNodeListSchema = z.object({ nodes: z.array(SfuNodeSchema) });
+const TurnNodeListSchema = z.object({ nodes: z.array(NodeHealthSchema) });
 /** What must be the same for a Janus node on every shard (its load and liveness are each shard's own view). */
-const nodeSettings = (node: z.infer<typeof SfuNodeSchema>) =>
+const sfuNodeSettings = (node: z.infer<typeof SfuNodeSchema>) =>
   JSON.stringify({
     region: node.region,
     api_url: node.api_url,
+    admin_url: node.admin_url,
     capacity: node.capacity,
-    api_secret_set: node.api_secret_set,
+    secrets: node.secrets_fingerprint ?? (node.api_secret_set ? "unrecorded" : "no api_secret"),
     draining: node.draining,
   });
+/** A TURN node as TURN_NODES configures it (its health is each shard's own probe). */
+const turnNodeSettings = (node: z.infer<typeof NodeHealthSchema>) =>
+  JSON.stringify({ region: node.region, urls: node.urls });
 
 /** One line per difference between the shards' values of `key` (absent on a shard counts as a value). */
 function differences(what: string, values: ReadonlyMap<string, ReadonlyMap<string, string>>): string[] {
@@ -116,13 +132,16 @@ function differences(what: string, values: ReadonlyMap<string, ReadonlyMap<strin
 }
 
 /**
- * `plenum status`: each shard's health, TURN keyring and SFU nodes, and every drift between the shards (a secret
- * or node missing or different on one, a shard that does not answer or answers as another). Resolves to the drift.
+ * `plenum status`: each shard's health, TURN keyring and SFU nodes, and every drift between the shards (a secret,
+ * node or shared setting missing or different on one, a shard that does not answer or answers as another).
+ * Resolves to the drift.
  */
 export async function fleetStatus(all: readonly Target[]): Promise<string[]> {
   const drift: string[] = [];
   const secrets = new Map<string, Map<string, string>>();
-  const nodes = new Map<string, Map<string, string>>();
+  const sfuNodes = new Map<string, Map<string, string>>();
+  const turnNodes = new Map<string, Map<string, string>>();
+  const settings = new Map<string, Map<string, string>>();
   for (const target of all) {
     const name = target.id ?? target.url;
     try {
@@ -133,8 +152,12 @@ export async function fleetStatus(all: readonly Target[]): Promise<string[]> {
       }
       const keyring = await target.call("GET", "/v1/operator/turn/secrets", TurnSecretListSchema);
       const sfu = await target.call("GET", "/v1/operator/sfu/nodes", SfuNodeListSchema);
+      const turn = await target.call("GET", "/v1/operator/turn/nodes", TurnNodeListSchema);
+      const shared = await target.call("GET", "/v1/operator/settings", SharedSettingsSchema);
       secrets.set(name, secretsOf(keyring));
-      nodes.set(name, new Map(sfu.nodes.map((node) => [node.id, nodeSettings(node)])));
+      sfuNodes.set(name, new Map(sfu.nodes.map((node) => [node.id, sfuNodeSettings(node)])));
+      turnNodes.set(name, new Map(turn.nodes.map((node) => [node.id, turnNodeSettings(node)])));
+      settings.set(name, new Map(Object.entries(shared.settings)));
       const kept = keyring.secrets.filter((s) => s.state !== "removed");
       const active = kept.filter((s) => s.state === "active").map((s) => s.fingerprint);
       const described = sfu.nodes.map((n) => `${n.id}${n.alive ? "" : " dead"}${n.draining ? " draining" : ""}`);
@@ -146,6 +169,11 @@ export async function fleetStatus(all: readonly Target[]): Promise<string[]> {
       drift.push(`${label(target)} (${target.url}) did not answer: ${error instanceof Error ? error.message : error}`);
     }
   }
-  drift.push(...differences("TURN secret", secrets), ...differences("SFU node", nodes));
+  drift.push(
+    ...differences("TURN secret", secrets),
+    ...differences("SFU node", sfuNodes),
+    ...differences("TURN node", turnNodes),
+    ...differences("setting", settings),
+  );
   return drift;
 }

@@ -18,6 +18,13 @@ const OPERATOR_REFUSAL = JSON.stringify({
     message: "operator routes are served by each shard, not through the proxy",
   },
 });
+/** What a client meets when its room's shard is down or restarting, instead of nginx's HTML page. */
+const SHARD_UNAVAILABLE = JSON.stringify({
+  error: {
+    code: "shard_unavailable",
+    message: "the part of the service that holds this room is not answering; try again shortly",
+  },
+});
 /** Shards served over HTTPS: their certificates are checked against the system's CAs (Debian's bundle). */
 const HTTPS_UPSTREAM = `        proxy_ssl_server_name on;
         proxy_ssl_verify on;
@@ -87,7 +94,15 @@ ${tls}    # Plenum bounds every body itself (MAX_BODY_BYTES); this only stops wh
         return 403 '${OPERATOR_REFUSAL}';
     }
 
+    location @plenum_unavailable {
+        default_type application/json;
+        add_header Retry-After 5 always;
+        return 503 '${SHARD_UNAVAILABLE}';
+    }
+
     location / {
+        # Only nginx's own answers when no shard could be reached; a shard's own errors pass unchanged.
+        error_page 502 504 = @plenum_unavailable;
         proxy_pass ${scheme}://$plenum_upstream;
         proxy_http_version 1.1;
         proxy_set_header Host $http_host;

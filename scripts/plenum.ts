@@ -43,7 +43,7 @@ import {
 } from "../src/protocol";
 import { ConfigSchema } from "../src/shared/config";
 import { coturnConfig } from "../turn/coturn-config";
-import { RedisSecretDatabase, type SecretDatabase, SqliteSecretDatabase } from "../turn/secret-db";
+import { fingerprintOf, RedisSecretDatabase, type SecretDatabase, SqliteSecretDatabase } from "../turn/secret-db";
 import { fleetShards, fleetStatus, label, onEach, type Target, targets, UsageError } from "./fleet";
 import { janusConfigFiles, janusSecrets } from "./janus-config";
 import { nginxConfig } from "./nginx-config";
@@ -64,29 +64,45 @@ const log = (line: string) => console.log(`[${new Date().toISOString()}] ${line}
 /**
  * Zero-downtime rotation across every shard: stage the new secret on each shard and in every coturn database, sign
  * with it everywhere, wait one credential lifetime and the time rooms keep the old secret (`removal_delay_seconds`)
- * so every credential signed with it has expired, then remove the old ones everywhere. A shard that fails stops
- * the rotation before anything is removed (`plenum status` then shows where the shards differ).
+ * so every credential signed with it has expired, then remove every other secret everywhere — also what an earlier
+ * rotation that stopped halfway left behind, so running the rotation again brings the shards back in line.
+ * A step that fails stops the rotation before anything old is removed; while nothing signs with the new secret
+ * yet, it is taken back out of the shards and databases that already had it.
  */
 async function rotate(shards: readonly Target[], databases: SecretDatabase[], waitSeconds: number | undefined) {
   const before = await Promise.all(shards.map((t) => t.call("GET", "/v1/operator/turn/secrets", TurnSecretListSchema)));
-  const retiring = new Set(
-    before.flatMap((list) => list.secrets.filter((s) => s.state === "active" || s.state === "retiring")),
-  );
-  const oldFingerprints = [...new Set([...retiring].map((s) => s.fingerprint))];
+  const kept = before.map((list) => list.secrets.filter((s) => s.state !== "removed"));
+  const oldFingerprints = [...new Set(kept.flat().map((s) => s.fingerprint))];
   const secret = randomBytes(32).toString("base64url");
-  const staged: string[] = [];
-  for (const shard of shards) {
-    const added = await shard.call("POST", "/v1/operator/turn/secrets", AddedTurnSecretSchema, { secret });
-    staged.push(added.id);
-    log(`${label(shard)}: staged secret ${added.id} (fingerprint ${added.fingerprint})`);
+  const staged: { shard: Target; id: string }[] = [];
+  const stagedIn: SecretDatabase[] = [];
+  try {
+    for (const shard of shards) {
+      const added = await shard.call("POST", "/v1/operator/turn/secrets", AddedTurnSecretSchema, { secret });
+      staged.push({ shard, id: added.id });
+      log(`${label(shard)}: staged secret ${added.id} (fingerprint ${added.fingerprint})`);
+    }
+    for (const db of databases) {
+      await db.add(secret);
+      stagedIn.push(db);
+      log(`added the new secret to ${db.name}`);
+    }
+  } catch (error) {
+    await unstage(staged, stagedIn, secret);
+    throw error;
   }
-  for (const db of databases) {
-    await db.add(secret);
-    log(`added the new secret to ${db.name}`);
-  }
-  for (const [i, shard] of shards.entries()) {
-    await shard.call("POST", `/v1/operator/turn/secrets/${staged[i]}/activate`, TurnSecretSchema);
-    log(`${label(shard)}: activated ${staged[i]}; new credentials are signed with it`);
+  for (const [i, { shard, id }] of staged.entries()) {
+    try {
+      await shard.call("POST", `/v1/operator/turn/secrets/${id}/activate`, TurnSecretSchema);
+    } catch (error) {
+      const signing = staged.slice(0, i).map((s) => label(s.shard));
+      throw new Error(
+        `${error instanceof Error ? error.message : error}; the new secret signs on ${signing.join(", ") || "none"}, ` +
+          "the old ones on the rest (both are valid for coturn): run `plenum turn rotate` again when all shards " +
+          "answer, it replaces every secret",
+      );
+    }
+    log(`${label(shard)}: activated ${id}; new credentials are signed with it`);
   }
   // A server from before room-side minting reports only the credential lifetime.
   const wait =
@@ -101,15 +117,32 @@ async function rotate(shards: readonly Target[], databases: SecretDatabase[], wa
       log(`removed ${fingerprint} from ${db.name}`);
     }
     for (const [i, shard] of shards.entries()) {
-      const old = before[i]!.secrets.find(
-        (s) => s.fingerprint === fingerprint && (s.state === "active" || s.state === "retiring"),
-      );
+      const old = kept[i]!.find((s) => s.fingerprint === fingerprint);
       if (!old) continue;
       await shard.call("DELETE", `/v1/operator/turn/secrets/${old.id}`, TurnSecretSchema);
       log(`${label(shard)}: removed ${old.id} (${fingerprint}) from the keyring`);
     }
   }
   log("rotation complete");
+}
+
+/** Takes a secret nothing signs with yet back out; what cannot be reached is reported for `plenum status`. */
+async function unstage(staged: { shard: Target; id: string }[], databases: SecretDatabase[], secret: string) {
+  const attempts = [
+    ...staged.map(({ shard, id }) => ({
+      what: label(shard),
+      undo: () => shard.call("DELETE", `/v1/operator/turn/secrets/${id}`, TurnSecretSchema),
+    })),
+    ...databases.map((db) => ({ what: db.name, undo: () => db.remove(fingerprintOf(secret)) })),
+  ];
+  for (const { what, undo } of attempts) {
+    try {
+      await undo();
+      log(`rotation stopped: took the new secret back out of ${what}`);
+    } catch (error) {
+      log(`rotation stopped: could not take the new secret out of ${what} (${error}); plenum status shows it`);
+    }
+  }
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -28,7 +28,10 @@ const loopback = host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$
 const developing = loopback && (process.env.OIDC_ISSUERS ?? "[]").trim() === "[]";
 const localDefaults: Record<string, string> = {
   ...(developing ? { DEV_LOGIN: "enabled" } : {}),
-  ALLOWED_ORIGINS: `http://${listen},http://localhost:${port},http://127.0.0.1:${port}`,
+  // A fleet's shards are reached through the proxy's origin, which each shard is told (and all alike, one setting).
+  ...(process.env.PLENUM_SHARDS
+    ? {}
+    : { ALLOWED_ORIGINS: `http://${listen},http://localhost:${port},http://127.0.0.1:${port}` }),
 };
 const settings: Record<string, string> = {};
 for (const name of SETTING_NAMES) {

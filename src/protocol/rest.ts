@@ -158,6 +158,11 @@ export type StartResponse = z.infer<typeof StartResponseSchema>;
 /** `shard`: the shard's id in an on-prem fleet (PLENUM_SHARD), null outside one. */
 export const HealthSchema = z.object({ status: z.literal("ok"), shard: z.string().nullable() });
 
+/** GET /v1/operator/settings: a fingerprint per setting the fleet's shards must share (never a value). */
+export const SharedSettingsSchema = z
+  .object({ shard: z.string().nullable(), settings: z.record(z.string(), z.string()) })
+  .meta({ id: "SharedSettings" });
+
 /** How people can sign in (GET /v1/auth/options): development login, and issuers with browser sign-in. */
 export const AuthOptionsSchema = z
   .object({

@@ -25,7 +25,13 @@ export const SfuNodeSchema = z
     id: z.string(),
     region: z.string(),
     api_url: z.string(),
+    admin_url: z.string(),
     capacity: z.number().int(),
+    /**
+     * 16 characters of the SHA-256 of the node's admin and API secrets, to compare shards by (`plenum status`); null
+     * for a node registered before it was recorded.
+     */
+    secrets_fingerprint: z.string().nullable(),
     /** Whether requests carry an api_secret (false: registered before nodes needed one; register it again). */
     api_secret_set: z.boolean(),
     draining: z.boolean(),

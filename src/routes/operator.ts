@@ -1,4 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import canonicalize from "canonicalize";
 import { z } from "zod";
 import {
   AddedTurnSecretSchema,
@@ -12,12 +13,15 @@ import {
   SecretParamsSchema,
   SfuNodeParamsSchema,
   SfuNodeSchema,
+  SharedSettingsSchema,
   TurnSecretListSchema,
   TurnSecretSchema,
 } from "../protocol";
+import { type Config, ConfigSchema } from "../shared/config";
 import { type KeyPurpose, signingKey } from "../shared/keys";
 import { logFailure } from "../shared/log";
 import { roomIndexOf } from "../shared/objects";
+import { sha256 } from "../shared/secrets";
 import {
   type AppEnv,
   defaultHook,
@@ -75,6 +79,24 @@ async function resealState(env: Env): Promise<ResealStateResponse> {
     if (ids.length < RESEAL_PAGE) return outcome;
     after = ids[ids.length - 1]!;
   }
+}
+
+/** What is each shard's own: its id and its secrets (a fleet shares one OPERATOR_TOKEN, which the CLI proves). */
+const SHARD_OWN_SETTINGS: ReadonlySet<string> = new Set(["PLENUM_SHARD", "OPERATOR_TOKEN", "STATE_ENCRYPTION_KEY"]);
+
+/**
+ * A fingerprint (16 characters of the SHA-256 of its RFC 8785 JSON) of every setting the shards of a fleet must
+ * share — TURN nodes, region rules, issuers, limits — so `plenum status` can name the one that differs.
+ */
+async function sharedSettingFingerprints(config: Config): Promise<Record<string, string>> {
+  const names = Object.keys(ConfigSchema.shape).filter((name) => !SHARD_OWN_SETTINGS.has(name));
+  const entries = await Promise.all(
+    names.map(async (name) => {
+      const value = config[name as keyof Config] ?? null;
+      return [name, (await sha256(canonicalize(value) ?? "null")).slice(0, 16)] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
 }
 
 /** Operator endpoints: the TURN keyring and nodes, the SFU nodes, and a room object's diagnostics. */
@@ -148,6 +170,21 @@ export function operatorRoutes() {
       },
     }),
     async (c) => c.json({ nodes: await fleet(c.env).health() }, 200),
+  );
+
+  app.openapi(
+    route({
+      method: "get",
+      path: "/v1/operator/settings",
+      summary: "A fingerprint of each setting the shards of a fleet must share (values are never shown)",
+      ...operator,
+      responses: { 200: { ...json(SharedSettingsSchema), description: "This shard's id and the fingerprints" } },
+    }),
+    async (c) =>
+      c.json(
+        { shard: c.var.config.PLENUM_SHARD ?? null, settings: await sharedSettingFingerprints(c.var.config) },
+        200,
+      ),
   );
 
   const nodeParams = { params: SfuNodeParamsSchema };

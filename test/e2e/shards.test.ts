@@ -36,6 +36,8 @@ describe("a fleet of three shards behind nginx", () => {
   let cliEnv: Record<string, string>;
   const rooms = new Map<string, Room>();
   let ownerToken: string;
+  /** Created while s1 still ran alone, before it had a shard id: its id names no shard. */
+  let roomFromBefore: Room;
 
   const startShard = async (id: string, dataDir?: string, port?: number) => {
     const server = await startServer({ dataDir, port, env: shardEnv.get(id)! });
@@ -72,18 +74,25 @@ describe("a fleet of three shards behind nginx", () => {
       configPath: join(dir, "turnserver.conf"),
       env: cliEnv,
     });
+    ownerToken = await sign("chair-1", "Vorsitz");
+    const common = {
+      OPERATOR_TOKEN,
+      CLIENT_IP_HEADER: "x-real-ip",
+      OIDC_ISSUERS: JSON.stringify([idp.config()]),
+      TURN_NODES: turnNodes,
+      TURN_REALM: "fleet.test",
+      PLENUM_SHUTDOWN_GRACE_SECONDS: "2",
+    };
+    // The first shard's data directory was a single Plenum process's first, with a room from then.
+    const single = await startServer({ port: shardPorts[0], env: common });
+    try {
+      roomFromBefore = await createRoom(single.base, ownerToken, { name: "Raum von vorher" });
+    } finally {
+      await single.stop();
+    }
     for (const [i, id] of SHARD_IDS.entries()) {
-      shardEnv.set(id, {
-        PLENUM_SHARD: id,
-        PLENUM_SHARDS: fleet,
-        OPERATOR_TOKEN,
-        CLIENT_IP_HEADER: "x-real-ip",
-        OIDC_ISSUERS: JSON.stringify([idp.config()]),
-        TURN_NODES: turnNodes,
-        TURN_REALM: "fleet.test",
-        PLENUM_SHUTDOWN_GRACE_SECONDS: "2",
-      });
-      await startShard(id, undefined, shardPorts[i]);
+      shardEnv.set(id, { ...common, PLENUM_SHARD: id, PLENUM_SHARDS: fleet });
+      await startShard(id, i === 0 ? single.dataDir : undefined, shardPorts[i]);
     }
 
     // The proxy exactly as generated, included from a main file that keeps nginx's own files in the test's directory.
@@ -104,7 +113,6 @@ describe("a fleet of three shards behind nginx", () => {
 
     // The fleet's first TURN secret: staged on every shard and in coturn's database, then active everywhere.
     await plenumCli(["turn", "rotate", "--sqlite", join(dir, "turn.db")], cliEnv);
-    ownerToken = await sign("chair-1", "Vorsitz");
   });
 
   afterAll(async () => {
@@ -121,6 +129,12 @@ describe("a fleet of three shards behind nginx", () => {
     return { client, id: joined.participant_id, sessionToken: joined.modules.turn?.session_token };
   }
 
+  /** `plenum status`'s exit code and output (1 on drift). */
+  const fleetStatus = () =>
+    plenumCli(["status"], cliEnv).then(
+      ({ stdout }) => ({ code: 0, stdout }),
+      (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+    );
   const shardOf = (room: Room) => room.id.slice(0, room.id.indexOf("."));
   const chatArrives = async (from: Member, to: Member, content: string) => {
     from.client.send("chat", { action: "send_message", content });
@@ -153,6 +167,22 @@ describe("a fleet of three shards behind nginx", () => {
     });
     expect(own.body.rooms.length).toBeGreaterThan(0);
     expect(own.body.rooms.every((r) => r.id.startsWith("s2."))).toBe(true);
+  });
+
+  it("serves a room from before shards (its id names none) from the first shard through nginx", async () => {
+    expect(roomFromBefore.id).not.toContain(".");
+    const fetched = await call<Room>(base, "GET", `/v1/rooms/${roomFromBefore.id}`, { token: ownerToken });
+    expect(fetched.body.name).toBe("Raum von vorher");
+    const listed = await call<{ rooms: Room[] }>(base, "GET", "/v1/rooms", { token: ownerToken });
+    expect(listed.body.rooms.map((r) => r.id)).toContain(roomFromBefore.id);
+    const chair = await enter(ownerToken, roomFromBefore.id);
+    const member = await enter(await sign("member-0", "Frühes Mitglied"), roomFromBefore.id);
+    await chatArrives(member, chair, "wie früher");
+    const grant = await call<IceGrant>(base, "GET", `/v1/rooms/${roomFromBefore.id}/turn`, {
+      headers: { authorization: `Bearer ${member.sessionToken}` },
+    });
+    expect(grant.status).toBe(200);
+    for (const m of [chair, member]) m.client.close();
   });
 
   it("runs chat, moderation, a vote and TURN through nginx in rooms on every shard", async () => {
@@ -218,24 +248,60 @@ describe("a fleet of three shards behind nginx", () => {
     expect(after[0]).not.toEqual(before);
     expect(after[1]).toEqual(after[0]);
     expect(after[2]).toEqual(after[0]);
-    const clean = await plenumCli(["status"], cliEnv);
-    expect(clean.stdout).toContain("no drift");
+    expect((await fleetStatus()).stdout).toContain("no drift");
 
-    const extra = await call(shards.get("s2")!.base, "POST", "/v1/operator/turn/secrets", {
-      token: OPERATOR_TOKEN,
-      body: {},
-    });
-    expect(extra.status).toBe(201);
-    const drifted = await plenumCli(["status"], cliEnv).then(
+    // A rotation that fails halfway (coturn's database cannot be written) takes the staged secret back out.
+    const halfway = await plenumCli(["turn", "rotate", "--sqlite", join(dir, "missing", "turn.db")], cliEnv).then(
       () => undefined,
       (error: { code: number; stdout: string }) => error,
     );
-    expect(drifted?.code).toBe(1);
-    expect(drifted?.stdout).toContain(`drift: TURN secret ${extra.body.fingerprint}: missing on s1, s3; staged on s2`);
-    await call(shards.get("s2")!.base, "DELETE", `/v1/operator/turn/secrets/${extra.body.id}`, {
-      token: OPERATOR_TOKEN,
-    });
-    expect((await plenumCli(["status"], cliEnv)).stdout).toContain("no drift");
+    expect(halfway?.code).toBe(1);
+    for (const id of SHARD_IDS) {
+      expect(halfway?.stdout).toContain(`rotation stopped: took the new secret back out of shard ${id}`);
+    }
+    expect(await keyrings()).toEqual(after);
+    expect((await fleetStatus()).stdout).toContain("no drift");
+
+    // Drift: s2 misses a secret s1 and s3 have (staged there by hand), s3 has other secrets for a Janus node.
+    const stray = "t".repeat(43);
+    const staged = await Promise.all(
+      ["s1", "s3"].map((id) =>
+        call<{ fingerprint: string }>(shards.get(id)!.base, "POST", "/v1/operator/turn/secrets", {
+          token: OPERATOR_TOKEN,
+          body: { secret: stray },
+        }),
+      ),
+    );
+    expect(staged.map((r) => r.status)).toEqual([201, 201]);
+    const janus = { JANUS_API_SECRET: "janus-api-secret-0123456789", JANUS_ADMIN_SECRET: "janus-admin-secret" };
+    const addNode = (env: Record<string, string>, api?: string) =>
+      plenumCli(
+        [
+          "sfu",
+          "add",
+          ...(api ? ["--api", api] : []),
+          ...["--id", "j1", "--region", "de", "--capacity", "10"],
+          ...["--janus", "http://127.0.0.1:9/janus", "--admin", "http://127.0.0.1:9/admin"],
+        ],
+        { ...cliEnv, ...env },
+      );
+    for (const id of ["s1", "s2"]) await addNode(janus, shards.get(id)!.base);
+    await addNode({ ...janus, JANUS_ADMIN_SECRET: "another-admin-secret" }, shards.get("s3")!.base);
+    const drifted = await fleetStatus();
+    expect(drifted.code).toBe(1);
+    expect(drifted.stdout).toContain(
+      `drift: TURN secret ${staged[0]!.body.fingerprint}: staged on s1, s3; missing on s2`,
+    );
+    expect(drifted.stdout).toMatch(/^drift: SFU node j1: \{[^\n]*\} on s1, s2; \{[^\n]*\} on s3$/m);
+    expect(drifted.stdout.match(/^drift:/gm)).toHaveLength(2);
+
+    // Repair as the README says: rotating again replaces every secret (the stray one too), and the node is
+    // registered again on every shard from one command.
+    await plenumCli(["turn", "rotate", "--sqlite", join(dir, "turn.db"), "--wait", "1"], cliEnv);
+    await plenumCli(["sfu", "remove", "j1"], cliEnv);
+    await addNode(janus);
+    expect((await fleetStatus()).stdout).toContain("no drift");
+    await plenumCli(["sfu", "remove", "j1"], cliEnv);
   });
 
   it("keeps other shards' meetings going through a kill -9 of one; its rooms come back with their state", async () => {
@@ -263,6 +329,24 @@ describe("a fleet of three shards behind nginx", () => {
     expect(listed.body.rooms.map((r) => r.id)).toEqual(
       expect.arrayContaining([rooms.get("s1")!.id, rooms.get("s3")!.id]),
     );
+    // The dead shard's rooms get a JSON answer from the proxy, not its HTML error page.
+    const unavailable = await call(base, "GET", `/v1/rooms/${rooms.get("s2")!.id}`, { token: ownerToken });
+    expect(unavailable.status).toBe(503);
+    expect(unavailable.body.error.code).toBe("shard_unavailable");
+    expect(unavailable.headers.get("retry-after")).toBe("5");
+    // A rotation that cannot reach every shard changes nothing.
+    const secretsOf = async (id: string) =>
+      (
+        await call<TurnSecretList>(shards.get(id)!.base, "GET", "/v1/operator/turn/secrets", { token: OPERATOR_TOKEN })
+      ).body.secrets.filter((s) => s.state !== "removed");
+    const before = await secretsOf("s1");
+    const rotation = await plenumCli(["turn", "rotate", "--sqlite", join(dir, "turn.db"), "--wait", "1"], cliEnv).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(rotation?.code).toBe(1);
+    expect(rotation?.stderr).toContain(shards.get("s2")!.base);
+    expect(await secretsOf("s1")).toEqual(before);
 
     await startShard("s2", dataDir, port);
     const room = rooms.get("s2")!;
@@ -273,6 +357,7 @@ describe("a fleet of three shards behind nginx", () => {
     const history = joined.modules.chat.messages.map((m: { content: string }) => m.content);
     expect(history).toContain(`hallo ${room.id}`);
     back.close();
+    expect((await fleetStatus()).stdout).toContain("no drift");
     for (const [chair, member] of meetings.values()) for (const m of [chair, member]) m.client.close();
   });
 });

@@ -661,10 +661,12 @@ describe("two shards on loopback with development login", () => {
   it("signs every development login with the first shard's key, so each shard accepts the other's tokens", async () => {
     const ports = [await freePort(), await freePort()];
     const fleet = `s1=http://127.0.0.1:${ports[0]},s2=http://127.0.0.1:${ports[1]}`;
-    // One after another: each start builds the worker into the same dist/ first.
-    const shard = (id: string, port: number) => startServer({ port, env: { PLENUM_SHARD: id, PLENUM_SHARDS: fleet } });
+    const operatorToken = "fleet-operator-token-0123456789abcdef";
+    // One after another: each start builds the worker into the same dist/ first. s2 has a limit of its own.
+    const shard = (id: string, port: number, env: Record<string, string> = {}) =>
+      startServer({ port, env: { PLENUM_SHARD: id, PLENUM_SHARDS: fleet, OPERATOR_TOKEN: operatorToken, ...env } });
     const s1 = await shard("s1", ports[0]!);
-    const s2 = await shard("s2", ports[1]!).catch(async (error) => {
+    const s2 = await shard("s2", ports[1]!, { MAX_ROOMS_PER_USER: "7" }).catch(async (error) => {
       await s1.stop();
       throw error;
     });
@@ -681,6 +683,15 @@ describe("two shards on loopback with development login", () => {
       const own = await call(s2.base, "GET", "/v1/auth/dev-issuer/jwks");
       const first = await call(s1.base, "GET", "/v1/auth/dev-issuer/jwks");
       expect(first.body.keys[0].kid).not.toEqual(own.body.keys[0].kid);
+      // The one setting that differs is the drift `plenum status` reports.
+      const status = await plenumCli(["status"], { PLENUM_SHARDS: fleet, PLENUM_OPERATOR_TOKEN: operatorToken }).then(
+        () => undefined,
+        (error: { code: number; stdout: string }) => error,
+      );
+      expect(status?.code).toBe(1);
+      expect(status?.stdout.match(/^drift: .*$/gm)).toEqual([
+        expect.stringMatching(/^drift: setting MAX_ROOMS_PER_USER: [\w-]{16} on s1; [\w-]{16} on s2$/),
+      ]);
     } finally {
       await Promise.all([s1.stop(), s2.stop()]);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { nginxConfig } from "../../scripts/nginx-config";
-import { RoomIdSchema, shardOfRoom } from "../../src/protocol";
+import { ErrorBodySchema, RoomIdSchema, shardOfRoom } from "../../src/protocol";
 import { ShardListSchema, shardProblem } from "../../src/shared/shards";
 
 describe("shards (pure logic)", () => {
@@ -64,6 +64,11 @@ describe("shards (pure logic)", () => {
     expect(conf).toContain("ssl_certificate_key /etc/k.pem;");
     expect(conf).toMatch(/proxy_read_timeout 12h;/);
     expect(conf).toContain("location /v1/operator/ {");
+    // The proxy's own answers are the protocol's error bodies.
+    for (const [, body] of conf.matchAll(/return \d{3} '([^']+)';/g)) {
+      expect(ErrorBodySchema.safeParse(JSON.parse(body!)).success, body).toBe(true);
+    }
+    expect(conf).toContain("error_page 502 504 = @plenum_unavailable;");
     expect(() =>
       nginxConfig({
         shards: ShardListSchema.parse("s1=http://a,s2=https://b"),

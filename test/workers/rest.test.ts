@@ -251,3 +251,22 @@ describe("invites, passwords and attempt limits", () => {
     expect((await attempt()).body.error.code).toBe("invalid_invite");
   });
 });
+
+describe("shared settings (GET /v1/operator/settings)", () => {
+  it("gives operators a fingerprint of each fleet-wide setting, never a value or a shard's own secret", async () => {
+    expect((await api("GET", "/v1/operator/settings")).status).toBe(401);
+    const user = await devToken("Ulla");
+    expect((await api("GET", "/v1/operator/settings", { token: user })).status).toBe(403);
+    const operator = { authorization: `Bearer ${setting("OPERATOR_TOKEN")}` };
+    const { status, body } = await api("GET", "/v1/operator/settings", { headers: operator });
+    expect(status).toBe(200);
+    expect(Object.keys(body.settings)).toEqual(expect.arrayContaining(["TURN_NODES", "REGION_RULES", "OIDC_ISSUERS"]));
+    for (const own of ["PLENUM_SHARD", "OPERATOR_TOKEN", "STATE_ENCRYPTION_KEY"]) {
+      expect(body.settings[own]).toBeUndefined();
+    }
+    for (const fingerprint of Object.values(body.settings)) expect(fingerprint).toMatch(/^[\w-]{16}$/);
+    // Settings with different values have different fingerprints (the TURN nodes are not the region rules).
+    expect(body.settings.TURN_NODES).not.toBe(body.settings.REGION_RULES);
+    expect(JSON.stringify(body)).not.toContain(setting("TURN_NODES").slice(0, 20));
+  });
+});

@@ -34,7 +34,20 @@ describe("SFU pool registry", () => {
       draining: false,
       rooms: 0,
       api_secret_set: true,
+      admin_url: "http://127.0.0.1:9/admin",
     });
+    // The same secrets give the same fingerprint (shards compare nodes by it); other secrets another.
+    const twin = await api("POST", "/v1/operator/sfu/nodes", {
+      headers: operator,
+      body: { ...node("reg-1", "east"), id: "reg-twin" },
+    });
+    const other = await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: node("reg-other", "east") });
+    expect(added.body.secrets_fingerprint).toMatch(/^[\w-]{16}$/);
+    expect(twin.body.secrets_fingerprint).toBe(added.body.secrets_fingerprint);
+    expect(other.body.secrets_fingerprint).not.toBe(added.body.secrets_fingerprint);
+    for (const id of ["reg-twin", "reg-other"]) {
+      expect((await api("DELETE", `/v1/operator/sfu/nodes/${id}`, { headers: operator })).status).toBe(204);
+    }
     const { api_secret: _, ...withoutApiSecret } = node("reg-3", "east");
     const noSecret = await api("POST", "/v1/operator/sfu/nodes", { headers: operator, body: withoutApiSecret });
     expect(noSecret.status).toBe(400);
