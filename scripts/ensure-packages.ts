@@ -9,6 +9,8 @@ export const E2E_PACKAGES: Record<string, string> = {
   chromium: "chromium",
   janus: "janus",
   nginx: "nginx",
+  // A certificate for the proxy's TLS listener in the fleet test.
+  openssl: "openssl",
 };
 
 /** Packages whose daemons Debian starts on install where it can, with their process names. */

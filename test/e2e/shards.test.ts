@@ -1,7 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type RunningServer, startServer } from "../../scripts/local-server";
 import type { IceGrant, Room, TurnSecretList } from "../../src/protocol";
@@ -10,6 +13,7 @@ import type { FrameCollector } from "../helpers/collector";
 import { startTestIssuer } from "../helpers/issuer";
 import { allocates, type Coturn, plenumCli, startCoturn, waitForPort } from "./coturn";
 
+const run = promisify(execFile);
 const OPERATOR_TOKEN = "e2e-fleet-operator-token-0123456789abcdef";
 const SHARD_IDS = ["s1", "s2", "s3"] as const;
 const ISSUER = "http://idp.test/realms/land";
@@ -18,6 +22,17 @@ interface Member {
   client: FrameCollector;
   id: string;
   sessionToken: string;
+}
+
+/** A real nginx running the generated `plenum.conf` of `conf`, from a main file that keeps its files there too. */
+async function startNginx(conf: string): Promise<ChildProcess> {
+  await writeFile(
+    join(conf, "nginx.conf"),
+    `daemon off;\npid ${conf}/nginx.pid;\nerror_log ${conf}/error.log;\nevents {}\nhttp {\n` +
+      `  access_log ${conf}/access.log;\n  client_body_temp_path ${conf}/body;\n  proxy_temp_path ${conf}/proxy;\n` +
+      `  include ${conf}/plenum.conf;\n}\n`,
+  );
+  return spawn("nginx", ["-c", join(conf, "nginx.conf"), "-p", conf], { stdio: "inherit" });
 }
 
 /**
@@ -95,20 +110,14 @@ describe("a fleet of three shards behind nginx", () => {
       await startShard(id, i === 0 ? single.dataDir : undefined, shardPorts[i]);
     }
 
-    // The proxy exactly as generated, included from a main file that keeps nginx's own files in the test's directory.
+    // The proxy exactly as generated.
     const conf = join(dir, "nginx");
     await mkdir(conf);
     await plenumCli(["nginx", "config", "--listen", `127.0.0.1:${nginxPort}`, "--out", join(conf, "plenum.conf")], {
       ...cliEnv,
       CLIENT_IP_HEADER: "x-real-ip",
     });
-    await writeFile(
-      join(conf, "nginx.conf"),
-      `daemon off;\npid ${conf}/nginx.pid;\nerror_log ${conf}/error.log;\nevents {}\nhttp {\n` +
-        `  access_log ${conf}/access.log;\n  client_body_temp_path ${conf}/body;\n  proxy_temp_path ${conf}/proxy;\n` +
-        `  include ${conf}/plenum.conf;\n}\n`,
-    );
-    nginx = spawn("nginx", ["-c", join(conf, "nginx.conf"), "-p", conf], { stdio: "inherit" });
+    nginx = await startNginx(conf);
     await waitForPort(nginxPort);
 
     // The fleet's first TURN secret: staged on every shard and in coturn's database, then active everywhere.
@@ -167,6 +176,44 @@ describe("a fleet of three shards behind nginx", () => {
     });
     expect(own.body.rooms.length).toBeGreaterThan(0);
     expect(own.body.rooms.every((r) => r.id.startsWith("s2."))).toBe(true);
+  });
+
+  it("serves the fleet over TLS with the generated --cert/--pkey configuration", async () => {
+    const tls = join(dir, "nginx-tls");
+    await mkdir(tls);
+    const [cert, key] = [join(tls, "cert.pem"), join(tls, "key.pem")];
+    await run("openssl", [
+      ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"],
+      ...["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", key, "-out", cert],
+    ]);
+    const port = await freePort();
+    await plenumCli(
+      [
+        ...["nginx", "config", "--listen", `127.0.0.1:${port}`, "--server-name", "localhost"],
+        ...["--cert", cert, "--pkey", key, "--out", join(tls, "plenum.conf")],
+      ],
+      { ...cliEnv, CLIENT_IP_HEADER: "x-real-ip" },
+    );
+    const proxy = await startNginx(tls);
+    try {
+      await waitForPort(port);
+      // Checked against the certificate it was given: the TLS listener serves the fleet's routes.
+      const health = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = https.get(
+          { host: "127.0.0.1", port, path: "/healthz", servername: "localhost", ca: readFileSync(cert) },
+          (response) => {
+            let body = "";
+            response.on("data", (chunk) => (body += chunk));
+            response.on("end", () => resolve({ status: response.statusCode!, body }));
+          },
+        );
+        request.on("error", reject);
+      });
+      expect(health.status).toBe(200);
+      expect(JSON.parse(health.body).shard).toMatch(/^s[123]$/);
+    } finally {
+      proxy.kill();
+    }
   });
 
   it("serves a room from before shards (its id names none) from the first shard through nginx", async () => {
